@@ -1,0 +1,34 @@
+# Quickstart: `make run` (train the default GAN), `make test` (the test suite). Both set up .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# One PyTorch thread per process unless the caller says otherwise (README, "Threads").
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: install data run test test-slow test-all clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Fashion-MNIST for the default run and the tests: a local copy, Debian's package (as root), or a download.
+data: install
+	$(PY) -m gan_lightning.data fashion_mnist
+
+run: data
+	$(PY) -m gan_lightning.run $(ARGS)
+
+test: data
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: data
+	$(PY) -m pytest -m "slow" $(PYTEST_ARGS)
+
+test-all: data
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) outputs multirun .pytest_cache

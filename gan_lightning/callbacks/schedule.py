@@ -1,0 +1,32 @@
+"""When periodic callbacks fire: every N completed training steps, and once more at the end."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+
+
+def due(steps_done: int, every_n_steps: int) -> bool:
+    return every_n_steps > 0 and steps_done > 0 and steps_done % every_n_steps == 0
+
+
+class Periodic(pl.Callback):
+    """Calls ``fire`` every ``every_n_steps`` training steps (0: never) and at the end of training."""
+
+    def __init__(self, every_n_steps: int):
+        self.every_n_steps = every_n_steps
+        self.last_fired_step = -1
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if due(pl_module.steps_done, self.every_n_steps):
+            self._fire(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if pl_module.steps_done != self.last_fired_step:
+            self._fire(trainer, pl_module)
+
+    def _fire(self, trainer, pl_module) -> None:
+        self.last_fired_step = pl_module.steps_done
+        self.fire(trainer, pl_module)
+
+    def fire(self, trainer, pl_module) -> None:
+        raise NotImplementedError

@@ -1,0 +1,121 @@
+"""The typed configuration: schemas registered in Hydra's ConfigStore, and checks that run before any work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from gan_lightning.data import DataConfig
+from gan_lightning.errors import invalid, require_choice, require_positive
+from gan_lightning.metrics import MetricsConfig
+from gan_lightning.models import ModelConfig
+from gan_lightning.objectives import Objective
+from gan_lightning.optim import OptimizerPair
+from gan_lightning.registry import SCHEMAS
+
+
+@dataclass
+class TrainerConfig:
+    # One training step is one iteration of Goodfellow et al.'s Algorithm 1: d_steps D updates (each on
+    # its own real batch) then g_steps G updates. Logs, checkpoints and summaries count these steps.
+    max_steps: int = MISSING
+    d_steps: int = MISSING
+    g_steps: int = MISSING
+    accelerator: str = MISSING  # auto | cpu | gpu
+    devices: Any = MISSING  # a count, a list of device ids, or "auto"
+    strategy: str = MISSING  # auto | ddp | ...
+    precision: str = MISSING  # 32-true | bf16-mixed | 16-mixed
+    num_threads: Optional[int] = MISSING  # PyTorch's intra-op CPU threads; null: PyTorch's default
+    log_every_n_steps: int = MISSING
+    deterministic: bool = MISSING
+
+    def check(self) -> None:
+        require_positive("trainer.max_steps", self.max_steps, "a positive number of training steps")
+        require_positive("trainer.d_steps", self.d_steps, "at least 1 discriminator update per step")
+        require_positive("trainer.g_steps", self.g_steps, "at least 1 generator update per step")
+        require_choice("trainer.accelerator", self.accelerator, ("auto", "cpu", "gpu", "cuda", "mps"))
+        require_choice("trainer.precision", self.precision, ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"))
+        if self.num_threads is not None:
+            require_positive("trainer.num_threads", self.num_threads, "a positive number of threads, or null for PyTorch's default")
+        require_positive("trainer.log_every_n_steps", self.log_every_n_steps, "a positive number of steps")
+
+
+@dataclass
+class LoggerConfig:
+    wandb: bool = MISSING  # log to Weights & Biases
+    csv: bool = MISSING  # log scalars to csv/metrics.csv in the run directory
+    project: str = MISSING
+    entity: Optional[str] = MISSING
+    group: Optional[str] = MISSING  # null: the sweep's directory for a multirun, none for a single run
+    name: Optional[str] = MISSING  # null: built from the command-line overrides
+    job_type: str = MISSING
+    tags: List[str] = field(default_factory=lambda: MISSING)
+    mode: str = MISSING  # offline | online | disabled ("dryrun": W&B's older name for offline, which it sets itself)
+    log_model: bool = MISSING  # upload checkpoints as W&B artifacts
+
+    def check(self) -> None:
+        require_choice("logger.mode", self.mode, ("offline", "online", "disabled", "dryrun"))
+
+    @property
+    def offline(self) -> bool:
+        return self.mode in ("offline", "dryrun")
+
+
+@dataclass
+class CallbacksConfig:
+    samples_every_n_steps: int = MISSING  # sample grid from a fixed latent batch; 0: only at the end
+    num_samples: int = MISSING  # images in the grid, or points in a scatter plot
+    checkpoint_every_n_steps: int = MISSING  # 0: only at the end
+    keep_checkpoints: bool = MISSING  # keep step_<N>.ckpt beside last.ckpt at every checkpoint
+    progress_every_n_steps: int = MISSING  # one progress line every N steps; 0: none
+
+    def check(self) -> None:
+        for name in ("samples_every_n_steps", "checkpoint_every_n_steps", "progress_every_n_steps"):
+            if getattr(self, name) < 0:
+                raise invalid(f"callbacks.{name}", getattr(self, name), "a number of steps, or 0 to turn it off")
+        require_positive("callbacks.num_samples", self.num_samples, "a positive number of samples")
+
+
+@dataclass
+class Config:
+    model: ModelConfig = MISSING
+    data: DataConfig = MISSING
+    objective: Objective = MISSING
+    optimizer: OptimizerPair = MISSING
+    trainer: TrainerConfig = MISSING
+    logger: LoggerConfig = MISSING
+    callbacks: CallbacksConfig = MISSING
+    metrics: MetricsConfig = MISSING
+    seed: int = MISSING
+    optimized_metric: Optional[str] = MISSING  # a key of summary.json's metrics, returned to sweepers
+
+
+def register_schemas() -> None:
+    """Make the schemas known to Hydra: the root one and one per config-group option."""
+    store = ConfigStore.instance()
+    store.store(name="config_schema", node=Config)
+    for group, options in SCHEMAS.items():
+        for name, cls in options.items():
+            store.store(group=f"schema/{group}", name=name, node=cls)
+
+
+register_schemas()
+
+
+def to_config(cfg: DictConfig) -> Config:
+    """The composed DictConfig as typed objects (dataclass instances with their methods)."""
+    return OmegaConf.to_object(cfg)
+
+
+def validate(cfg: Config) -> None:
+    """Every check that needs no data and writes no file; raises UserError naming the first bad setting."""
+    cfg.data.check()
+    cfg.model.check(cfg.data.sample_shape)
+    cfg.optimizer.g.check("optimizer.g")
+    cfg.optimizer.d.check("optimizer.d")
+    cfg.trainer.check()
+    cfg.logger.check()
+    cfg.callbacks.check()

@@ -1,0 +1,51 @@
+"""``python -m gan_lightning.data fashion_mnist``: make a data set available locally and say where it is.
+
+Uses a copy that is already there; otherwise installs Debian's package where apt is available and the
+user is root (containers, CI); otherwise downloads into the user cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+
+from gan_lightning.data.idx import SOURCES, DataFinder
+
+
+def fetch(dataset: str, root: str | None = None) -> int:
+    finder = DataFinder(dataset, root)
+    folder = finder.find("train")
+    if folder is not None:
+        print(f"{finder.source.title}: found in {folder}")
+        return 0
+    package = finder.source.debian_package
+    if package and shutil.which("apt-get") and os.geteuid() == 0:
+        print(f"{finder.source.title}: installing Debian's package {package} ...", flush=True)
+        if subprocess.run(["apt-get", "install", "-y", "-q", package], stdout=subprocess.DEVNULL).returncode == 0:
+            folder = DataFinder(dataset, root).find("train")
+            if folder is not None:
+                print(f"{finder.source.title}: installed in {folder}")
+                return 0
+        print(f"{finder.source.title}: apt-get install {package} failed; trying a download", file=sys.stderr)
+    try:
+        folder = finder.download()
+    except OSError as error:
+        print(finder.not_found("train", f"the download failed ({error})"), file=sys.stderr)
+        return 1
+    print(f"{finder.source.title}: downloaded to {folder}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gan_lightning.data", description=__doc__.splitlines()[0])
+    parser.add_argument("dataset", choices=sorted(SOURCES))
+    parser.add_argument("--root", help="a folder to look in first (as data.root)")
+    args = parser.parse_args(argv)
+    return fetch(args.dataset, args.root)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Training batches drawn by index from tensors held in memory: no per-item Dataset, no worker processes."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterator
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+
+class TensorBatches:
+    """Shuffled batches of rows of ``data``: each epoch is a fresh permutation, split across ranks.
+
+    The permutation of epoch ``e`` is drawn from ``seed + e`` and the position inside it is saved in
+    checkpoints (``state_dict``), so a resumed run sees exactly the batches it would have seen.
+    """
+
+    def __init__(self, data: Tensor, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+        self.data, self.batch_size, self.seed = data, batch_size, seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch, self.position = 0, 0
+        if len(self) == 0:
+            raise ValueError(f"{len(data)} samples cannot fill one batch of {batch_size} on each of {world_size} processes")
+
+    def __len__(self) -> int:
+        return len(self.data) // (self.batch_size * self.world_size)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        order = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        mine = order[self.rank :: self.world_size]
+        while self.position < len(self):
+            start = self.position * self.batch_size
+            self.position += 1
+            yield self.data[mine[start : start + self.batch_size]]
+        self.epoch, self.position = self.epoch + 1, 0
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.epoch, self.position = state["epoch"], state["position"]
+
+
+class InMemoryDataModule(pl.LightningDataModule):
+    """Serves a dataset loaded into memory; each training batch holds ``samples_per_step`` samples."""
+
+    def __init__(self, data_config, samples_per_step: int, seed: int):
+        super().__init__()
+        self.config, self.samples_per_step, self.seed = data_config, samples_per_step, seed
+        self.data: Tensor | None = None
+
+    def setup(self, stage: str) -> None:
+        if self.data is None:
+            self.data = self.config.load(self.seed)
+
+    def train_dataloader(self) -> TensorBatches:
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        return TensorBatches(self.data, self.samples_per_step, self.seed, rank, world)

@@ -1,0 +1,205 @@
+"""MNIST-format image sets read from the standard IDX ``.gz`` files, found locally or downloaded once."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from omegaconf import MISSING
+from torch import Tensor
+
+from gan_lightning.data import DataConfig
+from gan_lightning.data.plots import save_image_grid
+from gan_lightning.errors import UserError, require_choice, require_positive
+
+ENV_VAR = "GAN_LIGHTNING_DATA"
+SPLIT_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    title: str
+    mirrors: Tuple[str, ...]
+    folder_names: Tuple[str, ...]  # sub-folders tried under every root: ours, torchvision's
+    debian_dir: Optional[str] = None
+    debian_package: Optional[str] = None
+
+
+SOURCES: Dict[str, Source] = {
+    "fashion_mnist": Source(
+        "Fashion-MNIST",
+        ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        ("fashion_mnist", "fashion-mnist", "FashionMNIST/raw"),
+        "/usr/share/datasets/fashion-mnist",
+        "dataset-fashion-mnist",
+    ),
+    "mnist": Source(
+        "MNIST",
+        ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+        ("mnist", "MNIST/raw"),
+    ),
+}
+
+# Give up on an unreachable mirror within seconds rather than hanging a run.
+DOWNLOAD_TIMEOUT_S = 10
+
+
+def cache_dir(dataset: str) -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gan_lightning" / dataset
+
+
+def read_idx(path: Path) -> Tensor:
+    """An IDX file (optionally gzipped) as a uint8 tensor of the shape its header gives."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise UserError(f"{path} is not an IDX file of unsigned bytes (as MNIST-format data sets are).")
+    ndim = raw[3]
+    shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return torch.frombuffer(bytearray(raw[4 + 4 * ndim :]), dtype=torch.uint8).view(*shape)
+
+
+def _file_in(folder: Path, stem: str) -> Optional[Path]:
+    for name in (stem + ".gz", stem):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+class DataFinder:
+    """Looks for a data set's files in the documented order and remembers what it saw, for the error message."""
+
+    def __init__(self, dataset: str, root: Optional[str]):
+        self.dataset, self.source, self.root = dataset, SOURCES[dataset], root
+        self.tried: List[str] = []
+
+    def candidates(self) -> List[Tuple[str, Optional[Path]]]:
+        # A folder the user names is the only one looked at: another copy found elsewhere never stands in for it.
+        if self.root:
+            return [("data.root", Path(self.root).expanduser())]
+        env = os.environ.get(ENV_VAR)
+        return [
+            ("data.root", None),
+            (f"${ENV_VAR}", Path(env).expanduser() if env else None),
+            (f"Debian package {self.source.debian_package}", Path(self.source.debian_dir) if self.source.debian_dir else None),
+            ("download cache", cache_dir(self.dataset)),
+        ]
+
+    @property
+    def download_dir(self) -> Path:
+        return Path(self.root).expanduser() if self.root else cache_dir(self.dataset)
+
+    def find(self, split: str) -> Optional[Path]:
+        """The folder holding ``split``'s image and label files, or None."""
+        for label, base in self.candidates():
+            if base is None:
+                self.tried.append(f"{label} (not set)")
+                continue
+            for folder in [base] + [base / name for name in self.source.folder_names]:
+                if all(_file_in(folder, stem) for stem in SPLIT_FILES[split]):
+                    return folder
+            self.tried.append(f"{label}: {base}" + ("" if base.exists() else " (does not exist)"))
+        return None
+
+    def download(self) -> Path:
+        """Fetch all four files into data.root or the cache; raise OSError when no mirror answers."""
+        target = self.download_dir
+        errors = []
+        for stem in SPLIT_FILES["train"] + SPLIT_FILES["test"]:
+            if (target / (stem + ".gz")).is_file():
+                continue
+            for mirror in self.source.mirrors:
+                try:
+                    with urllib.request.urlopen(mirror + stem + ".gz", timeout=DOWNLOAD_TIMEOUT_S) as response:
+                        target.mkdir(parents=True, exist_ok=True)  # only once a mirror answers
+                        with tempfile.NamedTemporaryFile(dir=target, delete=False) as tmp:
+                            shutil.copyfileobj(response, tmp)
+                    os.replace(tmp.name, target / (stem + ".gz"))  # never leave a half-written file under the final name
+                    break
+                except OSError as error:
+                    errors.append(f"{mirror}{stem}.gz: {getattr(error, 'reason', error)}")
+            else:
+                raise OSError("; ".join(errors))
+        return target
+
+    def not_found(self, split: str, download_note: str) -> UserError:
+        stems = " and ".join(f"{s}(.gz)" for s in SPLIT_FILES[split])
+        how = [f"pass data.root=DIR for a folder holding the four IDX files", f"set ${ENV_VAR}=DIR"]
+        if self.source.debian_package:
+            how.insert(0, f"install Debian's package (apt-get install {self.source.debian_package})")
+        how.append(f"download them with `python -m gan_lightning.data {self.dataset}` where the network allows")
+        return UserError(
+            f"{self.source.title} was not found: looked for {stems} in {'; '.join(self.tried)}; {download_note}. "
+            f"To get it: {', or '.join(how)}."
+        )
+
+
+@dataclass
+class IdxImages(DataConfig, name="idx"):
+    """MNIST-format grey-scale images (LeCun et al. 1998; Xiao et al. 2017), held in memory as one tensor."""
+
+    dataset: str = MISSING  # fashion_mnist | mnist
+    root: Optional[str] = MISSING  # a folder with the IDX files; tried first
+    download: bool = MISSING  # download into the user cache when no local copy is found
+    split: str = MISSING  # train | test
+    limit: Optional[int] = MISSING  # use only the first N images (quick trials, tests)
+    scale: str = MISSING  # symmetric: pixels in [−1, 1]; unit: pixels in [0, 1]
+
+    @property
+    def sample_shape(self) -> Tuple[int, ...]:
+        return (1, 28, 28)
+
+    @property
+    def value_range(self) -> Tuple[float, float]:
+        return (-1.0, 1.0) if self.scale == "symmetric" else (0.0, 1.0)
+
+    def check(self) -> None:
+        super().check()
+        require_choice("data.dataset", self.dataset, SOURCES)
+        require_choice("data.split", self.split, SPLIT_FILES)
+        require_choice("data.scale", self.scale, ("symmetric", "unit"))
+        if self.limit is not None:
+            require_positive("data.limit", self.limit, "a positive number of images, or null for all")
+
+    def locate(self) -> Path:
+        """The folder with this split's files: local copies first, then a download when allowed."""
+        finder = DataFinder(self.dataset, self.root)
+        folder = finder.find(self.split)
+        if folder is not None:
+            return folder
+        if not self.download:
+            raise finder.not_found(self.split, "downloading is off (data.download=false)")
+        try:
+            return finder.download()
+        except OSError as error:
+            raise finder.not_found(self.split, f"the download failed ({error})") from None
+
+    def prepare(self) -> None:
+        self.locate()
+
+    def load_uint8(self) -> Tuple[Tensor, Tensor]:
+        """(images N×1×28×28 uint8, labels N int64) of the configured split and limit."""
+        folder = self.locate()
+        image_stem, label_stem = SPLIT_FILES[self.split]
+        images, labels = read_idx(_file_in(folder, image_stem)), read_idx(_file_in(folder, label_stem))
+        if self.limit is not None:
+            images, labels = images[: self.limit], labels[: self.limit]
+        return images.unsqueeze(1), labels.long()
+
+    def load(self, seed: int) -> Tensor:
+        images = self.load_uint8()[0].float() / 255.0
+        return images * 2 - 1 if self.scale == "symmetric" else images
+
+    def save_samples(self, samples: Tensor, path: Path) -> None:
+        save_image_grid(samples, path, self.value_range)

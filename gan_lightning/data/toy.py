@@ -1,0 +1,111 @@
+"""Synthetic data generated on the fly from the run's seed: 2-D Gaussian mixtures and a 1-D Gaussian."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Tuple
+
+import numpy as np
+import torch
+from omegaconf import MISSING
+from torch import Tensor
+
+from gan_lightning.data import DataConfig
+from gan_lightning.data.plots import save_histogram, save_scatter
+from gan_lightning.errors import require_positive
+
+
+@dataclass
+class GaussianMixture2D(DataConfig):
+    """Equal-weight isotropic 2-D Gaussians around fixed centres (the modes), as in VEEGAN and PacGAN."""
+
+    std: float = MISSING
+    num_samples: int = MISSING
+
+    @property
+    def sample_shape(self) -> Tuple[int, ...]:
+        return (2,)
+
+    @property
+    def centers(self) -> Tensor:
+        raise NotImplementedError
+
+    def check(self) -> None:
+        super().check()
+        require_positive("data.std", self.std)
+        require_positive("data.num_samples", self.num_samples, "a positive number of training points")
+
+    def load(self, seed: int) -> Tensor:
+        generator = torch.Generator().manual_seed(seed)
+        centers = self.centers
+        which = torch.randint(len(centers), (self.num_samples,), generator=generator)
+        return centers[which] + self.std * torch.randn(self.num_samples, 2, generator=generator)
+
+    def save_samples(self, samples: Tensor, path: Path) -> None:
+        limit = float(self.centers.abs().max()) * 1.5 + 3 * self.std
+        save_scatter(samples, path, self.centers, limit)
+
+
+@dataclass
+class Ring(GaussianMixture2D, name="ring"):
+    """``modes`` Gaussians evenly spaced on a circle of ``radius`` (ring8: 8 modes, radius 1, std 0.01)."""
+
+    modes: int = MISSING
+    radius: float = MISSING
+
+    def check(self) -> None:
+        super().check()
+        require_positive("data.modes", self.modes, "a positive number of modes")
+        require_positive("data.radius", self.radius)
+
+    @property
+    def centers(self) -> Tensor:
+        angles = torch.arange(self.modes, dtype=torch.float64) * (2 * math.pi / self.modes)
+        return (self.radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)).float()
+
+
+@dataclass
+class Grid(GaussianMixture2D, name="grid"):
+    """``side``² Gaussians on a square grid centred at the origin (grid25: 5 × 5 at {−4, −2, 0, 2, 4}², std 0.05)."""
+
+    side: int = MISSING
+    spacing: float = MISSING
+
+    def check(self) -> None:
+        super().check()
+        require_positive("data.side", self.side, "a positive number of modes per row")
+        require_positive("data.spacing", self.spacing)
+
+    @property
+    def centers(self) -> Tensor:
+        ticks = (torch.arange(self.side, dtype=torch.float32) - (self.side - 1) / 2) * self.spacing
+        return torch.cartesian_prod(ticks, ticks)
+
+
+@dataclass
+class Gaussian1D(DataConfig, name="gaussian1d"):
+    """A 1-D normal distribution N(mean, std²): the setting of Goodfellow et al. 2014, Figure 1."""
+
+    mean: float = MISSING
+    std: float = MISSING
+    num_samples: int = MISSING
+
+    @property
+    def sample_shape(self) -> Tuple[int, ...]:
+        return (1,)
+
+    def check(self) -> None:
+        super().check()
+        require_positive("data.std", self.std)
+        require_positive("data.num_samples", self.num_samples, "a positive number of training points")
+
+    def load(self, seed: int) -> Tensor:
+        return self.mean + self.std * torch.randn(self.num_samples, 1, generator=torch.Generator().manual_seed(seed))
+
+    def density(self, x: np.ndarray) -> np.ndarray:
+        return np.exp(-0.5 * ((x - self.mean) / self.std) ** 2) / (self.std * math.sqrt(2 * math.pi))
+
+    def save_samples(self, samples: Tensor, path: Path) -> None:
+        save_histogram(samples, path, self.density, (self.mean - 5 * self.std, self.mean + 5 * self.std))

@@ -1,0 +1,23 @@
+"""Errors the user can fix: printed as one clear message, never as a traceback."""
+
+from typing import Iterable
+
+
+class UserError(Exception):
+    """A setting, a path or an input the user gave is not usable; the message says which and what is allowed."""
+
+
+def invalid(setting: str, value: object, allowed: str) -> UserError:
+    """The standard message for a bad setting: its name, its value and what would be accepted."""
+    return UserError(f"{setting}={value!r} is not allowed: {allowed}.")
+
+
+def require_choice(setting: str, value: object, choices: Iterable[str]) -> None:
+    choices = tuple(choices)
+    if value not in choices:
+        raise invalid(setting, value, f"one of {', '.join(choices)}")
+
+
+def require_positive(setting: str, value: float, allowed: str = "a positive number") -> None:
+    if not value > 0:
+        raise invalid(setting, value, allowed)

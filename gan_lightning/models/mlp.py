@@ -1,0 +1,81 @@
+"""Fully connected G and D, as in Goodfellow et al. 2014 (maxout and dropout in D are options)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import List, Tuple
+
+from omegaconf import MISSING
+from torch import Tensor, nn
+
+from gan_lightning.errors import invalid, require_choice, require_positive
+from gan_lightning.models import Generator, ModelConfig
+from gan_lightning.models.layers import ACTIVATIONS, NORMS, Maxout, activation, norm_1d, output_activation
+
+
+class MLPGenerator(Generator):
+    def __init__(self, cfg: "MLP", sample_shape: Tuple[int, ...], value_range):
+        super().__init__(cfg.latent_dim, cfg.latent_distribution, sample_shape)
+        layers: List[nn.Module] = []
+        width = cfg.latent_dim
+        for hidden in cfg.g_hidden:
+            layers += [nn.Linear(width, hidden), norm_1d(cfg.g_norm, hidden), activation(cfg.g_activation)]
+            width = hidden
+        layers += [nn.Linear(width, math.prod(sample_shape)), output_activation(cfg.output, value_range)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z).view(z.shape[0], *self.sample_shape)
+
+
+class MLPDiscriminator(nn.Module):
+    def __init__(self, cfg: "MLP", sample_shape: Tuple[int, ...]):
+        super().__init__()
+        layers: List[nn.Module] = [nn.Flatten(), nn.Dropout(cfg.d_dropout_input)]
+        width = math.prod(sample_shape)
+        for hidden in cfg.d_hidden:
+            if cfg.d_activation == "maxout":
+                layers.append(Maxout(width, hidden, cfg.d_maxout_pieces))
+            else:
+                layers += [nn.Linear(width, hidden), activation(cfg.d_activation)]
+            layers.append(nn.Dropout(cfg.d_dropout))
+            width = hidden
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).squeeze(-1)
+
+
+@dataclass
+class MLP(ModelConfig, name="mlp"):
+    """Goodfellow et al. 2014: fully connected generator and discriminator for vectors or flattened images."""
+
+    g_hidden: List[int] = field(default_factory=lambda: MISSING)
+    g_activation: str = MISSING
+    g_norm: str = MISSING
+    d_hidden: List[int] = field(default_factory=lambda: MISSING)
+    d_activation: str = MISSING  # an activation name, or "maxout"
+    d_maxout_pieces: int = MISSING
+    d_dropout_input: float = MISSING  # probability of dropping an input unit
+    d_dropout: float = MISSING  # probability of dropping a hidden unit
+
+    def check(self, sample_shape: Tuple[int, ...]) -> None:
+        super().check(sample_shape)
+        for setting, widths in (("model.g_hidden", self.g_hidden), ("model.d_hidden", self.d_hidden)):
+            if not widths or min(widths) < 1:
+                raise invalid(setting, list(widths), "a non-empty list of positive layer widths")
+        require_choice("model.g_activation", self.g_activation, ACTIVATIONS)
+        require_choice("model.d_activation", self.d_activation, ACTIVATIONS + ("maxout",))
+        require_choice("model.g_norm", self.g_norm, NORMS)
+        require_positive("model.d_maxout_pieces", self.d_maxout_pieces, "at least 1 piece per maxout unit")
+        for setting, p in (("model.d_dropout_input", self.d_dropout_input), ("model.d_dropout", self.d_dropout)):
+            if not 0.0 <= p < 1.0:
+                raise invalid(setting, p, "a drop probability in [0, 1)")
+
+    def generator(self, sample_shape, value_range) -> Generator:
+        return MLPGenerator(self, sample_shape, value_range)
+
+    def discriminator(self, sample_shape) -> nn.Module:
+        return MLPDiscriminator(self, sample_shape)

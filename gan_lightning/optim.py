@@ -1,0 +1,68 @@
+"""Optimizers, configured separately for G and D."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, List, Optional
+
+import torch
+from omegaconf import MISSING
+
+from gan_lightning.errors import invalid, require_positive
+from gan_lightning.registry import Registered
+
+
+@dataclass
+class OptimizerConfig(Registered, group="optimizer"):
+    lr: float = MISSING
+    weight_decay: float = MISSING
+    grad_clip_norm: Optional[float] = MISSING  # clip the gradient's global L2 norm before each step; null: no clipping
+
+    def check(self, setting: str) -> None:
+        require_positive(f"{setting}.lr", self.lr, "a positive learning rate")
+        if self.weight_decay < 0:
+            raise invalid(f"{setting}.weight_decay", self.weight_decay, "zero or positive")
+        if self.grad_clip_norm is not None:
+            require_positive(f"{setting}.grad_clip_norm", self.grad_clip_norm, "a positive norm, or null for no clipping")
+
+    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        raise NotImplementedError
+
+
+@dataclass
+class Adam(OptimizerConfig, name="adam"):
+    """Kingma & Ba 2015; β1 = 0.5 as in Radford et al. 2016 is the usual GAN choice."""
+
+    betas: List[float] = field(default_factory=lambda: MISSING)
+
+    def check(self, setting: str) -> None:
+        super().check(setting)
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise invalid(f"{setting}.betas", list(self.betas), "two numbers in [0, 1)")
+
+    def build(self, params):
+        return torch.optim.Adam(params, lr=self.lr, betas=tuple(self.betas), weight_decay=self.weight_decay)
+
+
+@dataclass
+class SGD(OptimizerConfig, name="sgd"):
+    """Stochastic gradient descent with momentum, the optimizer of Goodfellow et al. 2014."""
+
+    momentum: float = MISSING
+    nesterov: bool = MISSING
+
+    def check(self, setting: str) -> None:
+        super().check(setting)
+        if not 0.0 <= self.momentum < 1.0:
+            raise invalid(f"{setting}.momentum", self.momentum, "a number in [0, 1)")
+
+    def build(self, params):
+        return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov, weight_decay=self.weight_decay)
+
+
+@dataclass
+class OptimizerPair:
+    """The ``optimizer`` config group: one optimizer for G and one for D."""
+
+    g: OptimizerConfig = MISSING
+    d: OptimizerConfig = MISSING

@@ -1,0 +1,34 @@
+"""``summary.json``: what a run ended as, written atomically into its run directory."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Dict, Mapping
+
+FILENAME = "summary.json"
+STATUSES = ("completed", "failed", "diverged", "interrupted")
+
+
+def scalar_metrics(metrics: Mapping[str, Any]) -> Dict[str, float]:
+    """Logged values as plain floats (non-finite ones as strings, which JSON can hold)."""
+    out = {}
+    for key, value in metrics.items():
+        number = float(value)
+        out[key] = number if math.isfinite(number) else str(number)
+    return out
+
+
+def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> Path:
+    path = Path(run_dir) / FILENAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_summary(run_dir: Path) -> Dict[str, Any]:
+    return json.loads((Path(run_dir) / FILENAME).read_text())

@@ -1,0 +1,36 @@
+"""Shared fixtures: compose configs as the command line would, and run jobs in-process or as a CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List
+
+import pytest
+
+# Tests run with one PyTorch thread (see README, "Threads"); W&B never goes online from a test.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.pop("WANDB_MODE", None)
+os.environ["WANDB_SILENT"] = "true"
+
+from tests.helpers.hydra import compose_config, run_in_process  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def run_dir(tmp_path) -> Path:
+    return tmp_path / "run"
+
+
+def cli(args: List[str], cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``python -m gan_lightning.run ARGS`` in ``cwd``, as a user would type it."""
+    full_env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k != "HYDRA_FULL_ERROR"}
+    return subprocess.run(
+        [sys.executable, "-m", "gan_lightning.run", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+__all__ = ["compose_config", "run_in_process", "cli", "REPO"]
