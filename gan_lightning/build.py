@@ -31,7 +31,7 @@ def build_datamodule(cfg: Config) -> InMemoryDataModule:
 
 
 def build_module(cfg: Config) -> GAN:
-    generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range)
+    generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, cfg.objective.per_sample_d)
     return GAN(
         generator,
         discriminator,
@@ -41,6 +41,10 @@ def build_module(cfg: Config) -> GAN:
         d_steps=cfg.trainer.d_steps,
         g_steps=cfg.trainer.g_steps,
         max_steps=cfg.trainer.max_steps,
+        r1_gamma=cfg.regularization.r1_gamma,
+        r1_interval=cfg.regularization.r1_interval,
+        ema_decay=cfg.regularization.ema_decay,
+        ema_start_step=cfg.regularization.ema_start_step,
     )
 
 

@@ -44,6 +44,25 @@ class TrainerConfig:
 
 
 @dataclass
+class RegularizationConfig:
+    """Regularisers that combine with any objective (spectral normalisation is a model option)."""
+
+    r1_gamma: float = MISSING  # R1 = γ/2 · E‖∇D(x)‖² on real data (Mescheder et al. 2018); 0: off
+    r1_interval: int = MISSING  # lazy R1: every N-th D update, weighted by N (Karras et al. 2020)
+    ema_decay: Optional[float] = MISSING  # EMA of G's weights, used for samples and evaluation; null: off
+    ema_start_step: int = MISSING  # the EMA follows G exactly until this training step
+
+    def check(self) -> None:
+        if self.r1_gamma < 0:
+            raise invalid("regularization.r1_gamma", self.r1_gamma, "zero (off) or a positive weight")
+        require_positive("regularization.r1_interval", self.r1_interval, "at least 1 (every D update)")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise invalid("regularization.ema_decay", self.ema_decay, "a decay in (0, 1) such as 0.999, or null for no EMA")
+        if self.ema_start_step < 0:
+            raise invalid("regularization.ema_start_step", self.ema_start_step, "a step number, 0 or more")
+
+
+@dataclass
 class LoggerConfig:
     wandb: bool = MISSING  # log to Weights & Biases
     csv: bool = MISSING  # log scalars to csv/metrics.csv in the run directory
@@ -85,6 +104,7 @@ class Config:
     data: DataConfig = MISSING
     objective: Objective = MISSING
     optimizer: OptimizerPair = MISSING
+    regularization: RegularizationConfig = MISSING
     trainer: TrainerConfig = MISSING
     logger: LoggerConfig = MISSING
     callbacks: CallbacksConfig = MISSING
@@ -116,6 +136,7 @@ def validate(cfg: Config) -> None:
     cfg.model.check(cfg.data.sample_shape)
     cfg.optimizer.g.check("optimizer.g")
     cfg.optimizer.d.check("optimizer.d")
+    cfg.regularization.check()
     cfg.trainer.check()
     cfg.logger.check()
     cfg.callbacks.check()

@@ -8,8 +8,10 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from gan_lightning.ema import ExponentialMovingAverage
+from gan_lightning.errors import UserError
 from gan_lightning.models import Generator
-from gan_lightning.objectives import Objective
+from gan_lightning.objectives import Objective, r1_penalty
 from gan_lightning.optim import OptimizerConfig
 
 
@@ -33,14 +35,26 @@ class GAN(pl.LightningModule):
         d_steps: int = 1,
         g_steps: int = 1,
         max_steps: Optional[int] = None,
+        r1_gamma: float = 0.0,
+        r1_interval: int = 1,
+        ema_decay: Optional[float] = None,
+        ema_start_step: int = 0,
     ):
         super().__init__()
         self.automatic_optimization = False
         self.generator, self.discriminator, self.objective = generator, discriminator, objective
         self.g_optimizer_config, self.d_optimizer_config = g_optimizer, d_optimizer
         self.d_steps, self.g_steps, self.max_steps = d_steps, g_steps, max_steps
+        self.r1_gamma, self.r1_interval = r1_gamma, r1_interval
+        self.generator_ema = ExponentialMovingAverage(generator, ema_decay) if ema_decay is not None else None
+        self.ema_start_step = ema_start_step
         self.steps_done = 0  # completed training steps (iterations), saved in checkpoints
         self.d_batch_coupled = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in discriminator.modules())
+        if objective.per_sample_d and self.d_batch_coupled:
+            raise UserError(
+                f"objective={type(objective).__name__} penalises D's gradient at single samples, but D uses batch norm, "
+                "which mixes the samples of a batch: use model.d_norm=layer or model.d_norm=none."
+            )
 
     def configure_optimizers(self):
         return [self.d_optimizer_config.build(self.discriminator.parameters()), self.g_optimizer_config.build(self.generator.parameters())]
@@ -50,10 +64,14 @@ class GAN(pl.LightningModule):
 
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
         d_optimizer, g_optimizer = self.optimizers()
-        for real in batch.chunk(self.d_steps):
-            d_loss, real_out, fake_out = self.discriminator_update(real, d_optimizer)
+        self.d_optimizer_config.adjust(d_optimizer, self.steps_done)
+        self.g_optimizer_config.adjust(g_optimizer, self.steps_done)
+        for i, real in enumerate(batch.chunk(self.d_steps)):
+            d_loss, real_out, fake_out = self.discriminator_update(real, d_optimizer, self.steps_done * self.d_steps + i)
         for _ in range(self.g_steps):
             g_loss = self.generator_update(real, g_optimizer)
+        if self.generator_ema is not None:
+            self.generator_ema.update(self.generator, decay=0.0 if self.steps_done < self.ema_start_step else None)
         self.steps_done += 1
         self.log_dict(
             {
@@ -69,15 +87,21 @@ class GAN(pl.LightningModule):
         if self.max_steps is not None and self.steps_done >= self.max_steps:
             self.trainer.should_stop = True
 
-    def discriminator_update(self, real: Tensor, optimizer) -> tuple[Tensor, Tensor, Tensor]:
+    def discriminator_update(self, real: Tensor, optimizer, update_index: int) -> tuple[Tensor, Tensor, Tensor]:
         self.toggle_optimizer(optimizer)
         with torch.no_grad():
             fake = self.generator(self.generator.sample_latent(len(real)))
+        r1_due = self.r1_gamma > 0 and update_index % self.r1_interval == 0
+        if r1_due:
+            real = real.detach().requires_grad_(True)
         real_out, fake_out = self.discriminator(torch.cat([real, fake])).split(len(real))
         loss = self.objective.d_loss(real_out, fake_out)
         penalty = self.objective.d_penalty(self.discriminator, real, fake)
         if penalty is not None:
             loss = loss + penalty
+        if r1_due:
+            # Lazy regularisation: applied every r1_interval updates with r1_interval times the weight.
+            loss = loss + self.r1_gamma / 2 * r1_penalty(real_out, real) * self.r1_interval
         self.apply_update(loss, optimizer, self.d_optimizer_config)
         self.objective.after_d_step(self.discriminator)
         self.untoggle_optimizer(optimizer)
@@ -102,15 +126,21 @@ class GAN(pl.LightningModule):
             self.clip_gradients(optimizer, gradient_clip_val=config.grad_clip_norm, gradient_clip_algorithm="norm")
         optimizer.step()
 
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator used for samples and evaluation: the EMA of G's weights when enabled, else G."""
+        return self.generator_ema.network if self.generator_ema is not None else self.generator
+
     @torch.no_grad()
     def generate(self, z: Tensor) -> Tensor:
-        """Samples for inspection and evaluation: G in eval mode, no gradients."""
-        was_training = self.generator.training
-        self.generator.eval()
+        """Samples for inspection and evaluation: in eval mode, without gradients."""
+        sampler = self.sampler
+        was_training = sampler.training
+        sampler.eval()
         try:
-            return self.generator(z.to(self.device))
+            return sampler(z.to(self.device))
         finally:
-            self.generator.train(was_training)
+            sampler.train(was_training)
 
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         checkpoint["gan_lightning"] = {"steps_done": self.steps_done}

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from omegaconf import MISSING
+
 from gan_lightning.registry import Registered
 
 
@@ -26,6 +28,8 @@ class Objective(Registered, group="objective"):
     classifier: ClassVar[bool] = True
     # True when the G loss looks at D's outputs on real data too (relativistic objectives).
     g_uses_real: ClassVar[bool] = False
+    # True when a loss term needs D's gradient at single samples, which batch norm in D would mix.
+    per_sample_d: ClassVar[bool] = False
 
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         raise NotImplementedError
@@ -64,3 +68,98 @@ class NonSaturating(Minimax, name="nonsaturating"):
 
     def g_loss(self, fake_out: Tensor, real_out: Optional[Tensor] = None) -> Tensor:
         return F.softplus(-fake_out).mean()
+
+
+def input_gradients(outputs: Tensor, inputs: Tensor) -> Tensor:
+    """∂(Σ outputs)/∂inputs, kept in the graph so a penalty on it trains D; one row per sample."""
+    (grad,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
+    return grad.flatten(1)
+
+
+@dataclass
+class CriticObjective(Objective):
+    """The critic losses of Arjovsky et al. 2017: D minimises E D(G(z)) − E D(x), G minimises −E D(G(z))."""
+
+    classifier: ClassVar[bool] = False
+
+    def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
+        return fake_out.mean() - real_out.mean()
+
+    def g_loss(self, fake_out: Tensor, real_out: Optional[Tensor] = None) -> Tensor:
+        return -fake_out.mean()
+
+
+@dataclass
+class Wasserstein(CriticObjective, name="wasserstein"):
+    """Arjovsky et al. 2017, "Wasserstein GAN": a critic with clipped weights estimates the Earth-Mover distance."""
+
+    clip: float = MISSING  # every critic weight is clipped to [−clip, clip] after each update
+
+    @torch.no_grad()
+    def after_d_step(self, discriminator: nn.Module) -> None:
+        for p in discriminator.parameters():
+            p.clamp_(-self.clip, self.clip)
+
+
+@dataclass
+class WGANGP(CriticObjective, name="wgan_gp"):
+    """Gulrajani et al. 2017, "Improved Training of Wasserstein GANs": a gradient penalty on interpolates replaces clipping."""
+
+    gp_weight: float = MISSING  # λ
+    per_sample_d: ClassVar[bool] = True
+
+    def d_penalty(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+        eps = torch.rand(len(real), *[1] * (real.dim() - 1), device=real.device, dtype=real.dtype)
+        mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+        norms = input_gradients(discriminator(mixed), mixed).norm(dim=1)
+        return self.gp_weight * (norms - 1).pow(2).mean()
+
+
+@dataclass
+class Hinge(Objective, name="hinge"):
+    """Lim & Ye 2017, "Geometric GAN" (as used by Miyato et al. 2018): hinge loss for D, −D(G(z)) for G."""
+
+    classifier: ClassVar[bool] = False
+
+    def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
+        return F.relu(1 - real_out).mean() + F.relu(1 + fake_out).mean()
+
+    def g_loss(self, fake_out: Tensor, real_out: Optional[Tensor] = None) -> Tensor:
+        return -fake_out.mean()
+
+
+@dataclass
+class LeastSquares(Objective, name="least_squares"):
+    """Mao et al. 2017, "Least Squares Generative Adversarial Networks": D regresses labels a (fake) and b (real); G targets c."""
+
+    classifier: ClassVar[bool] = False
+    fake_label: float = MISSING  # a
+    real_label: float = MISSING  # b
+    g_target: float = MISSING  # c
+
+    def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
+        return 0.5 * ((real_out - self.real_label).pow(2).mean() + (fake_out - self.fake_label).pow(2).mean())
+
+    def g_loss(self, fake_out: Tensor, real_out: Optional[Tensor] = None) -> Tensor:
+        return 0.5 * (fake_out - self.g_target).pow(2).mean()
+
+
+@dataclass
+class Relativistic(Objective, name="relativistic"):
+    """Jolicoeur-Martineau 2018, "The relativistic discriminator": relativistic average GAN (RaSGAN)."""
+
+    classifier: ClassVar[bool] = False
+    g_uses_real: ClassVar[bool] = True
+
+    def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
+        # D(x_r) = σ(C(x_r) − E C(x_f)) should be 1 and D(x_f) = σ(C(x_f) − E C(x_r)) should be 0.
+        return F.softplus(-(real_out - fake_out.mean())).mean() + F.softplus(fake_out - real_out.mean()).mean()
+
+    def g_loss(self, fake_out: Tensor, real_out: Optional[Tensor] = None) -> Tensor:
+        # The roles swap: fakes should look more real than the average real sample, and reals less.
+        return F.softplus(-(fake_out - real_out.mean())).mean() + F.softplus(real_out - fake_out.mean()).mean()
+
+
+def r1_penalty(real_out: Tensor, real: Tensor) -> Tensor:
+    """Mescheder et al. 2018: E‖∇_x D(x)‖² on real data (``real`` must require grad before D's forward)."""
+    return input_gradients(real_out, real).pow(2).sum(dim=1).mean()

@@ -28,6 +28,9 @@ class OptimizerConfig(Registered, group="optimizer"):
     def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         raise NotImplementedError
 
+    def adjust(self, optimizer: torch.optim.Optimizer, step: int) -> None:
+        """Set step-dependent hyperparameters before training step ``step`` (none by default)."""
+
 
 @dataclass
 class Adam(OptimizerConfig, name="adam"):
@@ -50,11 +53,24 @@ class SGD(OptimizerConfig, name="sgd"):
 
     momentum: float = MISSING
     nesterov: bool = MISSING
+    # Goodfellow et al. 2014 raise the momentum linearly from 0.5 to 0.7; null: constant momentum.
+    momentum_final: Optional[float] = MISSING
+    momentum_ramp_steps: int = MISSING
 
     def check(self, setting: str) -> None:
         super().check(setting)
-        if not 0.0 <= self.momentum < 1.0:
-            raise invalid(f"{setting}.momentum", self.momentum, "a number in [0, 1)")
+        for name in ("momentum", "momentum_final"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value < 1.0:
+                raise invalid(f"{setting}.{name}", value, "a number in [0, 1)" + (", or null" if name == "momentum_final" else ""))
+        require_positive(f"{setting}.momentum_ramp_steps", self.momentum_ramp_steps, "a positive number of steps")
+
+    def adjust(self, optimizer, step: int) -> None:
+        if self.momentum_final is None:
+            return
+        progress = min(step / self.momentum_ramp_steps, 1.0)
+        for group in optimizer.param_groups:
+            group["momentum"] = self.momentum + (self.momentum_final - self.momentum) * progress
 
     def build(self, params):
         return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov, weight_decay=self.weight_decay)

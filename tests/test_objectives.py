@@ -61,3 +61,57 @@ def test_minimax_generator_gradient_vanishes_when_d_rejects_fakes_but_nonsaturat
 def test_d_output_is_a_probability_for_classifier_objectives():
     out = Minimax().d_output(torch.tensor([0.0, 100.0, -100.0]))
     assert out.tolist() == pytest.approx([0.5, 1.0, 0.0])
+
+
+ALL = ["minimax", "nonsaturating", "wasserstein", "wgan_gp", "hinge", "least_squares", "relativistic"]
+
+
+def test_every_objective_has_a_yaml_and_names_its_paper():
+    from gan_lightning.registry import SCHEMAS
+    from tests.helpers.hydra import CONF_DIR
+
+    assert sorted(SCHEMAS["objective"]) == sorted(ALL)
+    assert sorted(p.stem for p in (CONF_DIR / "objective").glob("*.yaml")) == sorted(ALL)
+    for cls in SCHEMAS["objective"].values():
+        first_line = cls.__doc__.strip().splitlines()[0]
+        assert any(str(year) in first_line for year in range(2013, 2020)), first_line
+
+
+def test_hinge_losses():
+    from gan_lightning.objectives import Hinge
+
+    real, fake = torch.tensor([2.0, 0.5, -1.0]), torch.tensor([-2.0, 0.0, 0.5])
+    # max(0, 1 − D(x)): 0, 0.5, 2 → 2.5/3;  max(0, 1 + D(G(z))): 0, 1, 1.5 → 2.5/3
+    assert Hinge().d_loss(real, fake).item() == pytest.approx(5.0 / 3.0)
+    assert Hinge().g_loss(fake).item() == pytest.approx(1.5 / 3.0)  # −mean(D(G(z)))
+
+
+def test_least_squares_losses_use_the_configured_labels():
+    from gan_lightning.objectives import LeastSquares
+
+    objective = LeastSquares(fake_label=-1.0, real_label=1.0, g_target=0.0)
+    real, fake = torch.tensor([1.0, 0.0]), torch.tensor([-1.0, 1.0])
+    assert objective.d_loss(real, fake).item() == pytest.approx(0.5 * (0.5 + 2.0))
+    assert objective.g_loss(fake).item() == pytest.approx(0.5 * 1.0)
+
+
+def test_relativistic_average_losses_compare_against_the_other_batch():
+    from gan_lightning.objectives import Relativistic
+
+    real, fake = torch.tensor([3.0, 1.0], dtype=torch.float64), torch.tensor([0.0, -2.0], dtype=torch.float64)
+    sp = torch.nn.functional.softplus
+    # Reals against the mean fake (−1), fakes against the mean real (2).
+    expected_d = sp(-(real + 1)).mean() + sp(fake - 2).mean()
+    expected_g = sp(-(fake - 2)).mean() + sp(real + 1).mean()
+    assert Relativistic().d_loss(real, fake).item() == pytest.approx(expected_d.item())
+    assert Relativistic().g_loss(fake, real).item() == pytest.approx(expected_g.item())
+    # Shifting every score by a constant changes nothing: only differences matter.
+    assert Relativistic().d_loss(real + 7, fake + 7).item() == pytest.approx(expected_d.item())
+
+
+def test_wasserstein_losses_are_the_critic_gap():
+    from gan_lightning.objectives import Wasserstein
+
+    real, fake = torch.tensor([2.0, 4.0]), torch.tensor([1.0, -1.0])
+    assert Wasserstein(clip=0.01).d_loss(real, fake).item() == pytest.approx(0.0 - 3.0)
+    assert Wasserstein(clip=0.01).g_loss(fake).item() == pytest.approx(0.0)

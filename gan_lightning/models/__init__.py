@@ -50,10 +50,13 @@ class ModelConfig(Registered, group="model"):
         require_choice("model.latent_distribution", self.latent_distribution, LATENT_DISTRIBUTIONS)
         require_choice("model.output", self.output, OUTPUTS)
 
-    def build(self, sample_shape: Tuple[int, ...], value_range: Optional[Tuple[float, float]]) -> Tuple[Generator, nn.Module]:
+    def build(
+        self, sample_shape: Tuple[int, ...], value_range: Optional[Tuple[float, float]], per_sample_d: bool = False
+    ) -> Tuple[Generator, nn.Module]:
+        """G and D for data of ``sample_shape``; ``per_sample_d``: the objective needs D's gradient at single samples."""
         self.check(sample_shape)
         generator = self.generator(tuple(sample_shape), value_range)
-        discriminator = self.discriminator(tuple(sample_shape))
+        discriminator = self.discriminator(tuple(sample_shape), per_sample_d)
         if self.d_spectral_norm:
             apply_spectral_norm(discriminator)
         return generator, discriminator
@@ -61,7 +64,7 @@ class ModelConfig(Registered, group="model"):
     def generator(self, sample_shape: Tuple[int, ...], value_range) -> Generator:
         raise NotImplementedError
 
-    def discriminator(self, sample_shape: Tuple[int, ...]) -> nn.Module:
+    def discriminator(self, sample_shape: Tuple[int, ...], per_sample_d: bool) -> nn.Module:
         raise NotImplementedError
 
 

@@ -50,7 +50,7 @@ class DCGANGenerator(Generator):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, cfg: "DCGAN", sample_shape: Tuple[int, ...]):
+    def __init__(self, cfg: "DCGAN", sample_shape: Tuple[int, ...], norm: str):
         super().__init__()
         channels, side, _ = sample_shape
         base, stages = resolution_stages(side)
@@ -58,8 +58,8 @@ class DCGANDiscriminator(nn.Module):
         layers: List[nn.Module] = []
         for i, (w_in, w_out) in enumerate(zip([channels] + widths, widths)):
             # No normalisation on the first layer (Radford et al. 2016, §3).
-            norm = "none" if i == 0 else cfg.d_norm
-            layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=norm == "none"), norm_2d(norm, w_out), activation(cfg.d_activation)]
+            layer_norm = "none" if i == 0 else norm
+            layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=layer_norm == "none"), norm_2d(layer_norm, w_out), activation(cfg.d_activation)]
         layers += [nn.Flatten(), nn.Linear(widths[-1] * base**2, 1)]
         self.net = nn.Sequential(*layers)
         init_weights(self)
@@ -75,7 +75,7 @@ class DCGAN(ModelConfig, name="dcgan"):
     g_width: int = MISSING  # channels of G's last hidden layer
     d_width: int = MISSING  # channels of D's first layer
     g_norm: str = MISSING
-    d_norm: str = MISSING
+    d_norm: str = MISSING  # auto: batch norm, or layer norm where the objective penalises D's per-sample gradients
     g_activation: str = MISSING
     d_activation: str = MISSING
 
@@ -96,12 +96,13 @@ class DCGAN(ModelConfig, name="dcgan"):
         require_positive("model.g_width", self.g_width, "a positive number of channels")
         require_positive("model.d_width", self.d_width, "a positive number of channels")
         require_choice("model.g_norm", self.g_norm, NORMS)
-        require_choice("model.d_norm", self.d_norm, NORMS)
+        require_choice("model.d_norm", self.d_norm, NORMS + ("auto",))
         require_choice("model.g_activation", self.g_activation, ACTIVATIONS)
         require_choice("model.d_activation", self.d_activation, ACTIVATIONS)
 
     def generator(self, sample_shape, value_range) -> Generator:
         return DCGANGenerator(self, sample_shape, value_range)
 
-    def discriminator(self, sample_shape) -> nn.Module:
-        return DCGANDiscriminator(self, sample_shape)
+    def discriminator(self, sample_shape, per_sample_d: bool) -> nn.Module:
+        norm = ("layer" if per_sample_d else "batch") if self.d_norm == "auto" else self.d_norm
+        return DCGANDiscriminator(self, sample_shape, norm)

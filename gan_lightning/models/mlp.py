@@ -77,5 +77,5 @@ class MLP(ModelConfig, name="mlp"):
     def generator(self, sample_shape, value_range) -> Generator:
         return MLPGenerator(self, sample_shape, value_range)
 
-    def discriminator(self, sample_shape) -> nn.Module:
+    def discriminator(self, sample_shape, per_sample_d: bool) -> nn.Module:
         return MLPDiscriminator(self, sample_shape)
