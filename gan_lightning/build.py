@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional
 import pytorch_lightning as pl
 
 from gan_lightning.callbacks import PeriodicCheckpoint, ProgressLog, SampleGrid
+from gan_lightning.checkpoints import AtomicCheckpointIO
 from gan_lightning.config import Config
 from gan_lightning.data.batches import InMemoryDataModule
 from gan_lightning.module import GAN
@@ -45,6 +46,7 @@ def build_module(cfg: Config) -> GAN:
         r1_interval=cfg.regularization.r1_interval,
         ema_decay=cfg.regularization.ema_decay,
         ema_start_step=cfg.regularization.ema_start_step,
+        on_nan=cfg.trainer.on_nan,
     )
 
 
@@ -78,5 +80,6 @@ def build_trainer(cfg: Config, context: RunContext) -> pl.Trainer:
         default_root_dir=str(context.run_dir),
         enable_progress_bar=False,
         enable_checkpointing=False,  # PeriodicCheckpoint writes checkpoints/last.ckpt
+        plugins=[AtomicCheckpointIO()],
         num_sanity_val_steps=0,
     )

@@ -31,6 +31,7 @@ class TrainerConfig:
     num_threads: Optional[int] = MISSING  # PyTorch's intra-op CPU threads; null: PyTorch's default
     log_every_n_steps: int = MISSING
     deterministic: bool = MISSING
+    on_nan: str = MISSING  # stop: end the run as diverged; skip: drop non-finite updates and count them
 
     def check(self) -> None:
         require_positive("trainer.max_steps", self.max_steps, "a positive number of training steps")
@@ -41,6 +42,7 @@ class TrainerConfig:
         if self.num_threads is not None:
             require_positive("trainer.num_threads", self.num_threads, "a positive number of threads, or null for PyTorch's default")
         require_positive("trainer.log_every_n_steps", self.log_every_n_steps, "a positive number of steps")
+        require_choice("trainer.on_nan", self.on_nan, ("stop", "skip"))
 
 
 @dataclass
@@ -110,6 +112,7 @@ class Config:
     callbacks: CallbacksConfig = MISSING
     metrics: MetricsConfig = MISSING
     seed: int = MISSING
+    resume: str = MISSING  # auto: continue from checkpoints/last.ckpt when present; never; or a checkpoint path
     optimized_metric: Optional[str] = MISSING  # a key of summary.json's metrics, returned to sweepers
 
 

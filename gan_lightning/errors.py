@@ -21,3 +21,11 @@ def require_choice(setting: str, value: object, choices: Iterable[str]) -> None:
 def require_positive(setting: str, value: float, allowed: str = "a positive number") -> None:
     if not value > 0:
         raise invalid(setting, value, allowed)
+
+
+class Diverged(Exception):
+    """Training produced a non-finite loss or weight."""
+
+    def __init__(self, step: int, what: str, value: float):
+        super().__init__(f"training diverged at step {step}: {what} = {value}")
+        self.step, self.what, self.value = step, what, value

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_lightning.ema import ExponentialMovingAverage
-from gan_lightning.errors import UserError
+from gan_lightning.errors import Diverged, UserError
 from gan_lightning.models import Generator
 from gan_lightning.objectives import Objective, r1_penalty
 from gan_lightning.optim import OptimizerConfig
@@ -39,6 +39,7 @@ class GAN(pl.LightningModule):
         r1_interval: int = 1,
         ema_decay: Optional[float] = None,
         ema_start_step: int = 0,
+        on_nan: str = "stop",
     ):
         super().__init__()
         self.automatic_optimization = False
@@ -48,7 +49,9 @@ class GAN(pl.LightningModule):
         self.r1_gamma, self.r1_interval = r1_gamma, r1_interval
         self.generator_ema = ExponentialMovingAverage(generator, ema_decay) if ema_decay is not None else None
         self.ema_start_step = ema_start_step
+        self.on_nan = on_nan  # "stop": raise Diverged; "skip": drop the update and count it
         self.steps_done = 0  # completed training steps (iterations), saved in checkpoints
+        self.skipped_updates = 0
         self.d_batch_coupled = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in discriminator.modules())
         if objective.per_sample_d and self.d_batch_coupled:
             raise UserError(
@@ -73,13 +76,16 @@ class GAN(pl.LightningModule):
         if self.generator_ema is not None:
             self.generator_ema.update(self.generator, decay=0.0 if self.steps_done < self.ema_start_step else None)
         self.steps_done += 1
+        logged = {
+            "loss/d": d_loss.detach(),
+            "loss/g": g_loss.detach(),
+            "d/real": self.objective.d_output(real_out.detach()).mean(),
+            "d/fake": self.objective.d_output(fake_out.detach()).mean(),
+        }
+        if self.on_nan == "skip":
+            logged["train/skipped_updates"] = float(self.skipped_updates)
         self.log_dict(
-            {
-                "loss/d": d_loss.detach(),
-                "loss/g": g_loss.detach(),
-                "d/real": self.objective.d_output(real_out.detach()).mean(),
-                "d/fake": self.objective.d_output(fake_out.detach()).mean(),
-            },
+            logged,
             on_step=True,
             on_epoch=False,
             batch_size=len(real),
@@ -102,8 +108,8 @@ class GAN(pl.LightningModule):
         if r1_due:
             # Lazy regularisation: applied every r1_interval updates with r1_interval times the weight.
             loss = loss + self.r1_gamma / 2 * r1_penalty(real_out, real) * self.r1_interval
-        self.apply_update(loss, optimizer, self.d_optimizer_config)
-        self.objective.after_d_step(self.discriminator)
+        if self.apply_update(loss, optimizer, self.d_optimizer_config, "loss/d"):
+            self.objective.after_d_step(self.discriminator)
         self.untoggle_optimizer(optimizer)
         return loss, real_out, fake_out
 
@@ -115,16 +121,23 @@ class GAN(pl.LightningModule):
         else:
             real_out, fake_out = None, self.discriminator(fake)
         loss = self.objective.g_loss(fake_out, real_out)
-        self.apply_update(loss, optimizer, self.g_optimizer_config)
+        self.apply_update(loss, optimizer, self.g_optimizer_config, "loss/g")
         self.untoggle_optimizer(optimizer)
         return loss
 
-    def apply_update(self, loss: Tensor, optimizer, config: OptimizerConfig) -> None:
+    def apply_update(self, loss: Tensor, optimizer, config: OptimizerConfig, name: str) -> bool:
+        """Backward and step; a non-finite loss stops the run or, with on_nan=skip, drops this update."""
         optimizer.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            if self.on_nan == "stop":
+                raise Diverged(self.steps_done + 1, name, loss.item())
+            self.skipped_updates += 1
+            return False
         self.manual_backward(loss)
         if config.grad_clip_norm is not None:
             self.clip_gradients(optimizer, gradient_clip_val=config.grad_clip_norm, gradient_clip_algorithm="norm")
         optimizer.step()
+        return True
 
     @property
     def sampler(self) -> nn.Module:
@@ -143,7 +156,24 @@ class GAN(pl.LightningModule):
             sampler.train(was_training)
 
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
-        checkpoint["gan_lightning"] = {"steps_done": self.steps_done}
+        # The random state makes a resumed run draw the latents an uninterrupted one would have drawn.
+        checkpoint["gan_lightning"] = {
+            "steps_done": self.steps_done,
+            "skipped_updates": self.skipped_updates,
+            "cpu_rng_state": torch.get_rng_state(),
+            "cuda_rng_states": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
 
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
-        self.steps_done = checkpoint["gan_lightning"]["steps_done"]
+        state = checkpoint["gan_lightning"]
+        self.steps_done, self.skipped_updates = state["steps_done"], state["skipped_updates"]
+        torch.set_rng_state(state["cpu_rng_state"])
+        if state["cuda_rng_states"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng_states"])
+
+    def first_nonfinite_weight(self) -> Optional[str]:
+        """The name of a parameter holding NaN or infinity, if any."""
+        for name, parameter in self.named_parameters():
+            if not torch.isfinite(parameter).all():
+                return name
+        return None

@@ -22,8 +22,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer
 from gan_lightning.config import Config, to_config, validate
-from gan_lightning.errors import UserError
-from gan_lightning.summary import scalar_metrics, write_summary
+from gan_lightning.checkpoints import check_compatible, select_resume
+from gan_lightning.errors import Diverged, UserError
+from gan_lightning.summary import read_summary, scalar_metrics, write_summary
 from gan_lightning.tracking import finish_wandb
 
 log = logging.getLogger("gan_lightning")
@@ -34,10 +35,13 @@ def quiet_dependencies() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     # Epochs never end a run here (steps do), and logging counts steps across epochs.
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
+    # Jobs reach SLURM through hydra/launcher=slurm (submitit), which starts them inside the allocation.
+    warnings.filterwarnings("ignore", message=r".*The `srun` command is available on your system but is not used.*")
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(lambda record: not str(record.msg).startswith("💡"))
 
-# Exit status of a run stopped by a user error (bad setting, missing data): no traceback is printed.
+# Exit statuses: a user error (bad setting, missing data) prints its message and no traceback.
 USER_ERROR_EXIT = 2
+DIVERGED_EXIT = 3
 
 
 def run_context(cfg: DictConfig) -> RunContext:
@@ -59,19 +63,36 @@ def run_context(cfg: DictConfig) -> RunContext:
 def train(config: Config, context: RunContext, summary: Dict[str, Any]) -> None:
     validate(config)  # before any data is loaded or a file of ours written
     config.data.prepare()  # a missing data set stops the run before trackers start
+    resume = select_resume(config.resume, context.run_dir)
     if config.trainer.num_threads is not None:
         torch.set_num_threads(config.trainer.num_threads)
     pl.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = build_datamodule(config)
     module = build_module(config)
+    if resume is not None:
+        check_compatible(resume, module)
+        if resume.steps_done >= config.trainer.max_steps:
+            log.info(f"{resume.path} is at step {resume.steps_done}, trainer.max_steps={config.trainer.max_steps}: nothing left to train")
+            summary.update(status="completed", global_step=resume.steps_done, metrics=previous_metrics(context.run_dir))
+            return
+        log.info(f"resuming from {resume.path} at step {resume.steps_done}")
     trainer = build_trainer(config, context)
     try:
-        trainer.fit(module, datamodule=datamodule)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume.path if resume else None, weights_only=True)
     finally:
         summary["global_step"] = module.steps_done
         summary["metrics"] = scalar_metrics(trainer.callback_metrics)
+        if config.trainer.on_nan == "skip":
+            summary["skipped_updates"] = module.skipped_updates
         summary["wandb_dir"] = finish_wandb(trainer.loggers)
     summary["status"] = "completed"
+
+
+def previous_metrics(run_dir: Path) -> Dict[str, Any]:
+    try:
+        return read_summary(run_dir).get("metrics", {})
+    except (OSError, ValueError):
+        return {}
 
 
 def run(cfg: DictConfig) -> Optional[float]:
@@ -87,6 +108,12 @@ def run(cfg: DictConfig) -> Optional[float]:
         summary["error"] = str(error)
         log.error(str(error))
         exit_code = USER_ERROR_EXIT
+    except Diverged as error:
+        summary.update(status="diverged", error=str(error))
+        last = context.run_dir / "checkpoints" / "last.ckpt"
+        kept = f"the last good checkpoint is kept: {last}" if last.exists() else "no checkpoint had been written yet"
+        log.error(f"{error}; {kept}")
+        exit_code = DIVERGED_EXIT
     except Exception as error:
         summary["error"] = f"{type(error).__name__}: {error}"
         if not multirun:

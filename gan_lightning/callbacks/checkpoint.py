@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from gan_lightning.callbacks.schedule import Periodic
+from gan_lightning.errors import Diverged
 
 
 class PeriodicCheckpoint(Periodic):
@@ -20,6 +21,9 @@ class PeriodicCheckpoint(Periodic):
         return self.folder / "last.ckpt"
 
     def fire(self, trainer, pl_module) -> None:
+        bad = pl_module.first_nonfinite_weight()
+        if bad is not None:  # keep the last good checkpoint rather than overwrite it with NaNs
+            raise Diverged(pl_module.steps_done, f"weight {bad}", float("nan"))
         trainer.save_checkpoint(self.last_path, weights_only=False)
         if self.keep and trainer.is_global_zero:
             shutil.copyfile(self.last_path, self.folder / f"step_{pl_module.steps_done:06d}.ckpt")

@@ -1,0 +1,228 @@
+"""Runs survive kills, divergence and bad input: resume, atomic checkpoints, clear refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan_lightning.checkpoints import load_safely
+from gan_lightning.summary import read_summary
+from tests.conftest import REPO, cli
+from tests.helpers.hydra import run_in_process
+
+QUIET = ["callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]
+TOY = ["data=ring8", "model=mlp", "logger=none", *QUIET]
+
+
+def weights(run_dir: Path):
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+
+def test_killed_run_resumes_and_ends_exactly_like_an_uninterrupted_one(tmp_path):
+    args = [*TOY, "trainer.deterministic=true", "trainer.max_steps=1500", "callbacks.checkpoint_every_n_steps=100"]
+    run_in_process(args, tmp_path / "straight")
+
+    run_dir = tmp_path / "killed"
+    command = [sys.executable, "-m", "gan_lightning.run", *args, f"hydra.run.dir={run_dir}"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = load_safely(checkpoint)["gan_lightning"]["steps_done"]
+    assert 100 <= killed_at < 1500
+
+    resumed = cli([*args, f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from {checkpoint} at step {killed_at}" in resumed.stderr
+    summary = read_summary(run_dir)
+    assert summary["status"] == "completed" and summary["global_step"] == 1500
+    straight, after_resume = weights(tmp_path / "straight"), weights(run_dir)
+    assert straight.keys() == after_resume.keys()
+    assert all(torch.equal(straight[k], after_resume[k]) for k in straight)
+
+
+def test_a_completed_run_is_not_trained_again(tmp_path):
+    args = [*TOY, "trainer.max_steps=30"]
+    first = run_in_process(args, tmp_path)
+    before = (tmp_path / "checkpoints" / "last.ckpt").read_bytes()
+    again = run_in_process(args, tmp_path)
+    assert again["status"] == "completed" and again["global_step"] == 30
+    assert again["metrics"] == first["metrics"]
+    assert (tmp_path / "checkpoints" / "last.ckpt").read_bytes() == before
+
+
+def test_raising_max_steps_continues_a_finished_run(tmp_path):
+    run_in_process([*TOY, "trainer.max_steps=30"], tmp_path)
+    summary = run_in_process([*TOY, "trainer.max_steps=60"], tmp_path)
+    assert summary["global_step"] == 60
+
+
+WRITER = textwrap.dedent(
+    """
+    import io, sys, time, torch
+    import gan_lightning.checkpoints as checkpoints
+    path = sys.argv[1]
+    writer = checkpoints.AtomicCheckpointIO()
+    writer.save_checkpoint({"gan_lightning": {"steps_done": 1}, "w": torch.ones(1000)}, path)
+    real_save = torch.save
+
+    def save_half_then_hang(obj, f):  # the process is killed in the middle of writing
+        buffer = io.BytesIO()
+        real_save(obj, buffer)
+        data = buffer.getvalue()
+        f.write(data[: len(data) // 2])
+        f.flush()
+        print("half written", flush=True)
+        time.sleep(600)
+
+    checkpoints.torch.save = save_half_then_hang
+    writer.save_checkpoint({"gan_lightning": {"steps_done": 2}, "w": torch.zeros(1000)}, path)
+    """
+)
+
+
+def test_a_kill_during_a_checkpoint_write_leaves_the_previous_checkpoint_loadable(tmp_path):
+    path = tmp_path / "last.ckpt"
+    process = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "half written"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    checkpoint = load_safely(path)
+    assert checkpoint["gan_lightning"]["steps_done"] == 1 and torch.equal(checkpoint["w"], torch.ones(1000))
+
+
+def test_divergence_stops_with_status_exit_code_and_a_good_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    args = [*TOY, "optimizer=sgd", "optimizer.d.lr=1e10", "optimizer.g.lr=1e10", "trainer.max_steps=50", "callbacks.checkpoint_every_n_steps=1"]
+    result = cli([*args, f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    assert result.returncode == 3
+    assert "Traceback" not in result.stderr
+    summary = read_summary(run_dir)
+    assert summary["status"] == "diverged"
+    assert "training diverged at step 2: loss/g = nan" in result.stderr and summary["error"].startswith("training diverged at step 2")
+    checkpoint = load_safely(run_dir / "checkpoints" / "last.ckpt")
+    assert checkpoint["gan_lightning"]["steps_done"] == 1
+    assert all(torch.isfinite(v).all() for v in checkpoint["state_dict"].values())
+
+
+def test_non_finite_weights_are_never_checkpointed(tmp_path):
+    # lr 1e30 turns the weights infinite in the first step: no checkpoint may be written at all.
+    args = [*TOY, "optimizer=sgd", "optimizer.d.lr=1e30", "optimizer.g.lr=1e30", "trainer.max_steps=5", "callbacks.checkpoint_every_n_steps=1"]
+    result = cli([*args, f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
+    assert result.returncode == 3 and "no checkpoint had been written yet" in result.stderr
+    assert not (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
+
+
+def test_on_nan_skip_drops_non_finite_updates_and_counts_them(tmp_path, monkeypatch):
+    from gan_lightning.objectives import Minimax
+
+    calls = {"n": 0}
+    real_d_loss = Minimax.d_loss
+
+    def every_tenth_d_loss_is_nan(self, real_out, fake_out):
+        calls["n"] += 1
+        loss = real_d_loss(self, real_out, fake_out)
+        return loss * float("nan") if calls["n"] % 10 == 0 else loss
+
+    monkeypatch.setattr(Minimax, "d_loss", every_tenth_d_loss_is_nan)
+    summary = run_in_process([*TOY, "objective=nonsaturating", "trainer.on_nan=skip", "trainer.max_steps=100"], tmp_path)
+    assert summary["status"] == "completed" and summary["global_step"] == 100
+    assert summary["skipped_updates"] == 10
+    assert all(torch.isfinite(v).all() for v in weights(tmp_path).values())
+
+
+def test_a_failing_job_of_three_leaves_the_other_two_completed(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = cli(["-m", *TOY, "optimizer.d.lr=0.0002,-1,0.001", "trainer.max_steps=30", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    statuses = {p.parent.name: json.loads(p.read_text())["status"] for p in sweep.glob("*/summary.json")}
+    assert statuses == {"0": "completed", "1": "failed", "2": "completed"}
+    assert f"sweep {sweep}: 3 jobs: 2 completed, 1 failed" in result.stdout + result.stderr
+
+
+def run_expecting_user_error(overrides, run_dir, capsys, caplog):
+    with pytest.raises(SystemExit) as exit_info:
+        run_in_process(overrides, run_dir)
+    assert exit_info.value.code == 2
+    output = capsys.readouterr()
+    logged = caplog.text + output.out + output.err
+    assert "Traceback" not in logged
+    return logged
+
+
+VALIDATION_RULES = {
+    "learning rate": (["optimizer.g.lr=0"], "optimizer.g.lr=0.0 is not allowed: a positive learning rate."),
+    "batch size": (["data.batch_size=0"], "data.batch_size=0 is not allowed: a positive number of samples per batch."),
+    "d_steps": (["trainer.d_steps=0"], "trainer.d_steps=0 is not allowed: at least 1 discriminator update per step."),
+    "g_steps": (["trainer.g_steps=-1"], "trainer.g_steps=-1 is not allowed: at least 1 generator update per step."),
+    "model/data shapes": (["model=dcgan"], "model=dcgan needs image data (channels × height × width), but the data's samples have shape (2,)"),
+    "missing checkpoint": (["resume=/nonexistent/last.ckpt"], "resume='/nonexistent/last.ckpt': no such checkpoint file; allowed: auto, never, or the path of a checkpoint."),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(VALIDATION_RULES))
+def test_validation_rule_gives_its_message_before_anything_is_written(tmp_path, capsys, caplog, rule):
+    overrides, message = VALIDATION_RULES[rule]
+    run_dir = tmp_path / "run"
+    logged = run_expecting_user_error([*TOY, *overrides], run_dir, capsys, caplog)
+    assert message in logged
+    assert sorted(p.name for p in run_dir.iterdir()) == ["summary.json"]  # no checkpoint, samples or logs
+
+
+def test_a_file_that_is_not_a_checkpoint_of_this_project_is_refused(tmp_path, capsys, caplog):
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {"w": torch.ones(2)}}, foreign)
+    logged = run_expecting_user_error([*TOY, f"resume={foreign}"], tmp_path / "run", capsys, caplog)
+    assert f"{foreign} is not a checkpoint of gan_lightning" in logged
+
+
+def test_a_checkpoint_of_another_model_is_refused(tmp_path, capsys, caplog):
+    run_in_process([*TOY, "trainer.max_steps=2"], tmp_path / "small")
+    logged = run_expecting_user_error([*TOY, "model.d_hidden=[32]", f"resume={tmp_path / 'small' / 'checkpoints' / 'last.ckpt'}"], tmp_path / "run", capsys, caplog)
+    assert "does not fit the configured model and data" in logged
+
+
+def test_resume_never_refuses_to_overwrite_a_run(tmp_path, capsys, caplog):
+    run_in_process([*TOY, "trainer.max_steps=2"], tmp_path)
+    before = (tmp_path / "checkpoints" / "last.ckpt").read_bytes()
+    logged = run_expecting_user_error([*TOY, "trainer.max_steps=2", "resume=never"], tmp_path, capsys, caplog)
+    assert "would be overwritten" in logged
+    assert (tmp_path / "checkpoints" / "last.ckpt").read_bytes() == before
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (os.system, (f"touch {MARKER}",))
+
+
+MARKER = Path("/tmp/gan_lightning_pickle_ran")
+
+
+def test_a_checkpoint_that_would_run_code_is_refused(tmp_path, capsys, caplog):
+    MARKER.unlink(missing_ok=True)
+    crafted = tmp_path / "crafted.ckpt"
+    torch.save({"gan_lightning": {"steps_done": 1}, "state_dict": {}, "payload": RunsCode()}, crafted)
+    logged = run_expecting_user_error([*TOY, f"resume={crafted}"], tmp_path / "run", capsys, caplog)
+    assert "not loaded (loading it could run code)" in logged
+    assert not MARKER.exists()
+
+
+def test_secrets_in_the_environment_never_reach_run_files(tmp_path, monkeypatch):
+    secret = "0123456789abcdef0123456789abcdef01234567"
+    monkeypatch.setenv("WANDB_API_KEY", secret)
+    run_in_process(["data=ring8", "model=mlp", "trainer.max_steps=20", *QUIET], tmp_path)
+    assert list((tmp_path / "wandb").glob("offline-run-*"))
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
