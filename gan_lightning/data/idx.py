@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -15,9 +15,9 @@ import torch
 from omegaconf import MISSING
 from torch import Tensor
 
-from gan_lightning.data import DataConfig
-from gan_lightning.data.plots import save_image_grid
+from gan_lightning.data.images import ImageData, scale_uint8
 from gan_lightning.errors import UserError, require_choice, require_positive
+from gan_lightning.paths import cache_root
 
 ENV_VAR = "GAN_LIGHTNING_DATA"
 SPLIT_FILES = {
@@ -55,7 +55,7 @@ DOWNLOAD_TIMEOUT_S = 10
 
 
 def cache_dir(dataset: str) -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gan_lightning" / dataset
+    return cache_root() / dataset
 
 
 def read_idx(path: Path) -> Tensor:
@@ -146,7 +146,7 @@ class DataFinder:
 
 
 @dataclass
-class IdxImages(DataConfig, name="idx"):
+class IdxImages(ImageData, name="idx"):
     """MNIST-format grey-scale images (LeCun et al. 1998; Xiao et al. 2017), held in memory as one tensor."""
 
     dataset: str = MISSING  # fashion_mnist | mnist
@@ -154,21 +154,19 @@ class IdxImages(DataConfig, name="idx"):
     download: bool = MISSING  # download into the user cache when no local copy is found
     split: str = MISSING  # train | test
     limit: Optional[int] = MISSING  # use only the first N images (quick trials, tests)
-    scale: str = MISSING  # symmetric: pixels in [−1, 1]; unit: pixels in [0, 1]
 
     @property
     def sample_shape(self) -> Tuple[int, ...]:
         return (1, 28, 28)
 
     @property
-    def value_range(self) -> Tuple[float, float]:
-        return (-1.0, 1.0) if self.scale == "symmetric" else (0.0, 1.0)
+    def cache_key(self) -> str:
+        return self.dataset
 
     def check(self) -> None:
         super().check()
         require_choice("data.dataset", self.dataset, SOURCES)
         require_choice("data.split", self.split, SPLIT_FILES)
-        require_choice("data.scale", self.scale, ("symmetric", "unit"))
         if self.limit is not None:
             require_positive("data.limit", self.limit, "a positive number of images, or null for all")
 
@@ -188,18 +186,22 @@ class IdxImages(DataConfig, name="idx"):
     def prepare(self) -> None:
         self.locate()
 
+    def labelled_images(self, split: str) -> Tuple[Tensor, Tensor]:
+        folder = self.locate() if split == self.split else replace(self, split=split).locate()
+        image_stem, label_stem = SPLIT_FILES[split]
+        return read_idx(_file_in(folder, image_stem)).unsqueeze(1), read_idx(_file_in(folder, label_stem)).long()
+
     def load_uint8(self) -> Tuple[Tensor, Tensor]:
         """(images N×1×28×28 uint8, labels N int64) of the configured split and limit."""
-        folder = self.locate()
-        image_stem, label_stem = SPLIT_FILES[self.split]
-        images, labels = read_idx(_file_in(folder, image_stem)), read_idx(_file_in(folder, label_stem))
+        images, labels = self.labelled_images(self.split)
         if self.limit is not None:
             images, labels = images[: self.limit], labels[: self.limit]
-        return images.unsqueeze(1), labels.long()
+        return images, labels
 
-    def load(self, seed: int) -> Tensor:
-        images = self.load_uint8()[0].float() / 255.0
-        return images * 2 - 1 if self.scale == "symmetric" else images
+    @property
+    def num_classes(self) -> int:
+        return 10
 
-    def save_samples(self, samples: Tensor, path: Path) -> None:
-        save_image_grid(samples, path, self.value_range)
+    def load_labelled(self, seed: int) -> Tuple[Tensor, Tensor]:
+        images, labels = self.load_uint8()
+        return scale_uint8(images, self.scale), labels

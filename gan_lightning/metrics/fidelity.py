@@ -1,0 +1,203 @@
+"""``metrics=image``: FID, IS, KID and precision/recall through torch-fidelity, with cached real-data features."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+import torch
+import torch_fidelity
+from omegaconf import MISSING
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from gan_lightning.errors import UserError, invalid, require_choice, require_positive
+from gan_lightning.metrics import Evaluation, MetricsConfig
+from gan_lightning.metrics import domain
+from gan_lightning.paths import cache_root
+
+log = logging.getLogger("gan_lightning")
+
+INCEPTION = "inception-v3-compat"
+INCEPTION_URL = torch_fidelity.feature_extractor_inceptionv3.URL_INCEPTION_V3
+DOWNLOAD_TIMEOUT_S = 10
+
+# torch-fidelity's result keys, as this project names them in logs and summary.json.
+RESULT_KEYS = {
+    "frechet_inception_distance": "fid",
+    "inception_score_mean": "is_mean",
+    "inception_score_std": "is_std",
+    "kernel_inception_distance_mean": "kid_mean",
+    "kernel_inception_distance_std": "kid_std",
+    "precision": "precision",
+    "recall": "recall",
+}
+
+
+class ImageTensors(Dataset):
+    """uint8 images (N, C, H, W) as torch-fidelity reads them; grey-scale repeated to RGB when asked."""
+
+    def __init__(self, images: Tensor, rgb: bool):
+        self.images, self.rgb = images, rgb
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> Tensor:
+        image = self.images[index]
+        return image.expand(3, *image.shape[1:]) if self.rgb and image.shape[0] == 1 else image
+
+
+def to_uint8(images: Tensor, value_range: Tuple[float, float]) -> Tensor:
+    low, high = value_range
+    return ((images.float().clamp(low, high) - low) * (255.0 / (high - low))).round().to(torch.uint8)
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+def inception_weights_path(configured: Optional[str]) -> Path:
+    """A local copy of torch-fidelity's Inception-v3 weights: the configured file, the torch hub cache, or a download."""
+    if configured:
+        path = Path(configured).expanduser()
+        if not path.is_file():
+            raise invalid("metrics.inception_weights", configured, "the path of an Inception-v3 state dict file")
+        try:
+            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception as error:
+            raise UserError(f"metrics.inception_weights={configured!r} is not a loadable tensor file ({type(error).__name__}).") from None
+        return path
+    path = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_URL.rsplit("/", 1)[-1]
+    if path.is_file():
+        return path
+    try:
+        with urllib.request.urlopen(INCEPTION_URL, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
+                shutil.copyfileobj(response, tmp)
+        Path(tmp.name).replace(path)
+    except OSError as error:
+        raise UserError(
+            f"metrics.features=inception needs the Inception-v3 weights, which could not be downloaded from {INCEPTION_URL} "
+            f"({getattr(error, 'reason', error)}). Pass metrics.inception_weights=PATH to a local copy, or use "
+            "metrics.features=domain (a classifier trained on the data set itself, which needs no download)."
+        ) from None
+    return path
+
+
+@dataclass
+class ImageMetrics(MetricsConfig, name="image"):
+    """``metrics=image``: FID, IS, KID and precision/recall of generated images."""
+
+    features: str = MISSING  # domain | inception
+    inception_weights: Optional[str] = MISSING  # a local Inception-v3 state dict; null: torch hub cache or download
+    num_samples: int = MISSING  # generated samples per periodic evaluation
+    final_num_samples: int = MISSING  # generated samples at the last step
+    real_split: str = MISSING  # the real images compared against
+    real_num_samples: int = MISSING
+    kid_subset_size: int = MISSING
+    batch_size: int = MISSING
+    intra_fid: bool = MISSING  # conditional G: also the mean FID over classes (Miyato & Koyama 2018), one per class
+
+    def check(self, data_config) -> None:
+        super().check(data_config)
+        require_choice("metrics.features", self.features, ("domain", "inception"))
+        for name in ("num_samples", "final_num_samples", "real_num_samples", "kid_subset_size", "batch_size"):
+            require_positive(f"metrics.{name}", getattr(self, name), "a positive number")
+        if len(data_config.sample_shape) != 3:
+            raise UserError(f"metrics=image needs image data, but the data's samples have shape {data_config.sample_shape}; use metrics=toy2d for ring8 and grid25.")
+
+    def extractor(self, data_config) -> Tuple[str, Path]:
+        """(torch-fidelity extractor name, weights file), building or fetching the weights when needed."""
+        if self.features == "domain":
+            return domain.NAME, domain.ensure_domain_extractor(data_config)
+        return INCEPTION, inception_weights_path(self.inception_weights)
+
+    def prepare(self, data_config) -> None:
+        self.extractor(data_config)
+
+    def callback(self, data_config, seed: int):
+        return ImageQuality(self, data_config, seed)
+
+
+class RealImages:
+    """The reference set: ``count`` images of a split (a seeded choice), and a cache name for its features."""
+
+    def __init__(self, data_config, split: str, count: int, extractor_name: str, weights: Path, rgb: bool, seed: int = 0):
+        images, labels = data_config.labelled_images(split)
+        if count < len(images):
+            chosen = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:count]
+            images, labels = images[chosen], labels[chosen]
+        self.dataset, self.labels = ImageTensors(images, rgb), labels
+        # Every key that changes the features is in the name, so a change never reuses stale statistics.
+        self.cache_name = f"{data_config.cache_key}-{split}-n{len(images)}-seed{seed}-{extractor_name}-{file_digest(weights)}"
+
+    def of_class(self, label: int) -> "RealImages":
+        """The reference images of one class (for intra-class FID), cached under their own name."""
+        part = RealImages.__new__(RealImages)
+        keep = self.labels == label
+        part.dataset, part.labels = ImageTensors(self.dataset.images[keep], self.dataset.rgb), self.labels[keep]
+        part.cache_name = f"{self.cache_name}-class{label}"
+        return part
+
+
+def image_metrics(
+    fake: Tensor, real: RealImages, extractor_name: str, weights: Path, kid_subset_size: int, batch_size: int, cuda: bool, only_fid: bool = False
+) -> Dict[str, float]:
+    """FID, IS, KID, precision and recall (or FID alone) of uint8 images ``fake`` against ``real``, whose features are cached."""
+    every = not only_fid
+    results = torch_fidelity.calculate_metrics(
+        input1=ImageTensors(fake, real.dataset.rgb),
+        input2=real.dataset,
+        input2_cache_name=real.cache_name,
+        cache_root=str(cache_root() / "fidelity"),
+        feature_extractor=extractor_name,
+        feature_extractor_weights_path=str(weights),
+        fid=True,
+        isc=every,
+        kid=every,
+        prc=every,
+        kid_subset_size=min(kid_subset_size, len(fake), len(real.dataset)),
+        isc_splits=10,
+        batch_size=batch_size,
+        cuda=cuda,
+        save_cpu_ram=True,  # no loader worker processes: the images are already in memory
+        verbose=False,
+    )
+    return {ours: float(results[theirs]) for theirs, ours in RESULT_KEYS.items() if theirs in results}
+
+
+class ImageQuality(Evaluation):
+    def __init__(self, config: ImageMetrics, data_config, seed: int):
+        super().__init__(config.every_n_steps, seed)
+        self.config, self.data_config = config, data_config
+        self.extractor_name, self.weights = config.extractor(data_config)
+        rgb = self.extractor_name == INCEPTION
+        self.real = RealImages(data_config, config.real_split, config.real_num_samples, self.extractor_name, self.weights, rgb)
+
+    def measure(self, pl_module, final: bool) -> Dict[str, float]:
+        n = self.config.final_num_samples if final else self.config.num_samples
+        cuda = pl_module.device.type == "cuda"
+        fake = to_uint8(self.generate(pl_module, n, self.config.batch_size), self.data_config.value_range)
+        results = image_metrics(fake, self.real, self.extractor_name, self.weights, self.config.kid_subset_size, self.config.batch_size, cuda)
+        classes = pl_module.generator.num_classes
+        if self.config.intra_fid and classes:
+            per_class = []
+            for label in range(classes):
+                labels = torch.full((max(2, n // classes),), label, dtype=torch.long)
+                fake_c = to_uint8(self.generate(pl_module, len(labels), self.config.batch_size, labels), self.data_config.value_range)
+                real_c = self.real.of_class(label)
+                per_class.append(image_metrics(fake_c, real_c, self.extractor_name, self.weights, 1, self.config.batch_size, cuda, only_fid=True)["fid"])
+            results["intra_fid"] = sum(per_class) / len(per_class)
+        return results

@@ -1,0 +1,64 @@
+"""Mode coverage on 2-D Gaussian mixtures, with the protocol of VEEGAN and PacGAN (Lin et al. 2018)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict
+
+import torch
+from omegaconf import MISSING
+from torch import Tensor
+
+from gan_lightning.errors import UserError, require_positive
+from gan_lightning.metrics import Evaluation, MetricsConfig
+
+
+def mode_coverage(samples: Tensor, centers: Tensor, std: float, threshold: float = 3.0) -> Dict[str, float]:
+    """How well ``samples`` cover the modes ``centers`` of an isotropic mixture with standard deviation ``std``.
+
+    Each sample belongs to its nearest mode; it is *high quality* when that distance is below
+    ``threshold`` standard deviations. ``modes``: modes with at least one high-quality sample.
+    ``hq_fraction``: share of high-quality samples. ``reverse_kl``: KL(q ‖ uniform) of the histogram q of
+    high-quality samples over the modes (0 when they spread evenly, log K when all sit on one mode;
+    infinite when there is no high-quality sample).
+    """
+    samples, centers = samples.detach().double().cpu(), centers.detach().double().cpu()
+    distance, nearest = torch.cdist(samples, centers).min(dim=1)
+    good = distance < threshold * std
+    counts = torch.bincount(nearest[good], minlength=len(centers)).double()
+    total = counts.sum().item()
+    if total == 0:
+        reverse_kl = math.inf
+    else:
+        q = counts[counts > 0] / total
+        reverse_kl = float((q * torch.log(q * len(centers))).sum())
+    return {"modes": float((counts > 0).sum()), "hq_fraction": total / len(samples), "reverse_kl": reverse_kl}
+
+
+@dataclass
+class Toy2DMetrics(MetricsConfig, name="toy2d"):
+    """``metrics=toy2d``: modes captured, high-quality fraction and reverse KL on ring8/grid25."""
+
+    num_samples: int = MISSING  # samples per evaluation (PacGAN: 2 500)
+    threshold: float = MISSING  # high quality: within this many standard deviations of a mode
+
+    def check(self, data_config) -> None:
+        super().check(data_config)
+        require_positive("metrics.num_samples", self.num_samples, "a positive number of samples")
+        require_positive("metrics.threshold", self.threshold, "a positive number of standard deviations")
+        if not hasattr(data_config, "centers"):
+            raise UserError(f"metrics=toy2d needs a 2-D Gaussian mixture (data=ring8 or data=grid25), not {type(data_config).__name__} data.")
+
+    def callback(self, data_config, seed: int):
+        return ModeCoverage(self, data_config, seed)
+
+
+class ModeCoverage(Evaluation):
+    def __init__(self, config: Toy2DMetrics, data_config, seed: int):
+        super().__init__(config.every_n_steps, seed)
+        self.config, self.centers, self.std = config, data_config.centers, data_config.std
+
+    def measure(self, pl_module, final: bool) -> Dict[str, float]:
+        samples = self.generate(pl_module, self.config.num_samples)
+        return mode_coverage(samples, self.centers, self.std, self.config.threshold)

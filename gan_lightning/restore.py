@@ -1,0 +1,52 @@
+"""Rebuild a trained GAN from its checkpoint alone: the run's resolved config travels inside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+from omegaconf import OmegaConf
+
+from gan_lightning.build import build_module
+from gan_lightning.checkpoints import PROJECT_KEY, load_safely
+from gan_lightning.config import Config, compose, to_config
+from gan_lightning.errors import UserError
+from gan_lightning.module import GAN
+
+# What the checkpoint fixes: the networks and the data they were trained on. Everything else
+# (metrics, trainer, logger) comes from the command line, on top of the defaults.
+FROM_CHECKPOINT = ("model", "data", "objective", "regularization", "seed")
+
+
+def read_checkpoint(checkpoint_path: str) -> Dict[str, Any]:
+    path = Path(checkpoint_path).expanduser()
+    if not path.is_file():
+        raise UserError(f"ckpt={checkpoint_path!r}: no such checkpoint file.")
+    checkpoint = load_safely(path)
+    if not checkpoint[PROJECT_KEY].get("config"):
+        raise UserError(f"{path} carries no run configuration (it was not written by gan_lightning.run).")
+    return checkpoint
+
+
+def configure(checkpoint: Dict[str, Any], overrides: List[str]) -> Config:
+    """The run's config from the checkpoint, with ``overrides`` applied."""
+    stored = checkpoint[PROJECT_KEY]["config"]
+    choices = stored.get("choices", {})
+    chosen = [f"{group}={choices[group]}" for group in ("model", "data", "objective") if choices.get(group)]
+    saved = OmegaConf.create({key: stored[key] for key in FROM_CHECKPOINT if key in stored})
+    user = OmegaConf.from_dotlist([o for o in overrides if "=" in o and o.split("=", 1)[0].split(".")[0] in FROM_CHECKPOINT])
+    return to_config(OmegaConf.merge(compose(chosen + overrides), saved, user))
+
+
+def restore_module(checkpoint: Dict[str, Any], config: Config) -> GAN:
+    """The GAN with the checkpoint's weights (G, D and the EMA of G), in eval mode."""
+    module = build_module(config)
+    module.load_state_dict(checkpoint["state_dict"])
+    module.steps_done = int(checkpoint[PROJECT_KEY]["steps_done"])
+    return module.eval()
+
+
+def load_run(checkpoint_path: str, overrides: List[str]) -> Tuple[Config, GAN]:
+    checkpoint = read_checkpoint(checkpoint_path)
+    config = configure(checkpoint, overrides)
+    return config, restore_module(checkpoint, config)

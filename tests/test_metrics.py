@@ -1,0 +1,247 @@
+"""Sample-quality metrics: the formulas, the torch-fidelity pipeline with the domain extractor, caching,
+Inception offline, mode coverage, and the evaluate and sample commands."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from gan_lightning.config import to_config
+from gan_lightning.errors import UserError
+from gan_lightning.metrics import frechet_distance, mode_coverage
+from gan_lightning.metrics.domain import DomainFeatureExtractor
+from gan_lightning.metrics.fidelity import INCEPTION, RealImages, image_metrics, inception_weights_path
+from tests.conftest import REPO
+from tests.helpers.hydra import compose_config, run_in_process
+
+QUIET = ["callbacks.progress_every_n_steps=0"]
+
+
+# ---------------------------------------------------------------- the Fréchet distance
+
+
+def test_frechet_distance_of_1d_gaussians():
+    # (μ1 − μ2)² + σ1² + σ2² − 2σ1σ2 = (σ1 − σ2)² + (μ1 − μ2)²
+    assert frechet_distance([0.0], [[1.0]], [3.0], [[4.0]]) == pytest.approx(9 + (1 - 2) ** 2)
+
+
+def test_frechet_distance_with_non_diagonal_covariances():
+    angle = 0.6
+    rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    sigma2 = rotation @ np.diag([9.0, 16.0]) @ rotation.T
+    # Against N(0, I): tr((Σ2)^½) = 3 + 4.
+    assert frechet_distance([0, 0], np.eye(2), [1, 2], sigma2) == pytest.approx(5 + 2 + 25 - 2 * 7)
+    # Two non-diagonal covariances with shared eigenvectors: tr((Σ1Σ2)^½) = √(1·9) + √(4·16) = 11.
+    sigma1 = rotation @ np.diag([1.0, 4.0]) @ rotation.T
+    assert frechet_distance([0, 0], sigma1, [0, 0], sigma2) == pytest.approx(5 + 25 - 22)
+
+
+def test_frechet_distance_matches_torch_fidelity_on_random_statistics():
+    from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_statistics_to_metric
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(400, 16)), rng.normal(size=(400, 16)) @ rng.normal(size=(16, 16)) * 0.3 + 0.5
+    stats = [{"mu": x.mean(0), "sigma": np.cov(x, rowvar=False)} for x in (a, b)]
+    ours = frechet_distance(stats[0]["mu"], stats[0]["sigma"], stats[1]["mu"], stats[1]["sigma"])
+    assert ours == pytest.approx(fid_statistics_to_metric(stats[0], stats[1], False)[KEY_METRIC_FID], rel=1e-6)
+    assert frechet_distance(stats[0]["mu"], stats[0]["sigma"], stats[0]["mu"], stats[0]["sigma"]) == pytest.approx(0.0, abs=1e-8)
+
+
+# ---------------------------------------------------------------- mode coverage
+
+
+def test_mode_coverage_of_points_on_every_mode():
+    centers = to_config(compose_config(["data=ring8", "model=mlp"])).data.centers
+    result = mode_coverage(centers.repeat(10, 1), centers, std=0.01)
+    assert result == {"modes": 8.0, "hq_fraction": 1.0, "reverse_kl": pytest.approx(0.0, abs=1e-12)}
+
+
+def test_mode_coverage_of_points_off_every_mode():
+    centers = to_config(compose_config(["data=ring8", "model=mlp"])).data.centers
+    result = mode_coverage(torch.zeros(100, 2), centers, std=0.01)  # the ring's centre is 1 away from every mode
+    assert result["modes"] == 0 and result["hq_fraction"] == 0 and math.isinf(result["reverse_kl"])
+
+
+def test_mode_coverage_of_a_sample_that_misses_modes():
+    centers = to_config(compose_config(["data=ring8", "model=mlp"])).data.centers
+    on_three = centers[:3].repeat(20, 1) + 0.02 * torch.randn(60, 2, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
+    far = torch.full((40, 2), 5.0)
+    result = mode_coverage(torch.cat([on_three, far]), centers, std=0.01)
+    assert result["modes"] == 3.0 and result["hq_fraction"] == pytest.approx(0.6)
+    assert result["reverse_kl"] == pytest.approx(math.log(8 / 3))  # KL of uniform-on-3 against uniform-on-8
+
+
+# ---------------------------------------------------------------- the domain extractor and torch-fidelity
+
+
+def fashion(*overrides):
+    return to_config(compose_config(["model=mlp", *overrides])).data
+
+
+def test_domain_extractor_is_cached_with_its_accuracy(domain_extractor):
+    record = torch.load(domain_extractor, weights_only=True)
+    assert record["dataset"] == "fashion_mnist" and record["test_accuracy"] >= 0.90
+
+
+def real_set(domain_extractor, count=2000) -> RealImages:
+    from gan_lightning.metrics.domain import NAME
+
+    return RealImages(fashion(), "train", count, NAME, domain_extractor, rgb=False)
+
+
+def measure(images, real, domain_extractor):
+    from gan_lightning.metrics.domain import NAME
+
+    return image_metrics(images, real, NAME, domain_extractor, kid_subset_size=500, batch_size=500, cuda=False)
+
+
+def blur(images: torch.Tensor, size: int) -> torch.Tensor:
+    kernel = torch.ones(1, 1, size, size) / size**2
+    return F.conv2d(images.float(), kernel, padding=size // 2).round().to(torch.uint8)
+
+
+def test_fid_kid_is_prc_behave_as_defined(domain_extractor):
+    real = real_set(domain_extractor)
+    test_images, test_labels = fashion().labelled_images("test")
+    same = measure(test_images[:2000], real, domain_extractor)
+    shifted = measure(torch.roll(test_images[:2000], shifts=(5, 5), dims=(2, 3)), real, domain_extractor)
+    mild, strong = (measure(blur(test_images[:2000], k), real, domain_extractor) for k in (3, 5))
+    one_class = measure(test_images[test_labels == 1][:1000], real, domain_extractor)  # trousers only
+
+    # FID: about 0 for the same distribution, growing with the distortion.
+    assert same["fid"] < 0.05 * shifted["fid"] and same["fid"] < 0.1 * mild["fid"] < 0.1 * strong["fid"]
+    # KID's unbiased estimate averages about 0 for equal distributions.
+    assert abs(same["kid_mean"]) < 3 * same["kid_std"] + 1e-3 and shifted["kid_mean"] > 100 * abs(same["kid_mean"])
+    # IS: confident predictions spread over 10 classes score near 10; one class scores near 1.
+    assert same["is_mean"] > 7.5 and one_class["is_mean"] < 1.3
+    # Precision/recall: the same distribution covers and is covered; one class is precise but misses the rest.
+    assert same["precision"] > 0.6 and same["recall"] > 0.6
+    assert one_class["precision"] > 0.6 and one_class["recall"] < 0.25
+
+
+def test_real_features_are_computed_once_and_recomputed_when_a_key_changes(domain_extractor):
+    fakes = blur(fashion().labelled_images("test")[0][:300], 3)
+    real = real_set(domain_extractor, count=1500)
+    before = DomainFeatureExtractor.images_embedded
+    first = measure(fakes, real, domain_extractor)
+    assert DomainFeatureExtractor.images_embedded - before == 300 + 1500
+    before = DomainFeatureExtractor.images_embedded
+    second = measure(fakes, real_set(domain_extractor, count=1500), domain_extractor)
+    assert DomainFeatureExtractor.images_embedded - before == 300  # fakes only: the real features came from the cache
+    assert second == first
+    before = DomainFeatureExtractor.images_embedded
+    measure(fakes, real_set(domain_extractor, count=1600), domain_extractor)  # another sample count: another cache entry
+    assert DomainFeatureExtractor.images_embedded - before == 300 + 1600
+
+
+# ---------------------------------------------------------------- Inception, offline
+
+
+@pytest.fixture
+def random_inception_weights(tmp_path) -> Path:
+    """Inception-v3 weights of the right shapes, randomly initialised: the code path without the real file."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    empty = tmp_path / "empty.pt"
+    torch.save({}, empty)
+
+    class Unloaded(FeatureExtractorInceptionV3):
+        def load_state_dict(self, state_dict, strict=True, assign=False):
+            return None  # keep the random initialisation
+
+    torch.manual_seed(0)
+    path = tmp_path / "inception-random.pth"
+    torch.save(Unloaded("x", ["2048"], feature_extractor_weights_path=str(empty)).state_dict(), path)
+    return path
+
+
+def test_inception_features_run_offline_from_a_local_weights_file(random_inception_weights):
+    images, _ = fashion().labelled_images("test")
+    real = RealImages(fashion(), "test", 12, INCEPTION, random_inception_weights, rgb=True)
+    assert real.dataset[0].shape == (3, 28, 28)  # grey-scale repeated to the three channels Inception reads
+    results = image_metrics(images[100:112], real, INCEPTION, random_inception_weights, kid_subset_size=1000, batch_size=12, cuda=False)
+    assert set(results) == {"fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall"}
+    assert all(math.isfinite(v) for v in results.values()) and results["fid"] > 0
+
+
+def test_inception_without_weights_or_network_suggests_the_domain_extractor(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty torch hub cache
+    monkeypatch.setattr("gan_lightning.metrics.fidelity.INCEPTION_URL", "http://127.0.0.1:9/pt_inception-2015-12-05.pth")
+    with pytest.raises(UserError, match="could not be downloaded .* metrics.inception_weights=PATH .* metrics.features=domain"):
+        inception_weights_path(None)
+    with pytest.raises(UserError, match="metrics.inception_weights='/nonexistent.pth' is not allowed"):
+        inception_weights_path("/nonexistent.pth")
+
+
+def test_image_metrics_refuse_vector_data_and_toy_metrics_refuse_images():
+    cfg = to_config(compose_config(["model=mlp", "data=ring8", "metrics=image"]))
+    with pytest.raises(UserError, match="metrics=image needs image data"):
+        cfg.metrics.check(cfg.data)
+    cfg = to_config(compose_config(["model=mlp", "metrics=toy2d"]))
+    with pytest.raises(UserError, match="metrics=toy2d needs a 2-D Gaussian mixture"):
+        cfg.metrics.check(cfg.data)
+
+
+# ---------------------------------------------------------------- during training, and on checkpoints
+
+
+def logged_series(run_dir: Path, key: str):
+    import csv
+
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        return [(int(row["step"]), float(row[key])) for row in csv.DictReader(f) if row.get(key)]
+
+
+@pytest.mark.slow
+def test_fashion_mnist_run_tracks_image_metrics_and_they_improve(run_dir, domain_extractor):
+    overrides = ["logger=csv", "trainer.max_steps=600", "metrics=image", "metrics.every_n_steps=200", "metrics.num_samples=1000",
+                 "metrics.final_num_samples=2000", "metrics.real_num_samples=2000", *QUIET]  # fmt: skip
+    summary = run_in_process(overrides, run_dir)
+    fid = logged_series(run_dir, "metrics/fid")
+    assert [step for step, _ in fid] == [199, 399, 599]  # Lightning's 0-based step of training steps 200, 400, 600
+    assert fid[-1][1] < 0.8 * fid[0][1]
+    for key in ("is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall"):
+        assert len(logged_series(run_dir, f"metrics/{key}")) == 3
+    assert summary["metrics"]["fid"] == pytest.approx(fid[-1][1])
+    assert logged_series(run_dir, "metrics/is_mean")[-1][1] > logged_series(run_dir, "metrics/is_mean")[0][1]
+
+
+def test_ring8_run_tracks_mode_coverage_and_evaluate_and_sample_read_its_checkpoint(run_dir):
+    summary = run_in_process(["data=ring8", "model=mlp", "logger=csv", "trainer.max_steps=300", "metrics=toy2d", "metrics.every_n_steps=100", *QUIET], run_dir)
+    for key in ("modes", "hq_fraction", "reverse_kl"):
+        assert [step for step, _ in logged_series(run_dir, f"metrics/{key}")] == [99, 199, 299]
+        assert key in summary["metrics"]
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    evaluated = subprocess.run([sys.executable, "-m", "gan_lightning.evaluate", f"ckpt={checkpoint}"], capture_output=True, text=True, cwd=run_dir)
+    assert evaluated.returncode == 0, evaluated.stderr
+    result = json.loads(evaluated.stdout)
+    assert result["step"] == 300
+    assert result["metrics"] == {k: pytest.approx(summary["metrics"][k]) for k in ("modes", "hq_fraction", "reverse_kl")}
+    out = run_dir / "grid.png"
+    sampled = subprocess.run([sys.executable, "-m", "gan_lightning.sample", f"ckpt={checkpoint}", "n=500", f"out={out}"], capture_output=True, text=True, cwd=run_dir)
+    assert sampled.returncode == 0, sampled.stderr
+    assert Image.open(out).size == (400, 400)
+
+
+def test_sample_writes_an_image_grid_of_n_images(tmp_path):
+    run_in_process(["data.limit=256", "trainer.max_steps=2", "logger=none", *QUIET], tmp_path)
+    out = tmp_path / "grid.png"
+    result = subprocess.run([sys.executable, "-m", "gan_lightning.sample", f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", "n=25", f"out={out}"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).size == (5 * 30 + 2, 5 * 30 + 2)
+
+
+def test_evaluate_reports_a_missing_checkpoint_without_a_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "gan_lightning.evaluate", "ckpt=/nonexistent.ckpt"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2 and "ckpt='/nonexistent.ckpt': no such checkpoint file" in result.stderr
+    assert "Traceback" not in result.stderr
