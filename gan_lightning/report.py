@@ -1,0 +1,198 @@
+"""``python -m gan_lightning.report DIR``: a report of a run or a multirun from its local files alone.
+
+Writes ``DIR/report.md`` with a table of the runs (overrides, status, steps, wall time, final metrics),
+and into ``DIR/report/`` one PNG of loss, D-output and metric curves per run (from ``csv/metrics.csv``)
+and one PNG with the last sample grid of every run side by side. No W&B access is needed.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import textwrap
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from gan_lightning.summary import FILENAME, read_summary
+
+CURVE_PANELS = (("losses", ("loss/d", "loss/g")), ("D outputs", ("d/real", "d/fake")))
+# Metrics shown in the table, in this order, when any run has them.
+TABLE_METRICS = ("fid", "is_mean", "kid_mean", "precision", "recall", "modes", "hq_fraction", "reverse_kl", "loss/d", "loss/g", "d/real", "d/fake")
+FIGURE_DPI = 100
+CURVES_SIZE = (10.0, 3.2)  # inches per row of panels
+SAMPLE_PANEL = 3.0  # inches per run in the sample-grid figure
+
+
+@dataclass
+class RunRecord:
+    name: str
+    folder: Path
+    summary: Dict
+    series: Dict[str, List[Tuple[int, float]]] = field(default_factory=dict)
+
+    label: str = ""  # what sets this run apart from the others of its sweep
+
+
+def find_runs(directory: Path) -> List[Path]:
+    """The run itself when ``directory`` holds a summary.json, else its job folders (sorted by job number)."""
+    if (directory / FILENAME).is_file():
+        return [directory]
+    jobs = [p for p in directory.iterdir() if p.is_dir() and (p / FILENAME).is_file()]
+    return sorted(jobs, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name))
+
+
+def read_series(csv_path: Path) -> Dict[str, List[Tuple[int, float]]]:
+    """Every logged scalar of a run's CSV log as (step, value) pairs."""
+    series: Dict[str, List[Tuple[int, float]]] = {}
+    if not csv_path.is_file():
+        return series
+    with open(csv_path, newline="") as f:
+        for row in csv.DictReader(f):
+            step = int(float(row["step"])) if row.get("step") else None
+            for key, value in row.items():
+                if key in ("step", "epoch") or value in ("", None) or step is None:
+                    continue
+                series.setdefault(key, []).append((step, float(value)))
+    return series
+
+
+def load_runs(directory: Path) -> List[RunRecord]:
+    runs = [RunRecord(p.name, p, read_summary(p), read_series(p / "csv" / "metrics.csv")) for p in find_runs(directory)]
+    shared = set.intersection(*(set(r.summary.get("overrides", [])) for r in runs)) if len(runs) > 1 else set()
+    for run in runs:
+        run.label = " ".join(o for o in run.summary.get("overrides", []) if o not in shared) or run.name
+    return runs
+
+
+def format_value(value) -> str:
+    if isinstance(value, (int, float)):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    return "" if value is None else str(value)
+
+
+def runs_table(runs: List[RunRecord]) -> str:
+    metrics = [m for m in TABLE_METRICS if any(m in r.summary.get("metrics", {}) for r in runs)]
+    header = ["run", "overrides", "status", "steps", "wall time (s)", *metrics]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for run in runs:
+        values = run.summary.get("metrics", {})
+        cells = [run.name, "`" + " ".join(run.summary.get("overrides", [])) + "`", run.summary.get("status", "?"),
+                 str(run.summary.get("global_step", "")), format_value(run.summary.get("wall_time_s")),
+                 *(format_value(values.get(m)) for m in metrics)]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(run: RunRecord, path: Path) -> Optional[Path]:
+    """Losses, D outputs and each metric of one run against the training step; None without a CSV log."""
+    metric_keys = sorted(k for k in run.series if k.startswith("metrics/"))
+    panels = [(title, [k for k in keys if k in run.series]) for title, keys in CURVE_PANELS]
+    panels = [(title, keys) for title, keys in panels if keys] + [(key.removeprefix("metrics/"), [key]) for key in metric_keys]
+    if not panels:
+        return None
+    plt = pyplot()
+    columns = min(3, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(CURVES_SIZE[0], CURVES_SIZE[1] * rows), dpi=FIGURE_DPI, squeeze=False)
+    for ax, (title, keys) in zip(axes.flat, panels):
+        for key in keys:
+            steps, values = zip(*run.series[key])
+            ax.plot(steps, values, label=key, marker="o" if len(steps) < 20 else None)
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        if len(keys) > 1:
+            ax.legend()
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    fig.suptitle(textwrap.fill(" ".join(run.summary.get("overrides", [])), 140), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_samples(runs: List[RunRecord], path: Path) -> Optional[Path]:
+    """The last sample picture of every run, side by side, titled by the run's overrides."""
+    grids = [(run, run.folder / "samples" / "last.png") for run in runs if (run.folder / "samples" / "last.png").is_file()]
+    if not grids:
+        return None
+    plt = pyplot()
+    columns = min(4, len(grids))
+    rows = math.ceil(len(grids) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(SAMPLE_PANEL * columns, SAMPLE_PANEL * rows + 0.4), dpi=FIGURE_DPI, squeeze=False)
+    for ax, (run, grid) in zip(axes.flat, grids):
+        ax.imshow(plt.imread(grid))
+        ax.set_title(textwrap.fill(f"{run.name}: {run.label}", 45), fontsize=8)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_report(directory: Path) -> Path:
+    directory = Path(directory)
+    runs = load_runs(directory)
+    if not runs:
+        raise FileNotFoundError(f"{directory} holds no run: no {FILENAME} in it or in its sub-folders")
+    figures = directory / "report"
+    figures.mkdir(exist_ok=True)
+    statuses = {}
+    for run in runs:
+        statuses[run.summary.get("status", "?")] = statuses.get(run.summary.get("status", "?"), 0) + 1
+    lines = [
+        f"# Report: {directory}",
+        "",
+        f"{len(runs)} run(s): " + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) + ".",
+        "Metrics are the final values from each run's summary.json; steps count training steps (d_steps D updates and g_steps G updates each).",
+        "",
+        runs_table(runs),
+        "",
+    ]
+    samples = plot_samples(runs, figures / "samples.png")
+    if samples is not None:
+        lines += ["## Last samples", "", f"![last samples of every run](report/{samples.name})", ""]
+    lines += ["## Curves", ""]
+    for run in runs:
+        curves = plot_curves(run, figures / f"curves_{run.name}.png")
+        lines += [f"### {run.name}: `{run.label}`", ""]
+        lines += [f"![curves of {run.name}](report/{curves.name})", ""] if curves else ["(no CSV log)", ""]
+        if run.summary.get("error"):
+            lines += [f"Error: {run.summary['error']}", ""]
+    path = directory / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def main(argv=None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m gan_lightning.report DIR   (a run directory or a multirun sweep directory)", file=sys.stderr)
+        return 2
+    directory = Path(args[0])
+    if not directory.is_dir():
+        print(f"error: {directory} is not a directory", file=sys.stderr)
+        return 2
+    try:
+        path = write_report(directory)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"report written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""What reaches W&B, read back from the real offline run files; tracker failures; the local report."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from PIL import Image
+
+from tests.conftest import cli
+from tests.helpers.hydra import run_in_process
+from tests.helpers.wandb_records import WandbRun
+
+SWEEP = ["-m", "objective=minimax,nonsaturating", "data=ring8", "model=mlp", "trainer.max_steps=100", "trainer.log_every_n_steps=10",
+         "metrics=toy2d", "metrics.every_n_steps=50", "callbacks.samples_every_n_steps=50", "logger.log_model=true"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """A real 2-job multirun with the default logger (W&B offline + CSV)."""
+    folder = tmp_path_factory.mktemp("tracking") / "sweep"
+    result = cli([*SWEEP, f"hydra.sweep.dir={folder}"], cwd=folder.parent)
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+def test_each_job_is_one_offline_run_in_the_sweep_group(sweep):
+    runs = [WandbRun(sweep / job) for job in ("0", "1")]
+    group = f"{sweep.parent.name}_{sweep.name}"  # the sweep directory's last two parts
+    assert [r.run["group"] for r in runs] == [group, group]
+    assert [r.run["display_name"].split(",")[0] for r in runs] == ["objective=minimax", "objective=nonsaturating"]
+    assert runs[0].run["project"] == "gan_lightning" and runs[0].run["job_type"] == "train"
+    assert runs[1].run["tags"] == ["mlp", "ring8", "nonsaturating"]
+    assert runs[0].run["run_id"] != runs[1].run["run_id"]
+
+
+def test_history_holds_losses_d_outputs_gradients_learning_rates_images_and_histograms(sweep):
+    run = WandbRun(sweep / "0")
+    expected = {"loss/d", "loss/g", "d/real", "d/fake", "grad_norm/d", "grad_norm/g", "lr/d", "lr/g", "samples",
+                "d_outputs/real", "d_outputs/fake", "metrics/modes", "metrics/hq_fraction", "metrics/reverse_kl", "trainer/global_step"}  # fmt: skip
+    assert expected <= run.history_keys
+    losses = [row for row in run.history if "loss/d" in row]
+    assert [row["trainer/global_step"] for row in losses] == list(range(9, 100, 10))  # every 10 steps, on the trainer's axis
+    assert all(row["grad_norm/d"] > 0 and row["lr/d"] == pytest.approx(2e-4) for row in losses)
+    images = [row["samples"] for row in run.history if "samples" in row]
+    assert len(images) == 2 and images[0]["_type"] == "images/separated" and images[0]["format"] == "png"
+    histogram = next(row["d_outputs/real"] for row in run.history if "d_outputs/real" in row)
+    assert histogram["_type"] == "histogram" and sum(histogram["values"]) == 64  # callbacks.num_samples real points
+
+
+def test_summary_keeps_the_best_metric_values_and_config_the_choices(sweep):
+    run = WandbRun(sweep / "1")
+    modes = [v for _, v in run.metric("metrics/modes")]
+    reverse_kl = [v for _, v in run.metric("metrics/reverse_kl")]
+    assert run.summary["metrics/modes"] == {"max": max(modes)}
+    assert run.summary["metrics/reverse_kl"] == {"min": pytest.approx(min(reverse_kl))}
+    goals = {d["name"]: d.get("summary") for d in run.metric_definitions if "name" in d}
+    assert goals["metrics/fid"] == ["min"] and goals["metrics/is_mean"] == ["max"] and goals["metrics/precision"] == ["max"]
+    assert run.config["choices"]["objective"] == "nonsaturating" and run.config["trainer"]["max_steps"] == 100
+
+
+def test_checkpoints_are_uploaded_as_model_artifacts_when_asked(sweep):
+    artifacts = WandbRun(sweep / "0").artifacts
+    assert [a["type"] for a in artifacts] == ["model"]
+    assert set(artifacts[0]["aliases"]) == {"latest", "step-100"}
+
+
+def test_report_reads_a_multirun_from_local_files(sweep):
+    result = __import__("subprocess").run(
+        [__import__("sys").executable, "-m", "gan_lightning.report", str(sweep)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    report = (sweep / "report.md").read_text()
+    rows = [line for line in report.splitlines() if line.startswith("| 0 ") or line.startswith("| 1 ")]
+    assert len(rows) == 2 and "objective=minimax" in rows[0] and "completed" in rows[0]
+    summary = json.loads((sweep / "1" / "summary.json").read_text())
+    assert f"{summary['metrics']['reverse_kl']:.4g}" in rows[1]
+    # Curves: 5 panels (losses, D outputs, 3 metrics) in 2 rows of 3; samples: 2 runs side by side.
+    assert Image.open(sweep / "report" / "curves_0.png").size == (1000, 640)
+    assert Image.open(sweep / "report" / "samples.png").size == (600, 340)
+    assert "![last samples of every run](report/samples.png)" in report
+
+
+def test_an_unusable_wandb_folder_does_not_stop_training(run_dir):
+    run_dir.mkdir(parents=True)
+    (run_dir / "wandb").write_text("not a folder")
+    summary = run_in_process(["data=ring8", "model=mlp", "trainer.max_steps=100", "trainer.log_every_n_steps=10", "callbacks.progress_every_n_steps=0"], run_dir)
+    assert summary["status"] == "completed" and summary["global_step"] == 100
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        assert [int(row["step"]) for row in csv.DictReader(f) if row["loss/d"]] == list(range(9, 100, 10))
+
+
+def test_a_tracker_that_dies_mid_run_does_not_stop_training(run_dir, caplog):
+    summary = run_in_process(
+        ["data=ring8", "model=mlp", "trainer.max_steps=100", "trainer.log_every_n_steps=10", "callbacks.progress_every_n_steps=0",
+         "callbacks.extra=[{_target_: tests.helpers.faults.EndTrackerRun, at_step: 50}]"],  # fmt: skip
+        run_dir,
+    )
+    assert summary["status"] == "completed" and summary["global_step"] == 100
+    assert "W&B stopped logging (UsageError" in caplog.text
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        assert [int(row["step"]) for row in csv.DictReader(f) if row["loss/d"]] == list(range(9, 100, 10))
+
+
+def test_progress_lines_carry_the_key_numbers_in_a_non_interactive_log(tmp_path):
+    result = cli(["data=ring8", "model=mlp", "trainer.max_steps=100", "logger=none", "metrics=toy2d", "metrics.every_n_steps=50",
+                  "callbacks.progress_every_n_steps=50", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)  # fmt: skip
+    lines = [line for line in result.stderr.splitlines() if "step 100/100" in line]
+    assert len(lines) == 1
+    for fragment in ("loss/d ", "loss/g ", "d/real ", "d/fake ", "modes ", "reverse_kl ", "steps/s", "eta "):
+        assert fragment in lines[0]
+    assert "\r" not in result.stderr  # no redraws in a log file
