@@ -119,7 +119,8 @@ start_munged() {
 write_config() {
     local node cpus mem_mb
     node=$(node_name)
-    cpus=$(nproc)
+    # nproc reports OMP_NUM_THREADS when set (make and the tests export 1): count the CPUs themselves.
+    cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
     # ~90 % of physical memory: slurmd drains a node that reports less than RealMemory.
     mem_mb=$(awk '/^MemTotal:/ {printf "%d", $2 / 1024 * 0.9}' /proc/meminfo)
     install -d -m 0755 "$STATE_DIR/run" "$LOG_DIR" "$STATE_DIR/ctld" "$STATE_DIR/spool"
