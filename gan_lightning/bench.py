@@ -1,0 +1,230 @@
+"""``python -m gan_lightning.bench``: the framework's training step against a hand-written PyTorch loop.
+
+For each case both loops train the identical model (same architecture and initial weights), objective,
+optimizers, batch size and in-memory data, in this process, alternating framework and plain rounds
+after a warm-up in each, so that thread settings, caches and machine load treat both alike. Steps/s
+are timed over the steps after the warm-up only. Also measured on request: the cost of an FID
+evaluation, and how step time grows with batch size and model width.
+
+    python -m gan_lightning.bench                          # the three cases, 5 rounds, results in bench.json
+    python -m gan_lightning.bench --fid --scaling --out bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import pytorch_lightning as pl
+import torch
+
+from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer
+from gan_lightning.config import compose, to_config, validate
+
+CASES: Dict[str, List[str]] = {
+    "mlp_ring8": ["model=mlp", "data=ring8"],
+    "dcgan_fashion_mnist": ["model=dcgan", "data=fashion_mnist"],
+    "dcgan_cifar_size": ["model=dcgan", "data=cifar10"],  # random 32×32×3 data: CIFAR-10's size, not its pixels
+}
+# The framework as used: CSV logging every 50 steps, no sample grids or checkpoints inside the timed window.
+FRAMEWORK = ["logger=csv", "callbacks.samples_every_n_steps=0", "callbacks.checkpoint_every_n_steps=0", "callbacks.progress_every_n_steps=0"]
+
+
+def case_config(name: str, extra: List[str] = ()):
+    cfg = to_config(compose([*CASES[name], *FRAMEWORK, *extra]))
+    validate(cfg)
+    return cfg
+
+
+def case_data(cfg, name: str) -> torch.Tensor:
+    if name == "dcgan_cifar_size":
+        return torch.rand(50_000, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    return cfg.data.load(cfg.seed)
+
+
+class StepTimer(pl.Callback):
+    """Time from the end of step ``start`` to the end of step ``stop``."""
+
+    def __init__(self, start: int, stop: int):
+        self.start, self.stop, self.times = start, stop, {}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if pl_module.steps_done in (self.start, self.stop):
+            if pl_module.device.type == "cuda":
+                torch.cuda.synchronize()
+            self.times[pl_module.steps_done] = time.perf_counter()
+
+    @property
+    def steps_per_s(self) -> float:
+        return (self.stop - self.start) / (self.times[self.stop] - self.times[self.start])
+
+
+def framework_round(cfg, data: torch.Tensor, warmup: int, steps: int, folder: Path) -> float:
+    cfg.trainer.max_steps = warmup + steps + 1  # the last step's end-of-run callbacks fall outside the window
+    pl.seed_everything(cfg.seed, verbose=False)
+    datamodule = build_datamodule(cfg)
+    datamodule.data = data  # the same tensor as the plain loop, already in memory
+    module = build_module(cfg)
+    timer = StepTimer(warmup, warmup + steps)
+    trainer = build_trainer(cfg, RunContext(folder, name="bench"))
+    trainer.callbacks.append(timer)
+    trainer.fit(module, datamodule=datamodule)
+    return timer.steps_per_s
+
+
+def plain_round(cfg, data: torch.Tensor, warmup: int, steps: int) -> float:
+    """The loop a researcher would write by hand, doing the same work per step as the framework's."""
+    pl.seed_everything(cfg.seed, verbose=False)
+    device = torch.device("cuda" if torch.cuda.is_available() and cfg.trainer.accelerator != "cpu" else "cpu")
+    generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, cfg.objective.per_sample_d)
+    generator, discriminator = generator.to(device), discriminator.to(device)
+    objective, batch, k = cfg.objective, cfg.data.batch_size, cfg.trainer.d_steps
+    d_optimizer, g_optimizer = cfg.optimizer.d.build(discriminator.parameters()), cfg.optimizer.g.build(generator.parameters())
+    joint = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in discriminator.modules()) or objective.g_uses_real
+    order = torch.Generator().manual_seed(cfg.seed)
+    times = {}
+    for step in range(1, warmup + steps + 1):
+        reals = data[torch.randint(len(data), (batch * k,), generator=order)].to(device, non_blocking=True)
+        for real in reals.chunk(k):
+            with torch.no_grad():
+                fake = generator(generator.sample_latent(batch))
+            real_out, fake_out = discriminator(torch.cat([real, fake])).split(batch)
+            loss = objective.d_loss(real_out, fake_out)
+            d_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            d_optimizer.step()
+            objective.after_d_step(discriminator)
+        discriminator.requires_grad_(False)
+        fake = generator(generator.sample_latent(batch))
+        real_out, fake_out = discriminator(torch.cat([real, fake])).split(batch) if joint else (None, discriminator(fake))
+        loss = objective.g_loss(fake_out, real_out)
+        g_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        g_optimizer.step()
+        discriminator.requires_grad_(True)
+        if step in (warmup, warmup + steps):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times[step] = time.perf_counter()
+    return steps / (times[warmup + steps] - times[warmup])
+
+
+@dataclass
+class Comparison:
+    case: str
+    framework: List[float]
+    plain: List[float]
+
+    def summary(self) -> Dict:
+        def spread(xs: List[float]) -> Dict[str, float]:
+            return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "rounds": xs}
+
+        ratios = [f / p for f, p in zip(self.framework, self.plain)]
+        return {
+            "case": self.case,
+            "framework_steps_per_s": spread(self.framework),
+            "plain_steps_per_s": spread(self.plain),
+            "ratio_median": statistics.median(self.framework) / statistics.median(self.plain),
+            "ratio_per_round": ratios,
+        }
+
+
+def compare(name: str, rounds: int, warmup: int, steps: int, folder: Path, extra: List[str] = ()) -> Comparison:
+    cfg = case_config(name, extra)
+    data = case_data(cfg, name)
+    result = Comparison(name, [], [])
+    for r in range(rounds):
+        # Alternate which loop goes first, so neither always runs on a warmer (or busier) machine.
+        runs: List[Callable[[], None]] = [
+            lambda: result.framework.append(framework_round(case_config(name, extra), data, warmup, steps, folder / f"{name}_{r}")),
+            lambda: result.plain.append(plain_round(case_config(name, extra), data, warmup, steps)),
+        ]
+        for run in runs if r % 2 == 0 else reversed(runs):
+            run()
+    return result
+
+
+def fid_cost(folder: Path) -> Dict[str, float]:
+    """Seconds for one image-metrics evaluation on 10 000 generated Fashion-MNIST images (domain extractor):
+    the first computes the real features, the second reads them from the cache."""
+    from gan_lightning.metrics.fidelity import ImageQuality
+
+    cfg = case_config("dcgan_fashion_mnist", ["metrics=image", "metrics.final_num_samples=10000", "metrics.real_num_samples=10000", f"metrics.real_split=test"])
+    cfg.metrics.prepare(cfg.data)
+    module = build_module(cfg).eval()
+    module.max_steps = module.steps_done
+    seconds = {}
+    for label in ("first_s", "cached_s"):
+        started = time.perf_counter()
+        ImageQuality(cfg.metrics, cfg.data, cfg.seed).measure(module, final=True)
+        seconds[label] = time.perf_counter() - started
+    return seconds
+
+
+def scaling(warmup: int, steps: int, folder: Path) -> Dict[str, List[Dict]]:
+    """Framework steps/s of dcgan on Fashion-MNIST as the batch size and the model width grow."""
+    name = "dcgan_fashion_mnist"
+    cfg = case_config(name)
+    data = case_data(cfg, name)
+    table: Dict[str, List[Dict]] = {"batch_size": [], "width": []}
+    for batch in (32, 64, 128, 256, 512):
+        rate = framework_round(case_config(name, [f"data.batch_size={batch}"]), data, warmup, steps, folder / f"batch{batch}")
+        table["batch_size"].append({"batch_size": batch, "steps_per_s": rate, "ms_per_step": 1000 / rate, "samples_per_s": rate * batch})
+    base = 32
+    for factor in (1, 2, 4):
+        width = base * factor
+        rate = framework_round(case_config(name, [f"model.g_width={width}", f"model.d_width={width}"]), data, warmup, steps, folder / f"width{width}")
+        table["width"].append({"width_factor": factor, "g_width": width, "steps_per_s": rate, "ms_per_step": 1000 / rate})
+    return table
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gan_lightning.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated: " + ", ".join(CASES))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=30, help="untimed steps at the start of every round")
+    parser.add_argument("--steps", type=int, default=150, help="timed steps per round")
+    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads for both loops")
+    parser.add_argument("--fid", action="store_true", help="also time an FID evaluation of 10 000 samples")
+    parser.add_argument("--scaling", action="store_true", help="also time batch sizes 32-512 and widths x1, x2, x4")
+    parser.add_argument("--out", default="bench.json")
+    parser.add_argument("--workdir", default="bench_runs", help="where the framework's run files go")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    folder = Path(args.workdir)
+    results = {
+        "machine": {"python": platform.python_version(), "torch": torch.__version__, "processor": platform.processor() or platform.machine(),
+                    "cpus": __import__("os").cpu_count(), "threads": args.threads,
+                    "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"},  # fmt: skip
+        "settings": {"rounds": args.rounds, "warmup": args.warmup, "steps": args.steps},
+        "cases": [],
+    }
+    print(f"{'case':22} {'framework steps/s':>22} {'plain steps/s':>22} {'ratio':>6}")
+    for name in args.cases.split(","):
+        summary = compare(name, args.rounds, args.warmup, args.steps, folder).summary()
+        results["cases"].append(summary)
+        f, p = summary["framework_steps_per_s"], summary["plain_steps_per_s"]
+        print(f"{name:22} {f['median']:9.1f} [{f['min']:.1f}-{f['max']:.1f}] {p['median']:9.1f} [{p['min']:.1f}-{p['max']:.1f}] {summary['ratio_median']:6.3f}", flush=True)
+    if args.fid:
+        results["fid_10k_domain"] = fid_cost(folder)
+        print(f"FID on 10 000 samples (domain extractor): {results['fid_10k_domain']['first_s']:.1f} s first, {results['fid_10k_domain']['cached_s']:.1f} s with cached real features")
+    if args.scaling:
+        results["scaling"] = scaling(args.warmup, args.steps, folder)
+        for row in results["scaling"]["batch_size"]:
+            print(f"batch {row['batch_size']:4d}: {row['ms_per_step']:7.1f} ms/step, {row['samples_per_s']:8.0f} samples/s")
+        for row in results["scaling"]["width"]:
+            print(f"width x{row['width_factor']}: {row['ms_per_step']:7.1f} ms/step")
+    Path(args.out).write_text(json.dumps(results, indent=2))
+    print(f"results written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
