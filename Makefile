@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # One PyTorch thread per process unless the caller says otherwise (README, "Threads").
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: install data run test test-slow test-all clean
+.PHONY: install data run test test-slow test-slurm test-all clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,14 @@ run: data
 	$(PY) -m gan_lightning.run $(ARGS)
 
 test: data
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not slurm" $(PYTEST_ARGS)
 
 test-slow: data
 	$(PY) -m pytest -m "slow" $(PYTEST_ARGS)
+
+# Jobs on a local single-node SLURM cluster (scripts/slurm/local-cluster.sh; installs SLURM with apt as root).
+test-slurm: install
+	$(PY) -m pytest -m "slurm" $(PYTEST_ARGS)
 
 test-all: data
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytorch_lightning as pl
+from hydra.utils import instantiate
+from pytorch_lightning.plugins.environments import SLURMEnvironment
 
 from gan_lightning.callbacks import PeriodicCheckpoint, ProgressLog, SampleGrid
 from gan_lightning.checkpoints import AtomicCheckpointIO
 from gan_lightning.config import Config
-from gan_lightning.data.batches import InMemoryDataModule
+from gan_lightning.distributed import build_strategy
 from gan_lightning.module import GAN
 from gan_lightning.tracking import build_loggers
 
@@ -27,12 +29,13 @@ class RunContext:
     hparams: Dict[str, Any] = field(default_factory=dict)
 
 
-def build_datamodule(cfg: Config) -> InMemoryDataModule:
-    return InMemoryDataModule(cfg.data, samples_per_step=cfg.data.batch_size * cfg.trainer.d_steps, seed=cfg.seed)
+def build_datamodule(cfg: Config) -> pl.LightningDataModule:
+    return cfg.data.datamodule(samples_per_step=cfg.data.batch_size * cfg.trainer.d_steps, seed=cfg.seed, labelled=cfg.model.conditional)
 
 
 def build_module(cfg: Config) -> GAN:
-    generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, cfg.objective.per_sample_d)
+    num_classes = cfg.data.num_classes if cfg.model.conditional else 0
+    generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, cfg.objective.per_sample_d, num_classes)
     return GAN(
         generator,
         discriminator,
@@ -50,16 +53,24 @@ def build_module(cfg: Config) -> GAN:
     )
 
 
-def build_callbacks(cfg: Config, run_dir: Path) -> List[pl.Callback]:
+def build_callbacks(cfg: Config, context: RunContext) -> List[pl.Callback]:
+    run_dir = context.run_dir
+    metrics = cfg.metrics.callback(cfg.data, cfg.seed)
+    # Callbacks run in this order at every step: metrics first, so the progress line shows this step's values.
     callbacks: List[pl.Callback] = [
+        *([metrics] if metrics is not None else []),
         SampleGrid(cfg.data, run_dir / "samples", cfg.callbacks.samples_every_n_steps, cfg.callbacks.num_samples, cfg.seed),
-        PeriodicCheckpoint(run_dir / "checkpoints", cfg.callbacks.checkpoint_every_n_steps, cfg.callbacks.keep_checkpoints),
+        PeriodicCheckpoint(run_dir / "checkpoints", cfg.callbacks.checkpoint_every_n_steps, cfg.callbacks.keep_checkpoints, context.hparams),
         ProgressLog(cfg.callbacks.progress_every_n_steps, cfg.trainer.max_steps),
     ]
-    metrics = cfg.metrics.callback(cfg.data)
-    if metrics is not None:
-        callbacks.append(metrics)
+    callbacks.extend(instantiate(spec) for spec in cfg.callbacks.extra)
     return callbacks
+
+
+def cluster_plugins() -> List[Any]:
+    # Under SLURM, submitit requeues preempted and timed-out jobs (hydra/launcher=slurm) and the run resumes from
+    # checkpoints/last.ckpt; Lightning's own requeue (SIGUSR1, hpc_ckpt_*.ckpt) would be a second, competing one.
+    return [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else []
 
 
 def build_trainer(cfg: Config, context: RunContext) -> pl.Trainer:
@@ -67,19 +78,21 @@ def build_trainer(cfg: Config, context: RunContext) -> pl.Trainer:
     return pl.Trainer(
         accelerator=t.accelerator,
         devices=t.devices,
-        strategy=t.strategy,
+        num_nodes=t.num_nodes,
+        strategy=build_strategy(t.strategy),
+        sync_batchnorm=t.sync_batchnorm,
         precision=t.precision,
         # The GAN module stops at trainer.max_steps training steps; Lightning's own step counter counts
         # every optimizer step (d_steps + g_steps per training step), so it is not used as the limit.
         max_steps=-1,
         max_epochs=-1,
         logger=build_loggers(cfg.logger, context.run_dir, context.name, context.group, context.tags, context.hparams) or False,
-        callbacks=build_callbacks(cfg, context.run_dir),
+        callbacks=build_callbacks(cfg, context),
         log_every_n_steps=t.log_every_n_steps,
         deterministic=t.deterministic,
         default_root_dir=str(context.run_dir),
         enable_progress_bar=False,
         enable_checkpointing=False,  # PeriodicCheckpoint writes checkpoints/last.ckpt
-        plugins=[AtomicCheckpointIO()],
+        plugins=[AtomicCheckpointIO(), *cluster_plugins()],
         num_sanity_val_steps=0,
     )

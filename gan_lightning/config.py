@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
 from gan_lightning.data import DataConfig
-from gan_lightning.errors import invalid, require_choice, require_positive
+from gan_lightning.distributed import STRATEGIES
+from gan_lightning.errors import UserError, invalid, require_choice, require_positive
 from gan_lightning.metrics import MetricsConfig
 from gan_lightning.models import ModelConfig
 from gan_lightning.objectives import Objective
@@ -26,7 +29,9 @@ class TrainerConfig:
     g_steps: int = MISSING
     accelerator: str = MISSING  # auto | cpu | gpu
     devices: Any = MISSING  # a count, a list of device ids, or "auto"
-    strategy: str = MISSING  # auto | ddp | ...
+    num_nodes: int = MISSING
+    strategy: str = MISSING  # auto (one device) | gan_ddp | gan_ddp_find_unused
+    sync_batchnorm: bool = MISSING  # batch norm over the batches of all processes (GPUs only)
     precision: str = MISSING  # 32-true | bf16-mixed | 16-mixed
     num_threads: Optional[int] = MISSING  # PyTorch's intra-op CPU threads; null: PyTorch's default
     log_every_n_steps: int = MISSING
@@ -38,11 +43,29 @@ class TrainerConfig:
         require_positive("trainer.d_steps", self.d_steps, "at least 1 discriminator update per step")
         require_positive("trainer.g_steps", self.g_steps, "at least 1 generator update per step")
         require_choice("trainer.accelerator", self.accelerator, ("auto", "cpu", "gpu", "cuda", "mps"))
+        require_positive("trainer.num_nodes", self.num_nodes, "a positive number of nodes")
+        if self.strategy not in STRATEGIES:
+            # Lightning's own DDP strategies expect a gradient for every parameter in every backward pass;
+            # alternating D and G updates never give one (Lightning issues #20328, #20866).
+            raise invalid("trainer.strategy", self.strategy, "auto (one device), gan_ddp (trainer=ddp, trainer=ddp_cpu) or gan_ddp_find_unused")
+        if self.strategy == "auto" and (self.num_nodes > 1 or _many(self.devices)):
+            raise invalid("trainer.strategy", self.strategy, f"gan_ddp for trainer.devices={self.devices!r} on {self.num_nodes} node(s) (trainer=ddp or trainer=ddp_cpu)")
+        if self.sync_batchnorm and self.accelerator == "cpu":
+            raise invalid("trainer.sync_batchnorm", self.sync_batchnorm, "false with trainer.accelerator=cpu (PyTorch's SyncBatchNorm runs on GPUs only)")
         require_choice("trainer.precision", self.precision, ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"))
         if self.num_threads is not None:
             require_positive("trainer.num_threads", self.num_threads, "a positive number of threads, or null for PyTorch's default")
         require_positive("trainer.log_every_n_steps", self.log_every_n_steps, "a positive number of steps")
         require_choice("trainer.on_nan", self.on_nan, ("stop", "skip"))
+
+
+def _many(devices: Any) -> bool:
+    """Whether ``trainer.devices`` names more than one device ("auto" may or may not: Lightning decides)."""
+    if isinstance(devices, str):
+        return devices.strip() == "-1" or (devices.strip().isdigit() and int(devices) > 1) or "," in devices
+    if isinstance(devices, int):
+        return devices == -1 or devices > 1
+    return len(devices) > 1
 
 
 @dataclass
@@ -92,6 +115,7 @@ class CallbacksConfig:
     checkpoint_every_n_steps: int = MISSING  # 0: only at the end
     keep_checkpoints: bool = MISSING  # keep step_<N>.ckpt beside last.ckpt at every checkpoint
     progress_every_n_steps: int = MISSING  # one progress line every N steps; 0: none
+    extra: List[Any] = field(default_factory=lambda: MISSING)  # more Lightning callbacks: [{_target_: class, arg: value}]
 
     def check(self) -> None:
         for name in ("samples_every_n_steps", "checkpoint_every_n_steps", "progress_every_n_steps"):
@@ -128,9 +152,23 @@ def register_schemas() -> None:
 register_schemas()
 
 
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def compose(overrides: List[str]) -> DictConfig:
+    """The config ``python -m gan_lightning.run OVERRIDES`` would train with, composed without a run directory."""
+    from hydra import compose as hydra_compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose("config", overrides=list(overrides))
+
+
 def to_config(cfg: DictConfig) -> Config:
     """The composed DictConfig as typed objects (dataclass instances with their methods)."""
-    return OmegaConf.to_object(cfg)
+    try:
+        return OmegaConf.to_object(cfg)
+    except MissingMandatoryValue as error:
+        raise UserError(f"{error.full_key} has no value and needs one: set it on the command line ({error.full_key}=...).") from None
 
 
 def validate(cfg: Config) -> None:
@@ -143,3 +181,4 @@ def validate(cfg: Config) -> None:
     cfg.trainer.check()
     cfg.logger.check()
     cfg.callbacks.check()
+    cfg.metrics.check(cfg.data)

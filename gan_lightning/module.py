@@ -6,13 +6,26 @@ from typing import Any, Dict, Optional
 
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_lightning.distributed import gather, rank_seed
 from gan_lightning.ema import ExponentialMovingAverage
 from gan_lightning.errors import Diverged, UserError
 from gan_lightning.models import Generator
+from gan_lightning.models.conditional import ConditionalDiscriminator
 from gan_lightning.objectives import Objective, r1_penalty
 from gan_lightning.optim import OptimizerConfig
+
+
+def score(discriminator: nn.Module, x: Tensor, labels: Optional[Tensor]) -> Tensor:
+    """D's output for ``x``; a conditional D also reads the labels."""
+    return discriminator(x) if labels is None else discriminator(x, labels)
+
+
+def class_logits(discriminator: nn.Module) -> Tensor:
+    """The AC-GAN classifier's logits of D's last forward pass (under DDP, held by the wrapped module)."""
+    return getattr(discriminator, "module", discriminator).class_logits
 
 
 class GAN(pl.LightningModule):
@@ -52,7 +65,13 @@ class GAN(pl.LightningModule):
         self.on_nan = on_nan  # "stop": raise Diverged; "skip": drop the update and count it
         self.steps_done = 0  # completed training steps (iterations), saved in checkpoints
         self.skipped_updates = 0
+        self.grad_norms: Dict[str, Tensor] = {}  # the latest gradient norm of each network, for logging
+        self.logging_now = True  # whether the current step's values are logged
+        # (DDP(G), DDP(D)) while GANDDPStrategy trains; a plain tuple, so checkpoints keep their keys.
+        self.replicas: Optional[tuple] = None
         self.d_batch_coupled = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in discriminator.modules())
+        self.conditional = generator.num_classes > 0
+        self.auxiliary_classifier = isinstance(discriminator, ConditionalDiscriminator) and discriminator.mode == "acgan"
         if objective.per_sample_d and self.d_batch_coupled:
             raise UserError(
                 f"objective={type(objective).__name__} penalises D's gradient at single samples, but D uses batch norm, "
@@ -62,47 +81,73 @@ class GAN(pl.LightningModule):
     def configure_optimizers(self):
         return [self.d_optimizer_config.build(self.discriminator.parameters()), self.g_optimizer_config.build(self.generator.parameters())]
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.generator(z)
+    def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        return self.generator(z, labels)
 
-    def training_step(self, batch: Tensor, batch_idx: int) -> None:
+    def setup(self, stage: str) -> None:
+        if self.trainer.world_size > 1:
+            # seed_everything gives every rank the same stream; each rank draws its own latents. A resume
+            # then restores each rank's own saved state (on_load_checkpoint).
+            torch.manual_seed(rank_seed(torch.initial_seed(), self.global_rank))
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        self.logging_now = self.is_logging_step()
         d_optimizer, g_optimizer = self.optimizers()
         self.d_optimizer_config.adjust(d_optimizer, self.steps_done)
         self.g_optimizer_config.adjust(g_optimizer, self.steps_done)
-        for i, real in enumerate(batch.chunk(self.d_steps)):
-            d_loss, real_out, fake_out = self.discriminator_update(real, d_optimizer, self.steps_done * self.d_steps + i)
+        reals, labels = batch if isinstance(batch, (tuple, list)) else (batch, None)
+        label_chunks = labels.chunk(self.d_steps) if labels is not None else [None] * self.d_steps
+        for i, (real, real_labels) in enumerate(zip(reals.chunk(self.d_steps), label_chunks)):
+            d_loss, real_out, fake_out = self.discriminator_update(real, real_labels, d_optimizer, self.steps_done * self.d_steps + i)
         for _ in range(self.g_steps):
-            g_loss = self.generator_update(real, g_optimizer)
+            g_loss = self.generator_update(real, real_labels, g_optimizer)
         if self.generator_ema is not None:
             self.generator_ema.update(self.generator, decay=0.0 if self.steps_done < self.ema_start_step else None)
         self.steps_done += 1
+        if self.logging_now:
+            self.log_step(d_loss, g_loss, real_out, fake_out, d_optimizer, g_optimizer, len(real))
+        if self.max_steps is not None and self.steps_done >= self.max_steps:
+            self.trainer.should_stop = True
+
+    def is_logging_step(self) -> bool:
+        """Whether the step about to run reaches the loggers. Lightning keeps the values of every
+        log_every_n_steps-th step only, and self.log costs more than a small model's whole step: log those, and the last."""
+        trainer = self._trainer
+        if trainer is None:
+            return True
+        due_for_loggers = (trainer.fit_loop.epoch_loop._batches_that_stepped + 1) % max(trainer.log_every_n_steps, 1) == 0
+        return due_for_loggers or self.steps_done + 1 == self.max_steps
+
+    def log_step(self, d_loss, g_loss, real_out, fake_out, d_optimizer, g_optimizer, batch_size: int) -> None:
         logged = {
             "loss/d": d_loss.detach(),
             "loss/g": g_loss.detach(),
             "d/real": self.objective.d_output(real_out.detach()).mean(),
             "d/fake": self.objective.d_output(fake_out.detach()).mean(),
+            **self.grad_norms,
+            "lr/d": d_optimizer.param_groups[0]["lr"],
+            "lr/g": g_optimizer.param_groups[0]["lr"],
         }
         if self.on_nan == "skip":
             logged["train/skipped_updates"] = float(self.skipped_updates)
-        self.log_dict(
-            logged,
-            on_step=True,
-            on_epoch=False,
-            batch_size=len(real),
-        )
-        if self.max_steps is not None and self.steps_done >= self.max_steps:
-            self.trainer.should_stop = True
+        self.log_dict(logged, on_step=True, on_epoch=False, batch_size=batch_size)
 
-    def discriminator_update(self, real: Tensor, optimizer, update_index: int) -> tuple[Tensor, Tensor, Tensor]:
+    def discriminator_update(self, real: Tensor, labels: Optional[Tensor], optimizer, update_index: int) -> tuple[Tensor, Tensor, Tensor]:
         self.toggle_optimizer(optimizer)
+        fake_labels = self.generator.sample_labels(len(real))
         with torch.no_grad():
-            fake = self.generator(self.generator.sample_latent(len(real)))
+            fake = self.generator(self.generator.sample_latent(len(real)), fake_labels)
+        discriminator = self.replicas[1] if self.replicas else self.discriminator  # the update's network synchronises
         r1_due = self.r1_gamma > 0 and update_index % self.r1_interval == 0
         if r1_due:
             real = real.detach().requires_grad_(True)
-        real_out, fake_out = self.discriminator(torch.cat([real, fake])).split(len(real))
+        both_labels = torch.cat([labels, fake_labels]) if self.conditional else None
+        real_out, fake_out = score(discriminator, torch.cat([real, fake]), both_labels).split(len(real))
         loss = self.objective.d_loss(real_out, fake_out)
-        penalty = self.objective.d_penalty(self.discriminator, real, fake)
+        if self.auxiliary_classifier:  # AC-GAN: D also learns to name the class of real and generated samples
+            loss = loss + F.cross_entropy(class_logits(discriminator), both_labels)
+        # Interpolates between a real and a fake sample are scored with the real sample's label.
+        penalty = self.objective.d_penalty(lambda x: score(self.discriminator, x, labels), real, fake)
         if penalty is not None:
             loss = loss + penalty
         if r1_due:
@@ -113,14 +158,22 @@ class GAN(pl.LightningModule):
         self.untoggle_optimizer(optimizer)
         return loss, real_out, fake_out
 
-    def generator_update(self, real: Tensor, optimizer) -> Tensor:
+    def generator_update(self, real: Tensor, labels: Optional[Tensor], optimizer) -> Tensor:
         self.toggle_optimizer(optimizer)
-        fake = self.generator(self.generator.sample_latent(len(real)))
-        if self.d_batch_coupled or self.objective.g_uses_real:
-            real_out, fake_out = self.discriminator(torch.cat([real, fake])).split(len(real))
+        # Only G's gradients are synchronised; D is not updated here, so it runs outside its DDP wrapper.
+        generator = self.replicas[0] if self.replicas else self.generator
+        fake_labels = self.generator.sample_labels(len(real))
+        fake = generator(self.generator.sample_latent(len(real)), fake_labels)
+        joint = self.d_batch_coupled or self.objective.g_uses_real
+        if joint:
+            both_labels = torch.cat([labels, fake_labels]) if self.conditional else None
+            real_out, fake_out = score(self.discriminator, torch.cat([real, fake]), both_labels).split(len(real))
         else:
-            real_out, fake_out = None, self.discriminator(fake)
+            real_out, fake_out = None, score(self.discriminator, fake, fake_labels)
         loss = self.objective.g_loss(fake_out, real_out)
+        if self.auxiliary_classifier:  # AC-GAN: G wants its samples classified as the class it was asked for
+            logits = class_logits(self.discriminator)
+            loss = loss + F.cross_entropy(logits[len(real) :] if joint else logits, fake_labels)
         self.apply_update(loss, optimizer, self.g_optimizer_config, "loss/g")
         self.untoggle_optimizer(optimizer)
         return loss
@@ -128,16 +181,30 @@ class GAN(pl.LightningModule):
     def apply_update(self, loss: Tensor, optimizer, config: OptimizerConfig, name: str) -> bool:
         """Backward and step; a non-finite loss stops the run or, with on_nan=skip, drops this update."""
         optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
+        if not self.all_finite(loss):
             if self.on_nan == "stop":
+                if torch.isfinite(loss):  # it was another process's loss
+                    raise Diverged(self.steps_done + 1, f"{name} of another process", float("nan"))
                 raise Diverged(self.steps_done + 1, name, loss.item())
             self.skipped_updates += 1
             return False
         self.manual_backward(loss)
+        if self.logging_now:  # before clipping: the norm the loss produced (a tensor: no host sync)
+            self.grad_norms[name.replace("loss/", "grad_norm/")] = torch.nn.utils.get_total_norm(
+                [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            )
         if config.grad_clip_norm is not None:
             self.clip_gradients(optimizer, gradient_clip_val=config.grad_clip_norm, gradient_clip_algorithm="norm")
         optimizer.step()
         return True
+
+    def all_finite(self, loss: Tensor) -> bool:
+        """Whether the loss is finite on every process: all must stop or skip together, or the next gradient
+        all-reduce waits for a process that left (one small all-reduce per update under DDP)."""
+        finite = bool(torch.isfinite(loss))
+        if self._trainer is not None and self._trainer.world_size > 1:
+            finite = not self._trainer.strategy.reduce_boolean_decision(not finite, all=False)
+        return finite
 
     @property
     def sampler(self) -> nn.Module:
@@ -145,24 +212,29 @@ class GAN(pl.LightningModule):
         return self.generator_ema.network if self.generator_ema is not None else self.generator
 
     @torch.no_grad()
-    def generate(self, z: Tensor) -> Tensor:
-        """Samples for inspection and evaluation: in eval mode, without gradients."""
+    def generate(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        """Samples for inspection and evaluation: in eval mode, without gradients; ``labels`` for a conditional G."""
         sampler = self.sampler
         was_training = sampler.training
         sampler.eval()
         try:
-            return sampler(z.to(self.device))
+            return sampler(z.to(self.device), labels.to(self.device) if labels is not None else None)
         finally:
             sampler.train(was_training)
 
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         # The random state makes a resumed run draw the latents an uninterrupted one would have drawn.
-        checkpoint["gan_lightning"] = {
-            "steps_done": self.steps_done,
-            "skipped_updates": self.skipped_updates,
-            "cpu_rng_state": torch.get_rng_state(),
-            "cuda_rng_states": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        }
+        checkpoint.setdefault("gan_lightning", {}).update(
+            steps_done=self.steps_done,
+            skipped_updates=self.skipped_updates,
+            cpu_rng_state=torch.get_rng_state(),
+            cuda_rng_states=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        )
+        if self._trainer is not None and self._trainer.world_size > 1:
+            # Every process saves here (only rank 0 writes the file): gather each rank's own stream.
+            rng = gather(torch.get_rng_state(), self.device)
+            cuda = gather(torch.cuda.get_rng_state(self.device), self.device) if self.device.type == "cuda" else None
+            checkpoint["gan_lightning"].update(rank_cpu_rng_states=rng, rank_cuda_rng_states=cuda)
 
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         state = checkpoint["gan_lightning"]
@@ -170,6 +242,17 @@ class GAN(pl.LightningModule):
         torch.set_rng_state(state["cpu_rng_state"])
         if state["cuda_rng_states"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng_states"])
+        world = self._trainer.world_size if self._trainer is not None else 1
+        if world > 1:
+            ranks = state.get("rank_cpu_rng_states")
+            if ranks is not None and len(ranks) == world:
+                # clone(): torch 2.14's set_rng_state segfaults on a view into the stacked states (row 1 and up).
+                torch.set_rng_state(ranks[self.global_rank].clone())
+                device = self._trainer.strategy.root_device  # the module is not on it yet
+                if state.get("rank_cuda_rng_states") is not None and device.type == "cuda":
+                    torch.cuda.set_rng_state(state["rank_cuda_rng_states"][self.global_rank].clone(), device)
+            else:  # saved with another number of processes: distinct streams derived from the saved one
+                torch.manual_seed(rank_seed(int(torch.randint(2**62, ())), self.global_rank))
 
     def first_nonfinite_weight(self) -> Optional[str]:
         """The name of a parameter holding NaN or infinity, if any."""

@@ -8,7 +8,7 @@ losses and exact gradients.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import Callable, ClassVar, Optional
 
 import torch
 import torch.nn.functional as F
@@ -37,8 +37,9 @@ class Objective(Registered, group="objective"):
     def g_loss(self, fake_out: Tensor, real_out: Optional[Tensor] = None) -> Tensor:
         raise NotImplementedError
 
-    def d_penalty(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Optional[Tensor]:
-        """An extra D loss term that needs D itself (a gradient penalty); None when the objective has none."""
+    def d_penalty(self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Optional[Tensor]:
+        """An extra D loss term that needs D itself (a gradient penalty); None when the objective has none.
+        ``discriminator`` maps samples to D's outputs (with the real samples' labels, for a conditional D)."""
         return None
 
     def after_d_step(self, discriminator: nn.Module) -> None:
@@ -108,7 +109,7 @@ class WGANGP(CriticObjective, name="wgan_gp"):
     gp_weight: float = MISSING  # λ
     per_sample_d: ClassVar[bool] = True
 
-    def d_penalty(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+    def d_penalty(self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
         eps = torch.rand(len(real), *[1] * (real.dim() - 1), device=real.device, dtype=real.dtype)
         mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
         norms = input_gradients(discriminator(mixed), mixed).norm(dim=1)

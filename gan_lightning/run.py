@@ -6,6 +6,7 @@ Returns the configured ``optimized_metric`` to Hydra sweepers.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 import traceback
@@ -23,9 +24,11 @@ from omegaconf import DictConfig, OmegaConf
 from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer
 from gan_lightning.config import Config, to_config, validate
 from gan_lightning.checkpoints import check_compatible, select_resume
+from gan_lightning.distributed import process_rank, slurm_job
 from gan_lightning.errors import Diverged, UserError
+from gan_lightning.metrics import Evaluation
 from gan_lightning.summary import read_summary, scalar_metrics, write_summary
-from gan_lightning.tracking import finish_wandb
+from gan_lightning.tracking import finish_wandb, scrub_secrets
 
 log = logging.getLogger("gan_lightning")
 
@@ -33,6 +36,8 @@ log = logging.getLogger("gan_lightning")
 def quiet_dependencies() -> None:
     """Drop messages from dependencies that say nothing about this run (advertising, internal deprecations)."""
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    # The EMA copy of G is always in eval mode, on purpose.
+    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
     # Epochs never end a run here (steps do), and logging counts steps across epochs.
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
     # Jobs reach SLURM through hydra/launcher=slurm (submitit), which starts them inside the allocation.
@@ -55,7 +60,7 @@ def run_context(cfg: DictConfig) -> RunContext:
     if group is None and hc.mode == RunMode.MULTIRUN:
         group = "_".join(Path(hc.sweep.dir).parts[-2:])  # one group per sweep
     tags = [str(choices.get(g)) for g in ("model", "data", "objective")] + list(cfg.logger.tags)
-    hparams = OmegaConf.to_container(cfg, resolve=True)
+    hparams = scrub_secrets(OmegaConf.to_container(cfg, resolve=True))
     hparams["choices"] = {k: v for k, v in choices.items() if not k.startswith("hydra")}
     return RunContext(Path(hc.runtime.output_dir), name=name, group=group, tags=tags, hparams=hparams)
 
@@ -63,6 +68,7 @@ def run_context(cfg: DictConfig) -> RunContext:
 def train(config: Config, context: RunContext, summary: Dict[str, Any]) -> None:
     validate(config)  # before any data is loaded or a file of ours written
     config.data.prepare()  # a missing data set stops the run before trackers start
+    config.metrics.prepare(config.data)  # so does a feature extractor that cannot be had
     resume = select_resume(config.resume, context.run_dir)
     if config.trainer.num_threads is not None:
         torch.set_num_threads(config.trainer.num_threads)
@@ -81,11 +87,20 @@ def train(config: Config, context: RunContext, summary: Dict[str, Any]) -> None:
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume.path if resume else None, weights_only=True)
     finally:
         summary["global_step"] = module.steps_done
-        summary["metrics"] = scalar_metrics(trainer.callback_metrics)
+        summary["metrics"] = {**scalar_metrics(trainer.callback_metrics), **evaluation_results(trainer)}
         if config.trainer.on_nan == "skip":
             summary["skipped_updates"] = module.skipped_updates
         summary["wandb_dir"] = finish_wandb(trainer.loggers)
     summary["status"] = "completed"
+
+
+def evaluation_results(trainer: pl.Trainer) -> Dict[str, Any]:
+    """The latest values of the sample-quality metrics (fid, is_mean, modes, ...)."""
+    results: Dict[str, Any] = {}
+    for callback in trainer.callbacks:
+        if isinstance(callback, Evaluation):
+            results.update(scalar_metrics(callback.latest))
+    return results
 
 
 def previous_metrics(run_dir: Path) -> Dict[str, Any]:
@@ -100,7 +115,7 @@ def run(cfg: DictConfig) -> Optional[float]:
     context = run_context(cfg)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     started = time.perf_counter()
-    summary: Dict[str, Any] = {"status": "failed", "global_step": 0, "metrics": {}, "overrides": list(HydraConfig.get().overrides.task)}
+    summary: Dict[str, Any] = {"status": "failed", "global_step": 0, "metrics": {}, "overrides": list(HydraConfig.get().overrides.task), **slurm_job()}
     exit_code = 0
     try:
         train(to_config(cfg), context, summary)
@@ -125,15 +140,38 @@ def run(cfg: DictConfig) -> Optional[float]:
         raise
     finally:
         summary["wall_time_s"] = round(time.perf_counter() - started, 3)
-        write_summary(context.run_dir, summary)
+        if process_rank() == 0:
+            write_summary(context.run_dir, summary)
+    if process_rank() != 0:
+        # The other processes of a data-parallel job leave the summary, final messages and exit status to rank 0
+        # (a failing exit here would make Lightning's launcher kill rank 0 before it reports).
+        return None
     if summary["status"] == "completed":
         log.info(f"run directory: {context.run_dir} (samples/, checkpoints/, summary.json" + (", csv/" if (context.run_dir / "csv").exists() else "") + ")")
         if summary.get("wandb_dir"):
             log.info(f"W&B run: {summary['wandb_dir']} (upload with: wandb sync {summary['wandb_dir']})")
     if exit_code and not multirun:
         sys.exit(exit_code)
-    metric = OmegaConf.select(cfg, "optimized_metric")
-    return summary["metrics"].get(metric) if metric else None
+    return sweep_value(OmegaConf.select(cfg, "optimized_metric"), summary)
+
+
+def sweep_value(metric: Optional[str], summary: Dict[str, Any]) -> Optional[float]:
+    """The value a run returns to a sweeper (Optuna) for ``optimized_metric``.
+
+    A diverged run returns the worst value for the study's direction: its hyperparameters made training
+    diverge, and the sampler should learn to avoid them. A failed run, or one without the metric, returns
+    None: the Optuna sweeper records that trial as failed and samples on without it (a NaN would make the
+    sweeper itself fail: optuna 2.10 refuses a NaN value, then a failed state that carries one).
+    """
+    if not metric:
+        return None
+    if summary["status"] == "diverged":
+        direction = str(OmegaConf.select(HydraConfig.get(), "sweeper.direction", default="minimize"))
+        return float("-inf") if "max" in direction.lower() else float("inf")
+    value = summary["metrics"].get(metric)
+    if value is None and summary["status"] == "completed":
+        log.error(f"optimized_metric={metric!r} is not among this run's metrics ({', '.join(sorted(summary['metrics']))}); nothing is returned to the sweeper")
+    return None if value is None or math.isnan(float(value)) else float(value)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

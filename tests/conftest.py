@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import List
 
@@ -14,6 +15,8 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.pop("WANDB_MODE", None)
 os.environ["WANDB_SILENT"] = "true"
+# A fresh cache per test session: feature extractors and real-data features are built by the tests themselves.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="gan_lightning_test_cache_")
 
 from tests.helpers.hydra import compose_config, run_in_process  # noqa: E402
 
@@ -23,6 +26,21 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def run_dir(tmp_path) -> Path:
     return tmp_path / "run"
+
+
+@pytest.fixture(scope="session")
+def domain_extractor() -> Path:
+    """The Fashion-MNIST domain feature extractor, built once per test session through the real command."""
+    import re
+
+    from gan_lightning.config import compose, to_config
+    from gan_lightning.metrics.domain import extractor_path
+
+    result = subprocess.run([sys.executable, "-m", "gan_lightning.extractor", "data=fashion_mnist"], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    accuracy = float(re.search(r"fashion_mnist: test accuracy ([0-9.]+)", result.stdout).group(1))
+    assert accuracy >= 0.90
+    return extractor_path(to_config(compose(["model=mlp"])).data)
 
 
 def cli(args: List[str], cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

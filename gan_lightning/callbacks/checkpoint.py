@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any, Dict, Optional
 
 from gan_lightning.callbacks.schedule import Periodic
 from gan_lightning.errors import Diverged
@@ -12,9 +13,14 @@ from gan_lightning.errors import Diverged
 class PeriodicCheckpoint(Periodic):
     """Saves through Lightning (atomic writes); with ``keep`` also keeps ``step_<N>.ckpt`` copies."""
 
-    def __init__(self, folder: Path, every_n_steps: int, keep: bool):
+    def __init__(self, folder: Path, every_n_steps: int, keep: bool, run_config: Optional[Dict[str, Any]] = None):
         super().__init__(every_n_steps)
         self.folder, self.keep = Path(folder), keep
+        self.run_config = run_config or {}
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: Dict[str, Any]) -> None:
+        # The resolved config travels with the weights: evaluate and sample rebuild the run from it.
+        checkpoint.setdefault("gan_lightning", {})["config"] = self.run_config
 
     @property
     def last_path(self) -> Path:
@@ -25,5 +31,10 @@ class PeriodicCheckpoint(Periodic):
         if bad is not None:  # keep the last good checkpoint rather than overwrite it with NaNs
             raise Diverged(pl_module.steps_done, f"weight {bad}", float("nan"))
         trainer.save_checkpoint(self.last_path, weights_only=False)
-        if self.keep and trainer.is_global_zero:
+        if not trainer.is_global_zero:
+            return
+        if self.keep:
             shutil.copyfile(self.last_path, self.folder / f"step_{pl_module.steps_done:06d}.ckpt")
+        for logger in trainer.loggers:
+            if getattr(logger, "upload_checkpoints", False):
+                logger.upload_checkpoint(self.last_path, pl_module.steps_done)

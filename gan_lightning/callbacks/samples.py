@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Optional
 
 import torch
 from pytorch_lightning.loggers import WandbLogger
 
 from gan_lightning.callbacks.schedule import Periodic
+from gan_lightning.module import score
+
+
+def class_rows(num_classes: int, num_samples: int) -> Optional[torch.Tensor]:
+    """Labels for a grid with one row per class (0, 0, ..., 1, 1, ...); None for an unconditional G."""
+    if not num_classes:
+        return None
+    return torch.arange(num_classes).repeat_interleave(max(1, num_samples // num_classes))
 
 
 class SampleGrid(Periodic):
@@ -22,17 +31,40 @@ class SampleGrid(Periodic):
 
     def on_train_start(self, trainer, pl_module) -> None:
         # Drawn from its own generator: the fixed batch never depends on, or disturbs, the training RNG.
-        self.latents = pl_module.generator.sample_latent(self.num_samples, generator=torch.Generator().manual_seed(self.seed))
+        generator = pl_module.generator
+        self.labels = class_rows(generator.num_classes, self.num_samples)
+        count = self.num_samples if self.labels is None else len(self.labels)
+        self.latents = generator.sample_latent(count, generator=torch.Generator().manual_seed(self.seed))
 
     def fire(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero:
             return
-        samples = pl_module.generate(self.latents)
+        samples = pl_module.generate(self.latents, self.labels)
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"step_{pl_module.steps_done:06d}.png"
-        self.data_config.save_samples(samples, path)
+        self.data_config.save_samples(samples, path, self.labels)
         shutil.copyfile(path, self.folder / "last.png")
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                step = trainer.fit_loop.epoch_loop._batches_that_stepped  # the step Lightning logs scalars at
-                logger.log_image("samples", [str(path)], step=step, caption=[f"step {pl_module.steps_done}"])
+        wandb_loggers = [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
+        if not wandb_loggers:
+            return
+        step = trainer.fit_loop.epoch_loop._batches_that_stepped  # the step Lightning logs scalars at
+        histograms = self.discriminator_outputs(trainer, pl_module)
+        for logger in wandb_loggers:
+            logger.log_image("samples", [str(path)], step=step, caption=[f"step {pl_module.steps_done}"])
+            logger.log_histograms(histograms, step)
+
+    @torch.no_grad()
+    def discriminator_outputs(self, trainer, pl_module):
+        """D's outputs (probabilities for classifier objectives) on real data and on the fixed-latent fakes."""
+        real, real_labels = trainer.datamodule.real_samples(self.num_samples, self.seed)
+        real = real.to(pl_module.device)
+        fake = pl_module.generate(self.latents, self.labels)
+        discriminator = pl_module.discriminator
+        was_training = discriminator.training
+        discriminator.eval()
+        try:
+            labels = None if self.labels is None else torch.cat([real_labels, self.labels]).to(real.device)
+            outputs = pl_module.objective.d_output(score(discriminator, torch.cat([real, fake]), labels))
+        finally:
+            discriminator.train(was_training)
+        return {"d_outputs/real": outputs[: len(real)], "d_outputs/fake": outputs[len(real) :]}

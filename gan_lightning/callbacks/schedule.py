@@ -10,14 +10,14 @@ def due(steps_done: int, every_n_steps: int) -> bool:
 
 
 class Periodic(pl.Callback):
-    """Calls ``fire`` every ``every_n_steps`` training steps (0: never) and at the end of training."""
+    """Calls ``fire`` every ``every_n_steps`` training steps (0: never), at the last step and whenever training ends."""
 
     def __init__(self, every_n_steps: int):
         self.every_n_steps = every_n_steps
         self.last_fired_step = -1
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if due(pl_module.steps_done, self.every_n_steps):
+        if due(pl_module.steps_done, self.every_n_steps) or pl_module.steps_done == pl_module.max_steps:
             self._fire(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import pytorch_lightning as pl
 import torch
@@ -16,8 +16,8 @@ class TensorBatches:
     checkpoints (``state_dict``), so a resumed run sees exactly the batches it would have seen.
     """
 
-    def __init__(self, data: Tensor, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
-        self.data, self.batch_size, self.seed = data, batch_size, seed
+    def __init__(self, data: Tensor, batch_size: int, seed: int, rank: int = 0, world_size: int = 1, labels: Optional[Tensor] = None):
+        self.data, self.labels, self.batch_size, self.seed = data, labels, batch_size, seed
         self.rank, self.world_size = rank, world_size
         self.epoch, self.position = 0, 0
         if len(self) == 0:
@@ -32,7 +32,8 @@ class TensorBatches:
         while self.position < len(self):
             start = self.position * self.batch_size
             self.position += 1
-            yield self.data[mine[start : start + self.batch_size]]
+            index = mine[start : start + self.batch_size]
+            yield self.data[index] if self.labels is None else (self.data[index], self.labels[index])
         self.epoch, self.position = self.epoch + 1, 0
 
     def state_dict(self) -> Dict[str, Any]:
@@ -43,17 +44,25 @@ class TensorBatches:
 
 
 class InMemoryDataModule(pl.LightningDataModule):
-    """Serves a dataset loaded into memory; each training batch holds ``samples_per_step`` samples."""
+    """Serves a dataset loaded into memory; each training batch holds ``samples_per_step`` samples,
+    with their labels when ``labelled`` (class-conditional training)."""
 
-    def __init__(self, data_config, samples_per_step: int, seed: int):
+    def __init__(self, data_config, samples_per_step: int, seed: int, labelled: bool = False):
         super().__init__()
-        self.config, self.samples_per_step, self.seed = data_config, samples_per_step, seed
+        self.config, self.samples_per_step, self.seed, self.labelled = data_config, samples_per_step, seed, labelled
         self.data: Tensor | None = None
+        self.labels: Tensor | None = None
 
     def setup(self, stage: str) -> None:
         if self.data is None:
-            self.data = self.config.load(self.seed)
+            self.data, labels = self.config.load_labelled(self.seed)
+            self.labels = labels if self.labelled else None
 
     def train_dataloader(self) -> TensorBatches:
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
-        return TensorBatches(self.data, self.samples_per_step, self.seed, rank, world)
+        return TensorBatches(self.data, self.samples_per_step, self.seed, rank, world, self.labels)
+
+    def real_samples(self, n: int, seed: int) -> Tuple[Tensor, Optional[Tensor]]:
+        """``n`` training samples chosen by ``seed``, with their labels when served (for D-output histograms)."""
+        index = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(seed))[:n]
+        return self.data[index], self.labels[index] if self.labels is not None else None

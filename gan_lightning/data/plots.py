@@ -19,18 +19,20 @@ def _figure():
     return plt, plt.subplots(figsize=(4, 4), dpi=100)
 
 
-def save_image_grid(images: Tensor, path: Path, value_range: Tuple[float, float]) -> None:
-    """A square-ish grid of images, mapped from ``value_range`` to [0, 255]."""
+def save_image_grid(images: Tensor, path: Path, value_range: Tuple[float, float], row: Optional[int] = None) -> None:
+    """A grid of images, ``row`` per row (square-ish by default), mapped from ``value_range`` to [0, 255]."""
     from torchvision.utils import save_image
 
-    save_image(images.detach().float().cpu(), str(path), nrow=math.ceil(math.sqrt(len(images))), normalize=True, value_range=value_range, padding=2)
+    nrow = row or math.ceil(math.sqrt(len(images)))
+    save_image(images.detach().float().cpu(), str(path), nrow=nrow, normalize=True, value_range=value_range, padding=2)
 
 
-def save_scatter(points: Tensor, path: Path, centers: Tensor, limit: float) -> None:
-    """Samples as dots over the mixture's modes (crosses), on fixed axes so frames compare."""
+def save_scatter(points: Tensor, path: Path, centers: Tensor, limit: float, labels: Optional[Tensor] = None) -> None:
+    """Samples as dots over the mixture's modes (crosses), on fixed axes so frames compare; coloured by label."""
     plt, (fig, ax) = _figure()
     xy = points.detach().float().cpu().numpy()
-    ax.scatter(xy[:, 0], xy[:, 1], s=2, alpha=0.5, color="tab:blue")
+    colours = labels.cpu().numpy() if labels is not None else "tab:blue"
+    ax.scatter(xy[:, 0], xy[:, 1], s=2, alpha=0.5, c=colours, cmap="tab10" if labels is not None else None)
     c = centers.numpy()
     ax.scatter(c[:, 0], c[:, 1], s=40, marker="x", color="tab:red")
     ax.set_xlim(-limit, limit)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -37,15 +37,19 @@ class GaussianMixture2D(DataConfig):
         require_positive("data.std", self.std)
         require_positive("data.num_samples", self.num_samples, "a positive number of training points")
 
-    def load(self, seed: int) -> Tensor:
+    @property
+    def num_classes(self) -> int:
+        return len(self.centers)  # the label of a point is its mode
+
+    def load_labelled(self, seed: int) -> Tuple[Tensor, Tensor]:
         generator = torch.Generator().manual_seed(seed)
         centers = self.centers
         which = torch.randint(len(centers), (self.num_samples,), generator=generator)
-        return centers[which] + self.std * torch.randn(self.num_samples, 2, generator=generator)
+        return centers[which] + self.std * torch.randn(self.num_samples, 2, generator=generator), which
 
-    def save_samples(self, samples: Tensor, path: Path) -> None:
+    def save_samples(self, samples: Tensor, path: Path, labels: Optional[Tensor] = None) -> None:
         limit = float(self.centers.abs().max()) * 1.5 + 3 * self.std
-        save_scatter(samples, path, self.centers, limit)
+        save_scatter(samples, path, self.centers, limit, labels)
 
 
 @dataclass
@@ -101,11 +105,11 @@ class Gaussian1D(DataConfig, name="gaussian1d"):
         require_positive("data.std", self.std)
         require_positive("data.num_samples", self.num_samples, "a positive number of training points")
 
-    def load(self, seed: int) -> Tensor:
-        return self.mean + self.std * torch.randn(self.num_samples, 1, generator=torch.Generator().manual_seed(seed))
+    def load_labelled(self, seed: int) -> Tuple[Tensor, None]:
+        return self.mean + self.std * torch.randn(self.num_samples, 1, generator=torch.Generator().manual_seed(seed)), None
 
     def density(self, x: np.ndarray) -> np.ndarray:
         return np.exp(-0.5 * ((x - self.mean) / self.std) ** 2) / (self.std * math.sqrt(2 * math.pi))
 
-    def save_samples(self, samples: Tensor, path: Path) -> None:
+    def save_samples(self, samples: Tensor, path: Path, labels: Optional[Tensor] = None) -> None:
         save_histogram(samples, path, self.density, (self.mean - 5 * self.std, self.mean + 5 * self.std))

@@ -9,7 +9,8 @@ import torch
 from omegaconf import MISSING
 from torch import Tensor, nn
 
-from gan_lightning.errors import require_choice, require_positive
+from gan_lightning.errors import UserError, require_choice, require_positive
+from gan_lightning.models.conditional import COND_D, ConditionalDiscriminator
 from gan_lightning.models.layers import OUTPUTS, apply_spectral_norm
 from gan_lightning.registry import Registered
 
@@ -17,13 +18,27 @@ LATENT_DISTRIBUTIONS = ("normal", "uniform")
 
 
 class Generator(nn.Module):
-    """A network from latent vectors to samples; it knows how to draw its own latents."""
+    """A network from latent vectors (and class labels, when conditional) to samples; it draws its own latents."""
 
-    def __init__(self, latent_dim: int, latent_distribution: str, sample_shape: Tuple[int, ...]):
+    def __init__(self, latent_dim: int, latent_distribution: str, sample_shape: Tuple[int, ...], num_classes: int = 0):
         super().__init__()
         self.latent_dim = latent_dim
         self.latent_distribution = latent_distribution
         self.sample_shape = tuple(sample_shape)
+        self.num_classes = num_classes  # 0: unconditional
+
+    def sample_labels(self, n: int, generator: Optional[torch.Generator] = None, device=None) -> Optional[Tensor]:
+        """``n`` class labels drawn uniformly, or None for an unconditional G."""
+        if not self.num_classes:
+            return None
+        device = device if device is not None else next(self.parameters()).device
+        return torch.randint(self.num_classes, (n,), generator=generator, device="cpu" if generator is not None else device).to(device)
+
+    def with_labels(self, z: Tensor, labels: Optional[Tensor]) -> Tensor:
+        """z with the one-hot label appended (Mirza & Osindero 2014); z itself when unconditional."""
+        if not self.num_classes:
+            return z
+        return torch.cat([z, torch.nn.functional.one_hot(labels, self.num_classes).to(z.dtype)], dim=1)
 
     def sample_latent(self, n: int, generator: Optional[torch.Generator] = None, device=None) -> Tensor:
         """``n`` latent vectors: standard normal, or uniform on [−1, 1] as in Goodfellow et al. 2014."""
@@ -43,25 +58,35 @@ class ModelConfig(Registered, group="model"):
     latent_distribution: str = MISSING
     output: str = MISSING  # G's output activation; "auto" follows the data's value range
     d_spectral_norm: bool = MISSING
+    conditional: bool = MISSING  # class-conditional G and D, for labelled data
+    cond_d: str = MISSING  # projection (Miyato & Koyama 2018) | acgan (Odena et al. 2017)
 
     def check(self, sample_shape: Tuple[int, ...]) -> None:
         """Raise a UserError when these settings cannot model data of ``sample_shape``."""
         require_positive("model.latent_dim", self.latent_dim, "a positive number of latent dimensions")
         require_choice("model.latent_distribution", self.latent_distribution, LATENT_DISTRIBUTIONS)
         require_choice("model.output", self.output, OUTPUTS)
+        require_choice("model.cond_d", self.cond_d, COND_D)
 
     def build(
-        self, sample_shape: Tuple[int, ...], value_range: Optional[Tuple[float, float]], per_sample_d: bool = False
+        self, sample_shape: Tuple[int, ...], value_range: Optional[Tuple[float, float]], per_sample_d: bool = False, num_classes: int = 0
     ) -> Tuple[Generator, nn.Module]:
-        """G and D for data of ``sample_shape``; ``per_sample_d``: the objective needs D's gradient at single samples."""
+        """G and D for data of ``sample_shape``; ``per_sample_d``: the objective needs D's gradient at single samples;
+        ``num_classes``: the number of labels of the data (0 when it has none)."""
         self.check(sample_shape)
-        generator = self.generator(tuple(sample_shape), value_range)
+        if self.conditional and num_classes < 2:
+            raise UserError("model.conditional=true needs labelled data with at least two classes (fashion_mnist, mnist, cifar10, "
+                            "ring8, grid25, or an image_folder with class sub-folders).")  # fmt: skip
+        classes = num_classes if self.conditional else 0
+        generator = self.generator(tuple(sample_shape), value_range, classes)
         discriminator = self.discriminator(tuple(sample_shape), per_sample_d)
+        if classes:
+            discriminator = ConditionalDiscriminator(discriminator, classes, self.cond_d)
         if self.d_spectral_norm:
             apply_spectral_norm(discriminator)
         return generator, discriminator
 
-    def generator(self, sample_shape: Tuple[int, ...], value_range) -> Generator:
+    def generator(self, sample_shape: Tuple[int, ...], value_range, num_classes: int) -> Generator:
         raise NotImplementedError
 
     def discriminator(self, sample_shape: Tuple[int, ...], per_sample_d: bool) -> nn.Module:
@@ -81,4 +106,4 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
 
 
 # Importing the families registers their schemas.
-from gan_lightning.models import dcgan, mlp  # noqa: E402,F401
+from gan_lightning.models import dcgan, mlp, resnet  # noqa: E402,F401

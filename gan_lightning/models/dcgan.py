@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 from omegaconf import MISSING
 from torch import Tensor, nn
@@ -23,13 +23,13 @@ def resolution_stages(side: int) -> Tuple[int, int]:
 
 
 class DCGANGenerator(Generator):
-    def __init__(self, cfg: "DCGAN", sample_shape: Tuple[int, ...], value_range):
-        super().__init__(cfg.latent_dim, cfg.latent_distribution, sample_shape)
+    def __init__(self, cfg: "DCGAN", sample_shape: Tuple[int, ...], value_range, num_classes: int):
+        super().__init__(cfg.latent_dim, cfg.latent_distribution, sample_shape, num_classes)
         channels, side, _ = sample_shape
         self.base, stages = resolution_stages(side)
         widths = [cfg.g_width * 2 ** i for i in reversed(range(stages))]  # e.g. [4w, 2w, w]
         self.project = nn.Sequential(
-            nn.Linear(cfg.latent_dim, widths[0] * self.base**2, bias=cfg.g_norm == "none"),
+            nn.Linear(cfg.latent_dim + num_classes, widths[0] * self.base**2, bias=cfg.g_norm == "none"),
             nn.Unflatten(1, (widths[0], self.base, self.base)),
             norm_2d(cfg.g_norm, widths[0]),
             activation(cfg.g_activation),
@@ -45,8 +45,8 @@ class DCGANGenerator(Generator):
         self.net = nn.Sequential(*layers)
         init_weights(self)
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.net(self.project(z))
+    def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        return self.net(self.project(self.with_labels(z, labels)))
 
 
 class DCGANDiscriminator(nn.Module):
@@ -60,12 +60,12 @@ class DCGANDiscriminator(nn.Module):
             # No normalisation on the first layer (Radford et al. 2016, §3).
             layer_norm = "none" if i == 0 else norm
             layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=layer_norm == "none"), norm_2d(layer_norm, w_out), activation(cfg.d_activation)]
-        layers += [nn.Flatten(), nn.Linear(widths[-1] * base**2, 1)]
-        self.net = nn.Sequential(*layers)
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        self.head = nn.Linear(widths[-1] * base**2, 1)
         init_weights(self)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).squeeze(-1)
+        return self.head(self.features(x)).squeeze(-1)
 
 
 @dataclass
@@ -100,8 +100,8 @@ class DCGAN(ModelConfig, name="dcgan"):
         require_choice("model.g_activation", self.g_activation, ACTIVATIONS)
         require_choice("model.d_activation", self.d_activation, ACTIVATIONS)
 
-    def generator(self, sample_shape, value_range) -> Generator:
-        return DCGANGenerator(self, sample_shape, value_range)
+    def generator(self, sample_shape, value_range, num_classes: int) -> Generator:
+        return DCGANGenerator(self, sample_shape, value_range, num_classes)
 
     def discriminator(self, sample_shape, per_sample_d: bool) -> nn.Module:
         norm = ("layer" if per_sample_d else "batch") if self.d_norm == "auto" else self.d_norm

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 from omegaconf import MISSING
 from torch import Tensor, nn
@@ -15,18 +15,18 @@ from gan_lightning.models.layers import ACTIVATIONS, NORMS, Maxout, activation, 
 
 
 class MLPGenerator(Generator):
-    def __init__(self, cfg: "MLP", sample_shape: Tuple[int, ...], value_range):
-        super().__init__(cfg.latent_dim, cfg.latent_distribution, sample_shape)
+    def __init__(self, cfg: "MLP", sample_shape: Tuple[int, ...], value_range, num_classes: int):
+        super().__init__(cfg.latent_dim, cfg.latent_distribution, sample_shape, num_classes)
         layers: List[nn.Module] = []
-        width = cfg.latent_dim
+        width = cfg.latent_dim + num_classes
         for hidden in cfg.g_hidden:
             layers += [nn.Linear(width, hidden), norm_1d(cfg.g_norm, hidden), activation(cfg.g_activation)]
             width = hidden
         layers += [nn.Linear(width, math.prod(sample_shape)), output_activation(cfg.output, value_range)]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.net(z).view(z.shape[0], *self.sample_shape)
+    def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        return self.net(self.with_labels(z, labels)).view(z.shape[0], *self.sample_shape)
 
 
 class MLPDiscriminator(nn.Module):
@@ -41,11 +41,11 @@ class MLPDiscriminator(nn.Module):
                 layers += [nn.Linear(width, hidden), activation(cfg.d_activation)]
             layers.append(nn.Dropout(cfg.d_dropout))
             width = hidden
-        layers.append(nn.Linear(width, 1))
-        self.net = nn.Sequential(*layers)
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(width, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).squeeze(-1)
+        return self.head(self.features(x)).squeeze(-1)
 
 
 @dataclass
@@ -74,8 +74,8 @@ class MLP(ModelConfig, name="mlp"):
             if not 0.0 <= p < 1.0:
                 raise invalid(setting, p, "a drop probability in [0, 1)")
 
-    def generator(self, sample_shape, value_range) -> Generator:
-        return MLPGenerator(self, sample_shape, value_range)
+    def generator(self, sample_shape, value_range, num_classes: int) -> Generator:
+        return MLPGenerator(self, sample_shape, value_range, num_classes)
 
     def discriminator(self, sample_shape, per_sample_d: bool) -> nn.Module:
         return MLPDiscriminator(self, sample_shape)
