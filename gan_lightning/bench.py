@@ -89,9 +89,10 @@ def plain_round(cfg, data: torch.Tensor, warmup: int, steps: int) -> float:
     d_optimizer, g_optimizer = cfg.optimizer.d.build(discriminator.parameters()), cfg.optimizer.g.build(generator.parameters())
     joint = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in discriminator.modules()) or objective.g_uses_real
     order = torch.Generator().manual_seed(cfg.seed)
+    data = data.to(device)  # held on the training device, as the framework holds small data sets
     times = {}
     for step in range(1, warmup + steps + 1):
-        reals = data[torch.randint(len(data), (batch * k,), generator=order)].to(device, non_blocking=True)
+        reals = data[torch.randint(len(data), (batch * k,), generator=order).to(device)]
         for real in reals.chunk(k):
             with torch.no_grad():
                 fake = generator(generator.sample_latent(batch))

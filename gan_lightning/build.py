@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytorch_lightning as pl
+import torch
 from hydra.utils import instantiate
 from pytorch_lightning.plugins.environments import SLURMEnvironment
 
@@ -36,6 +37,12 @@ def build_datamodule(cfg: Config) -> pl.LightningDataModule:
 def build_module(cfg: Config) -> GAN:
     num_classes = cfg.data.num_classes if cfg.model.conditional else 0
     generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, cfg.objective.per_sample_d, num_classes)
+    if cfg.trainer.channels_last and len(cfg.data.sample_shape) == 3:
+        generator, discriminator = generator.to(memory_format=torch.channels_last), discriminator.to(memory_format=torch.channels_last)
+    if cfg.trainer.compile:
+        # In place (nn.Module.compile), so parameter names and checkpoints stay those of the plain networks.
+        generator.compile()
+        discriminator.compile()
     return GAN(
         generator,
         discriminator,

@@ -32,6 +32,8 @@ class TrainerConfig:
     num_nodes: int = MISSING
     strategy: str = MISSING  # auto (one device) | gan_ddp | gan_ddp_find_unused
     sync_batchnorm: bool = MISSING  # batch norm over the batches of all processes (GPUs only)
+    channels_last: bool = MISSING  # NHWC memory format for convolutional G and D (faster on recent GPUs)
+    compile: bool = MISSING  # torch.compile G and D (a one-off compilation, then faster steps)
     precision: str = MISSING  # 32-true | bf16-mixed | 16-mixed
     num_threads: Optional[int] = MISSING  # PyTorch's intra-op CPU threads; null: PyTorch's default
     log_every_n_steps: int = MISSING
@@ -175,6 +177,9 @@ def validate(cfg: Config) -> None:
     """Every check that needs no data and writes no file; raises UserError naming the first bad setting."""
     cfg.data.check()
     cfg.model.check(cfg.data.sample_shape)
+    if cfg.data.batch_size % cfg.model.d_pack:
+        # D scores real and fake batches side by side: a pack must never hold both.
+        raise invalid("data.batch_size", cfg.data.batch_size, f"a multiple of model.pack={cfg.model.d_pack}, so that every pack holds real or fake samples only")
     cfg.optimizer.g.check("optimizer.g")
     cfg.optimizer.d.check("optimizer.d")
     cfg.regularization.check()

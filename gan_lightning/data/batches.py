@@ -28,7 +28,7 @@ class TensorBatches:
 
     def __iter__(self) -> Iterator[Tensor]:
         order = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(self.seed + self.epoch))
-        mine = order[self.rank :: self.world_size]
+        mine = order[self.rank :: self.world_size].to(self.data.device)
         while self.position < len(self):
             start = self.position * self.batch_size
             self.position += 1
@@ -60,6 +60,11 @@ class InMemoryDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> TensorBatches:
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        if self.trainer is not None and self.trainer.strategy.root_device.type == "cuda":
+            # Small data sets live on the GPU: batches are drawn by index there, with no copy per step.
+            device = self.trainer.strategy.root_device
+            self.data = self.data.to(device)
+            self.labels = self.labels.to(device) if self.labels is not None else None
         return TensorBatches(self.data, self.samples_per_step, self.seed, rank, world, self.labels)
 
     def real_samples(self, n: int, seed: int) -> Tuple[Tensor, Optional[Tensor]]:

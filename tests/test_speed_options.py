@@ -1,0 +1,59 @@
+"""Switches that make training faster must not change what it computes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.helpers.hydra import run_in_process
+
+DCGAN = ["data.limit=512", "model.g_width=16", "model.d_width=16", "trainer.max_steps=5", "trainer.deterministic=true",
+         "logger=none", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]  # fmt: skip
+
+
+def final_weights(tmp_path, name, *overrides):
+    run_in_process([*DCGAN, *overrides], tmp_path / name)
+    return torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+
+def assert_same_training(a, b, atol):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=atol), key
+
+
+def built(*overrides):
+    from gan_lightning.build import build_module
+    from gan_lightning.config import to_config
+    from tests.helpers.hydra import compose_config
+
+    return build_module(to_config(compose_config([*DCGAN, *overrides])))
+
+
+def test_channels_last_trains_the_same_networks(tmp_path):
+    conv = next(m for m in built("trainer.channels_last=true").discriminator.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    plain = final_weights(tmp_path, "plain")
+    nhwc = final_weights(tmp_path, "nhwc", "trainer.channels_last=true")
+    assert_same_training(plain, nhwc, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_compiled_networks_train_the_same_networks(tmp_path):
+    module = built("trainer.compile=true")
+    assert module.generator._compiled_call_impl is not None and module.discriminator._compiled_call_impl is not None
+    plain = final_weights(tmp_path, "plain")
+    compiled = final_weights(tmp_path, "compiled", "trainer.compile=true")
+    assert_same_training(plain, compiled, atol=1e-4)
+
+
+def test_logging_only_at_logging_steps_keeps_every_logged_value(tmp_path):
+    # Values are logged at the steps Lightning hands to loggers; the CSV log must hold every one of them.
+    import csv
+
+    run_in_process(["data=ring8", "model=mlp", "trainer.max_steps=95", "trainer.log_every_n_steps=10", "logger=csv",
+                    "callbacks.progress_every_n_steps=0"], tmp_path)  # fmt: skip
+    with open(tmp_path / "csv" / "metrics.csv") as f:
+        rows = [row for row in csv.DictReader(f) if row["loss/d"]]
+    assert [int(row["step"]) for row in rows] == [*range(9, 95, 10), 94]  # every 10th step and the last
+    assert all(row["grad_norm/d"] and row["grad_norm/g"] and row["lr/g"] for row in rows)
