@@ -167,6 +167,8 @@ VALIDATION_RULES = {
     "d_steps": (["trainer.d_steps=0"], "trainer.d_steps=0 is not allowed: at least 1 discriminator update per step."),
     "g_steps": (["trainer.g_steps=-1"], "trainer.g_steps=-1 is not allowed: at least 1 generator update per step."),
     "model/data shapes": (["model=dcgan"], "model=dcgan needs image data (channels × height × width), but the data's samples have shape (2,)"),
+    "image size": (["data=image_folder", "data.path=/tmp", "data.image_size=48", "model=resnet"],
+                   "model=resnet supports square images of side 16, 32, 64, 128, ... (4·2^k), but the data's samples have shape (3, 48, 48)"),
     "missing checkpoint": (["resume=/nonexistent/last.ckpt"], "resume='/nonexistent/last.ckpt': no such checkpoint file; allowed: auto, never, or the path of a checkpoint."),
 }
 
