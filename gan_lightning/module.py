@@ -71,6 +71,7 @@ class GAN(pl.LightningModule):
         self.replicas: Optional[tuple] = None
         self.d_batch_coupled = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in discriminator.modules())
         self.conditional = generator.num_classes > 0
+        self.d_pack = getattr(discriminator, "pack", 1)  # samples per D output (PacGAN packing)
         self.auxiliary_classifier = isinstance(discriminator, ConditionalDiscriminator) and discriminator.mode == "acgan"
         if objective.per_sample_d and self.d_batch_coupled:
             raise UserError(
@@ -142,7 +143,8 @@ class GAN(pl.LightningModule):
         if r1_due:
             real = real.detach().requires_grad_(True)
         both_labels = torch.cat([labels, fake_labels]) if self.conditional else None
-        real_out, fake_out = score(discriminator, torch.cat([real, fake]), both_labels).split(len(real))
+        # Halves, not len(real): a packing D (PacGAN) returns one output per pack of samples.
+        real_out, fake_out = score(discriminator, torch.cat([real, fake]), both_labels).chunk(2)
         loss = self.objective.d_loss(real_out, fake_out)
         if self.auxiliary_classifier:  # AC-GAN: D also learns to name the class of real and generated samples
             loss = loss + F.cross_entropy(class_logits(discriminator), both_labels)
@@ -167,7 +169,7 @@ class GAN(pl.LightningModule):
         joint = self.d_batch_coupled or self.objective.g_uses_real
         if joint:
             both_labels = torch.cat([labels, fake_labels]) if self.conditional else None
-            real_out, fake_out = score(self.discriminator, torch.cat([real, fake]), both_labels).split(len(real))
+            real_out, fake_out = score(self.discriminator, torch.cat([real, fake]), both_labels).chunk(2)
         else:
             real_out, fake_out = None, score(self.discriminator, fake, fake_labels)
         loss = self.objective.g_loss(fake_out, real_out)
@@ -221,6 +223,16 @@ class GAN(pl.LightningModule):
             return sampler(z.to(self.device), labels.to(self.device) if labels is not None else None)
         finally:
             sampler.train(was_training)
+
+    @torch.no_grad()
+    def discriminate(self, x: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        """D's outputs for inspection, as logged (probabilities for classifier objectives): in eval mode, without gradients."""
+        was_training = self.discriminator.training
+        self.discriminator.eval()
+        try:
+            return self.objective.d_output(score(self.discriminator, x.to(self.device), labels.to(self.device) if labels is not None else None))
+        finally:
+            self.discriminator.train(was_training)
 
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         # The random state makes a resumed run draw the latents an uninterrupted one would have drawn.

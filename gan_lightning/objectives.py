@@ -72,9 +72,10 @@ class NonSaturating(Minimax, name="nonsaturating"):
 
 
 def input_gradients(outputs: Tensor, inputs: Tensor) -> Tensor:
-    """∂(Σ outputs)/∂inputs, kept in the graph so a penalty on it trains D; one row per sample."""
+    """∂(Σ outputs)/∂inputs, kept in the graph so a penalty on it trains D; one row per D output: the
+    gradient with respect to that output's whole input (a pack of consecutive samples for a packing D)."""
     (grad,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
-    return grad.flatten(1)
+    return grad.reshape(len(outputs), -1)
 
 
 @dataclass

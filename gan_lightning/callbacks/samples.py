@@ -10,7 +10,6 @@ import torch
 from pytorch_lightning.loggers import WandbLogger
 
 from gan_lightning.callbacks.schedule import Periodic
-from gan_lightning.module import score
 
 
 def class_rows(num_classes: int, num_samples: int) -> Optional[torch.Tensor]:
@@ -42,7 +41,9 @@ class SampleGrid(Periodic):
         samples = pl_module.generate(self.latents, self.labels)
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"step_{pl_module.steps_done:06d}.png"
-        self.data_config.save_samples(samples, path, self.labels)
+        # D over the data's space, for data whose picture can show it (1-D: D(x) over p_data and p_g).
+        discriminator = pl_module.discriminate if pl_module.d_pack == 1 and not pl_module.conditional else None
+        self.data_config.save_samples(samples, path, self.labels, discriminator)
         shutil.copyfile(path, self.folder / "last.png")
         wandb_loggers = [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
         if not wandb_loggers:
@@ -53,18 +54,11 @@ class SampleGrid(Periodic):
             logger.log_image("samples", [str(path)], step=step, caption=[f"step {pl_module.steps_done}"])
             logger.log_histograms(histograms, step)
 
-    @torch.no_grad()
     def discriminator_outputs(self, trainer, pl_module):
         """D's outputs (probabilities for classifier objectives) on real data and on the fixed-latent fakes."""
-        real, real_labels = trainer.datamodule.real_samples(self.num_samples, self.seed)
-        real = real.to(pl_module.device)
         fake = pl_module.generate(self.latents, self.labels)
-        discriminator = pl_module.discriminator
-        was_training = discriminator.training
-        discriminator.eval()
-        try:
-            labels = None if self.labels is None else torch.cat([real_labels, self.labels]).to(real.device)
-            outputs = pl_module.objective.d_output(score(discriminator, torch.cat([real, fake]), labels))
-        finally:
-            discriminator.train(was_training)
-        return {"d_outputs/real": outputs[: len(real)], "d_outputs/fake": outputs[len(real) :]}
+        n = len(fake) - len(fake) % pl_module.d_pack  # whole packs only, for a packing D
+        real, real_labels = trainer.datamodule.real_samples(n, self.seed)
+        labels = None if self.labels is None else torch.cat([real_labels, self.labels[:n]])
+        real_out, fake_out = pl_module.discriminate(torch.cat([real.to(fake.device), fake[:n]]), labels).chunk(2)
+        return {"d_outputs/real": real_out, "d_outputs/fake": fake_out}

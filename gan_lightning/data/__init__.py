@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import pytorch_lightning as pl
 import torch
@@ -14,6 +14,8 @@ from torch import Tensor
 
 from gan_lightning.errors import UserError, require_positive
 from gan_lightning.registry import Registered
+
+Discriminate = Callable[[Tensor], Tensor]  # samples -> D's outputs (probabilities for classifier objectives)
 
 
 @dataclass
@@ -66,8 +68,9 @@ class DataConfig(Registered, group="data"):
         """All images of ``split`` as uint8 (N, C, H, W) with their int64 labels (image data sets only)."""
         raise UserError(f"{type(self).__name__} data has no labelled images; image metrics need an image data set such as fashion_mnist.")
 
-    def save_samples(self, samples: Tensor, path: Path, labels: Optional[Tensor] = None) -> None:
-        """Write a picture of ``samples`` (generated or real) to ``path`` as PNG; ``labels`` group them by class."""
+    def save_samples(self, samples: Tensor, path: Path, labels: Optional[Tensor] = None, discriminator: Optional[Discriminate] = None) -> None:
+        """Write a picture of ``samples`` (generated or real) to ``path`` as PNG; ``labels`` group them by class.
+        ``discriminator`` maps samples to D's outputs; data whose space can be drawn whole (1-D) draws it too."""
         raise NotImplementedError
 
 

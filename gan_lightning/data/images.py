@@ -47,7 +47,7 @@ class ImageData(DataConfig):
         super().check()
         require_choice("data.scale", self.scale, ("symmetric", "unit"))
 
-    def save_samples(self, samples: Tensor, path: Path, labels: Optional[Tensor] = None) -> None:
+    def save_samples(self, samples: Tensor, path: Path, labels: Optional[Tensor] = None, discriminator=None) -> None:
         # With labels (one block per class, in order), each row of the grid is one class.
         row = int((labels == labels[0]).sum()) if labels is not None else None
         save_image_grid(samples, path, self.value_range, row)

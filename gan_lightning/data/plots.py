@@ -43,13 +43,45 @@ def save_scatter(points: Tensor, path: Path, centers: Tensor, limit: float, labe
     plt.close(fig)
 
 
-def save_histogram(values: Tensor, path: Path, density: Callable[[np.ndarray], np.ndarray], span: Tuple[float, float]) -> None:
-    """A histogram of 1-D samples over the data's density."""
+def save_histogram(
+    values: Tensor,
+    path: Path,
+    density: Callable[[np.ndarray], np.ndarray],
+    span: Tuple[float, float],
+    discriminator: Optional[Callable[[np.ndarray], np.ndarray]] = None,
+    bins: int = 60,
+    points: int = 400,
+) -> None:
+    """A histogram of 1-D samples over the data's density, with ``discriminator`` (D as a function of x) drawn
+    over the same range when given. D's curve is also written beside the PNG as CSV (same name, ``.csv``):
+    ``x``, ``p_data``, ``p_g`` (the histogram's density at x), ``p_g_kde`` (a Gaussian kernel estimate, Scott's
+    bandwidth) and ``d``, so that frames can be compared with D* = p_data / (p_data + p_g)."""
     plt, (fig, ax) = _figure()
-    x = np.linspace(*span, 400)
+    x = np.linspace(*span, points)
+    samples = values.detach().double().cpu().numpy().ravel()
     ax.plot(x, density(x), color="black", label="p_data")
-    ax.hist(values.detach().float().cpu().numpy().ravel(), bins=60, range=span, density=True, alpha=0.6, color="tab:green", label="p_g")
-    ax.legend()
+    ax.hist(samples, bins=bins, range=span, density=True, alpha=0.6, color="tab:green", label="p_g")
+    if discriminator is not None:
+        d = discriminator(x)
+        # Probabilities share the densities' axis, as in the paper's figure; unbounded critic scores get their own.
+        if d.min() >= 0.0 and d.max() <= 1.0:
+            ax.plot(x, d, color="tab:blue", linestyle="--", label="D(x)")
+        else:
+            twin = ax.twinx()
+            twin.plot(x, d, color="tab:blue", linestyle="--", label="D(x)")
+            twin.set_ylabel("D(x) (score)")
+        write_curve(path.with_suffix(".csv"), x, density(x), samples, span, bins, d)
+    ax.legend(loc="upper left")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def write_curve(path: Path, x: np.ndarray, p_data: np.ndarray, samples: np.ndarray, span: Tuple[float, float], bins: int, d: np.ndarray) -> None:
+    counts, edges = np.histogram(samples, bins=bins, range=span)
+    density_g = counts / (len(samples) * (edges[1] - edges[0]))  # of all samples: mass outside the range is not renormalised in
+    p_g = density_g[np.clip(np.searchsorted(edges, x, side="right") - 1, 0, bins - 1)]
+    bandwidth = max(samples.std(), 1e-12) * len(samples) ** (-1 / 5)  # Scott's rule in one dimension
+    kernels = np.exp(-0.5 * ((x[:, None] - samples[None, :]) / bandwidth) ** 2) / (bandwidth * math.sqrt(2 * math.pi))
+    table = np.column_stack([x, p_data, p_g, kernels.mean(axis=1), d])
+    np.savetxt(path, table, delimiter=",", header="x,p_data,p_g,p_g_kde,d", comments="", fmt="%.6g")

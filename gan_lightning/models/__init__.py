@@ -61,6 +61,11 @@ class ModelConfig(Registered, group="model"):
     conditional: bool = MISSING  # class-conditional G and D, for labelled data
     cond_d: str = MISSING  # projection (Miyato & Koyama 2018) | acgan (Odena et al. 2017)
 
+    @property
+    def d_pack(self) -> int:
+        """Samples per D output: more than 1 when D scores packs of samples (PacGAN, Lin et al. 2018)."""
+        return 1
+
     def check(self, sample_shape: Tuple[int, ...]) -> None:
         """Raise a UserError when these settings cannot model data of ``sample_shape``."""
         require_positive("model.latent_dim", self.latent_dim, "a positive number of latent dimensions")

@@ -29,11 +29,26 @@ class MLPGenerator(Generator):
         return self.net(self.with_labels(z, labels)).view(z.shape[0], *self.sample_shape)
 
 
+class Pack(nn.Module):
+    """PacGAN (Lin et al. 2018): each run of ``m`` consecutive samples becomes one input of m·d features."""
+
+    def __init__(self, m: int):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(1).reshape(x.shape[0] // self.m, -1)
+
+    def extra_repr(self) -> str:
+        return f"m={self.m}"
+
+
 class MLPDiscriminator(nn.Module):
     def __init__(self, cfg: "MLP", sample_shape: Tuple[int, ...]):
         super().__init__()
-        layers: List[nn.Module] = [nn.Flatten(), nn.Dropout(cfg.d_dropout_input)]
-        width = math.prod(sample_shape)
+        self.pack = cfg.pack  # samples per output: D returns len(x) / pack values
+        layers: List[nn.Module] = [Pack(cfg.pack), nn.Dropout(cfg.d_dropout_input)]
+        width = math.prod(sample_shape) * cfg.pack
         for hidden in cfg.d_hidden:
             if cfg.d_activation == "maxout":
                 layers.append(Maxout(width, hidden, cfg.d_maxout_pieces))
@@ -60,6 +75,11 @@ class MLP(ModelConfig, name="mlp"):
     d_maxout_pieces: int = MISSING
     d_dropout_input: float = MISSING  # probability of dropping an input unit
     d_dropout: float = MISSING  # probability of dropping a hidden unit
+    pack: int = MISSING  # PacGAN: D scores packs of this many samples (1: one sample per output)
+
+    @property
+    def d_pack(self) -> int:
+        return self.pack
 
     def check(self, sample_shape: Tuple[int, ...]) -> None:
         super().check(sample_shape)
@@ -73,6 +93,9 @@ class MLP(ModelConfig, name="mlp"):
         for setting, p in (("model.d_dropout_input", self.d_dropout_input), ("model.d_dropout", self.d_dropout)):
             if not 0.0 <= p < 1.0:
                 raise invalid(setting, p, "a drop probability in [0, 1)")
+        require_positive("model.pack", self.pack, "a positive number of samples per D input (1: no packing)")
+        if self.pack > 1 and self.conditional:
+            raise invalid("model.pack", self.pack, "1 with model.conditional=true (a conditional D scores each sample with its own label)")
 
     def generator(self, sample_shape, value_range, num_classes: int) -> Generator:
         return MLPGenerator(self, sample_shape, value_range, num_classes)
