@@ -2,7 +2,7 @@
 
 The model and data come from the checkpoint; the metrics default to ``image`` for image data and
 ``toy2d`` for 2-D mixtures, with the final number of samples (``metrics.final_num_samples`` or
-``metrics.num_samples``).
+``metrics.num_samples``). ``metrics=parzen`` gives the Parzen-window log-likelihood of Goodfellow et al. 2014.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from gan_lightning.restore import configure, read_checkpoint, restore_module
 def main(argv=None) -> int:
     own, overrides = split_arguments(sys.argv[1:] if argv is None else argv, own=("ckpt",))
     if "ckpt" not in own:
-        print("usage: python -m gan_lightning.evaluate ckpt=PATH [metrics=image|toy2d] [metrics.KEY=VALUE ...]", file=sys.stderr)
+        print("usage: python -m gan_lightning.evaluate ckpt=PATH [metrics=image|toy2d|parzen] [metrics.KEY=VALUE ...]", file=sys.stderr)
         return 2
     checkpoint = read_checkpoint(own["ckpt"])
     if not any(o.startswith("metrics=") for o in overrides):

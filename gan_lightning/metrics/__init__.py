@@ -30,6 +30,7 @@ SUMMARY_GOALS = {
     "recall": "max",
     "modes": "max",
     "hq_fraction": "max",
+    "parzen_log_likelihood": "max",
 }
 
 
@@ -99,5 +100,6 @@ class Evaluation(Periodic):
 from gan_lightning.metrics.frechet import frechet_distance  # noqa: E402
 from gan_lightning.metrics.modes import mode_coverage  # noqa: E402
 from gan_lightning.metrics import fidelity  # noqa: E402,F401  (registers metrics=image)
+from gan_lightning.metrics import parzen  # noqa: E402,F401  (registers metrics=parzen)
 
 __all__ = ["MetricsConfig", "Evaluation", "frechet_distance", "mode_coverage"]
