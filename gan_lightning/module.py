@@ -134,7 +134,7 @@ class GAN(pl.LightningModule):
         self.log_dict(logged, on_step=True, on_epoch=False, batch_size=batch_size)
 
     def discriminator_update(self, real: Tensor, labels: Optional[Tensor], optimizer, update_index: int) -> tuple[Tensor, Tensor, Tensor]:
-        self.toggle_optimizer(optimizer)
+        # No toggling: G runs under no_grad here, so no G gradient is computed anyway.
         fake_labels = self.generator.sample_labels(len(real))
         with torch.no_grad():
             fake = self.generator(self.generator.sample_latent(len(real)), fake_labels)
@@ -157,7 +157,6 @@ class GAN(pl.LightningModule):
             loss = loss + self.r1_gamma / 2 * r1_penalty(real_out, real) * self.r1_interval
         if self.apply_update(loss, optimizer, self.d_optimizer_config, "loss/d"):
             self.objective.after_d_step(self.discriminator)
-        self.untoggle_optimizer(optimizer)
         return loss, real_out, fake_out
 
     def generator_update(self, real: Tensor, labels: Optional[Tensor], optimizer) -> Tensor:
