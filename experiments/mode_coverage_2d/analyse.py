@@ -1,0 +1,142 @@
+"""Tables and figures of the mode_coverage_2d sweeps, beside PacGAN's Table 1.
+
+    python experiments/mode_coverage_2d/analyse.py SWEEP_DIR [SWEEP_DIR ...] [--out OUT_DIR]
+
+Reads every job's summary.json (final modes, hq_fraction, reverse_kl with 2 500 samples) and
+csv/metrics.csv (the same every metrics.every_n_steps) and writes into OUT_DIR (default: this folder)
+results.csv (one row per run), table.md (mean ± standard error per data set and arm) and
+scatter.png (the last samples of seed 0 of every arm) and progress.png (metrics against the step).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+# Lin et al. 2018, Table 1: mean ± standard error over 10 runs (modes, high-quality %, reverse KL).
+PAPER = {
+    ("ring8", "GAN"): ("6.3 ± 0.5", "98.2 ± 0.2", "0.45 ± 0.09"),
+    ("ring8", "PacGAN2"): ("7.9 ± 0.1", "95.6 ± 2.0", "0.07 ± 0.03"),
+    ("grid25", "GAN"): ("17.3 ± 0.8", "94.8 ± 0.7", "0.70 ± 0.07"),
+    ("grid25", "PacGAN2"): ("23.8 ± 0.7", "91.3 ± 0.8", "0.13 ± 0.04"),
+}
+ARMS = ["GAN", "PacGAN2", "minimax", "wgan_gp", "hinge", "least_squares", "relativistic"]
+
+
+def arm(settings: Dict[str, str]) -> str:
+    objective, pack = settings.get("objective", "nonsaturating"), int(settings.get("model.pack", 1))
+    if objective == "nonsaturating":
+        return "GAN" if pack == 1 else f"PacGAN{pack}"
+    return objective if pack == 1 else f"{objective}, pack {pack}"
+
+
+def read_runs(sweeps: List[Path]) -> List[dict]:
+    runs = []
+    for sweep in sweeps:
+        for job in sorted((p for p in sweep.iterdir() if (p / "summary.json").is_file()), key=lambda p: int(p.name)):
+            summary = json.loads((job / "summary.json").read_text())
+            settings = dict(o.split("=", 1) for o in summary["overrides"] if "=" in o)
+            metrics = summary["metrics"]
+            runs.append({
+                "sweep": sweep.name, "job": job.name, "data": settings.get("data", "ring8"), "arm": arm(settings),
+                "seed": int(settings.get("seed", 0)), "status": summary["status"], "steps": summary["global_step"],
+                "wall_time_s": summary["wall_time_s"], "modes": metrics.get("modes"),
+                "hq_percent": None if metrics.get("hq_fraction") is None else 100 * metrics["hq_fraction"],
+                "reverse_kl": float(metrics["reverse_kl"]) if metrics.get("reverse_kl") is not None else None,
+                "folder": job,
+            })  # fmt: skip
+    return runs
+
+
+def mean_se(values: List[float], digits: int) -> str:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return "–"
+    mean = statistics.fmean(finite)
+    se = statistics.stdev(finite) / math.sqrt(len(finite)) if len(finite) > 1 else float("nan")
+    note = f" ({len(values) - len(finite)} runs without any high-quality sample left out)" if len(finite) < len(values) else ""
+    return f"{mean:.{digits}f} ± {se:.{digits}f}{note}"
+
+
+def table(runs: List[dict]) -> str:
+    lines = ["| data | arm | runs | modes | high quality (%) | reverse KL | paper: modes | paper: high quality (%) | paper: reverse KL |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for data in ("ring8", "grid25"):
+        for name in ARMS + sorted({r["arm"] for r in runs} - set(ARMS)):
+            group = [r for r in runs if r["data"] == data and r["arm"] == name and r["status"] == "completed"]
+            if not group:
+                continue
+            paper = PAPER.get((data, name), ("", "", ""))
+            lines.append(f"| {data} | {name} | {len(group)} | {mean_se([r['modes'] for r in group], 1)} | "
+                         f"{mean_se([r['hq_percent'] for r in group], 1)} | {mean_se([r['reverse_kl'] for r in group], 2)} | "
+                         f"{paper[0]} | {paper[1]} | {paper[2]} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def series(folder: Path, key: str):
+    rows = list(csv.DictReader(open(folder / "csv" / "metrics.csv")))
+    return [(int(r["step"]) + 1, float(r[key])) for r in rows if r.get(key)]
+
+
+def main(sweeps: List[Path], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = read_runs(sweeps)
+    out.mkdir(parents=True, exist_ok=True)
+    fields = [k for k in runs[0] if k != "folder"]
+    with open(out / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for r in runs:
+            writer.writerow({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items() if k != "folder"})
+    text = table(runs)
+    (out / "table.md").write_text(text + "\n")
+    print(text)
+
+    arms = [a for a in ARMS if any(r["arm"] == a for r in runs)]
+    fig, axes = plt.subplots(2, len(arms), figsize=(2.2 * len(arms), 4.6), dpi=80, squeeze=False)
+    for row, data in zip(axes, ("ring8", "grid25")):
+        for ax, name in zip(row, arms):
+            ax.axis("off")
+            chosen = [r for r in runs if r["data"] == data and r["arm"] == name and r["seed"] == 0]
+            if chosen and (chosen[0]["folder"] / "samples" / "last.png").is_file():
+                ax.imshow(plt.imread(chosen[0]["folder"] / "samples" / "last.png"))
+                ax.set_title(f"{data}: {name}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "scatter.png")
+    plt.close(fig)
+
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6), dpi=80)
+    for row, data in zip(axes, ("ring8", "grid25")):
+        for ax, (key, label) in zip(row, (("metrics/modes", "modes"), ("metrics/hq_fraction", "high-quality fraction"), ("metrics/reverse_kl", "reverse KL"))):
+            for name, colour in (("GAN", "tab:orange"), ("PacGAN2", "tab:blue")):
+                for i, r in enumerate(r for r in runs if r["data"] == data and r["arm"] == name):
+                    points = [(s, v) for s, v in series(r["folder"], key) if math.isfinite(v)]
+                    if points:
+                        ax.plot(*zip(*points), color=colour, alpha=0.5, marker="o", markersize=2, label=name if i == 0 else None)
+            ax.set_title(f"{data}: {label}", fontsize=9)
+            ax.set_xlabel("step")
+    axes[0][0].legend()
+    fig.tight_layout()
+    fig.savefig(out / "progress.png")
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    out = Path(__file__).resolve().parent
+    if "--out" in args:
+        i = args.index("--out")
+        out, args = Path(args[i + 1]), args[:i] + args[i + 2 :]
+    if not args:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    main([Path(a) for a in args], out)

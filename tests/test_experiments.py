@@ -1,0 +1,75 @@
+"""Every study in conf/experiment/ composes, its sweep parses, and one job of it runs for a few steps."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+from tests.conftest import REPO
+from tests.helpers.hydra import CONF_DIR, compose_config, run_in_process
+
+QUIET = ["logger=none", "callbacks.progress_every_n_steps=0", "callbacks.checkpoint_every_n_steps=0"]
+PARZEN_SMALL = ["metrics.num_samples=300", "metrics.validation_num_samples=100", "metrics.test_num_samples=200"]
+# A tiny budget per study: a few steps on little data, cheap metrics. A new study adds its line here.
+SMOKE = {
+    "theory_1d": ["trainer.max_steps=3", "data.num_samples=1000", "callbacks.num_samples=200", "callbacks.samples_every_n_steps=0"],
+    "mode_coverage_2d": ["trainer.max_steps=3", "data.num_samples=1000", "model.pack=2", "metrics.num_samples=200"],
+    "objectives_fashion_mnist": ["trainer.max_steps=3", "data.limit=256", "metrics.final_num_samples=250", "metrics.real_num_samples=250",
+                                 "metrics.kid_subset_size=100", "callbacks.num_samples=4"],  # fmt: skip
+    # MNIST is not on every machine; Fashion-MNIST has the same format.
+    "goodfellow2014": ["trainer.max_steps=3", "data.dataset=fashion_mnist", "data.limit=500", *PARZEN_SMALL],
+}
+STUDIES = sorted(path.stem for path in (CONF_DIR / "experiment").glob("*.yaml"))
+
+
+def test_every_study_has_a_smoke_run_and_a_readme():
+    assert sorted(SMOKE) == STUDIES
+    for study in STUDIES:
+        assert (REPO / "experiments" / study / "README.md").is_file(), study
+
+
+@pytest.mark.parametrize("study", STUDIES)
+def test_sweep_parameters_name_settings_of_the_config(study):
+    cfg = compose_config([f"experiment={study}"], with_hydra=True)
+    params = OmegaConf.to_container(cfg.hydra.sweeper.params)
+    assert params, f"{study} sweeps nothing"
+    overrides = OverridesParser.create().parse_overrides([f"{key}={value}" for key, value in params.items()])
+    for override in overrides:
+        assert override.is_sweep_override(), override
+        key = override.key_or_group
+        assert key in cfg or OmegaConf.select(cfg, key) is not None, f"{study}: {key} is not a setting"
+
+
+@pytest.mark.parametrize("study", STUDIES)
+def test_one_job_of_every_study_runs(tmp_path, study, request):
+    if "features" in compose_config([f"experiment={study}"]).metrics:  # metrics=image
+        request.getfixturevalue("domain_extractor")  # built once per test session
+    summary = run_in_process([f"experiment={study}", *SMOKE[study], *QUIET], tmp_path)
+    assert summary["status"] == "completed" and summary["global_step"] == 3, summary.get("error")
+    assert math.isfinite(summary["metrics"]["loss/d"]) and math.isfinite(summary["metrics"]["loss/g"]), summary["metrics"]
+    expected = {"theory_1d": "d/real", "mode_coverage_2d": "reverse_kl", "objectives_fashion_mnist": "fid", "goodfellow2014": "parzen_log_likelihood"}
+    assert expected[study] in summary["metrics"]
+
+
+def test_parzen_estimate_of_a_checkpoint_matches_the_one_at_the_end_of_training(tmp_path):
+    # The paper's evaluation through the evaluate command, on Fashion-MNIST (same format as MNIST).
+    summary = run_in_process(["experiment=goodfellow2014", *SMOKE["goodfellow2014"], *QUIET], tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "gan_lightning.evaluate", f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", "metrics=parzen", *PARZEN_SMALL],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)["metrics"]
+    sigmas = compose_config(["metrics=parzen"]).metrics.sigmas
+    assert metrics["parzen_sigma"] in sigmas
+    assert metrics["parzen_standard_error"] > 0
+    # Same seed, same latents, same validation and test images: the same estimate as at the end of training.
+    assert metrics["parzen_log_likelihood"] == pytest.approx(summary["metrics"]["parzen_log_likelihood"], rel=1e-9)
+    # 3 steps of training leave G far from the data: far below the paper's 225 (nats, 784 pixels).
+    assert metrics["parzen_log_likelihood"] < 0
