@@ -47,6 +47,23 @@ def test_compiled_networks_train_the_same_networks(tmp_path):
     assert_same_training(plain, compiled, atol=1e-4)
 
 
+def in_bfloat16(value: float) -> bool:
+    return torch.tensor(value).bfloat16().item() == value
+
+
+def test_bf16_mixed_computes_in_bfloat16_and_keeps_float32_weights(tmp_path):
+    plain = run_in_process(DCGAN, tmp_path / "plain")["metrics"]
+    mixed = run_in_process([*DCGAN, "trainer.precision=bf16-mixed"], tmp_path / "mixed")["metrics"]
+    weights = torch.load(tmp_path / "mixed" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert {v.dtype for v in weights.values() if v.is_floating_point()} == {torch.float32}
+    losses = ("loss/d", "loss/g")
+    # Autocast ran the networks in bfloat16: the losses carry bfloat16's 8 significant bits, float32's do not.
+    assert all(in_bfloat16(mixed[key]) for key in losses) and not all(in_bfloat16(plain[key]) for key in losses)
+    for key in losses:
+        # From the same weights, data and latents, within bfloat16's precision of the float32 run.
+        assert mixed[key] == pytest.approx(plain[key], rel=0.03), key
+
+
 def test_logging_only_at_logging_steps_keeps_every_logged_value(tmp_path):
     # Values are logged at the steps Lightning hands to loggers; the CSV log must hold every one of them.
     import csv
