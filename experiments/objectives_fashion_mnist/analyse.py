@@ -4,7 +4,8 @@
 
 Reads every job's summary.json and writes into OUT_DIR (default: this folder) results.csv (one row per
 run), table.md (per objective: best FID, mean ± standard error over all runs, per learning rate, beside
-Lucic et al. 2018) and fid.png (every run's FID by objective and learning rate).
+Lucic et al. 2018), fid.png (every run's FID by objective and learning rate) and samples.png (the last
+sample grid of each objective's best run).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def read_runs(sweep: Path):
         choices = OmegaConf.load(job / ".hydra" / "hydra.yaml").hydra.runtime.choices
         metrics = summary["metrics"]
         runs.append({
-            "job": job.name, "objective": choices.objective, "lr": float(config.optimizer.g.lr), "seed": int(config.seed),
+            "folder": job, "job": job.name, "objective": choices.objective, "lr": float(config.optimizer.g.lr), "seed": int(config.seed),
             "status": summary["status"], "steps": summary["global_step"], "wall_time_s": summary["wall_time_s"],
             **{m: (round(float(metrics[m]), 4) if m in metrics else None) for m in METRICS},
         })  # fmt: skip
@@ -55,9 +56,9 @@ def main(sweep: Path, out: Path) -> None:
     runs = read_runs(sweep)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(runs[0]))
+        writer = csv.DictWriter(f, fieldnames=[key for key in runs[0] if key != "folder"])
         writer.writeheader()
-        writer.writerows(runs)
+        writer.writerows({key: value for key, value in r.items() if key != "folder"} for r in runs)
     rates = sorted({r["lr"] for r in runs})
     header = ["objective", "best FID", "mean FID, all runs", *[f"mean FID, lr {lr:g}" for lr in rates], "best run's precision / recall", "Lucic et al.: best FID (Inception)"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
@@ -90,6 +91,16 @@ def main(sweep: Path, out: Path) -> None:
     ax.set_title("Fashion-MNIST, DCGAN, 2 000 steps: FID of every run", fontsize=10)
     fig.tight_layout()
     fig.savefig(out / "fid.png")
+    plt.close(fig)
+
+    best_runs = [min((r for r in runs if r["objective"] == o and r["fid"] is not None), key=lambda r: r["fid"]) for o in order]
+    fig, axes = plt.subplots(1, len(best_runs), figsize=(2.3 * len(best_runs), 2.9), dpi=80, squeeze=False)
+    for ax, r in zip(axes[0], best_runs):
+        ax.imshow(plt.imread(r["folder"] / "samples" / "last.png"))
+        ax.set_title(f"{r['objective']}\nFID {r['fid']:.0f}, lr {r['lr']:g}", fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(out / "samples.png")
     plt.close(fig)
 
 
