@@ -59,7 +59,8 @@ def mean_se(values: List[float], digits: int) -> str:
         return "–"
     mean = statistics.fmean(finite)
     se = statistics.stdev(finite) / math.sqrt(len(finite)) if len(finite) > 1 else float("nan")
-    note = f" ({len(values) - len(finite)} runs without any high-quality sample left out)" if len(finite) < len(values) else ""
+    missing = len(values) - len(finite)
+    note = f" (without the {missing} run(s) that have no high-quality sample)" if missing else ""
     return f"{mean:.{digits}f} ± {se:.{digits}f}{note}"
 
 
@@ -102,8 +103,9 @@ def main(sweeps: List[Path], out: Path) -> None:
     print(text)
 
     arms = [a for a in ARMS if any(r["arm"] == a for r in runs)]
-    fig, axes = plt.subplots(2, len(arms), figsize=(2.2 * len(arms), 4.6), dpi=80, squeeze=False)
-    for row, data in zip(axes, ("ring8", "grid25")):
+    datasets = [d for d in ("ring8", "grid25") if any(r["data"] == d for r in runs)]
+    fig, axes = plt.subplots(len(datasets), len(arms), figsize=(2.2 * len(arms), 2.3 * len(datasets)), dpi=80, squeeze=False)
+    for row, data in zip(axes, datasets):
         for ax, name in zip(row, arms):
             ax.axis("off")
             chosen = [r for r in runs if r["data"] == data and r["arm"] == name and r["seed"] == 0]
@@ -114,8 +116,8 @@ def main(sweeps: List[Path], out: Path) -> None:
     fig.savefig(out / "scatter.png")
     plt.close(fig)
 
-    fig, axes = plt.subplots(2, 3, figsize=(12, 6), dpi=80)
-    for row, data in zip(axes, ("ring8", "grid25")):
+    fig, axes = plt.subplots(len(datasets), 3, figsize=(12, 3 * len(datasets)), dpi=80, squeeze=False)
+    for row, data in zip(axes, datasets):
         for ax, (key, label) in zip(row, (("metrics/modes", "modes"), ("metrics/hq_fraction", "high-quality fraction"), ("metrics/reverse_kl", "reverse KL"))):
             for name, colour in (("GAN", "tab:orange"), ("PacGAN2", "tab:blue")):
                 for i, r in enumerate(r for r in runs if r["data"] == data and r["arm"] == name):
