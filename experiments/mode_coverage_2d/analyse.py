@@ -58,10 +58,11 @@ def mean_se(values: List[float], digits: int) -> str:
     if not finite:
         return "–"
     mean = statistics.fmean(finite)
-    se = statistics.stdev(finite) / math.sqrt(len(finite)) if len(finite) > 1 else float("nan")
     missing = len(values) - len(finite)
     note = f" (without the {missing} run(s) that have no high-quality sample)" if missing else ""
-    return f"{mean:.{digits}f} ± {se:.{digits}f}{note}"
+    if len(finite) == 1:
+        return f"{mean:.{digits}f}{note}"
+    return f"{mean:.{digits}f} ± {statistics.stdev(finite) / math.sqrt(len(finite)):.{digits}f}{note}"
 
 
 def table(runs: List[dict]) -> str:
