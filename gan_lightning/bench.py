@@ -29,6 +29,7 @@ from pytorch_lightning.callbacks import ModelSummary
 
 from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer
 from gan_lightning.config import compose, to_config, validate
+from gan_lightning.module import batch_coupled
 
 # ring8 with PacGAN's networks (G 4 × 400 ReLU with batch norm, D 3 maxout layers of 200 × 5), the model
 # this data set is studied with; "mlp_ring8_small" is the default MLP, whose 6 ms steps expose the
@@ -94,7 +95,7 @@ def plain_round(cfg, data: torch.Tensor, warmup: int, steps: int) -> float:
     generator, discriminator = generator.to(device), discriminator.to(device)
     objective, batch, k = cfg.objective, cfg.data.batch_size, cfg.trainer.d_steps
     d_optimizer, g_optimizer = cfg.optimizer.d.build(discriminator.parameters()), cfg.optimizer.g.build(generator.parameters())
-    joint = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in discriminator.modules()) or objective.g_uses_real
+    joint = batch_coupled(discriminator) or objective.g_uses_real
     order = torch.Generator().manual_seed(cfg.seed)
     data = data.to(device)  # held on the training device, as the framework holds small data sets
     times = {}

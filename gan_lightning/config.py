@@ -157,12 +157,13 @@ register_schemas()
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
-def compose(overrides: List[str]) -> DictConfig:
-    """The config ``python -m gan_lightning.run OVERRIDES`` would train with, composed without a run directory."""
+def compose(overrides: List[str], with_hydra: bool = False) -> DictConfig:
+    """The config ``python -m gan_lightning.run OVERRIDES`` would train with, composed without a run directory
+    (``with_hydra``: with the ``hydra`` node, as a job sees it)."""
     from hydra import compose as hydra_compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose("config", overrides=list(overrides))
+        return hydra_compose("config", overrides=list(overrides), return_hydra_config=with_hydra)
 
 
 def to_config(cfg: DictConfig) -> Config:

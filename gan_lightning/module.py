@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any, Dict, Optional
 
 import pytorch_lightning as pl
@@ -16,6 +17,23 @@ from gan_lightning.models import Generator
 from gan_lightning.models.conditional import ConditionalDiscriminator
 from gan_lightning.objectives import Objective, r1_penalty
 from gan_lightning.optim import OptimizerConfig
+
+
+def batch_coupled(discriminator: nn.Module) -> bool:
+    """Whether D's output for a sample depends on the rest of its batch (batch norm): real and fake batches
+    must then go through D together, in the D and the G update alike."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in discriminator.modules())
+
+
+@contextmanager
+def eval_mode(network: nn.Module):
+    """``network`` in eval mode for the block, then back in the mode it was in."""
+    was_training = network.training
+    network.eval()
+    try:
+        yield network
+    finally:
+        network.train(was_training)
 
 
 def score(discriminator: nn.Module, x: Tensor, labels: Optional[Tensor]) -> Tensor:
@@ -69,7 +87,7 @@ class GAN(pl.LightningModule):
         self.logging_now = True  # whether the current step's values are logged
         # (DDP(G), DDP(D)) while GANDDPStrategy trains; a plain tuple, so checkpoints keep their keys.
         self.replicas: Optional[tuple] = None
-        self.d_batch_coupled = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in discriminator.modules())
+        self.d_batch_coupled = batch_coupled(discriminator)
         self.conditional = generator.num_classes > 0
         self.d_pack = getattr(discriminator, "pack", 1)  # samples per D output (PacGAN packing)
         self.auxiliary_classifier = isinstance(discriminator, ConditionalDiscriminator) and discriminator.mode == "acgan"
@@ -142,12 +160,10 @@ class GAN(pl.LightningModule):
         r1_due = self.r1_gamma > 0 and update_index % self.r1_interval == 0
         if r1_due:
             real = real.detach().requires_grad_(True)
-        both_labels = torch.cat([labels, fake_labels]) if self.conditional else None
-        # Halves, not len(real): a packing D (PacGAN) returns one output per pack of samples.
-        real_out, fake_out = score(discriminator, torch.cat([real, fake]), both_labels).chunk(2)
+        real_out, fake_out = self.score_together(discriminator, real, fake, labels, fake_labels)
         loss = self.objective.d_loss(real_out, fake_out)
         if self.auxiliary_classifier:  # AC-GAN: D also learns to name the class of real and generated samples
-            loss = loss + F.cross_entropy(class_logits(discriminator), both_labels)
+            loss = loss + F.cross_entropy(class_logits(discriminator), torch.cat([labels, fake_labels]))
         # Interpolates between a real and a fake sample are scored with the real sample's label.
         penalty = self.objective.d_penalty(lambda x: score(self.discriminator, x, labels), real, fake)
         if penalty is not None:
@@ -167,8 +183,7 @@ class GAN(pl.LightningModule):
         fake = generator(self.generator.sample_latent(len(real)), fake_labels)
         joint = self.d_batch_coupled or self.objective.g_uses_real
         if joint:
-            both_labels = torch.cat([labels, fake_labels]) if self.conditional else None
-            real_out, fake_out = score(self.discriminator, torch.cat([real, fake]), both_labels).chunk(2)
+            real_out, fake_out = self.score_together(self.discriminator, real, fake, labels, fake_labels)
         else:
             real_out, fake_out = None, score(self.discriminator, fake, fake_labels)
         loss = self.objective.g_loss(fake_out, real_out)
@@ -178,6 +193,12 @@ class GAN(pl.LightningModule):
         self.apply_update(loss, optimizer, self.g_optimizer_config, "loss/g")
         self.untoggle_optimizer(optimizer)
         return loss
+
+    def score_together(self, discriminator: nn.Module, real: Tensor, fake: Tensor, labels: Optional[Tensor], fake_labels: Optional[Tensor]):
+        """D's outputs for the real and the fake batch, from one forward pass over both."""
+        both_labels = torch.cat([labels, fake_labels]) if self.conditional else None
+        # Halves, not len(real): a packing D (PacGAN) returns one output per pack of samples.
+        return score(discriminator, torch.cat([real, fake]), both_labels).chunk(2)
 
     def apply_update(self, loss: Tensor, optimizer, config: OptimizerConfig, name: str) -> bool:
         """Backward and step; a non-finite loss stops the run or, with on_nan=skip, drops this update."""
@@ -215,23 +236,14 @@ class GAN(pl.LightningModule):
     @torch.no_grad()
     def generate(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
         """Samples for inspection and evaluation: in eval mode, without gradients; ``labels`` for a conditional G."""
-        sampler = self.sampler
-        was_training = sampler.training
-        sampler.eval()
-        try:
+        with eval_mode(self.sampler) as sampler:
             return sampler(z.to(self.device), labels.to(self.device) if labels is not None else None)
-        finally:
-            sampler.train(was_training)
 
     @torch.no_grad()
     def discriminate(self, x: Tensor, labels: Optional[Tensor] = None) -> Tensor:
         """D's outputs for inspection, as logged (probabilities for classifier objectives): in eval mode, without gradients."""
-        was_training = self.discriminator.training
-        self.discriminator.eval()
-        try:
-            return self.objective.d_output(score(self.discriminator, x.to(self.device), labels.to(self.device) if labels is not None else None))
-        finally:
-            self.discriminator.train(was_training)
+        with eval_mode(self.discriminator) as discriminator:
+            return self.objective.d_output(score(discriminator, x.to(self.device), labels.to(self.device) if labels is not None else None))
 
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         # The random state makes a resumed run draw the latents an uninterrupted one would have drawn.

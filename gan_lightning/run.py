@@ -26,7 +26,7 @@ from gan_lightning.config import Config, to_config, validate
 from gan_lightning.checkpoints import check_compatible, select_resume
 from gan_lightning.distributed import process_rank, slurm_job
 from gan_lightning.errors import Diverged, UserError
-from gan_lightning.metrics import Evaluation
+from gan_lightning.metrics import latest_metrics
 from gan_lightning.summary import read_summary, scalar_metrics, write_summary
 from gan_lightning.tracking import finish_wandb, scrub_secrets
 
@@ -87,20 +87,11 @@ def train(config: Config, context: RunContext, summary: Dict[str, Any]) -> None:
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume.path if resume else None, weights_only=True)
     finally:
         summary["global_step"] = module.steps_done
-        summary["metrics"] = {**scalar_metrics(trainer.callback_metrics), **evaluation_results(trainer)}
+        summary["metrics"] = scalar_metrics({**trainer.callback_metrics, **latest_metrics(trainer)})
         if config.trainer.on_nan == "skip":
             summary["skipped_updates"] = module.skipped_updates
         summary["wandb_dir"] = finish_wandb(trainer.loggers)
     summary["status"] = "completed"
-
-
-def evaluation_results(trainer: pl.Trainer) -> Dict[str, Any]:
-    """The latest values of the sample-quality metrics (fid, is_mean, modes, ...)."""
-    results: Dict[str, Any] = {}
-    for callback in trainer.callbacks:
-        if isinstance(callback, Evaluation):
-            results.update(scalar_metrics(callback.latest))
-    return results
 
 
 def previous_metrics(run_dir: Path) -> Dict[str, Any]:

@@ -28,10 +28,11 @@ def format_duration(seconds: float) -> str:
 
 def key_numbers(trainer) -> str:
     """"loss/d 1.234 loss/g 0.876 d/real 0.520 d/fake 0.470 | fid 35.2 ..." (a host sync: call it sparingly)."""
+    from gan_lightning.metrics import latest_metrics  # not at the top: gan_lightning.metrics imports this package
+
     metrics = trainer.callback_metrics
     values = " ".join(f"{key} {float(metrics[key]):.3f}" for key in SHOWN if key in metrics)
-    latest = {k: v for callback in trainer.callbacks for k, v in getattr(callback, "latest", {}).items()}
-    extra = " ".join(f"{key} {value:.3f}" for key, value in latest.items())
+    extra = " ".join(f"{key} {value:.3f}" for key, value in latest_metrics(trainer).items())
     return " | ".join(part for part in (values, extra) if part)
 
 

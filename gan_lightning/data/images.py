@@ -92,8 +92,11 @@ class FolderImages(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
+    def image(self, index: int) -> Tensor:
+        return scale_uint8(decode(self.files[index], self.size, self.channels), self.scale)
+
     def __getitem__(self, index: int):
-        image = scale_uint8(decode(self.files[index], self.size, self.channels), self.scale)
+        image = self.image(index)
         return (image, self.labels[index]) if self.labelled else image
 
 
@@ -125,7 +128,7 @@ class FolderDataModule(pl.LightningDataModule):
 
     def real_samples(self, n: int, seed: int) -> Tuple[Tensor, Optional[Tensor]]:
         order = [int(i) for i in torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(seed))[:n]]
-        images = torch.stack([scale_uint8(decode(self.dataset.files[i], self.config.image_size, self.config.channels), self.config.scale) for i in order])
+        images = torch.stack([self.dataset.image(i) for i in order])
         return images, torch.tensor([self.dataset.labels[i] for i in order]) if self.labelled else None
 
 
@@ -168,7 +171,8 @@ class ImageFolder(ImageData, name="image_folder"):
         folder = Path(self.path).expanduser()
         files = self.image_files()
         good = [f for f in files if readable(f)]
-        bad = [f for f in files if f not in set(good)]
+        readable_files = set(good)
+        bad = [f for f in files if f not in readable_files]
         if bad and self.strict:
             raise UserError(f"data.path={self.path!r}: {len(bad)} unreadable image file(s), the first {bad[0]} (data.strict=true; false skips them).")
         if bad:

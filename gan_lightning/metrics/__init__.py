@@ -97,6 +97,15 @@ class Evaluation(Periodic):
         return torch.cat(batches)
 
 
+def latest_metrics(trainer) -> Dict[str, float]:
+    """The latest values of the trainer's sample-quality metrics (fid, is_mean, modes, ...)."""
+    latest: Dict[str, float] = {}
+    for callback in trainer.callbacks:
+        if isinstance(callback, Evaluation):
+            latest.update(callback.latest)
+    return latest
+
+
 from gan_lightning.metrics.frechet import frechet_distance  # noqa: E402
 from gan_lightning.metrics.modes import mode_coverage  # noqa: E402
 from gan_lightning.metrics import fidelity  # noqa: E402,F401  (registers metrics=image)

@@ -5,21 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
-import gan_lightning.config  # noqa: F401  (registers the schemas)
+from gan_lightning.config import CONF_DIR, compose  # noqa: F401  (CONF_DIR: for the tests)
 from gan_lightning.run import run
 from gan_lightning.summary import read_summary
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-
 
 def compose_config(overrides: List[str] = (), with_hydra: bool = False) -> DictConfig:
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("config", overrides=list(overrides), return_hydra_config=with_hydra)
+    return compose(overrides, with_hydra)
 
 
 def run_in_process(overrides: List[str], run_dir: Path) -> Dict[str, Any]:
