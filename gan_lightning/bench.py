@@ -30,6 +30,7 @@ from pytorch_lightning.callbacks import ModelSummary
 from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer
 from gan_lightning.config import compose, to_config, validate
 from gan_lightning.module import batch_coupled
+from gan_lightning.runtime import restore_cuda_check
 
 # ring8 with PacGAN's networks (G 4 × 400 ReLU with batch norm, D 3 maxout layers of 200 × 5), the model
 # this data set is studied with; "mlp_ring8_small" is the default MLP, whose 6 ms steps expose the
@@ -212,6 +213,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", default="bench_runs", help="where the framework's run files go")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    restore_cuda_check()  # the plain loop runs as it would in a process that never imported Lightning
     from gan_lightning.run import quiet_dependencies
 
     quiet_dependencies()
