@@ -29,6 +29,7 @@ from pytorch_lightning.callbacks import ModelSummary
 
 from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer
 from gan_lightning.config import compose, to_config, validate
+from gan_lightning.data.batches import TensorBatches
 from gan_lightning.module import batch_coupled
 from gan_lightning.runtime import restore_cuda_check
 
@@ -41,6 +42,9 @@ CASES: Dict[str, List[str]] = {
     "mlp_ring8_small": ["model=mlp", "data=ring8"],
     "dcgan_fashion_mnist": ["model=dcgan", "data=fashion_mnist"],
     "dcgan_cifar_size": ["model=dcgan", "data=cifar10"],  # random 32×32×3 data: CIFAR-10's size, not its pixels
+    # Simultaneous updates: D's and G's gradients from one forward pass (one G and one D forward fewer per step).
+    "mlp_ring8_simultaneous": ["model=mlp", "data=ring8", *PACGAN_MLP, "trainer.updates=simultaneous"],
+    "dcgan_fashion_mnist_simultaneous": ["model=dcgan", "data=fashion_mnist", "trainer.updates=simultaneous"],
 }
 # The framework as used: CSV logging every 50 steps, no sample grids or checkpoints inside the timed window.
 FRAMEWORK = ["logger=csv", "callbacks.samples_every_n_steps=0", "callbacks.checkpoint_every_n_steps=0", "callbacks.progress_every_n_steps=0"]
@@ -75,21 +79,34 @@ class StepTimer(pl.Callback):
         return (self.stop - self.start) / (self.times[self.stop] - self.times[self.start])
 
 
-def framework_round(cfg, data: torch.Tensor, warmup: int, steps: int, folder: Path) -> float:
-    cfg.trainer.max_steps = warmup + steps + 1  # the last step's end-of-run callbacks fall outside the window
+def framework_training(cfg, data: torch.Tensor, total_steps: int, folder: Path, *callbacks: pl.Callback):
+    """The framework's training on ``data``, as a run of ``python -m gan_lightning.run`` trains; returns the module."""
+    cfg.trainer.max_steps = total_steps
     pl.seed_everything(cfg.seed, verbose=False)
     datamodule = build_datamodule(cfg)
     datamodule.data = data  # the same tensor as the plain loop, already in memory
     module = build_module(cfg)
-    timer = StepTimer(warmup, warmup + steps)
     trainer = build_trainer(cfg, RunContext(folder, name="bench"))
-    trainer.callbacks[:] = [c for c in trainer.callbacks if not isinstance(c, ModelSummary)] + [timer]  # no table per round
+    trainer.callbacks[:] = [c for c in trainer.callbacks if not isinstance(c, ModelSummary)] + list(callbacks)  # no table per round
     trainer.fit(module, datamodule=datamodule)
+    return module
+
+
+def framework_round(cfg, data: torch.Tensor, warmup: int, steps: int, folder: Path) -> float:
+    timer = StepTimer(warmup, warmup + steps)
+    # One step more: the last step's end-of-run callbacks fall outside the timed window.
+    framework_training(cfg, data, warmup + steps + 1, folder, timer)
     return timer.steps_per_s
 
 
-def plain_round(cfg, data: torch.Tensor, warmup: int, steps: int) -> float:
-    """The loop a researcher would write by hand, doing the same work per step as the framework's."""
+def endless(batches: TensorBatches):
+    while True:
+        yield from batches
+
+
+def plain_training(cfg, data: torch.Tensor, total_steps: int, after_step: Callable[[int], None] = lambda step: None):
+    """The loop a researcher would write by hand, doing the same work per step as the framework's (and
+    drawing the same batches and latents: from the same seed, it trains the same weights); returns (G, D)."""
     pl.seed_everything(cfg.seed, verbose=False)
     device = torch.device("cuda" if torch.cuda.is_available() and cfg.trainer.accelerator != "cpu" else "cpu")
     generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, cfg.objective.per_sample_d)
@@ -97,12 +114,12 @@ def plain_round(cfg, data: torch.Tensor, warmup: int, steps: int) -> float:
     objective, batch, k = cfg.objective, cfg.data.batch_size, cfg.trainer.d_steps
     d_optimizer, g_optimizer = cfg.optimizer.d.build(discriminator.parameters()), cfg.optimizer.g.build(generator.parameters())
     joint = batch_coupled(discriminator) or objective.g_uses_real
-    order = torch.Generator().manual_seed(cfg.seed)
-    data = data.to(device)  # held on the training device, as the framework holds small data sets
-    times = {}
-    for step in range(1, warmup + steps + 1):
-        reals = data[torch.randint(len(data), (batch * k,), generator=order).to(device)]
-        for real in reals.chunk(k):
+    # Held on the training device and drawn by index, as the framework holds small data sets.
+    batches = endless(TensorBatches(data.to(device), batch * k, cfg.seed))
+    simultaneous = cfg.trainer.updates == "simultaneous"
+    for step in range(1, total_steps + 1):
+        reals = next(batches).chunk(k)
+        for real in reals[:-1] if simultaneous else reals:
             with torch.no_grad():
                 fake = generator(generator.sample_latent(batch))
             real_out, fake_out = discriminator(torch.cat([real, fake])).split(batch)
@@ -111,18 +128,40 @@ def plain_round(cfg, data: torch.Tensor, warmup: int, steps: int) -> float:
             loss.backward()
             d_optimizer.step()
             objective.after_d_step(discriminator)
-        discriminator.requires_grad_(False)
-        fake = generator(generator.sample_latent(batch))
-        real_out, fake_out = discriminator(torch.cat([real, fake])).split(batch) if joint else (None, discriminator(fake))
-        loss = objective.g_loss(fake_out, real_out)
-        g_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        g_optimizer.step()
-        discriminator.requires_grad_(True)
+        if simultaneous:
+            fake = generator(generator.sample_latent(batch))
+            real_out, fake_out = discriminator(torch.cat([reals[-1], fake])).split(batch)
+            d_loss, g_loss = objective.d_loss(real_out, fake_out), objective.g_loss(fake_out, real_out)
+            d_optimizer.zero_grad(set_to_none=True)
+            g_optimizer.zero_grad(set_to_none=True)
+            d_loss.backward(inputs=list(discriminator.parameters()), retain_graph=True)
+            g_loss.backward(inputs=list(generator.parameters()))
+            d_optimizer.step()
+            objective.after_d_step(discriminator)
+            g_optimizer.step()
+        else:
+            discriminator.requires_grad_(False)
+            fake = generator(generator.sample_latent(batch))
+            real_out, fake_out = discriminator(torch.cat([real, fake])).split(batch) if joint else (None, discriminator(fake))
+            loss = objective.g_loss(fake_out, real_out)
+            g_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            g_optimizer.step()
+            discriminator.requires_grad_(True)
+        after_step(step)
+    return generator, discriminator
+
+
+def plain_round(cfg, data: torch.Tensor, warmup: int, steps: int) -> float:
+    times = {}
+
+    def mark(step: int) -> None:
         if step in (warmup, warmup + steps):
-            if device.type == "cuda":
+            if torch.cuda.is_available():
                 torch.cuda.synchronize()
             times[step] = time.perf_counter()
+
+    plain_training(cfg, data, warmup + steps, mark)
     return steps / (times[warmup + steps] - times[warmup])
 
 

@@ -51,6 +51,7 @@ def build_module(cfg: Config) -> GAN:
         d_optimizer=cfg.optimizer.d,
         d_steps=cfg.trainer.d_steps,
         g_steps=cfg.trainer.g_steps,
+        updates=cfg.trainer.updates,
         max_steps=cfg.trainer.max_steps,
         r1_gamma=cfg.regularization.r1_gamma,
         r1_interval=cfg.regularization.r1_interval,

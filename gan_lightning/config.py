@@ -27,6 +27,9 @@ class TrainerConfig:
     max_steps: int = MISSING
     d_steps: int = MISSING
     g_steps: int = MISSING
+    # alternating: Algorithm 1, G is updated against the D of after D's update. simultaneous: the last D
+    # update and the G update take their gradients from one forward pass at the same (D, G), then both step.
+    updates: str = MISSING
     accelerator: str = MISSING  # auto | cpu | gpu
     devices: Any = MISSING  # a count, a list of device ids, or "auto"
     num_nodes: int = MISSING
@@ -44,6 +47,9 @@ class TrainerConfig:
         require_positive("trainer.max_steps", self.max_steps, "a positive number of training steps")
         require_positive("trainer.d_steps", self.d_steps, "at least 1 discriminator update per step")
         require_positive("trainer.g_steps", self.g_steps, "at least 1 generator update per step")
+        require_choice("trainer.updates", self.updates, ("alternating", "simultaneous"))
+        if self.updates == "simultaneous" and self.g_steps != 1:
+            raise invalid("trainer.g_steps", self.g_steps, "1 with trainer.updates=simultaneous (one G update shares the last D update's forward pass)")
         require_choice("trainer.accelerator", self.accelerator, ("auto", "cpu", "gpu", "cuda", "mps"))
         require_positive("trainer.num_nodes", self.num_nodes, "a positive number of nodes")
         if self.strategy not in STRATEGIES:

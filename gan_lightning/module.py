@@ -75,6 +75,10 @@ class GAN(pl.LightningModule):
     one forward pass, so DDP sees one graph per update. When D's output for one sample depends on the
     rest of its batch (batch norm), the G update scores real and fake together too: D(G(z)) is then
     computed the same way in both updates, instead of on a fake-only batch whose statistics D never saw.
+
+    With ``updates="simultaneous"`` the last D update and the G update take their gradients from one
+    forward pass of G and D at the same parameters, then both networks step: the simultaneous gradient
+    play of Mescheder et al. 2017, one G forward and one D forward on the fakes cheaper than Algorithm 1.
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class GAN(pl.LightningModule):
         d_optimizer: OptimizerConfig,
         d_steps: int = 1,
         g_steps: int = 1,
+        updates: str = "alternating",
         max_steps: Optional[int] = None,
         r1_gamma: float = 0.0,
         r1_interval: int = 1,
@@ -98,6 +103,7 @@ class GAN(pl.LightningModule):
         self.generator, self.discriminator, self.objective = generator, discriminator, objective
         self.g_optimizer_config, self.d_optimizer_config = g_optimizer, d_optimizer
         self.d_steps, self.g_steps, self.max_steps = d_steps, g_steps, max_steps
+        self.simultaneous = updates == "simultaneous"
         self.r1_gamma, self.r1_interval = r1_gamma, r1_interval
         self.generator_ema = ExponentialMovingAverage(generator, ema_decay) if ema_decay is not None else None
         self.ema_start_step = ema_start_step
@@ -142,10 +148,16 @@ class GAN(pl.LightningModule):
         self.g_optimizer_config.adjust(g_optimizer, self.steps_done)
         reals, labels = batch if isinstance(batch, (tuple, list)) else (batch, None)
         label_chunks = labels.chunk(self.d_steps) if labels is not None else [None] * self.d_steps
-        for i, (real, real_labels) in enumerate(zip(reals.chunk(self.d_steps), label_chunks)):
-            d_loss, real_out, fake_out = self.discriminator_update(real, real_labels, d_optimizer, self.steps_done * self.d_steps + i)
-        for _ in range(self.g_steps):
-            g_loss = self.generator_update(real, real_labels, g_optimizer)
+        minibatches = list(zip(reals.chunk(self.d_steps), label_chunks))
+        first_update = self.steps_done * self.d_steps
+        for i, (real, real_labels) in enumerate(minibatches[:-1] if self.simultaneous else minibatches):
+            d_loss, real_out, fake_out = self.discriminator_update(real, real_labels, d_optimizer, first_update + i)
+        if self.simultaneous:
+            real, real_labels = minibatches[-1]
+            d_loss, g_loss, real_out, fake_out = self.simultaneous_update(real, real_labels, d_optimizer, g_optimizer, first_update + self.d_steps - 1)
+        else:
+            for _ in range(self.g_steps):
+                g_loss = self.generator_update(real, real_labels, g_optimizer)
         if self.generator_ema is not None:
             self.generator_ema.update(self.generator, decay=0.0 if self.steps_done < self.ema_start_step else None)
         self.steps_done += 1
@@ -182,6 +194,30 @@ class GAN(pl.LightningModule):
         fake_labels = self.generator.sample_labels(len(real))
         with torch.no_grad():
             fake = self.generator(self.generator.sample_latent(len(real)), fake_labels)
+        loss, real_out, fake_out = self.discriminator_loss(real, labels, fake, fake_labels, update_index)
+        if self.apply_update(loss, optimizer, self.d_optimizer_config, "loss/d"):
+            self.objective.after_d_step(self.discriminator)
+        return loss, real_out, fake_out
+
+    def simultaneous_update(self, real: Tensor, labels: Optional[Tensor], d_optimizer, g_optimizer, update_index: int):
+        """D's and G's gradients from one forward pass at the current (D, G), then a step of each."""
+        generator = self.replicas[0] if self.replicas else self.generator
+        fake_labels = self.generator.sample_labels(len(real))
+        fake = generator(self.generator.sample_latent(len(real)), fake_labels)
+        d_loss, real_out, fake_out = self.discriminator_loss(real, labels, fake, fake_labels, update_index)
+        g_loss = self.generator_loss(real_out, fake_out, fake_labels, joint=True)
+        # Both gradients before either step: the steps change the weights the backward passes read.
+        d_ready = self.gradients(d_loss, d_optimizer, "loss/d", inputs=self.parameters_of(d_optimizer), retain_graph=True)
+        g_ready = self.gradients(g_loss, g_optimizer, "loss/g", inputs=self.parameters_of(g_optimizer))
+        if d_ready:
+            self.step(d_optimizer, self.d_optimizer_config)
+            self.objective.after_d_step(self.discriminator)
+        if g_ready:
+            self.step(g_optimizer, self.g_optimizer_config)
+        return d_loss, g_loss, real_out, fake_out
+
+    def discriminator_loss(self, real: Tensor, labels: Optional[Tensor], fake: Tensor, fake_labels: Optional[Tensor], update_index: int):
+        """D's loss on a real and a fake batch with its penalties, and D's outputs for each."""
         discriminator = self.replicas[1] if self.replicas else self.discriminator  # the update's network synchronises
         r1_due = self.r1_gamma > 0 and update_index % self.r1_interval == 0
         if r1_due:
@@ -191,14 +227,12 @@ class GAN(pl.LightningModule):
         if self.auxiliary_classifier:  # AC-GAN: D also learns to name the class of real and generated samples
             loss = loss + F.cross_entropy(class_logits(discriminator), torch.cat([labels, fake_labels]))
         # Interpolates between a real and a fake sample are scored with the real sample's label.
-        penalty = self.objective.d_penalty(lambda x: score(self.discriminator, x, labels), real, fake)
+        penalty = self.objective.d_penalty(lambda x: score(self.discriminator, x, labels), real, fake.detach())
         if penalty is not None:
             loss = loss + penalty
         if r1_due:
             # Lazy regularisation: applied every r1_interval updates with r1_interval times the weight.
             loss = loss + self.r1_gamma / 2 * r1_penalty(real_out, real) * self.r1_interval
-        if self.apply_update(loss, optimizer, self.d_optimizer_config, "loss/d"):
-            self.objective.after_d_step(self.discriminator)
         return loss, real_out, fake_out
 
     def generator_update(self, real: Tensor, labels: Optional[Tensor], optimizer) -> Tensor:
@@ -212,12 +246,17 @@ class GAN(pl.LightningModule):
             real_out, fake_out = self.score_together(self.discriminator, real, fake, labels, fake_labels)
         else:
             real_out, fake_out = None, score(self.discriminator, fake, fake_labels)
+        loss = self.generator_loss(real_out, fake_out, fake_labels, joint)
+        self.apply_update(loss, optimizer, self.g_optimizer_config, "loss/g")
+        self.untoggle_optimizer(optimizer)
+        return loss
+
+    def generator_loss(self, real_out: Optional[Tensor], fake_out: Tensor, fake_labels: Optional[Tensor], joint: bool) -> Tensor:
+        """G's loss from D's outputs of its latest forward pass (over real and fake samples when ``joint``)."""
         loss = self.objective.g_loss(fake_out, real_out)
         if self.auxiliary_classifier:  # AC-GAN: G wants its samples classified as the class it was asked for
             logits = class_logits(self.discriminator)
-            loss = loss + F.cross_entropy(logits[len(real) :] if joint else logits, fake_labels)
-        self.apply_update(loss, optimizer, self.g_optimizer_config, "loss/g")
-        self.untoggle_optimizer(optimizer)
+            loss = loss + F.cross_entropy(logits[len(logits) // 2 :] if joint else logits, fake_labels)
         return loss
 
     def score_together(self, discriminator: nn.Module, real: Tensor, fake: Tensor, labels: Optional[Tensor], fake_labels: Optional[Tensor]):
@@ -228,6 +267,18 @@ class GAN(pl.LightningModule):
 
     def apply_update(self, loss: Tensor, optimizer, config: OptimizerConfig, name: str) -> bool:
         """Backward and step; a non-finite loss stops the run or, with on_nan=skip, drops this update."""
+        if not self.gradients(loss, optimizer, name):
+            return False
+        self.step(optimizer, config)
+        return True
+
+    @staticmethod
+    def parameters_of(optimizer) -> list:
+        return [p for group in optimizer.param_groups for p in group["params"]]
+
+    def gradients(self, loss: Tensor, optimizer, name: str, **backward_options) -> bool:
+        """The gradients of ``loss`` for ``optimizer``'s parameters; False (none computed) for a non-finite loss
+        with on_nan=skip. ``backward_options`` go to Tensor.backward."""
         optimizer.zero_grad(set_to_none=True)
         if not self.all_finite(loss):
             if self.on_nan == "stop":
@@ -237,13 +288,17 @@ class GAN(pl.LightningModule):
             self.skipped_updates += 1
             return False
         if self.direct_updates:
-            loss.backward()
+            loss.backward(**backward_options)
         else:
-            self.manual_backward(loss)
+            self.manual_backward(loss, **backward_options)
         if self.logging_now:  # before clipping: the norm the loss produced (a tensor: no host sync)
             self.grad_norms[name.replace("loss/", "grad_norm/")] = torch.nn.utils.get_total_norm(
-                [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+                [p.grad for p in self.parameters_of(optimizer) if p.grad is not None]
             )
+        return True
+
+    def step(self, optimizer, config: OptimizerConfig) -> None:
+        """Clip (when configured) and step."""
         if config.grad_clip_norm is not None:
             self.clip_gradients(optimizer, gradient_clip_val=config.grad_clip_norm, gradient_clip_algorithm="norm")
         if self.direct_updates:
@@ -253,7 +308,6 @@ class GAN(pl.LightningModule):
             optimizer._on_after_step()
         else:
             optimizer.step()
-        return True
 
     def all_finite(self, loss: Tensor) -> bool:
         """Whether the loss is finite on every process: all must stop or skip together, or the next gradient

@@ -1,10 +1,13 @@
-"""The benchmark command runs both loops and writes what it measured (its numbers are read, not asserted)."""
+"""The benchmark command runs both loops and writes what it measured (its numbers are read, not asserted); both loops do the same work."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+
+import pytest
+import torch
 
 from tests.conftest import REPO
 
@@ -22,3 +25,19 @@ def test_bench_compares_the_framework_with_the_plain_loop(tmp_path):
     assert case["case"] == "mlp_ring8_small" and len(case["framework_steps_per_s"]["rounds"]) == 2 == len(case["plain_steps_per_s"]["rounds"])
     assert case["ratio_median"] > 0 and results["machine"]["threads"] == 1
     assert "mlp_ring8_small" in result.stdout and "ratio" in result.stdout
+
+
+@pytest.mark.parametrize("case", ["mlp_ring8_small", "mlp_ring8", "mlp_ring8_simultaneous"])
+def test_the_plain_loop_does_the_frameworks_work(tmp_path, case):
+    # A fair comparison times the same computation: from the same seed both loops end with the same weights.
+    from gan_lightning.bench import case_config, case_data, framework_training, plain_training
+
+    data = case_data(case_config(case), case)
+    module = framework_training(case_config(case, ["trainer.deterministic=true"]), data, 12, tmp_path)
+    generator, discriminator = plain_training(case_config(case, ["trainer.deterministic=true"]), data, 12)
+    for trained, plain in ((module.generator, generator), (module.discriminator, discriminator)):
+        for (name, a), b in zip(trained.state_dict().items(), plain.state_dict().values()):
+            assert torch.equal(a, b), name
+    # One step fewer is another result: the comparison is step for step.
+    one_step_fewer, _ = plain_training(case_config(case, ["trainer.deterministic=true"]), data, 11)
+    assert not all(torch.equal(a, b) for a, b in zip(one_step_fewer.parameters(), module.generator.parameters()))

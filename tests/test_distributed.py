@@ -117,6 +117,17 @@ def test_dcgan_with_batch_norm_in_both_networks(tmp_path):
     assert len(list(tmp_path.rglob("offline-run-*"))) == 1
 
 
+def test_simultaneous_updates_synchronise_both_networks(tmp_path):
+    # One forward pass through both DDP wrappers, then a backward pass for each network's parameters.
+    args = [*TOY, PROBE, "trainer.updates=simultaneous", "objective=wgan_gp", "trainer.max_steps=20", f"hydra.run.dir={tmp_path / 'run'}"]
+    result = ddp(args, tmp_path)
+    assert result.returncode == 0, result.stderr
+    ranks = probe.load(tmp_path / "run")
+    first, second = ranks[0]["end"], ranks[1]["end"]
+    assert all(torch.equal(first[name], second[name]) for name in first)
+    assert all(not torch.equal(ranks[0]["start"][name], first[name]) for name in first if name.endswith("weight"))
+
+
 def test_each_job_of_a_multirun_starts_its_own_processes_in_its_own_directory(tmp_path):
     sweep = tmp_path / "sweep"
     result = cli(["-m", "trainer=ddp_cpu", "seed=0,1", *TOY, "trainer.max_steps=20", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)

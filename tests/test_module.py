@@ -1,6 +1,8 @@
-"""The alternating D/G loop: update counts per step, which network each update moves, and what is logged."""
+"""The D/G loop: update counts per step, which network each update moves, simultaneous updates, and what is logged."""
 
 from __future__ import annotations
+
+import copy
 
 import pytorch_lightning as pl
 import pytest
@@ -13,12 +15,13 @@ from tests.helpers.hydra import compose_config
 TOY = ["data=ring8", "model=mlp", "logger=none", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]
 
 
-def fit(tmp_path, *overrides):
+def fit(tmp_path, *overrides, callbacks=()):
     cfg = to_config(compose_config([*TOY, *overrides]))
     pl.seed_everything(cfg.seed, verbose=False)
     datamodule, module = build_datamodule(cfg), build_module(cfg)
     before = {name: p.detach().clone() for name, p in module.named_parameters()}
     trainer = build_trainer(cfg, RunContext(tmp_path, name="test"))
+    trainer.callbacks[:0] = callbacks  # first: they see each step before the periodic callbacks act on it
     trainer.fit(module, datamodule=datamodule)
     return module, trainer, before
 
@@ -81,3 +84,108 @@ def test_batch_norm_in_d_scores_fakes_the_same_way_in_both_updates(tmp_path):
     assert module.d_batch_coupled
     cfg = to_config(compose_config([*TOY, "model.d_spectral_norm=true"]))
     assert not build_module(cfg).d_batch_coupled
+
+
+class CountsUpdateHooks(pl.Callback):
+    """Implements hooks that Lightning's backward and optimizer step call: the module must keep calling them."""
+
+    def __init__(self):
+        self.after_backward = self.before_optimizer_step = 0
+
+    def on_after_backward(self, trainer, pl_module) -> None:
+        self.after_backward += 1
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        self.before_optimizer_step += 1
+
+
+def test_direct_updates_skip_only_hooks_nobody_implements(tmp_path):
+    direct, direct_trainer, _ = fit(tmp_path / "direct", "trainer.max_steps=25", "trainer.d_steps=2")
+    counter = CountsUpdateHooks()
+    wrapped, wrapped_trainer, _ = fit(tmp_path / "wrapped", "trainer.max_steps=25", "trainer.d_steps=2", callbacks=[counter])
+    assert direct.direct_updates and not wrapped.direct_updates
+    assert counter.after_backward == counter.before_optimizer_step == 25 * 3  # 2 D updates and 1 G update per step
+    # Lightning's count of optimizer steps (what checkpoints and loggers read) goes on in both.
+    assert direct_trainer.global_step == wrapped_trainer.global_step == 25 * 3
+    for key, value in wrapped.state_dict().items():
+        assert torch.equal(direct.state_dict()[key], value), key
+
+
+def test_lightnings_import_setting_of_the_nvml_cuda_check_is_undone_for_training(tmp_path):
+    import os
+
+    from gan_lightning import runtime
+
+    assert runtime._value_before_lightning != "1"  # this test process does not ask for NVML checks itself
+    os.environ[runtime.NVML_CUDA_CHECK] = "1"  # as importing Lightning leaves it
+    fit(tmp_path, "trainer.max_steps=2")
+    assert os.environ.get(runtime.NVML_CUDA_CHECK) == runtime._value_before_lightning
+
+
+class RecordsFirstStep(pl.Callback):
+    """Keeps G and D as they were before training, the first real batch and the first latents drawn,
+    and counts G's and D's forward passes inside training steps."""
+
+    def __init__(self):
+        self.forwards = {"generator": 0, "discriminator": 0}
+        self.latents, self.in_step = [], False
+
+    def on_train_start(self, trainer, module) -> None:
+        self.generator, self.discriminator = copy.deepcopy(module.generator), copy.deepcopy(module.discriminator)
+        draw = module.generator.sample_latent
+        module.generator.sample_latent = lambda n, **kw: self.keep_latents(draw(n, **kw))
+        for name in self.forwards:
+            getattr(module, name).register_forward_hook(lambda *_, name=name: self.count(name))
+
+    def keep_latents(self, z):
+        if self.in_step:
+            self.latents.append(z)
+        return z
+
+    def count(self, name: str) -> None:
+        self.forwards[name] += self.in_step
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        self.in_step = True
+        if batch_idx == 0:
+            self.real = batch.clone()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self.in_step = False
+
+
+SGD = ["optimizer=sgd", "optimizer.d.lr=0.1", "optimizer.g.lr=0.1", "optimizer.d.momentum=0.0", "optimizer.g.momentum=0.0"]
+
+
+@pytest.mark.parametrize("objective", ["nonsaturating", "relativistic"])
+def test_simultaneous_updates_take_both_gradients_at_the_same_point(tmp_path, objective):
+    # With plain SGD each network moves by -lr × its gradient; both gradients are those of one forward pass
+    # of the networks as they were: G's is not taken against the D that D's update produced.
+    record = RecordsFirstStep()
+    module, _, _ = fit(tmp_path / "simultaneous", "trainer.max_steps=1", f"objective={objective}", "trainer.updates=simultaneous", *SGD, callbacks=[record])
+    assert len(record.latents) == 1  # one fake batch serves both updates
+    generator, discriminator = record.generator, record.discriminator
+    fake = generator(record.latents[0])
+    real_out, fake_out = discriminator(torch.cat([record.real, fake])).chunk(2)
+    d_grads = torch.autograd.grad(module.objective.d_loss(real_out, fake_out), list(discriminator.parameters()), retain_graph=True)
+    g_grads = torch.autograd.grad(module.objective.g_loss(fake_out, real_out), list(generator.parameters()))
+    for network, before, grads in ((module.discriminator, discriminator, d_grads), (module.generator, generator, g_grads)):
+        for after, start, grad in zip(network.parameters(), before.parameters(), grads):
+            assert torch.allclose(after, start - 0.1 * grad, atol=1e-6)
+    # Algorithm 1 from the same start takes G's gradient against the updated D: another G.
+    alternating, _, _ = fit(tmp_path / "alternating", "trainer.max_steps=1", f"objective={objective}", *SGD)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(alternating.discriminator.parameters(), module.discriminator.parameters()))
+    assert not all(torch.allclose(a, b, atol=1e-6) for a, b in zip(alternating.generator.parameters(), module.generator.parameters()))
+
+
+@pytest.mark.parametrize("updates,forwards", [("alternating", 2), ("simultaneous", 1)])
+def test_simultaneous_updates_run_g_and_d_once_per_step(tmp_path, updates, forwards):
+    record = RecordsFirstStep()
+    fit(tmp_path, "trainer.max_steps=6", f"trainer.updates={updates}", callbacks=[record])
+    assert record.forwards == {"generator": 6 * forwards, "discriminator": 6 * forwards}
+
+
+def test_simultaneous_updates_with_several_d_steps_share_the_last_one(tmp_path):
+    module, trainer, _ = fit(tmp_path, "trainer.max_steps=4", "trainer.d_steps=3", "trainer.updates=simultaneous")
+    d_optimizer, g_optimizer = trainer.optimizers
+    assert adam_steps(d_optimizer) == {12} and adam_steps(g_optimizer) == {4}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import pytorch_lightning as pl
 import torch
 
 from tests.helpers.hydra import run_in_process
@@ -76,54 +75,3 @@ def test_logging_only_at_logging_steps_keeps_every_logged_value(tmp_path):
     assert [int(row["step"]) for row in rows] == [*range(9, 95, 10), 94]  # every 10th step and the last
     assert all(row["grad_norm/d"] and row["grad_norm/g"] and row["lr/g"] for row in rows)
 
-
-class CountsUpdateHooks(pl.Callback):
-    """Implements the hooks Lightning's backward and optimizer step call, so the module must keep calling them."""
-
-    def __init__(self):
-        self.after_backward = self.before_optimizer_step = 0
-
-    def on_after_backward(self, trainer, pl_module) -> None:
-        self.after_backward += 1
-
-    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
-        self.before_optimizer_step += 1
-
-
-def fit_ring8(run_dir, *callbacks, steps=25):
-    from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer
-    from gan_lightning.config import to_config
-    from tests.helpers.hydra import compose_config
-
-    cfg = to_config(compose_config(["data=ring8", "model=mlp", "trainer.d_steps=2", f"trainer.max_steps={steps}", "logger=none",
-                                    "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]))  # fmt: skip
-    pl.seed_everything(cfg.seed, verbose=False)
-    module, trainer = build_module(cfg), build_trainer(cfg, RunContext(run_dir, name="ring8"))
-    trainer.callbacks.extend(callbacks)
-    trainer.fit(module, datamodule=build_datamodule(cfg))
-    return module, trainer
-
-
-def test_direct_updates_skip_only_hooks_nobody_implements(tmp_path):
-    direct, direct_trainer = fit_ring8(tmp_path / "direct")
-    counter = CountsUpdateHooks()
-    wrapped, wrapped_trainer = fit_ring8(tmp_path / "wrapped", counter)
-    assert direct.direct_updates and not wrapped.direct_updates
-    # A callback implementing the hooks still gets them: 2 D updates and 1 G update per step.
-    assert counter.after_backward == counter.before_optimizer_step == 25 * 3
-    # Lightning's step count goes on counting every optimizer step (what checkpoints and loggers read).
-    assert direct_trainer.global_step == wrapped_trainer.global_step == 25 * 3
-    for key, value in wrapped.state_dict().items():
-        assert torch.equal(direct.state_dict()[key], value), key
-
-
-def test_lightnings_import_setting_of_the_nvml_cuda_check_is_undone_for_training(tmp_path):
-    import os
-
-    import pytorch_lightning  # noqa: F401  (its import sets the variable)
-    from gan_lightning import runtime
-
-    assert runtime._value_before_lightning != "1"  # this test process does not ask for NVML checks itself
-    os.environ[runtime.NVML_CUDA_CHECK] = "1"  # as Lightning leaves it
-    fit_ring8(tmp_path, steps=2)
-    assert os.environ.get(runtime.NVML_CUDA_CHECK) == runtime._value_before_lightning
