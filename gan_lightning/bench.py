@@ -222,6 +222,47 @@ def fid_cost(folder: Path) -> Dict[str, float]:
     return seconds
 
 
+class StandInStep(pl.LightningModule):
+    """A training step of ``products`` matrix products and nothing else, recording when each step starts and ends."""
+
+    def __init__(self, products: int, steps: int):
+        super().__init__()
+        self.automatic_optimization = False
+        self.weight = torch.nn.Parameter(torch.randn(256, 256) / 16)
+        self.products, self.steps, self.started, self.ended = products, steps, [], []
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.0)
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        self.started.append(time.perf_counter())
+        x = torch.randn(100, 256)
+        with torch.no_grad():
+            for _ in range(self.products):
+                x = torch.tanh(x @ self.weight)
+        self.ended.append(time.perf_counter())
+        if len(self.ended) == self.steps:
+            self.trainer.should_stop = True
+
+
+def loop_cost(steps: int, folder: Path) -> Dict[str, float]:
+    """Median milliseconds Lightning's loop spends between two training steps (the framework's trainer and
+    in-memory ring8 batches, no callbacks), after an empty step and after a step of tensor work as long as
+    the default MLP's: the loop's Python runs slower once the step's arithmetic has filled the caches."""
+    cfg = case_config("mlp_ring8_small")
+    result = {}
+    for label, products in (("empty_step", 0), ("busy_step", 75)):
+        module = StandInStep(products, steps)
+        trainer = build_trainer(cfg, RunContext(folder / f"loop_{label}", name="loop"))
+        trainer.callbacks[:] = []
+        trainer.fit(module, datamodule=build_datamodule(cfg))
+        started, ended = torch.tensor(module.started, dtype=torch.float64), torch.tensor(module.ended, dtype=torch.float64)
+        skip = steps // 10  # warm-up
+        result[f"{label}_ms"] = 1000 * float((ended - started)[skip:].median())
+        result[f"loop_after_{label}_ms"] = 1000 * float((started[1:] - ended[:-1])[skip:].median())
+    return result
+
+
 def scaling(warmup: int, steps: int, folder: Path) -> Dict[str, List[Dict]]:
     """Framework steps/s of dcgan on Fashion-MNIST as the batch size and the model width grow."""
     name = "dcgan_fashion_mnist"
@@ -248,6 +289,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads for both loops")
     parser.add_argument("--fid", action="store_true", help="also time an FID evaluation of 10 000 samples")
     parser.add_argument("--scaling", action="store_true", help="also time batch sizes 32-512 and widths x1, x2, x4")
+    parser.add_argument("--loop", action="store_true", help="also time Lightning's loop between steps of a stand-in module")
     parser.add_argument("--out", default="bench.json")
     parser.add_argument("--workdir", default="bench_runs", help="where the framework's run files go")
     args = parser.parse_args(argv)
@@ -274,6 +316,10 @@ def main(argv=None) -> int:
     if args.fid:
         results["fid_10k_domain"] = fid_cost(folder)
         print(f"FID on 10 000 samples (domain extractor): {results['fid_10k_domain']['first_s']:.1f} s first, {results['fid_10k_domain']['cached_s']:.1f} s with cached real features")
+    if args.loop:
+        results["lightning_loop"] = cost = loop_cost(2000, folder)
+        print(f"Lightning's loop between steps: {cost['loop_after_empty_step_ms']:.3f} ms after an empty step, "
+              f"{cost['loop_after_busy_step_ms']:.3f} ms after a {cost['busy_step_ms']:.1f} ms step of matrix products")
     if args.scaling:
         results["scaling"] = scaling(args.warmup, args.steps, folder)
         for row in results["scaling"]["batch_size"]:

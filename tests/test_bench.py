@@ -41,3 +41,11 @@ def test_the_plain_loop_does_the_frameworks_work(tmp_path, case):
     # One step fewer is another result: the comparison is step for step.
     one_step_fewer, _ = plain_training(case_config(case, ["trainer.deterministic=true"]), data, 11)
     assert not all(torch.equal(a, b) for a, b in zip(one_step_fewer.parameters(), module.generator.parameters()))
+
+
+def test_loop_cost_times_lightnings_loop_between_steps(tmp_path):
+    from gan_lightning.bench import loop_cost
+
+    cost = loop_cost(60, tmp_path)
+    assert cost["empty_step_ms"] < 0.5 < cost["busy_step_ms"]  # the stand-in step does (only) its matrix products
+    assert 0 < cost["loop_after_empty_step_ms"] < cost["busy_step_ms"] and 0 < cost["loop_after_busy_step_ms"] < cost["busy_step_ms"]
