@@ -113,7 +113,7 @@ def test_real_fashion_mnist_from_debian_package(monkeypatch, tmp_path):
     started = time.perf_counter()
     data = data_config("data.limit=1000")
     x = data.load(seed=0)
-    images, labels = data.load_uint8()
+    _, labels = data.load_labelled(seed=0)
     assert x.shape == (1000, 1, 28, 28) and x.min() == -1 and x.max() == 1
     assert labels.min() == 0 and labels.max() == 9
     full = read_idx(DEBIAN_FASHION / "train-images-idx3-ubyte.gz")

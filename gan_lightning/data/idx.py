@@ -15,8 +15,8 @@ import torch
 from omegaconf import MISSING
 from torch import Tensor
 
-from gan_lightning.data.images import ImageData, scale_uint8
-from gan_lightning.errors import UserError, require_choice, require_positive
+from gan_lightning.data.images import StoredImages
+from gan_lightning.errors import UserError, require_choice
 from gan_lightning.paths import cache_root
 
 ENV_VAR = "GAN_LIGHTNING_DATA"
@@ -146,14 +146,10 @@ class DataFinder:
 
 
 @dataclass
-class IdxImages(ImageData, name="idx"):
+class IdxImages(StoredImages, name="idx"):
     """MNIST-format grey-scale images (LeCun et al. 1998; Xiao et al. 2017), held in memory as one tensor."""
 
     dataset: str = MISSING  # fashion_mnist | mnist
-    root: Optional[str] = MISSING  # a folder with the IDX files; tried first
-    download: bool = MISSING  # download into the user cache when no local copy is found
-    split: str = MISSING  # train | test
-    limit: Optional[int] = MISSING  # use only the first N images (quick trials, tests)
 
     @property
     def sample_shape(self) -> Tuple[int, ...]:
@@ -166,12 +162,8 @@ class IdxImages(ImageData, name="idx"):
     def check(self) -> None:
         super().check()
         require_choice("data.dataset", self.dataset, SOURCES)
-        require_choice("data.split", self.split, SPLIT_FILES)
-        if self.limit is not None:
-            require_positive("data.limit", self.limit, "a positive number of images, or null for all")
 
     def locate(self) -> Path:
-        """The folder with this split's files: local copies first, then a download when allowed."""
         finder = DataFinder(self.dataset, self.root)
         folder = finder.find(self.split)
         if folder is not None:
@@ -183,25 +175,11 @@ class IdxImages(ImageData, name="idx"):
         except OSError as error:
             raise finder.not_found(self.split, f"the download failed ({error})") from None
 
-    def prepare(self) -> None:
-        self.locate()
-
     def labelled_images(self, split: str) -> Tuple[Tensor, Tensor]:
         folder = self.locate() if split == self.split else replace(self, split=split).locate()
         image_stem, label_stem = SPLIT_FILES[split]
         return read_idx(_file_in(folder, image_stem)).unsqueeze(1), read_idx(_file_in(folder, label_stem)).long()
 
-    def load_uint8(self) -> Tuple[Tensor, Tensor]:
-        """(images N×1×28×28 uint8, labels N int64) of the configured split and limit."""
-        images, labels = self.labelled_images(self.split)
-        if self.limit is not None:
-            images, labels = images[: self.limit], labels[: self.limit]
-        return images, labels
-
     @property
     def num_classes(self) -> int:
         return 10
-
-    def load_labelled(self, seed: int) -> Tuple[Tensor, Tensor]:
-        images, labels = self.load_uint8()
-        return scale_uint8(images, self.scale), labels

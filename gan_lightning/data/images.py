@@ -53,6 +53,39 @@ class ImageData(DataConfig):
         save_image_grid(samples, path, self.value_range, row)
 
 
+@dataclass
+class StoredImages(ImageData):
+    """A labelled image set with train and test splits, read whole into memory as uint8 and scaled once."""
+
+    root: Optional[str] = MISSING  # a folder with the set's files; tried first
+    download: bool = MISSING  # download into the user cache when no local copy is found
+    split: str = MISSING  # train | test
+    limit: Optional[int] = MISSING  # use only the first N images (quick trials, tests)
+
+    def check(self) -> None:
+        super().check()
+        require_choice("data.split", self.split, ("train", "test"))
+        if self.limit is not None:
+            require_positive("data.limit", self.limit, "a positive number of images, or null for all")
+
+    def locate(self) -> Path:
+        """The folder with the set's files: local copies first, then a download when allowed."""
+        raise NotImplementedError
+
+    def labelled_images(self, split: str) -> Tuple[Tensor, Tensor]:
+        """(images N×C×H×W uint8, labels N int64) of a whole split."""
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        self.locate()
+
+    def load_labelled(self, seed: int) -> Tuple[Tensor, Tensor]:
+        images, labels = self.labelled_images(self.split)
+        if self.limit is not None:
+            images, labels = images[: self.limit], labels[: self.limit]
+        return scale_uint8(images, self.scale), labels
+
+
 # ---------------------------------------------------------------- a folder of images
 
 
@@ -230,13 +263,9 @@ def read_cifar_batch(path: Path) -> Tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass
-class Cifar10(ImageData, name="cifar10"):
-    """CIFAR-10 (Krizhevsky 2009): 50 000 training images, 32×32 RGB, 10 classes, held in memory as one tensor."""
-
-    root: Optional[str] = MISSING  # a folder holding cifar-10-batches-py/ (or the batches themselves)
-    download: bool = MISSING
-    split: str = MISSING
-    limit: Optional[int] = MISSING
+class Cifar10(StoredImages, name="cifar10"):
+    """CIFAR-10 (Krizhevsky 2009): 50 000 training images, 32×32 RGB, 10 classes, held in memory as one tensor.
+    ``data.root``: a folder holding cifar-10-batches-py/ (or the batches themselves)."""
 
     @property
     def sample_shape(self) -> Tuple[int, ...]:
@@ -245,12 +274,6 @@ class Cifar10(ImageData, name="cifar10"):
     @property
     def cache_key(self) -> str:
         return "cifar10"
-
-    def check(self) -> None:
-        super().check()
-        require_choice("data.split", self.split, CIFAR_BATCHES)
-        if self.limit is not None:
-            require_positive("data.limit", self.limit, "a positive number of images, or null for all")
 
     def candidates(self) -> List[Path]:
         base = Path(self.root).expanduser() if self.root else cache_root() / "cifar10"
@@ -278,9 +301,6 @@ class Cifar10(ImageData, name="cifar10"):
             ) from None
         return target / CIFAR_FOLDER
 
-    def prepare(self) -> None:
-        self.locate()
-
     def labelled_images(self, split: str) -> Tuple[Tensor, Tensor]:
         folder = self.locate()
         parts = [read_cifar_batch(folder / name) for name in CIFAR_BATCHES[split]]
@@ -289,9 +309,3 @@ class Cifar10(ImageData, name="cifar10"):
     @property
     def num_classes(self) -> int:
         return 10
-
-    def load_labelled(self, seed: int) -> Tuple[Tensor, Tensor]:
-        images, labels = self.labelled_images(self.split)
-        if self.limit is not None:
-            images, labels = images[: self.limit], labels[: self.limit]
-        return scale_uint8(images, self.scale), labels
