@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import statistics
 import textwrap
 import sys
 from dataclasses import dataclass, field
@@ -64,6 +65,14 @@ def load_runs(directory: Path) -> List[RunRecord]:
     for run in runs:
         run.label = " ".join(o for o in run.summary.get("overrides", []) if o not in shared) or run.name
     return runs
+
+
+def mean_and_error(values: List[Optional[float]], digits: int) -> str:
+    """"mean ± standard error" of the finite values: the value alone for one, "–" for none."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if len(finite) < 2:
+        return f"{finite[0]:.{digits}f}" if finite else "–"
+    return f"{statistics.fmean(finite):.{digits}f} ± {statistics.stdev(finite) / math.sqrt(len(finite)):.{digits}f}"
 
 
 def format_value(value) -> str:

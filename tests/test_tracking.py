@@ -111,3 +111,11 @@ def test_progress_lines_carry_the_key_numbers_in_a_non_interactive_log(tmp_path)
     for fragment in ("loss/d ", "loss/g ", "d/real ", "d/fake ", "modes ", "reverse_kl ", "steps/s", "eta "):
         assert fragment in lines[0]
     assert "\r" not in result.stderr  # no redraws in a log file
+
+
+def test_mean_and_standard_error_as_the_study_tables_print_them():
+    from gan_lightning.report import mean_and_error
+
+    assert mean_and_error([1.0, 2.0, 3.0], 2) == "2.00 ± 0.58"  # standard deviation 1 over √3 runs
+    assert mean_and_error([4.0, None, float("nan")], 1) == "4.0"  # one finite value: no error to give
+    assert mean_and_error([None], 1) == "–"

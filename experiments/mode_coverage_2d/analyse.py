@@ -11,12 +11,13 @@ scatter.png (the last samples of seed 0 of every arm) and progress.png (metrics 
 from __future__ import annotations
 
 import csv
-import json
 import math
-import statistics
 import sys
 from pathlib import Path
 from typing import Dict, List
+
+from gan_lightning.report import find_runs, mean_and_error, read_series
+from gan_lightning.summary import read_summary
 
 # Lin et al. 2018, Table 1: mean ± standard error over 10 runs (modes, high-quality %, reverse KL).
 PAPER = {
@@ -38,8 +39,8 @@ def arm(settings: Dict[str, str]) -> str:
 def read_runs(sweeps: List[Path]) -> List[dict]:
     runs = []
     for sweep in sweeps:
-        for job in sorted((p for p in sweep.iterdir() if (p / "summary.json").is_file()), key=lambda p: int(p.name)):
-            summary = json.loads((job / "summary.json").read_text())
+        for job in find_runs(sweep):
+            summary = read_summary(job)
             settings = dict(o.split("=", 1) for o in summary["overrides"] if "=" in o)
             metrics = summary["metrics"]
             runs.append({
@@ -54,15 +55,9 @@ def read_runs(sweeps: List[Path]) -> List[dict]:
 
 
 def mean_se(values: List[float], digits: int) -> str:
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    if not finite:
-        return "–"
-    mean = statistics.fmean(finite)
-    missing = len(values) - len(finite)
-    note = f" (without the {missing} run(s) that have no high-quality sample)" if missing else ""
-    if len(finite) == 1:
-        return f"{mean:.{digits}f}{note}"
-    return f"{mean:.{digits}f} ± {statistics.stdev(finite) / math.sqrt(len(finite)):.{digits}f}{note}"
+    missing = sum(v is None or not math.isfinite(v) for v in values)
+    note = f" (without the {missing} run(s) that have no high-quality sample)" if 0 < missing < len(values) else ""
+    return mean_and_error(values, digits) + note
 
 
 def table(runs: List[dict]) -> str:
@@ -81,8 +76,8 @@ def table(runs: List[dict]) -> str:
 
 
 def series(folder: Path, key: str):
-    rows = list(csv.DictReader(open(folder / "csv" / "metrics.csv")))
-    return [(int(r["step"]) + 1, float(r[key])) for r in rows if r.get(key)]
+    """(training steps done, value): the CSV log counts steps from 0."""
+    return [(step + 1, value) for step, value in read_series(folder / "csv" / "metrics.csv").get(key, [])]
 
 
 def main(sweeps: List[Path], out: Path) -> None:

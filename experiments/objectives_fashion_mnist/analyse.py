@@ -11,13 +11,14 @@ sample grid of each objective's best run).
 from __future__ import annotations
 
 import csv
-import json
 import math
-import statistics
 import sys
 from pathlib import Path
 
 from omegaconf import OmegaConf
+
+from gan_lightning.report import find_runs, mean_and_error
+from gan_lightning.summary import read_summary
 
 OBJECTIVES = ["minimax", "nonsaturating", "least_squares", "wasserstein", "wgan_gp", "hinge"]
 # Lucic et al. 2018, Fashion-MNIST, best Inception FID (mean ± std of the best models' scores); no hinge.
@@ -27,8 +28,8 @@ METRICS = ("fid", "kid_mean", "is_mean", "precision", "recall")
 
 def read_runs(sweep: Path):
     runs = []
-    for job in sorted((p for p in sweep.iterdir() if (p / "summary.json").is_file()), key=lambda p: int(p.name)):
-        summary = json.loads((job / "summary.json").read_text())
+    for job in find_runs(sweep):
+        summary = read_summary(job)
         config = OmegaConf.load(job / ".hydra" / "config.yaml")
         choices = OmegaConf.load(job / ".hydra" / "hydra.yaml").hydra.runtime.choices
         metrics = summary["metrics"]
@@ -41,10 +42,7 @@ def read_runs(sweep: Path):
 
 
 def mean_se(values):
-    values = [v for v in values if v is not None and math.isfinite(v)]
-    if len(values) < 2:
-        return f"{values[0]:.1f}" if values else "–"
-    return f"{statistics.fmean(values):.1f} ± {statistics.stdev(values) / math.sqrt(len(values)):.1f}"
+    return mean_and_error(values, 1)
 
 
 def main(sweep: Path, out: Path) -> None:

@@ -11,11 +11,13 @@ d_error.png (max |D − D*| against the step). p_g is the kernel estimate of the
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from gan_lightning.report import find_runs
+from gan_lightning.summary import read_summary
 
 PANELS = (25, 150, 300, 1500)  # steps shown in figure1.png: (a)-(d)
 INTERMEDIATE = (50, 500)  # frames where G is still moving: D is compared with D* here
@@ -41,8 +43,8 @@ def frame_numbers(curve: np.ndarray, mean: float, std: float) -> dict:
 
 
 def read_runs(sweep: Path):
-    for job in sorted((p for p in sweep.iterdir() if (p / "summary.json").is_file()), key=lambda p: int(p.name)):
-        summary = json.loads((job / "summary.json").read_text())
+    for job in find_runs(sweep):
+        summary = read_summary(job)
         settings = dict(o.split("=", 1) for o in summary["overrides"])
         config = (job / ".hydra" / "config.yaml").read_text() if (job / ".hydra" / "config.yaml").is_file() else ""
         mean = float(next((l.split(":")[1] for l in config.splitlines() if l.strip().startswith("mean:")), 2.0))
