@@ -26,14 +26,16 @@ PAPER = {
     ("grid25", "GAN"): ("17.3 ± 0.8", "94.8 ± 0.7", "0.70 ± 0.07"),
     ("grid25", "PacGAN2"): ("23.8 ± 0.7", "91.3 ± 0.8", "0.13 ± 0.04"),
 }
-ARMS = ["GAN", "PacGAN2", "minimax", "wgan_gp", "hinge", "least_squares", "relativistic"]
+ARMS = ["GAN", "GAN, simultaneous", "PacGAN2", "minimax", "wgan_gp", "hinge", "least_squares", "relativistic"]
 
 
 def arm(settings: Dict[str, str]) -> str:
     objective, pack = settings.get("objective", "nonsaturating"), int(settings.get("model.pack", 1))
     if objective == "nonsaturating":
-        return "GAN" if pack == 1 else f"PacGAN{pack}"
-    return objective if pack == 1 else f"{objective}, pack {pack}"
+        name = "GAN" if pack == 1 else f"PacGAN{pack}"
+    else:
+        name = objective if pack == 1 else f"{objective}, pack {pack}"
+    return name + (", simultaneous" if settings.get("trainer.updates") == "simultaneous" else "")
 
 
 def read_runs(sweeps: List[Path]) -> List[dict]:
