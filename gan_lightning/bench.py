@@ -34,7 +34,7 @@ from gan_lightning.module import batch_coupled
 from gan_lightning.runtime import restore_cuda_check
 
 # ring8 with PacGAN's networks (G 4 × 400 ReLU with batch norm, D 3 maxout layers of 200 × 5), the model
-# this data set is studied with; "mlp_ring8_small" is the default MLP, whose 6 ms steps expose the
+# this data set is studied with; "mlp_ring8_small" is the default MLP, whose 5 ms steps expose the
 # framework's fixed cost per step.
 PACGAN_MLP = ["model.g_hidden=[400,400,400,400]", "model.d_hidden=[200,200,200]", "model.d_activation=maxout", "model.d_maxout_pieces=5"]
 CASES: Dict[str, List[str]] = {
