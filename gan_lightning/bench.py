@@ -104,11 +104,16 @@ def endless(batches: TensorBatches):
         yield from batches
 
 
+def plain_device(cfg) -> torch.device:
+    """Where the plain loop trains: the GPU when there is one and the configuration does not ask for the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() and cfg.trainer.accelerator != "cpu" else "cpu")
+
+
 def plain_training(cfg, data: torch.Tensor, total_steps: int, after_step: Callable[[int], None] = lambda step: None):
     """The loop a researcher would write by hand, doing the same work per step as the framework's (and
     drawing the same batches and latents: from the same seed, it trains the same weights); returns (G, D)."""
     pl.seed_everything(cfg.seed, verbose=False)
-    device = torch.device("cuda" if torch.cuda.is_available() and cfg.trainer.accelerator != "cpu" else "cpu")
+    device = plain_device(cfg)
     generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, cfg.objective.per_sample_d)
     generator, discriminator = generator.to(device), discriminator.to(device)
     objective, batch, k = cfg.objective, cfg.data.batch_size, cfg.trainer.d_steps
@@ -153,11 +158,11 @@ def plain_training(cfg, data: torch.Tensor, total_steps: int, after_step: Callab
 
 
 def plain_round(cfg, data: torch.Tensor, warmup: int, steps: int) -> float:
-    times = {}
+    times, on_gpu = {}, plain_device(cfg).type == "cuda"
 
     def mark(step: int) -> None:
         if step in (warmup, warmup + steps):
-            if torch.cuda.is_available():
+            if on_gpu:
                 torch.cuda.synchronize()
             times[step] = time.perf_counter()
 

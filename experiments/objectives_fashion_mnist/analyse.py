@@ -41,10 +41,6 @@ def read_runs(sweep: Path):
     return runs
 
 
-def mean_se(values):
-    return mean_and_error(values, 1)
-
-
 def main(sweep: Path, out: Path) -> None:
     import matplotlib
 
@@ -66,10 +62,10 @@ def main(sweep: Path, out: Path) -> None:
         if not group:
             continue
         best = min(group, key=lambda r: r["fid"])
-        per_lr = [mean_se([r["fid"] for r in group if r["lr"] == lr]) for lr in rates]
+        per_lr = [mean_and_error([r["fid"] for r in group if r["lr"] == lr], 1) for lr in rates]
         failed = sum(1 for r in runs if r["objective"] == objective and r["status"] != "completed")
         name = objective + (f" ({failed} run(s) not completed)" if failed else "")
-        lines.append(f"| {name} | {best['fid']:.1f} (lr {best['lr']:g}) | {mean_se([r['fid'] for r in group])} | " + " | ".join(per_lr)
+        lines.append(f"| {name} | {best['fid']:.1f} (lr {best['lr']:g}) | {mean_and_error([r['fid'] for r in group], 1)} | " + " | ".join(per_lr)
                      + f" | {best['precision']:.2f} / {best['recall']:.2f} | {PAPER[objective]} |")  # fmt: skip
     text = "\n".join(lines)
     (out / "table.md").write_text(text + "\n")
