@@ -39,7 +39,8 @@ class Objective(Registered, group="objective"):
 
     def d_penalty(self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Optional[Tensor]:
         """An extra D loss term that needs D itself (a gradient penalty); None when the objective has none.
-        ``discriminator`` maps samples to D's outputs (with the real samples' labels, for a conditional D)."""
+        ``discriminator`` maps samples to D's outputs (with the real samples' labels, for a conditional D).
+        ``fake`` may carry G's graph: a penalty detaches the samples it differentiates D at."""
         return None
 
     def after_d_step(self, discriminator: nn.Module) -> None:

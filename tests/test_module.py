@@ -189,3 +189,53 @@ def test_simultaneous_updates_with_several_d_steps_share_the_last_one(tmp_path):
     module, trainer, _ = fit(tmp_path, "trainer.max_steps=4", "trainer.d_steps=3", "trainer.updates=simultaneous")
     d_optimizer, g_optimizer = trainer.optimizers
     assert adam_steps(d_optimizer) == {12} and adam_steps(g_optimizer) == {4}
+
+
+def test_logged_values_reach_the_loggers_at_lightnings_steps_and_the_callback_metrics(tmp_path):
+    import csv
+
+    overrides = [o for o in TOY if not o.startswith("logger=")]
+    cfg = to_config(compose_config([*overrides, "logger=csv", "trainer.max_steps=12", "trainer.log_every_n_steps=5", "optimizer.d.lr=0.0003"]))
+    pl.seed_everything(cfg.seed, verbose=False)
+    trainer = build_trainer(cfg, RunContext(tmp_path, name="test"))
+    trainer.fit(build_module(cfg), datamodule=build_datamodule(cfg))
+    with open(tmp_path / "csv" / "metrics.csv") as f:
+        rows = [row for row in csv.DictReader(f) if row["loss/d"]]
+    # Lightning's step numbering (batches before this one) and epoch column; every 5th step and the last.
+    assert [int(row["step"]) for row in rows] == [4, 9, 11]
+    assert [int(row["epoch"]) for row in rows] == [0, 0, 0]
+    assert len({row["loss/d"] for row in rows}) == 3  # each row holds its own step's values
+    keys = ("loss/d", "loss/g", "d/real", "d/fake", "grad_norm/d", "grad_norm/g", "lr/d", "lr/g")
+    for key in keys:
+        assert float(rows[-1][key]) == pytest.approx(float(trainer.callback_metrics[key]), rel=1e-6), key
+    assert float(rows[-1]["lr/d"]) == pytest.approx(0.0003)
+
+
+def test_attribute_assignment_keeps_torchs_rules_for_parameters_buffers_and_submodules():
+    # GAN skips nn.Module's checks only for plain values replacing plain attributes: the same sequence of
+    # assignments must leave a GAN exactly as it leaves a plain LightningModule.
+    cfg = to_config(compose_config(TOY))
+
+    def assign(module):
+        module.steps_done = 3
+        module.steps_done += 1
+        module.note = "text"
+        module.extra = torch.nn.Parameter(torch.ones(2))
+        module.extra = None  # a registered parameter stays registered, as None
+        module.register_buffer("counts", torch.zeros(3))
+        module.counts = torch.ones(3)  # a tensor assigned to a buffer's name replaces the buffer
+        module.head = torch.nn.Linear(2, 1)
+        module.flag = torch.tensor(1.0)  # a tensor under a new name is a plain attribute
+        module.flag = 2.0
+        return module
+
+    gan = assign(build_module(cfg))
+    reference = assign(pl.LightningModule())
+    for name in ("steps_done", "note", "flag"):
+        assert getattr(gan, name) == getattr(reference, name)
+    assert gan.steps_done == 4 and gan.flag == 2.0 and type(gan.flag) is float
+    assert gan._parameters["extra"] is None and "extra" not in gan.__dict__
+    assert torch.equal(gan._buffers["counts"], torch.ones(3)) and "counts" not in gan.__dict__
+    assert gan._modules["head"] is not None and "head" in dict(gan.named_children())
+    own = {k for k in gan.state_dict() if not k.startswith(("generator.", "discriminator."))}
+    assert own == set(reference.state_dict()) == {"counts", "head.weight", "head.bias"}
