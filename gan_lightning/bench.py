@@ -19,7 +19,7 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List
 
@@ -30,7 +30,7 @@ from pytorch_lightning.callbacks import ModelSummary
 from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer
 from gan_lightning.config import compose, to_config, validate
 from gan_lightning.data.batches import TensorBatches
-from gan_lightning.module import batch_coupled
+from gan_lightning.module import GAN, batch_coupled, signature_stored
 from gan_lightning.runtime import restore_cuda_check
 
 # ring8 with PacGAN's networks (G 4 × 400 ReLU with batch norm, D 3 maxout layers of 200 × 5), the model
@@ -79,23 +79,23 @@ class StepTimer(pl.Callback):
         return (self.stop - self.start) / (self.times[self.stop] - self.times[self.start])
 
 
-def framework_training(cfg, data: torch.Tensor, total_steps: int, folder: Path, *callbacks: pl.Callback):
+def framework_training(cfg, data: torch.Tensor, total_steps: int, folder: Path, *callbacks: pl.Callback, module_class: type = GAN):
     """The framework's training on ``data``, as a run of ``python -m gan_lightning.run`` trains; returns the module."""
     cfg.trainer.max_steps = total_steps
     pl.seed_everything(cfg.seed, verbose=False)
     datamodule = build_datamodule(cfg)
     datamodule.data = data  # the same tensor as the plain loop, already in memory
-    module = build_module(cfg)
+    module = build_module(cfg, module_class)
     trainer = build_trainer(cfg, RunContext(folder, name="bench"))
     trainer.callbacks[:] = [c for c in trainer.callbacks if not isinstance(c, ModelSummary)] + list(callbacks)  # no table per round
     trainer.fit(module, datamodule=datamodule)
     return module
 
 
-def framework_round(cfg, data: torch.Tensor, warmup: int, steps: int, folder: Path) -> float:
+def framework_round(cfg, data: torch.Tensor, warmup: int, steps: int, folder: Path, module_class: type = GAN) -> float:
     timer = StepTimer(warmup, warmup + steps)
     # One step more: the last step's end-of-run callbacks fall outside the timed window.
-    framework_training(cfg, data, warmup + steps + 1, folder, timer)
+    framework_training(cfg, data, warmup + steps + 1, folder, timer, module_class=module_class)
     return timer.steps_per_s
 
 
@@ -109,22 +109,21 @@ def plain_device(cfg) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() and cfg.trainer.accelerator != "cpu" else "cpu")
 
 
-def plain_training(cfg, data: torch.Tensor, total_steps: int, after_step: Callable[[int], None] = lambda step: None):
-    """The loop a researcher would write by hand, doing the same work per step as the framework's (and
-    drawing the same batches and latents: from the same seed, it trains the same weights); returns (G, D)."""
-    pl.seed_everything(cfg.seed, verbose=False)
-    device = plain_device(cfg)
-    generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, cfg.objective.per_sample_d)
-    generator, discriminator = generator.to(device), discriminator.to(device)
-    objective, batch, k = cfg.objective, cfg.data.batch_size, cfg.trainer.d_steps
-    d_optimizer, g_optimizer = cfg.optimizer.d.build(discriminator.parameters()), cfg.optimizer.g.build(generator.parameters())
-    joint = batch_coupled(discriminator) or objective.g_uses_real
-    # Held on the training device and drawn by index, as the framework holds small data sets.
-    batches = endless(TensorBatches(data.to(device), batch * k, cfg.seed))
-    simultaneous = cfg.trainer.updates == "simultaneous"
-    for step in range(1, total_steps + 1):
-        reals = next(batches).chunk(k)
-        for real in reals[:-1] if simultaneous else reals:
+class PlainStep:
+    """One step of the loop a researcher would write by hand, doing the same work per step as the
+    framework's and drawing the same latents (from the same seed, it trains the same weights)."""
+
+    def __init__(self, objective, generator: torch.nn.Module, discriminator: torch.nn.Module, d_optimizer, g_optimizer, d_steps: int, updates: str):
+        self.generator, self.discriminator, self.objective = generator, discriminator, objective
+        self.d_optimizer, self.g_optimizer, self.k = d_optimizer, g_optimizer, d_steps
+        self.joint = batch_coupled(discriminator) or objective.g_uses_real
+        self.simultaneous = updates == "simultaneous"
+
+    def __call__(self, samples: torch.Tensor) -> None:
+        generator, discriminator, objective, batch = self.generator, self.discriminator, self.objective, len(samples) // self.k
+        d_optimizer, g_optimizer = self.d_optimizer, self.g_optimizer
+        reals = samples.chunk(self.k) if self.k > 1 else (samples,)
+        for real in reals[:-1] if self.simultaneous else reals:
             with torch.no_grad():
                 fake = generator(generator.sample_latent(batch))
             real_out, fake_out = discriminator(torch.cat([real, fake])).split(batch)
@@ -133,7 +132,7 @@ def plain_training(cfg, data: torch.Tensor, total_steps: int, after_step: Callab
             loss.backward()
             d_optimizer.step()
             objective.after_d_step(discriminator)
-        if simultaneous:
+        if self.simultaneous:
             fake = generator(generator.sample_latent(batch))
             real_out, fake_out = discriminator(torch.cat([reals[-1], fake])).split(batch)
             d_loss, g_loss = objective.d_loss(real_out, fake_out), objective.g_loss(fake_out, real_out)
@@ -147,14 +146,47 @@ def plain_training(cfg, data: torch.Tensor, total_steps: int, after_step: Callab
         else:
             discriminator.requires_grad_(False)
             fake = generator(generator.sample_latent(batch))
-            real_out, fake_out = discriminator(torch.cat([real, fake])).split(batch) if joint else (None, discriminator(fake))
+            real_out, fake_out = discriminator(torch.cat([real, fake])).split(batch) if self.joint else (None, discriminator(fake))
             loss = objective.g_loss(fake_out, real_out)
             g_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             g_optimizer.step()
             discriminator.requires_grad_(True)
-        after_step(step)
+
+
+def plain_training(cfg, data: torch.Tensor, total_steps: int, after_step: Callable[[int], None] = lambda step: None):
+    """The hand-written loop around PlainStep; returns (G, D)."""
+    pl.seed_everything(cfg.seed, verbose=False)
+    device = plain_device(cfg)
+    generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, cfg.objective.per_sample_d)
+    generator, discriminator = generator.to(device), discriminator.to(device)
+    d_optimizer, g_optimizer = cfg.optimizer.d.build(discriminator.parameters()), cfg.optimizer.g.build(generator.parameters())
+    step = PlainStep(cfg.objective, generator, discriminator, d_optimizer, g_optimizer, cfg.trainer.d_steps, cfg.trainer.updates)
+    # Held on the training device and drawn by index, as the framework holds small data sets.
+    batches = endless(TensorBatches(data.to(device), cfg.data.batch_size * cfg.trainer.d_steps, cfg.seed))
+    for number in range(1, total_steps + 1):
+        step(next(batches))
+        after_step(number)
     return generator, discriminator
+
+
+class PlainStepInLightning(GAN):
+    """The framework's module, trainer, in-memory data and callbacks, with PlainStep as the training step.
+    Its time per step less the plain loop's is what Lightning's loop and the callbacks cost; the
+    framework's less its own is what the module's step adds to the plain step."""
+
+    def on_train_start(self) -> None:
+        super().on_train_start()
+        d_optimizer, g_optimizer = (optimizer.optimizer for optimizer in self.optimizers())
+        updates = "simultaneous" if self.simultaneous else "alternating"
+        self.plain_step = PlainStep(self.objective, self.generator, self.discriminator, d_optimizer, g_optimizer, self.d_steps, updates)
+
+    @signature_stored
+    def training_step(self, batch, batch_idx: int) -> None:
+        self.plain_step(batch)
+        self.steps_done += 1
+        if self.steps_done >= self.max_steps:
+            self.trainer.should_stop = True
 
 
 def plain_round(cfg, data: torch.Tensor, warmup: int, steps: int) -> float:
@@ -175,22 +207,33 @@ class Comparison:
     case: str
     framework: List[float]
     plain: List[float]
+    plain_in_lightning: List[float] = field(default_factory=list)  # with --split
 
     def summary(self) -> Dict:
         def spread(xs: List[float]) -> Dict[str, float]:
             return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "rounds": xs}
 
         ratios = [f / p for f, p in zip(self.framework, self.plain)]
-        return {
+        summary = {
             "case": self.case,
             "framework_steps_per_s": spread(self.framework),
             "plain_steps_per_s": spread(self.plain),
             "ratio_median": statistics.median(self.framework) / statistics.median(self.plain),
             "ratio_per_round": ratios,
         }
+        if self.plain_in_lightning:
+            ms = {label: 1000 / statistics.median(rates) for label, rates in
+                  (("framework", self.framework), ("plain", self.plain), ("plain_in_lightning", self.plain_in_lightning))}  # fmt: skip
+            summary["plain_step_in_lightning_steps_per_s"] = spread(self.plain_in_lightning)
+            summary["extra_ms_per_step"] = {
+                "lightning_loop_and_callbacks": ms["plain_in_lightning"] - ms["plain"],
+                "module_step": ms["framework"] - ms["plain_in_lightning"],
+            }
+        return summary
 
 
-def compare(name: str, rounds: int, warmup: int, steps: int, folder: Path, extra: List[str] = ()) -> Comparison:
+def compare(name: str, rounds: int, warmup: int, steps: int, folder: Path, extra: List[str] = (), split: bool = False) -> Comparison:
+    """``rounds`` rounds of each loop on case ``name``; with ``split``, also of PlainStepInLightning."""
     cfg = case_config(name, extra)
     data = case_data(cfg, name)
     result = Comparison(name, [], [])
@@ -200,6 +243,9 @@ def compare(name: str, rounds: int, warmup: int, steps: int, folder: Path, extra
             lambda: result.framework.append(framework_round(case_config(name, extra), data, warmup, steps, folder / f"{name}_{r}")),
             lambda: result.plain.append(plain_round(case_config(name, extra), data, warmup, steps)),
         ]
+        if split:
+            runs.insert(1, lambda: result.plain_in_lightning.append(
+                framework_round(case_config(name, extra), data, warmup, steps, folder / f"{name}_{r}_plain_step", PlainStepInLightning)))  # fmt: skip
         for run in runs if r % 2 == 0 else reversed(runs):
             run()
     return result
@@ -225,47 +271,6 @@ def fid_cost(folder: Path) -> Dict[str, float]:
         ImageQuality(cfg.metrics, cfg.data, cfg.seed).measure(module, final=True)
         seconds[label] = time.perf_counter() - started
     return seconds
-
-
-class StandInStep(pl.LightningModule):
-    """A training step of ``products`` matrix products and nothing else, recording when each step starts and ends."""
-
-    def __init__(self, products: int, steps: int):
-        super().__init__()
-        self.automatic_optimization = False
-        self.weight = torch.nn.Parameter(torch.randn(256, 256) / 16)
-        self.products, self.steps, self.started, self.ended = products, steps, [], []
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.0)
-
-    def training_step(self, batch, batch_idx: int) -> None:
-        self.started.append(time.perf_counter())
-        x = torch.randn(100, 256)
-        with torch.no_grad():
-            for _ in range(self.products):
-                x = torch.tanh(x @ self.weight)
-        self.ended.append(time.perf_counter())
-        if len(self.ended) == self.steps:
-            self.trainer.should_stop = True
-
-
-def loop_cost(steps: int, folder: Path) -> Dict[str, float]:
-    """Median milliseconds Lightning's loop spends between two training steps (the framework's trainer and
-    in-memory ring8 batches, no callbacks), after an empty step and after a step of tensor work as long as
-    the default MLP's: the loop's Python runs slower once the step's arithmetic has filled the caches."""
-    cfg = case_config("mlp_ring8_small")
-    result = {}
-    for label, products in (("empty_step", 0), ("busy_step", 75)):
-        module = StandInStep(products, steps)
-        trainer = build_trainer(cfg, RunContext(folder / f"loop_{label}", name="loop"))
-        trainer.callbacks[:] = []
-        trainer.fit(module, datamodule=build_datamodule(cfg))
-        started, ended = torch.tensor(module.started, dtype=torch.float64), torch.tensor(module.ended, dtype=torch.float64)
-        skip = steps // 10  # warm-up
-        result[f"{label}_ms"] = 1000 * float((ended - started)[skip:].median())
-        result[f"loop_after_{label}_ms"] = 1000 * float((started[1:] - ended[:-1])[skip:].median())
-    return result
 
 
 def scaling(warmup: int, steps: int, folder: Path) -> Dict[str, List[Dict]]:
@@ -294,7 +299,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads for both loops")
     parser.add_argument("--fid", action="store_true", help="also time an FID evaluation of 10 000 samples")
     parser.add_argument("--scaling", action="store_true", help="also time batch sizes 32-512 and widths x1, x2, x4")
-    parser.add_argument("--loop", action="store_true", help="also time Lightning's loop between steps of a stand-in module")
+    parser.add_argument("--split", action="store_true",
+                        help="also time the plain step as the framework's training step: splits the difference into Lightning's loop and the module's step")
     parser.add_argument("--out", default="bench.json")
     parser.add_argument("--workdir", default="bench_runs", help="where the framework's run files go")
     args = parser.parse_args(argv)
@@ -314,17 +320,17 @@ def main(argv=None) -> int:
     }
     print(f"{'case':22} {'framework steps/s':>22} {'plain steps/s':>22} {'ratio':>6}")
     for name in args.cases.split(","):
-        summary = compare(name, args.rounds, args.warmup, args.steps, folder).summary()
+        summary = compare(name, args.rounds, args.warmup, args.steps, folder, split=args.split).summary()
         results["cases"].append(summary)
         f, p = summary["framework_steps_per_s"], summary["plain_steps_per_s"]
         print(f"{name:22} {f['median']:9.1f} [{f['min']:.1f}-{f['max']:.1f}] {p['median']:9.1f} [{p['min']:.1f}-{p['max']:.1f}] {summary['ratio_median']:6.3f}", flush=True)
+        if args.split:
+            extra_ms = summary["extra_ms_per_step"]
+            print(f"{'':22} framework - plain per step: {extra_ms['lightning_loop_and_callbacks']:.3f} ms Lightning's loop and callbacks, "
+                  f"{extra_ms['module_step']:.3f} ms the module's step beyond the plain step", flush=True)
     if args.fid:
         results["fid_10k_domain"] = fid_cost(folder)
         print(f"FID on 10 000 samples (domain extractor): {results['fid_10k_domain']['first_s']:.1f} s first, {results['fid_10k_domain']['cached_s']:.1f} s with cached real features")
-    if args.loop:
-        results["lightning_loop"] = cost = loop_cost(2000, folder)
-        print(f"Lightning's loop between steps: {cost['loop_after_empty_step_ms']:.3f} ms after an empty step, "
-              f"{cost['loop_after_busy_step_ms']:.3f} ms after a {cost['busy_step_ms']:.1f} ms step of matrix products")
     if args.scaling:
         results["scaling"] = scaling(args.warmup, args.steps, folder)
         for row in results["scaling"]["batch_size"]:

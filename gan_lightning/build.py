@@ -34,7 +34,8 @@ def build_datamodule(cfg: Config) -> pl.LightningDataModule:
     return cfg.data.datamodule(samples_per_step=cfg.data.batch_size * cfg.trainer.d_steps, seed=cfg.seed, labelled=cfg.model.conditional)
 
 
-def build_module(cfg: Config) -> GAN:
+def build_module(cfg: Config, module_class: type = GAN) -> GAN:
+    """The configured GAN (``module_class``: GAN or a subclass of it)."""
     num_classes = cfg.data.num_classes if cfg.model.conditional else 0
     generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, cfg.objective.per_sample_d, num_classes)
     if cfg.trainer.channels_last and len(cfg.data.sample_shape) == 3:
@@ -43,7 +44,7 @@ def build_module(cfg: Config) -> GAN:
         # In place (nn.Module.compile), so parameter names and checkpoints stay those of the plain networks.
         generator.compile()
         discriminator.compile()
-    return GAN(
+    return module_class(
         generator,
         discriminator,
         cfg.objective,

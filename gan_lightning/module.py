@@ -44,6 +44,13 @@ def direct_updates_possible(trainer: pl.Trainer, module: pl.LightningModule) -> 
     return not any(is_overridden(hook, callback, pl.Callback) for callback in trainer.callbacks for hook in UPDATE_HOOKS)
 
 
+def signature_stored(training_step):
+    """Lightning reads the training step's signature before every step (getfullargspec, 10 to 40 µs);
+    a stored signature is read at once."""
+    training_step.__signature__ = inspect.signature(training_step)
+    return training_step
+
+
 def batch_coupled(discriminator: nn.Module) -> bool:
     """Whether D's output for a sample depends on the rest of its batch (batch norm): real and fake batches
     must then go through D together, in the D and the G update alike."""
@@ -159,6 +166,7 @@ class GAN(pl.LightningModule):
         restore_cuda_check()
         self.direct_updates = direct_updates_possible(self.trainer, self)
 
+    @signature_stored
     def training_step(self, batch, batch_idx: int) -> None:
         self.logging_now = self.is_logging_step()
         d_optimizer, g_optimizer = self.optimizers()
@@ -182,10 +190,6 @@ class GAN(pl.LightningModule):
             self.log_step(d_loss, g_loss, real_out, fake_out, d_optimizer, g_optimizer)
         if self.max_steps is not None and self.steps_done >= self.max_steps:
             self.trainer.should_stop = True
-
-    # Lightning reads training_step's signature before every step (getfullargspec, 10 to 40 µs); a stored
-    # signature is read at once.
-    training_step.__signature__ = inspect.signature(training_step)
 
     def is_logging_step(self) -> bool:
         """Whether the step about to run reaches the loggers: every log_every_n_steps-th step, as Lightning

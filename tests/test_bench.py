@@ -43,9 +43,21 @@ def test_the_plain_loop_does_the_frameworks_work(tmp_path, case):
     assert not all(torch.equal(a, b) for a, b in zip(one_step_fewer.parameters(), module.generator.parameters()))
 
 
-def test_loop_cost_times_lightnings_loop_between_steps(tmp_path):
-    from gan_lightning.bench import loop_cost
+def test_the_plain_step_inside_lightning_does_the_same_work_and_splits_the_difference(tmp_path):
+    # The split times the plain step as the framework's training step: it must train the same weights, and
+    # its two parts must add up to the whole difference between the loops.
+    from gan_lightning.bench import PlainStepInLightning, case_config, case_data, compare, framework_training, plain_training
 
-    cost = loop_cost(60, tmp_path)
-    assert cost["empty_step_ms"] < 0.5 < cost["busy_step_ms"]  # the stand-in step does (only) its matrix products
-    assert 0 < cost["loop_after_empty_step_ms"] < cost["busy_step_ms"] and 0 < cost["loop_after_busy_step_ms"] < cost["busy_step_ms"]
+    case = "mlp_ring8_small"
+    data = case_data(case_config(case), case)
+    module = framework_training(case_config(case, ["trainer.deterministic=true"]), data, 12, tmp_path / "a", module_class=PlainStepInLightning)
+    generator, _ = plain_training(case_config(case, ["trainer.deterministic=true"]), data, 12)
+    assert all(torch.equal(a, b) for a, b in zip(module.generator.state_dict().values(), generator.state_dict().values()))
+    assert module.steps_done == 12
+
+    summary = compare(case, 2, 3, 10, tmp_path / "b", split=True).summary()
+    assert len(summary["plain_step_in_lightning_steps_per_s"]["rounds"]) == 2
+    medians = {key: 1000 / summary[f"{key}_steps_per_s"]["median"] for key in ("framework", "plain", "plain_step_in_lightning")}
+    parts = summary["extra_ms_per_step"]
+    assert parts["lightning_loop_and_callbacks"] == pytest.approx(medians["plain_step_in_lightning"] - medians["plain"])
+    assert parts["lightning_loop_and_callbacks"] + parts["module_step"] == pytest.approx(medians["framework"] - medians["plain"])
