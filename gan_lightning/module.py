@@ -63,6 +63,20 @@ def split(batch: Tensor, parts: int) -> tuple:
 
 
 @contextmanager
+def frozen(parameters):
+    """``parameters`` need no gradient inside the block; those that needed one need one again after it.
+    (Lightning's toggle_optimizer does it for every optimizer's parameters: 15 µs against 1 µs for D's.)"""
+    thawed = [p for p in parameters if p.requires_grad]
+    for p in thawed:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in thawed:
+            p.requires_grad_(True)
+
+
+@contextmanager
 def eval_mode(network: nn.Module):
     """``network`` in eval mode for the block, then back in the mode it was in."""
     was_training = network.training
@@ -182,7 +196,7 @@ class GAN(pl.LightningModule):
             d_loss, g_loss, real_out, fake_out = self.simultaneous_update(real, real_labels, d_optimizer, g_optimizer, first_update + self.d_steps - 1)
         else:
             for _ in range(self.g_steps):
-                g_loss = self.generator_update(real, real_labels, g_optimizer)
+                g_loss = self.generator_update(real, real_labels, g_optimizer, d_optimizer)
         if self.generator_ema is not None:
             self.generator_ema.update(self.generator, decay=0.0 if self.steps_done < self.ema_start_step else None)
         self.steps_done += 1
@@ -225,7 +239,7 @@ class GAN(pl.LightningModule):
         self.trainer._logger_connector.log_metrics(values)
 
     def discriminator_update(self, real: Tensor, labels: Optional[Tensor], optimizer, update_index: int) -> tuple[Tensor, Tensor, Tensor]:
-        # No toggling: G runs under no_grad here, so no G gradient is computed anyway.
+        # Nothing to freeze: G runs under no_grad here, so no G gradient is computed anyway.
         fake_labels = self.generator.sample_labels(len(real))
         with torch.no_grad():
             fake = self.generator(self.generator.sample_latent(len(real)), fake_labels)
@@ -270,20 +284,20 @@ class GAN(pl.LightningModule):
             loss = loss + self.r1_gamma / 2 * r1_penalty(real_out, real) * self.r1_interval
         return loss, real_out, fake_out
 
-    def generator_update(self, real: Tensor, labels: Optional[Tensor], optimizer) -> Tensor:
-        self.toggle_optimizer(optimizer)
-        # Only G's gradients are synchronised; D is not updated here, so it runs outside its DDP wrapper.
-        generator = self.replicas[0] if self.replicas else self.generator
-        fake_labels = self.generator.sample_labels(len(real))
-        fake = generator(self.generator.sample_latent(len(real)), fake_labels)
-        joint = self.d_batch_coupled or self.objective.g_uses_real
-        if joint:
-            real_out, fake_out = self.score_together(self.discriminator, real, fake, labels, fake_labels)
-        else:
-            real_out, fake_out = None, score(self.discriminator, fake, fake_labels)
-        loss = self.generator_loss(real_out, fake_out, fake_labels, joint)
-        self.apply_update(loss, optimizer, self.g_optimizer_config, "loss/g")
-        self.untoggle_optimizer(optimizer)
+    def generator_update(self, real: Tensor, labels: Optional[Tensor], optimizer, d_optimizer) -> Tensor:
+        # D is only scored here: its parameters (d_optimizer's, a list at hand, where D.parameters() walks
+        # every submodule) need no gradient. Only G's gradients are synchronised, so D runs outside its DDP wrapper.
+        with frozen(self.parameters_of(d_optimizer)):
+            generator = self.replicas[0] if self.replicas else self.generator
+            fake_labels = self.generator.sample_labels(len(real))
+            fake = generator(self.generator.sample_latent(len(real)), fake_labels)
+            joint = self.d_batch_coupled or self.objective.g_uses_real
+            if joint:
+                real_out, fake_out = self.score_together(self.discriminator, real, fake, labels, fake_labels)
+            else:
+                real_out, fake_out = None, score(self.discriminator, fake, fake_labels)
+            loss = self.generator_loss(real_out, fake_out, fake_labels, joint)
+            self.apply_update(loss, optimizer, self.g_optimizer_config, "loss/g")
         return loss
 
     def generator_loss(self, real_out: Optional[Tensor], fake_out: Tensor, fake_labels: Optional[Tensor], joint: bool) -> Tensor:

@@ -239,3 +239,38 @@ def test_attribute_assignment_keeps_torchs_rules_for_parameters_buffers_and_subm
     assert gan._modules["head"] is not None and "head" in dict(gan.named_children())
     own = {k for k in gan.state_dict() if not k.startswith(("generator.", "discriminator."))}
     assert own == set(reference.state_dict()) == {"counts", "head.weight", "head.bias"}
+
+
+class RecordsWhetherDNeedsGradients(pl.Callback):
+    """At each of D's forward passes: whether its parameters need gradients."""
+
+    def __init__(self):
+        self.needs_gradients = []
+
+    def on_train_start(self, trainer, module) -> None:
+        discriminator = module.discriminator
+        discriminator.register_forward_pre_hook(lambda *_: self.needs_gradients.append([p.requires_grad for p in discriminator.parameters()]))
+
+
+@pytest.mark.parametrize("g_steps", [1, 2])
+def test_d_is_frozen_for_gs_updates_only(tmp_path, g_steps):
+    record = RecordsWhetherDNeedsGradients()
+    module, _, _ = fit(tmp_path, "trainer.max_steps=3", f"trainer.g_steps={g_steps}", callbacks=[record])
+    every = [all(flags) for flags in record.needs_gradients]
+    none = [not any(flags) for flags in record.needs_gradients]
+    # Per step: D's update (needs gradients), then g_steps G updates (D frozen); the end-of-run sample
+    # grid scores nothing with D.
+    assert every == ([True] + [False] * g_steps) * 3
+    assert none == ([False] + [True] * g_steps) * 3
+    assert all(p.requires_grad for p in module.discriminator.parameters())
+
+
+def test_frozen_parameters_get_no_gradient_and_keep_their_own_setting_after():
+    from gan_lightning.module import frozen
+
+    network, already_fixed = torch.nn.Linear(2, 1), torch.nn.Parameter(torch.ones(1), requires_grad=False)
+    x = torch.randn(4, 2, requires_grad=True)
+    with frozen([network.weight, network.bias, already_fixed]):
+        (network(x).sum() * already_fixed).sum().backward()
+    assert network.weight.grad is None and network.bias.grad is None and x.grad is not None
+    assert network.weight.requires_grad and network.bias.requires_grad and not already_fixed.requires_grad
