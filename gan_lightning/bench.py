@@ -3,11 +3,12 @@
 For each case both loops train the identical model (same architecture and initial weights), objective,
 optimizers, batch size and in-memory data, in this process, alternating framework and plain rounds
 after a warm-up in each, so that thread settings, caches and machine load treat both alike. Steps/s
-are timed over the steps after the warm-up only. Also measured on request: the cost of an FID
-evaluation, and how step time grows with batch size and model width.
+are timed over the steps after the warm-up only. Also measured on request: the plain loop's step run
+inside the framework's trainer, which splits the difference between the loops into Lightning's loop and
+the module's step; the cost of an FID evaluation; and how step time grows with batch size and model width.
 
-    python -m gan_lightning.bench                          # the three cases, 5 rounds, results in bench.json
-    python -m gan_lightning.bench --fid --scaling --out bench.json
+    python -m gan_lightning.bench                          # every case, 5 rounds, results in bench.json
+    python -m gan_lightning.bench --split --fid --scaling --out bench.json
 """
 
 from __future__ import annotations
