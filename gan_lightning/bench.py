@@ -31,7 +31,7 @@ from pytorch_lightning.callbacks import ModelSummary
 from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer
 from gan_lightning.config import compose, to_config, validate
 from gan_lightning.data.batches import TensorBatches
-from gan_lightning.module import GAN, batch_coupled, signature_stored
+from gan_lightning.module import GAN, batch_coupled, signature_stored, split
 from gan_lightning.runtime import restore_cuda_check
 
 # ring8 with PacGAN's networks (G 4 × 400 ReLU with batch norm, D 3 maxout layers of 200 × 5), the model
@@ -114,16 +114,16 @@ class PlainStep:
     """One step of the loop a researcher would write by hand, doing the same work per step as the
     framework's and drawing the same latents (from the same seed, it trains the same weights)."""
 
-    def __init__(self, objective, generator: torch.nn.Module, discriminator: torch.nn.Module, d_optimizer, g_optimizer, d_steps: int, updates: str):
+    def __init__(self, objective, generator: torch.nn.Module, discriminator: torch.nn.Module, d_optimizer, g_optimizer, d_steps: int, simultaneous: bool):
         self.generator, self.discriminator, self.objective = generator, discriminator, objective
         self.d_optimizer, self.g_optimizer, self.k = d_optimizer, g_optimizer, d_steps
         self.joint = batch_coupled(discriminator) or objective.g_uses_real
-        self.simultaneous = updates == "simultaneous"
+        self.simultaneous = simultaneous
 
     def __call__(self, samples: torch.Tensor) -> None:
         generator, discriminator, objective, batch = self.generator, self.discriminator, self.objective, len(samples) // self.k
         d_optimizer, g_optimizer = self.d_optimizer, self.g_optimizer
-        reals = samples.chunk(self.k) if self.k > 1 else (samples,)
+        reals = split(samples, self.k)
         for real in reals[:-1] if self.simultaneous else reals:
             with torch.no_grad():
                 fake = generator(generator.sample_latent(batch))
@@ -162,7 +162,8 @@ def plain_training(cfg, data: torch.Tensor, total_steps: int, after_step: Callab
     generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, cfg.objective.per_sample_d)
     generator, discriminator = generator.to(device), discriminator.to(device)
     d_optimizer, g_optimizer = cfg.optimizer.d.build(discriminator.parameters()), cfg.optimizer.g.build(generator.parameters())
-    step = PlainStep(cfg.objective, generator, discriminator, d_optimizer, g_optimizer, cfg.trainer.d_steps, cfg.trainer.updates)
+    simultaneous = cfg.trainer.updates == "simultaneous"
+    step = PlainStep(cfg.objective, generator, discriminator, d_optimizer, g_optimizer, cfg.trainer.d_steps, simultaneous)
     # Held on the training device and drawn by index, as the framework holds small data sets.
     batches = endless(TensorBatches(data.to(device), cfg.data.batch_size * cfg.trainer.d_steps, cfg.seed))
     for number in range(1, total_steps + 1):
@@ -179,15 +180,12 @@ class PlainStepInLightning(GAN):
     def on_train_start(self) -> None:
         super().on_train_start()
         d_optimizer, g_optimizer = (optimizer.optimizer for optimizer in self.optimizers())
-        updates = "simultaneous" if self.simultaneous else "alternating"
-        self.plain_step = PlainStep(self.objective, self.generator, self.discriminator, d_optimizer, g_optimizer, self.d_steps, updates)
+        self.plain_step = PlainStep(self.objective, self.generator, self.discriminator, d_optimizer, g_optimizer, self.d_steps, self.simultaneous)
 
     @signature_stored
     def training_step(self, batch, batch_idx: int) -> None:
         self.plain_step(batch)
-        self.steps_done += 1
-        if self.steps_done >= self.max_steps:
-            self.trainer.should_stop = True
+        self.count_step()
 
 
 def plain_round(cfg, data: torch.Tensor, warmup: int, steps: int) -> float:

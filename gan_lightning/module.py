@@ -199,9 +199,13 @@ class GAN(pl.LightningModule):
                 g_loss = self.generator_update(real, real_labels, g_optimizer, d_optimizer)
         if self.generator_ema is not None:
             self.generator_ema.update(self.generator, decay=0.0 if self.steps_done < self.ema_start_step else None)
-        self.steps_done += 1
+        self.count_step()
         if self.logging_now:
             self.log_step(d_loss, g_loss, real_out, fake_out, d_optimizer, g_optimizer)
+
+    def count_step(self) -> None:
+        """One training step done; training stops after max_steps of them."""
+        self.steps_done += 1
         if self.max_steps is not None and self.steps_done >= self.max_steps:
             self.trainer.should_stop = True
 
