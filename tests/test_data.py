@@ -181,15 +181,3 @@ def test_an_explicit_root_without_the_files_is_an_error_even_when_other_copies_e
     with pytest.raises(UserError, match=f"data.root: {tmp_path / 'typo'} \\(does not exist\\)"):
         data.load(seed=0)
 
-
-def test_in_memory_batches_on_the_training_device_are_not_copied():
-    from gan_lightning.data.batches import InMemoryDataModule
-
-    datamodule = InMemoryDataModule(None, 4, 0)
-    data, labels = torch.randn(4, 2), torch.arange(4)
-    assert datamodule.transfer_batch_to_device(data, torch.device("cpu"), 0) is data
-    pair = (data, labels)
-    assert datamodule.transfer_batch_to_device(pair, torch.device("cpu"), 0) is pair
-    # Elsewhere (here the meta device stands for a GPU), they are moved as Lightning moves any batch.
-    moved = datamodule.transfer_batch_to_device(pair, torch.device("meta"), 0)
-    assert [t.device.type for t in moved] == ["meta", "meta"] and moved[0].shape == (4, 2)

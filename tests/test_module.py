@@ -10,15 +10,17 @@ import torch
 
 from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer
 from gan_lightning.config import to_config
+from gan_lightning.data.batches import TensorBatches
+from gan_lightning.module import GAN
 from tests.helpers.hydra import compose_config
 
 TOY = ["data=ring8", "model=mlp", "logger=none", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]
 
 
-def fit(tmp_path, *overrides, callbacks=()):
+def fit(tmp_path, *overrides, callbacks=(), module_class=GAN):
     cfg = to_config(compose_config([*TOY, *overrides]))
     pl.seed_everything(cfg.seed, verbose=False)
-    datamodule, module = build_datamodule(cfg), build_module(cfg)
+    datamodule, module = build_datamodule(cfg), build_module(cfg, module_class)
     before = {name: p.detach().clone() for name, p in module.named_parameters()}
     trainer = build_trainer(cfg, RunContext(tmp_path, name="test"))
     trainer.callbacks[:0] = callbacks  # first: they see each step before the periodic callbacks act on it
@@ -109,6 +111,73 @@ def test_direct_updates_skip_only_hooks_nobody_implements(tmp_path):
     assert direct_trainer.global_step == wrapped_trainer.global_step == 25 * 3
     for key, value in wrapped.state_dict().items():
         assert torch.equal(direct.state_dict()[key], value), key
+
+
+class RecordsBatches(pl.Callback):
+    def __init__(self):
+        self.batches = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.batches.append(batch)
+
+
+class HalvesBatches(GAN):
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        return batch * 0.5
+
+
+@pytest.fixture
+def served_batches(monkeypatch):
+    """Every batch the in-memory data yields, in order."""
+    served, serve = [], TensorBatches.__iter__
+
+    def recording(self):
+        for batch in serve(self):
+            served.append(batch)
+            yield batch
+
+    monkeypatch.setattr(TensorBatches, "__iter__", recording)
+    return served
+
+
+@pytest.fixture
+def batch_hook_calls(monkeypatch):
+    """The names of the batch hooks Lightning dispatches (all three go through _call_batch_hook)."""
+    calls, dispatch = [], pl.LightningModule._call_batch_hook
+
+    def counting(self, hook_name, *args):
+        calls.append(hook_name)
+        return dispatch(self, hook_name, *args)
+
+    monkeypatch.setattr(pl.LightningModule, "_call_batch_hook", counting)
+    return calls
+
+
+def test_batches_on_the_device_reach_the_step_as_served(tmp_path, served_batches, batch_hook_calls):
+    received = RecordsBatches()
+    module, _, _ = fit(tmp_path, "trainer.max_steps=5", callbacks=[received])
+    assert module.batches_unchanged and batch_hook_calls == []
+    assert len(received.batches) == 5
+    assert all(batch is served for batch, served in zip(received.batches, served_batches))
+
+
+def test_an_implemented_batch_hook_still_runs_on_every_batch(tmp_path, served_batches, batch_hook_calls):
+    received = RecordsBatches()
+    module, _, _ = fit(tmp_path, "trainer.max_steps=5", callbacks=[received], module_class=HalvesBatches)
+    assert not module.batches_unchanged
+    assert batch_hook_calls == ["on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer"] * 5
+    assert len(received.batches) == 5
+    assert all(torch.equal(batch, served * 0.5) for batch, served in zip(received.batches, served_batches))
+
+
+def test_a_batch_elsewhere_is_moved_to_the_device_even_without_batch_hooks():
+    module = build_module(to_config(compose_config(TOY)))
+    module.batches_unchanged = True
+    pair = (torch.randn(4, 2), torch.arange(4))
+    assert module._apply_batch_transfer_handler(pair, torch.device("cpu")) is pair
+    # The meta device stands for a GPU: the batch is moved as Lightning moves any batch.
+    moved = module._apply_batch_transfer_handler(pair, torch.device("meta"))
+    assert [t.device.type for t in moved] == ["meta", "meta"] and moved[0].shape == (4, 2)
 
 
 def test_lightnings_import_setting_of_the_nvml_cuda_check_is_undone_for_training(tmp_path):
