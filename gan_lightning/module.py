@@ -159,6 +159,7 @@ class GAN(pl.LightningModule):
         self.logging_now = True  # whether the current step's values are logged
         self.direct_updates = False  # backward and optimizer steps bypass Lightning's wrappers (decided at on_train_start)
         self.batches_unchanged = False  # no batch hook is implemented (decided at on_train_start)
+        self.processes = 1  # training processes (set at setup): the trainer's world_size is a chain of lookups
         # (DDP(G), DDP(D)) while GANDDPStrategy trains; a plain tuple, so checkpoints keep their keys.
         self.replicas: Optional[tuple] = None
         self.d_batch_coupled = batch_coupled(discriminator)
@@ -187,7 +188,8 @@ class GAN(pl.LightningModule):
         return self.generator(z, labels)
 
     def setup(self, stage: str) -> None:
-        if self.trainer.world_size > 1:
+        self.processes = self.trainer.world_size
+        if self.processes > 1:
             # seed_everything gives every rank the same stream; each rank draws its own latents. A resume
             # then restores each rank's own saved state (on_load_checkpoint).
             torch.manual_seed(rank_seed(torch.initial_seed(), self.global_rank))
@@ -394,7 +396,7 @@ class GAN(pl.LightningModule):
         """Whether the loss is finite on every process: all must stop or skip together, or the next gradient
         all-reduce waits for a process that left (one small all-reduce per update under DDP)."""
         finite = math.isfinite(loss.item())  # one host read, as bool(torch.isfinite(loss)), without the extra kernel
-        if self._trainer is not None and self._trainer.world_size > 1:
+        if self.processes > 1:
             finite = not self._trainer.strategy.reduce_boolean_decision(not finite, all=False)
         return finite
 
