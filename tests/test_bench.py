@@ -23,8 +23,12 @@ def test_bench_compares_the_framework_with_the_plain_loop(tmp_path):
     results = json.loads(out.read_text())
     (case,) = results["cases"]
     assert case["case"] == "mlp_ring8_small" and len(case["framework_steps_per_s"]["rounds"]) == 2 == len(case["plain_steps_per_s"]["rounds"])
-    assert case["ratio_median"] > 0 and results["machine"]["threads"] == 1
-    assert "mlp_ring8_small" in result.stdout and "ratio" in result.stdout
+    # The ratio is paired: each round's framework rate over the same round's plain rate, then the median.
+    framework, plain = case["framework_steps_per_s"]["rounds"], case["plain_steps_per_s"]["rounds"]
+    assert case["ratio_per_round"] == [f / p for f, p in zip(framework, plain)]
+    assert case["ratio_median"] == pytest.approx((framework[0] / plain[0] + framework[1] / plain[1]) / 2)
+    assert results["machine"]["threads"] == 1
+    assert f"{case['ratio_median']:.3f}" in next(line for line in result.stdout.splitlines() if line.startswith("mlp_ring8_small"))
 
 
 @pytest.mark.parametrize("case", ["mlp_ring8_small", "mlp_ring8", "mlp_ring8_simultaneous"])
