@@ -425,7 +425,7 @@ class GAN(pl.LightningModule):
             cpu_rng_state=torch.get_rng_state(),
             cuda_rng_states=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         )
-        if self._trainer is not None and self._trainer.world_size > 1:
+        if self.processes > 1:
             # Every process saves here (only rank 0 writes the file): gather each rank's own stream.
             rng = gather(torch.get_rng_state(), self.device)
             cuda = gather(torch.cuda.get_rng_state(self.device), self.device) if self.device.type == "cuda" else None
@@ -437,10 +437,9 @@ class GAN(pl.LightningModule):
         torch.set_rng_state(state["cpu_rng_state"])
         if state["cuda_rng_states"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng_states"])
-        world = self._trainer.world_size if self._trainer is not None else 1
-        if world > 1:
+        if self.processes > 1:  # setup ran before Lightning restores a checkpoint
             ranks = state.get("rank_cpu_rng_states")
-            if ranks is not None and len(ranks) == world:
+            if ranks is not None and len(ranks) == self.processes:
                 # clone(): torch 2.14's set_rng_state segfaults on a view into the stacked states (row 1 and up).
                 torch.set_rng_state(ranks[self.global_rank].clone())
                 device = self._trainer.strategy.root_device  # the module is not on it yet
