@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 from contextlib import contextmanager
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytorch_lightning as pl
 import torch
@@ -26,6 +26,9 @@ from gan_lightning.runtime import restore_cuda_check
 
 # The hooks Lightning's manual_backward and optimizer step exist to call (besides the strategy's own work).
 UPDATE_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
+# At most this many steps pass between two reads of the losses' finiteness (on_nan=stop); logging steps
+# and every periodic callback (checkpoints, samples, evaluation) read them too, before using the weights.
+LOSS_CHECK_EVERY_N_STEPS = 100
 # Values that can never be a parameter, buffer or submodule.
 PLAIN_VALUE_TYPES = (bool, int, float, str, type(None))
 # The hooks a batch passes through between the data loader and the training step.
@@ -155,6 +158,8 @@ class GAN(pl.LightningModule):
         self.on_nan = on_nan  # "stop": raise Diverged; "skip": drop the update and count it
         self.steps_done = 0  # completed training steps (iterations), saved in checkpoints
         self.skipped_updates = 0
+        # on_nan=stop: (step, name, loss) of each update since the last check, read back together at the next.
+        self.unchecked_losses: List[Tuple[int, str, Tensor]] = []
         self.grad_norms: Dict[str, Tensor] = {}  # the latest gradient norm of each network, for logging
         self.logging_now = True  # whether the current step's values are logged
         self.direct_updates = False  # backward and optimizer steps bypass Lightning's wrappers (decided at on_train_start)
@@ -230,6 +235,8 @@ class GAN(pl.LightningModule):
         if self.generator_ema is not None:
             self.generator_ema.update(self.generator, decay=0.0 if self.steps_done < self.ema_start_step else None)
         self.count_step()
+        if self.logging_now or self.steps_done % LOSS_CHECK_EVERY_N_STEPS == 0:
+            self.check_losses()
         if self.logging_now:
             self.log_step(d_loss, g_loss, real_out, fake_out, d_optimizer, g_optimizer)
 
@@ -363,13 +370,14 @@ class GAN(pl.LightningModule):
         """The gradients of ``loss`` for ``optimizer``'s parameters; False (none computed) for a non-finite loss
         with on_nan=skip. ``backward_options`` go to Tensor.backward."""
         optimizer.optimizer.zero_grad(set_to_none=True)  # the torch optimizer's own: Lightning's wrapper adds only lookups
-        if not self.all_finite(loss):
-            if self.on_nan == "stop":
-                if torch.isfinite(loss):  # it was another process's loss
-                    raise Diverged(self.steps_done + 1, f"{name} of another process", float("nan"))
-                raise Diverged(self.steps_done + 1, name, loss.item())
-            self.skipped_updates += 1
-            return False
+        if self.on_nan == "skip":
+            if not self.all_finite(loss):
+                self.skipped_updates += 1
+                return False
+        else:
+            # Read back at the next check, not now: a host read per update would make the CPU wait for the
+            # GPU's queue to drain twice a step. The weights a non-finite loss spoils are never checkpointed.
+            self.unchecked_losses.append((self.steps_done + 1, name, loss.detach()))
         if self.direct_updates:
             loss.backward(**backward_options)
         else:
@@ -391,6 +399,27 @@ class GAN(pl.LightningModule):
             optimizer._on_after_step()
         else:
             optimizer.step()
+
+    def check_losses(self) -> None:
+        """Raise Diverged for the first non-finite loss since the last check, on any process (on_nan=stop): every
+        process checks at the same steps and stops at the earliest divergence."""
+        pending, self.unchecked_losses = self.unchecked_losses, []
+        if not pending:
+            return
+        finite = torch.isfinite(torch.stack([loss.float() for _, _, loss in pending])).tolist()  # one host read
+        first = finite.index(False) if False in finite else len(pending)
+        earliest = first
+        if self.processes > 1:
+            earliest = int(self._trainer.strategy.reduce(torch.tensor(first, device=self.device), reduce_op="min"))
+        if earliest == len(pending):
+            return
+        step, name, loss = pending[earliest]
+        if earliest != first:
+            raise Diverged(step, f"{name} of another process", float("nan"))
+        raise Diverged(step, name, loss.item())
+
+    def on_train_end(self) -> None:
+        self.check_losses()  # a run stopped before max_steps (max_time) may not have checked its last steps
 
     def all_finite(self, loss: Tensor) -> bool:
         """Whether the loss is finite on every process: all must stop or skip together, or the next gradient

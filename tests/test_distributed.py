@@ -105,6 +105,21 @@ def test_resume_restores_each_ranks_random_stream(toy_run, tmp_path):
     assert not torch.allclose(ranks[0]["first_latents"], ranks[1]["first_latents"])
 
 
+def test_a_loss_that_diverges_on_one_process_stops_every_process(tmp_path):
+    # Rank 1's D loss of step 5 is NaN. Every process reads its losses back at the same checks (the checkpoint at
+    # step 6) and all stop at the earliest divergence among them; the checkpoint of step 4 stays the last one.
+    poison = "callbacks.extra=[{_target_: tests.helpers.faults.PoisonDiscriminator, at_step: 5, rank: 1}]"
+    args = [*TOY, poison, "trainer.max_steps=20", "trainer.log_every_n_steps=10", "callbacks.checkpoint_every_n_steps=2",
+            f"hydra.run.dir={tmp_path / 'run'}"]
+    result = ddp(args, tmp_path)
+    assert result.returncode == 3, result.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "diverged" and summary["global_step"] == 6
+    assert summary["error"] == "training diverged at step 5: loss/d of another process = nan"
+    last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["gan_lightning"]["steps_done"] == 4 and all(torch.isfinite(v).all() for v in last["state_dict"].values())
+
+
 def test_dcgan_with_batch_norm_in_both_networks(tmp_path):
     # D's batch norm makes the G update score real and fake in one batch, outside D's DDP wrapper.
     # Logged to W&B (offline): one run, rank 0's (Lightning gives the other ranks a dummy experiment).

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+import sys
+from pathlib import Path
 
 import pytorch_lightning as pl
 import pytest
 import torch
 
+import gan_lightning
 from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer
 from gan_lightning.config import to_config
 from gan_lightning.data.batches import TensorBatches
@@ -343,3 +346,51 @@ def test_frozen_parameters_get_no_gradient_and_keep_their_own_setting_after():
         (network(x).sum() * already_fixed).sum().backward()
     assert network.weight.grad is None and network.bias.grad is None and x.grad is not None
     assert network.weight.requires_grad and network.bias.requires_grad and not already_fixed.requires_grad
+
+
+# The conversions that read a tensor's value on the host: on a GPU, each waits for the queue to drain.
+HOST_READS = ("item", "tolist", "__bool__", "__float__", "__int__")
+
+
+@pytest.fixture
+def framework_host_reads(monkeypatch):
+    """The number of host reads the framework's own code (gan_lightning/) has made so far."""
+    reads = {"count": 0}
+    package = str(Path(gan_lightning.__file__).parent)
+
+    for name in HOST_READS:
+        def counting(self, *args, _read=getattr(torch.Tensor, name)):
+            if sys._getframe(1).f_code.co_filename.startswith(package):
+                reads["count"] += 1
+            return _read(self, *args)
+
+        monkeypatch.setattr(torch.Tensor, name, counting)
+    return reads
+
+
+class HostReadsPerStep(pl.Callback):
+    def __init__(self, reads):
+        self.reads, self.per_step = reads, []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.start = self.reads["count"]
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.per_step.append(self.reads["count"] - self.start)
+
+
+def test_steps_that_neither_log_nor_check_read_nothing_from_the_device(tmp_path, framework_host_reads):
+    per_step = HostReadsPerStep(framework_host_reads)
+    module, _, _ = fit(tmp_path, "trainer.max_steps=30", "trainer.log_every_n_steps=10", callbacks=[per_step])
+    # Steps 10, 20 and 30 log (one read of the logged values) and check the losses since the last check (one
+    # read); the 27 others leave their losses on the device.
+    assert [step for step, reads in enumerate(per_step.per_step, 1) if reads] == [10, 20, 30]
+    assert all(per_step.per_step[step - 1] == 2 for step in (10, 20, 30))
+    assert module.unchecked_losses == []
+
+
+def test_on_nan_skip_reads_every_loss_before_its_update(tmp_path, framework_host_reads):
+    # Dropping an update needs its loss's value before the step: one read per update.
+    per_step = HostReadsPerStep(framework_host_reads)
+    fit(tmp_path, "trainer.max_steps=6", "trainer.log_every_n_steps=10", "trainer.on_nan=skip", "trainer.d_steps=2", callbacks=[per_step])
+    assert per_step.per_step[:5] == [3] * 5

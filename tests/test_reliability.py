@@ -125,18 +125,38 @@ def test_non_finite_weights_are_never_checkpointed(tmp_path):
     assert not (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
 
 
-def test_on_nan_skip_drops_non_finite_updates_and_counts_them(tmp_path, monkeypatch):
+def nan_d_losses(monkeypatch, poisoned):
+    """D's loss (Minimax and the objectives built on it) is NaN at the calls (1, 2, ...) ``poisoned`` picks."""
     from gan_lightning.objectives import Minimax
 
     calls = {"n": 0}
     real_d_loss = Minimax.d_loss
 
-    def every_tenth_d_loss_is_nan(self, real_out, fake_out):
+    def d_loss(self, real_out, fake_out):
         calls["n"] += 1
         loss = real_d_loss(self, real_out, fake_out)
-        return loss * float("nan") if calls["n"] % 10 == 0 else loss
+        return loss * float("nan") if poisoned(calls["n"]) else loss
 
-    monkeypatch.setattr(Minimax, "d_loss", every_tenth_d_loss_is_nan)
+    monkeypatch.setattr(Minimax, "d_loss", d_loss)
+
+
+def test_a_divergence_found_at_a_later_check_names_its_own_step(tmp_path, monkeypatch):
+    # Losses are read back at checks (here the checkpoint at step 4), not after every update; the report still
+    # names the update that diverged, and the checkpoint of step 2 stays the last one.
+    nan_d_losses(monkeypatch, lambda call: call == 3)
+    args = [*TOY, "objective=nonsaturating", "trainer.max_steps=20", "trainer.log_every_n_steps=10", "callbacks.checkpoint_every_n_steps=2"]
+    with pytest.raises(SystemExit) as exit_info:
+        run_in_process(args, tmp_path)
+    assert exit_info.value.code == 3
+    summary = read_summary(tmp_path)
+    assert summary["status"] == "diverged" and summary["error"] == "training diverged at step 3: loss/d = nan"
+    assert summary["global_step"] == 4
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["gan_lightning"]["steps_done"] == 2
+    assert all(torch.isfinite(v).all() for v in weights(tmp_path).values())
+
+
+def test_on_nan_skip_drops_non_finite_updates_and_counts_them(tmp_path, monkeypatch):
+    nan_d_losses(monkeypatch, lambda call: call % 10 == 0)
     summary = run_in_process([*TOY, "objective=nonsaturating", "trainer.on_nan=skip", "trainer.max_steps=100"], tmp_path)
     assert summary["status"] == "completed" and summary["global_step"] == 100
     assert summary["skipped_updates"] == 10

@@ -26,6 +26,7 @@ class Periodic(pl.Callback):
 
     def _fire(self, trainer, pl_module) -> None:
         self.last_fired_step = pl_module.steps_done
+        pl_module.check_losses()  # nothing is saved, drawn or evaluated from weights a non-finite loss spoilt
         self.fire(trainer, pl_module)
 
     def fire(self, trainer, pl_module) -> None:

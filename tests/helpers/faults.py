@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.loggers import WandbLogger
 
 
@@ -17,3 +18,16 @@ class EndTrackerRun(pl.Callback):
             for logger in trainer.loggers:
                 if isinstance(logger, WandbLogger):
                     logger.experiment.finish()
+
+
+class PoisonDiscriminator(pl.Callback):
+    """Sets one of D's weights to NaN on one process before step ``at_step``: that process's D loss of the step is
+    NaN, and the gradient all-reduce carries the NaN to the other processes' weights."""
+
+    def __init__(self, at_step: int, rank: int):
+        self.at_step, self.rank = at_step, rank
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if pl_module.steps_done + 1 == self.at_step and trainer.global_rank == self.rank:
+            with torch.no_grad():
+                next(pl_module.discriminator.parameters()).view(-1)[0] = float("nan")
