@@ -21,6 +21,7 @@ import platform
 import statistics
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List
@@ -29,9 +30,10 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelSummary
 
-from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer
+from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer, with_speed_options
 from gan_lightning.config import compose, to_config, validate
 from gan_lightning.data.batches import TensorBatches
+from gan_lightning.errors import UserError, require_choice
 from gan_lightning.module import GAN, batch_coupled, signature_stored, split
 from gan_lightning.runtime import restore_cuda_check
 
@@ -156,19 +158,30 @@ class PlainStep:
             discriminator.requires_grad_(True)
 
 
+# The precisions the plain loop reproduces: Lightning's plugin for each autocasts the training step to this type.
+PLAIN_AUTOCAST = {"32-true": None, "32": None, "bf16-mixed": torch.bfloat16}
+
+
+def plain_autocast(cfg, device: torch.device):
+    """The autocast Lightning's precision plugin puts around each training step."""
+    dtype = PLAIN_AUTOCAST[cfg.trainer.precision]
+    return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
 def plain_training(cfg, data: torch.Tensor, total_steps: int, after_step: Callable[[int], None] = lambda step: None):
     """The hand-written loop around PlainStep; returns (G, D)."""
     pl.seed_everything(cfg.seed, verbose=False)
     device = plain_device(cfg)
     generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, cfg.objective.per_sample_d)
-    generator, discriminator = generator.to(device), discriminator.to(device)
+    generator, discriminator = with_speed_options(cfg, generator.to(device), discriminator.to(device))
     d_optimizer, g_optimizer = cfg.optimizer.d.build(discriminator.parameters()), cfg.optimizer.g.build(generator.parameters())
     simultaneous = cfg.trainer.updates == "simultaneous"
     step = PlainStep(cfg.objective, generator, discriminator, d_optimizer, g_optimizer, cfg.trainer.d_steps, simultaneous)
     # Held on the training device and drawn by index, as the framework holds small data sets.
     batches = endless(TensorBatches(data.to(device), cfg.data.batch_size * cfg.trainer.d_steps, cfg.seed))
     for number in range(1, total_steps + 1):
-        step(next(batches))
+        with plain_autocast(cfg, device):
+            step(next(batches))
         after_step(number)
     return generator, discriminator
 
@@ -304,9 +317,22 @@ def main(argv=None) -> int:
     parser.add_argument("--scaling", action="store_true", help="also time batch sizes 32-512 and widths x1, x2, x4")
     parser.add_argument("--split", action="store_true",
                         help="also time the plain step as the framework's training step: splits the difference into Lightning's loop and the module's step")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="a config override for every case and both loops: trainer.precision=bf16-mixed, trainer.compile=true, "
+                             "trainer.channels_last=true (repeatable)")
     parser.add_argument("--out", default="bench.json")
     parser.add_argument("--workdir", default="bench_runs", help="where the framework's run files go")
     args = parser.parse_args(argv)
+    cases = args.cases.split(",")
+    try:
+        for name in cases:
+            require_choice("--cases", name, CASES)
+        for name in cases:  # composes and validates every case with the overrides before any is timed
+            require_choice("trainer.precision", case_config(name, args.overrides).trainer.precision, PLAIN_AUTOCAST)
+    except UserError as error:
+        parser.error(str(error))
+    except Exception as error:  # Hydra's refusal of an override: its message names it
+        parser.error(f"--set {' '.join(args.overrides)}: {error}")
     torch.set_num_threads(args.threads)
     restore_cuda_check()  # the plain loop runs as it would in a process that never imported Lightning
     from gan_lightning.run import quiet_dependencies
@@ -318,12 +344,12 @@ def main(argv=None) -> int:
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "processor": platform.processor() or platform.machine(),
                     "cpus": __import__("os").cpu_count(), "threads": args.threads,
                     "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"},  # fmt: skip
-        "settings": {"rounds": args.rounds, "warmup": args.warmup, "steps": args.steps},
+        "settings": {"rounds": args.rounds, "warmup": args.warmup, "steps": args.steps, "overrides": args.overrides},
         "cases": [],
     }
     print(f"{'case':22} {'framework steps/s':>22} {'plain steps/s':>22} {'framework/plain per round':>26}")
-    for name in args.cases.split(","):
-        summary = compare(name, args.rounds, args.warmup, args.steps, folder, split=args.split).summary()
+    for name in cases:
+        summary = compare(name, args.rounds, args.warmup, args.steps, folder, args.overrides, split=args.split).summary()
         results["cases"].append(summary)
         f, p = summary["framework_steps_per_s"], summary["plain_steps_per_s"]
         print(f"{name:22} {f['median']:9.1f} [{f['min']:.1f}-{f['max']:.1f}] {p['median']:9.1f} [{p['min']:.1f}-{p['max']:.1f}] "

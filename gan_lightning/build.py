@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from pytorch_lightning.plugins.environments import SLURMEnvironment
+from torch import nn
 
 from gan_lightning.callbacks import PeriodicCheckpoint, ProgressLog, SampleGrid
 from gan_lightning.checkpoints import AtomicCheckpointIO
@@ -34,16 +35,22 @@ def build_datamodule(cfg: Config) -> pl.LightningDataModule:
     return cfg.data.datamodule(samples_per_step=cfg.data.batch_size * cfg.trainer.d_steps, seed=cfg.seed, labelled=cfg.model.conditional)
 
 
-def build_module(cfg: Config, module_class: type = GAN) -> GAN:
-    """The configured GAN (``module_class``: GAN or a subclass of it)."""
-    num_classes = cfg.data.num_classes if cfg.model.conditional else 0
-    generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, cfg.objective.per_sample_d, num_classes)
+def with_speed_options(cfg: Config, generator: nn.Module, discriminator: nn.Module) -> Tuple[nn.Module, nn.Module]:
+    """G and D in the memory format and compiled as trainer.channels_last and trainer.compile ask."""
     if cfg.trainer.channels_last and len(cfg.data.sample_shape) == 3:
         generator, discriminator = generator.to(memory_format=torch.channels_last), discriminator.to(memory_format=torch.channels_last)
     if cfg.trainer.compile:
         # In place (nn.Module.compile), so parameter names and checkpoints stay those of the plain networks.
         generator.compile()
         discriminator.compile()
+    return generator, discriminator
+
+
+def build_module(cfg: Config, module_class: type = GAN) -> GAN:
+    """The configured GAN (``module_class``: GAN or a subclass of it)."""
+    num_classes = cfg.data.num_classes if cfg.model.conditional else 0
+    generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, cfg.objective.per_sample_d, num_classes)
+    generator, discriminator = with_speed_options(cfg, generator, discriminator)
     return module_class(
         generator,
         discriminator,

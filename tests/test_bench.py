@@ -31,19 +31,24 @@ def test_bench_compares_the_framework_with_the_plain_loop(tmp_path):
     assert f"{case['ratio_median']:.3f}" in next(line for line in result.stdout.splitlines() if line.startswith("mlp_ring8_small"))
 
 
-@pytest.mark.parametrize("case", ["mlp_ring8_small", "mlp_ring8", "mlp_ring8_simultaneous"])
-def test_the_plain_loop_does_the_frameworks_work(tmp_path, case):
+@pytest.mark.parametrize("case,overrides", [
+    ("mlp_ring8_small", []), ("mlp_ring8", []), ("mlp_ring8_simultaneous", []),
+    # --set applies to both loops: the plain loop autocasts as Lightning's bf16-mixed plugin does, and compiles.
+    ("mlp_ring8_small", ["trainer.precision=bf16-mixed"]), ("mlp_ring8_small", ["trainer.compile=true"]),
+])  # fmt: skip
+def test_the_plain_loop_does_the_frameworks_work(tmp_path, case, overrides):
     # A fair comparison times the same computation: from the same seed both loops end with the same weights.
     from gan_lightning.bench import case_config, case_data, framework_training, plain_training
 
+    settings = ["trainer.deterministic=true", *overrides]
     data = case_data(case_config(case), case)
-    module = framework_training(case_config(case, ["trainer.deterministic=true"]), data, 12, tmp_path)
-    generator, discriminator = plain_training(case_config(case, ["trainer.deterministic=true"]), data, 12)
+    module = framework_training(case_config(case, settings), data, 12, tmp_path)
+    generator, discriminator = plain_training(case_config(case, settings), data, 12)
     for trained, plain in ((module.generator, generator), (module.discriminator, discriminator)):
         for (name, a), b in zip(trained.state_dict().items(), plain.state_dict().values()):
             assert torch.equal(a, b), name
     # One step fewer is another result: the comparison is step for step.
-    one_step_fewer, _ = plain_training(case_config(case, ["trainer.deterministic=true"]), data, 11)
+    one_step_fewer, _ = plain_training(case_config(case, settings), data, 11)
     assert not all(torch.equal(a, b) for a, b in zip(one_step_fewer.parameters(), module.generator.parameters()))
 
 
