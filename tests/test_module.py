@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import pytest
+from pytorch_lightning.plugins.precision import HalfPrecision, MixedPrecision
 import torch
 
 import gan_lightning
 from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer
 from gan_lightning.config import to_config
 from gan_lightning.data.batches import TensorBatches
-from gan_lightning.module import GAN
+from gan_lightning.module import GAN, direct_updates_possible
 from tests.helpers.hydra import compose_config
 
 TOY = ["data=ring8", "model=mlp", "logger=none", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]
@@ -104,16 +105,29 @@ class CountsUpdateHooks(pl.Callback):
         self.before_optimizer_step += 1
 
 
-def test_direct_updates_skip_only_hooks_nobody_implements(tmp_path):
-    direct, direct_trainer, _ = fit(tmp_path / "direct", "trainer.max_steps=25", "trainer.d_steps=2")
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_direct_updates_skip_only_hooks_nobody_implements(tmp_path, precision):
+    settings = ["trainer.max_steps=25", "trainer.d_steps=2", f"trainer.precision={precision}"]
+    direct, direct_trainer, _ = fit(tmp_path / "direct", *settings)
     counter = CountsUpdateHooks()
-    wrapped, wrapped_trainer, _ = fit(tmp_path / "wrapped", "trainer.max_steps=25", "trainer.d_steps=2", callbacks=[counter])
+    wrapped, wrapped_trainer, _ = fit(tmp_path / "wrapped", *settings, callbacks=[counter])
     assert direct.direct_updates and not wrapped.direct_updates
     assert counter.after_backward == counter.before_optimizer_step == 25 * 3  # 2 D updates and 1 G update per step
     # Lightning's count of optimizer steps (what checkpoints and loggers read) goes on in both.
     assert direct_trainer.global_step == wrapped_trainer.global_step == 25 * 3
     for key, value in wrapped.state_dict().items():
         assert torch.equal(direct.state_dict()[key], value), key
+
+
+@pytest.mark.parametrize("plugin", [
+    MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu")),  # scales the loss, unscales before the step
+    MixedPrecision("bf16-mixed", "cpu"),  # autocast alone
+    HalfPrecision("bf16-true"),  # holds the networks in bfloat16
+], ids=["16-mixed", "bf16-mixed", "bf16-true"])  # fmt: skip
+def test_updates_go_through_lightning_where_its_precision_plugin_acts_on_them(plugin):
+    trainer = pl.Trainer(accelerator="cpu", plugins=[plugin], logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    module = build_module(to_config(compose_config(TOY)))
+    assert direct_updates_possible(trainer, module) is (plugin.precision == "bf16-mixed")
 
 
 class RecordsBatches(pl.Callback):
