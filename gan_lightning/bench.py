@@ -10,6 +10,7 @@ the module's step; the cost of an FID evaluation; and how step time grows with b
 
     python -m gan_lightning.bench                          # every case, 5 rounds, results in bench.json
     python -m gan_lightning.bench --split --fid --scaling --out bench.json
+    python -m gan_lightning.bench --cases dcgan_cifar_size --set trainer.precision=bf16-mixed   # both loops in bf16
 """
 
 from __future__ import annotations
