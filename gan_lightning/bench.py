@@ -29,6 +29,7 @@ from typing import Callable, Dict, List
 
 import pytorch_lightning as pl
 import torch
+from hydra.errors import HydraException
 from pytorch_lightning.callbacks import ModelSummary
 
 from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer, with_speed_options
@@ -332,7 +333,7 @@ def main(argv=None) -> int:
             require_choice("trainer.precision", case_config(name, args.overrides).trainer.precision, PLAIN_AUTOCAST)
     except UserError as error:
         parser.error(str(error))
-    except Exception as error:  # Hydra's refusal of an override: its message names it
+    except HydraException as error:  # Hydra's refusal of an override: its message names it
         parser.error(f"--set {' '.join(args.overrides)}: {error}")
     torch.set_num_threads(args.threads)
     restore_cuda_check()  # the plain loop runs as it would in a process that never imported Lightning

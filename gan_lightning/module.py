@@ -426,8 +426,8 @@ class GAN(pl.LightningModule):
         self.check_losses()  # a run stopped before max_steps (max_time) may not have checked its last steps
 
     def all_finite(self, loss: Tensor) -> bool:
-        """Whether the loss is finite on every process: all must stop or skip together, or the next gradient
-        all-reduce waits for a process that left (one small all-reduce per update under DDP)."""
+        """Whether the loss is finite on every process (on_nan=skip): all must skip together, or the next gradient
+        all-reduce waits for a process that skipped (one small all-reduce per update under DDP)."""
         finite = math.isfinite(loss.item())  # one host read, as bool(torch.isfinite(loss)), without the extra kernel
         if self.processes > 1:
             finite = not self._trainer.strategy.reduce_boolean_decision(not finite, all=False)
