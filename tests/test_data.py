@@ -161,6 +161,33 @@ def test_batches_cover_each_epoch_once_and_split_disjointly_across_ranks():
     assert not torch.equal(second_epoch, seen[0])  # a new permutation each epoch
 
 
+def test_an_epoch_ends_with_its_last_batch_even_when_no_more_is_asked_for():
+    data = torch.arange(40).unsqueeze(1)
+    batches = TensorBatches(data, batch_size=10, seed=3)
+    first = [b for _, b in zip(range(len(batches)), batches)]  # as Lightning takes a loader of known length
+    second = list(batches)
+    assert len(second) == 4  # a full epoch, not an empty one
+    assert sorted(torch.cat(first).flatten().tolist()) == sorted(torch.cat(second).flatten().tolist()) == list(range(40))
+    assert not torch.equal(torch.cat(first), torch.cat(second))  # the next epoch's permutation
+    assert batches.state_dict() == {"epoch": 1, "position": 4}
+
+
+def test_lightning_counts_one_epoch_per_pass_over_the_data(tmp_path):
+    import pytorch_lightning as pl
+
+    from tests.test_module import fit
+
+    class EpochStarts(pl.Callback):
+        started = []
+
+        def on_train_epoch_start(self, trainer, pl_module):
+            self.started.append((trainer.current_epoch, pl_module.steps_done))
+
+    # ring8 with 320 samples and batches of 64: 5 steps per epoch.
+    fit(tmp_path, "data.num_samples=320", "data.batch_size=64", "trainer.max_steps=12", callbacks=[EpochStarts()])
+    assert EpochStarts.started == [(0, 0), (1, 5), (2, 10)]
+
+
 def test_batches_resume_from_their_state_exactly():
     data = torch.arange(500).unsqueeze(1)
     straight = TensorBatches(data, batch_size=10, seed=3)

@@ -27,6 +27,10 @@ class TensorBatches:
         return len(self.data) // (self.batch_size * self.world_size)
 
     def __iter__(self) -> Iterator[Tensor]:
+        # An epoch ends with its last batch served, not when the iterator is asked once more: Lightning never
+        # asks a loader of known length for more than its length, and the next iter() must start a full epoch.
+        if self.position >= len(self):
+            self.epoch, self.position = self.epoch + 1, 0
         order = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(self.seed + self.epoch))
         mine = order[self.rank :: self.world_size].to(self.data.device)
         while self.position < len(self):
@@ -34,7 +38,6 @@ class TensorBatches:
             self.position += 1
             index = mine[start : start + self.batch_size]
             yield self.data[index] if self.labels is None else (self.data[index], self.labels[index])
-        self.epoch, self.position = self.epoch + 1, 0
 
     def state_dict(self) -> Dict[str, Any]:
         return {"epoch": self.epoch, "position": self.position}
