@@ -36,7 +36,7 @@ from gan_lightning.build import RunContext, build_datamodule, build_module, buil
 from gan_lightning.config import compose, to_config, validate
 from gan_lightning.data.batches import TensorBatches
 from gan_lightning.errors import UserError, require_choice
-from gan_lightning.module import GAN, batch_coupled, signature_stored, split
+from gan_lightning.module import GAN, batch_coupled, split
 from gan_lightning.runtime import restore_cuda_check
 
 # ring8 with PacGAN's networks (G 4 × 400 ReLU with batch norm, D 3 maxout layers of 200 × 5), the model
@@ -198,7 +198,6 @@ class PlainStepInLightning(GAN):
         d_optimizer, g_optimizer = (optimizer.optimizer for optimizer in self.optimizers())
         self.plain_step = PlainStep(self.objective, self.generator, self.discriminator, d_optimizer, g_optimizer, self.d_steps, self.simultaneous)
 
-    @signature_stored
     def training_step(self, batch, batch_idx: int) -> None:
         self.plain_step(batch)
         self.count_step()

@@ -17,6 +17,7 @@ from gan_lightning.checkpoints import AtomicCheckpointIO
 from gan_lightning.config import Config
 from gan_lightning.distributed import build_strategy
 from gan_lightning.module import GAN
+from gan_lightning.steploop import answer_once_per_run, build_profiler
 from gan_lightning.tracking import build_loggers
 
 
@@ -77,8 +78,9 @@ def build_callbacks(cfg: Config, context: RunContext) -> List[pl.Callback]:
         *([metrics] if metrics is not None else []),
         SampleGrid(cfg.data, run_dir / "samples", cfg.callbacks.samples_every_n_steps, cfg.callbacks.num_samples, cfg.seed),
         PeriodicCheckpoint(run_dir / "checkpoints", cfg.callbacks.checkpoint_every_n_steps, cfg.callbacks.keep_checkpoints, context.hparams),
-        ProgressLog(cfg.callbacks.progress_every_n_steps, cfg.trainer.max_steps),
     ]
+    if cfg.callbacks.progress_every_n_steps > 0:  # 0: no progress lines or bar, and no call at every step
+        callbacks.append(ProgressLog(cfg.callbacks.progress_every_n_steps, cfg.trainer.max_steps))
     callbacks.extend(instantiate(spec) for spec in cfg.callbacks.extra)
     return callbacks
 
@@ -91,7 +93,7 @@ def cluster_plugins() -> List[Any]:
 
 def build_trainer(cfg: Config, context: RunContext) -> pl.Trainer:
     t = cfg.trainer
-    return pl.Trainer(
+    trainer = pl.Trainer(
         accelerator=t.accelerator,
         devices=t.devices,
         num_nodes=t.num_nodes,
@@ -111,4 +113,6 @@ def build_trainer(cfg: Config, context: RunContext) -> pl.Trainer:
         enable_checkpointing=False,  # PeriodicCheckpoint writes checkpoints/last.ckpt
         plugins=[AtomicCheckpointIO(), *cluster_plugins()],
         num_sanity_val_steps=0,
+        profiler=build_profiler(t.profiler, context.run_dir),
     )
+    return answer_once_per_run(trainer)

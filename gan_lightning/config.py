@@ -42,6 +42,7 @@ class TrainerConfig:
     log_every_n_steps: int = MISSING
     deterministic: bool = MISSING
     on_nan: str = MISSING  # stop: end the run as diverged; skip: drop non-finite updates and count them
+    profiler: Optional[str] = MISSING  # null | simple | advanced: Lightning's profiler, its report in the run directory
 
     def check(self) -> None:
         require_positive("trainer.max_steps", self.max_steps, "a positive number of training steps")
@@ -65,6 +66,8 @@ class TrainerConfig:
             require_positive("trainer.num_threads", self.num_threads, "a positive number of threads, or null for PyTorch's default")
         require_positive("trainer.log_every_n_steps", self.log_every_n_steps, "a positive number of steps")
         require_choice("trainer.on_nan", self.on_nan, ("stop", "skip"))
+        if self.profiler not in (None, "simple", "advanced"):
+            raise invalid("trainer.profiler", self.profiler, "null (none), simple or advanced")
 
 
 def _many(devices: Any) -> bool:

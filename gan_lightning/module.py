@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 from contextlib import contextmanager
 from typing import Any, Dict, List, Optional, Tuple
@@ -64,13 +63,6 @@ def on_device(batch: Any, device: torch.device) -> bool:
     """Whether ``batch`` (a tensor, or a tuple or list of tensors) is on ``device`` already."""
     tensors = batch if isinstance(batch, (tuple, list)) else (batch,)
     return all(isinstance(t, Tensor) and t.device == device for t in tensors)
-
-
-def signature_stored(training_step):
-    """Lightning reads the training step's signature before every step (getfullargspec, 10 to 40 µs);
-    a stored signature is read at once."""
-    training_step.__signature__ = inspect.signature(training_step)
-    return training_step
 
 
 def batch_coupled(discriminator: nn.Module) -> bool:
@@ -219,7 +211,6 @@ class GAN(pl.LightningModule):
             return batch
         return super()._apply_batch_transfer_handler(batch, device, dataloader_idx)
 
-    @signature_stored
     def training_step(self, batch, batch_idx: int) -> None:
         self.logging_now = self.is_logging_step()
         d_optimizer, g_optimizer = self.optimizers()

@@ -187,6 +187,7 @@ VALIDATION_RULES = {
     "d_steps": (["trainer.d_steps=0"], "trainer.d_steps=0 is not allowed: at least 1 discriminator update per step."),
     "g_steps": (["trainer.g_steps=-1"], "trainer.g_steps=-1 is not allowed: at least 1 generator update per step."),
     "updates": (["trainer.updates=together"], "trainer.updates='together' is not allowed: one of alternating, simultaneous."),
+    "profiler": (["trainer.profiler=pytorch"], "trainer.profiler='pytorch' is not allowed: null (none), simple or advanced."),
     "simultaneous g_steps": (["trainer.updates=simultaneous", "trainer.g_steps=2"],
                              "trainer.g_steps=2 is not allowed: 1 with trainer.updates=simultaneous"),
     "model/data shapes": (["model=dcgan"], "model=dcgan needs image data (channels × height × width), but the data's samples have shape (2,)"),
