@@ -17,7 +17,7 @@ from gan_lightning.checkpoints import AtomicCheckpointIO
 from gan_lightning.config import Config
 from gan_lightning.distributed import build_strategy
 from gan_lightning.module import GAN
-from gan_lightning.steploop import answer_once_per_run, build_profiler
+from gan_lightning.steploop import build_profiler, settle_per_step_questions
 from gan_lightning.tracking import build_loggers
 
 
@@ -115,4 +115,4 @@ def build_trainer(cfg: Config, context: RunContext) -> pl.Trainer:
         num_sanity_val_steps=0,
         profiler=build_profiler(t.profiler, context.run_dir),
     )
-    return answer_once_per_run(trainer)
+    return settle_per_step_questions(trainer)

@@ -1,4 +1,4 @@
-"""Lightning's training loop with the questions it asks before every step answered once per run.
+"""Lightning's training loop with the questions it asks before every step answered once per epoch.
 
 Before every step Lightning's epoch loop reads the training step's signature (does it take ``batch_idx``?)
 and asks the trainer whether validation is enabled; every hook call enters the profiler's context. None of
@@ -46,7 +46,7 @@ def build_profiler(name: Optional[str], run_dir: Path) -> Profiler:
     return Unprofiled() if name is None else PROFILERS[name](dirpath=str(run_dir), filename="profile")
 
 
-class OncePerRunEpochLoop(_TrainingEpochLoop):
+class SettledAnswersEpochLoop(_TrainingEpochLoop):
     """Lightning's epoch loop, reading the training step's signature and whether validation is enabled when
     an epoch starts instead of before every step. Lightning's own code decides what each answer means."""
 
@@ -66,8 +66,8 @@ class OncePerRunEpochLoop(_TrainingEpochLoop):
         return kwargs
 
 
-def answer_once_per_run(trainer: pl.Trainer) -> pl.Trainer:
-    """``trainer`` with OncePerRunEpochLoop in place of the epoch loop it was built with (before any fit)."""
+def settle_per_step_questions(trainer: pl.Trainer) -> pl.Trainer:
+    """``trainer`` with SettledAnswersEpochLoop in place of the epoch loop it was built with (before any fit)."""
     built = trainer.fit_loop.epoch_loop
-    trainer.fit_loop.epoch_loop = OncePerRunEpochLoop(trainer, min_steps=built.min_steps, max_steps=built.max_steps)
+    trainer.fit_loop.epoch_loop = SettledAnswersEpochLoop(trainer, min_steps=built.min_steps, max_steps=built.max_steps)
     return trainer

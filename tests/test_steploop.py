@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer
 from gan_lightning.config import to_config
 from gan_lightning.module import GAN
-from gan_lightning.steploop import OncePerRunEpochLoop, Unprofiled
+from gan_lightning.steploop import SettledAnswersEpochLoop, Unprofiled
 from tests.helpers.hydra import compose_config, run_in_process
 
 # 64 samples per batch and 320 samples: an epoch is 5 steps.
@@ -70,7 +70,7 @@ def asked_during(tmp_path, questions, steps: int, **kwargs) -> dict:
 def test_the_signature_and_validation_are_read_at_each_epochs_start_not_at_each_step(tmp_path, questions):
     # 12 and 14 steps both run 3 epochs of at most 5 steps; the 2 steps more ask nothing more.
     assert asked_during(tmp_path, questions, 12) == asked_during(tmp_path, questions, 14)
-    assert isinstance(build_trainer(to_config(compose_config(TOY)), RunContext(tmp_path, name="test")).fit_loop.epoch_loop, OncePerRunEpochLoop)
+    assert isinstance(build_trainer(to_config(compose_config(TOY)), RunContext(tmp_path, name="test")).fit_loop.epoch_loop, SettledAnswersEpochLoop)
     # Lightning's own loop asks both before every step.
     more = asked_during(tmp_path, questions, 14, lightnings_loop=True)
     fewer = asked_during(tmp_path, questions, 12, lightnings_loop=True)
@@ -117,7 +117,7 @@ def test_without_a_profiler_every_hook_call_shares_one_null_context(tmp_path):
 def test_a_requested_profiler_writes_its_report_to_the_run_directory(tmp_path):
     run_in_process([*TOY, "trainer.max_steps=6", "trainer.profiler=simple"], tmp_path)
     report = (tmp_path / "fit-profile.txt").read_text()
-    for action in ("run_training_batch", "[Callback]PeriodicCheckpoint.on_train_batch_end", "[OncePerRunEpochLoop].train_dataloader_next"):
+    for action in ("run_training_batch", "[Callback]PeriodicCheckpoint.on_train_batch_end", "[SettledAnswersEpochLoop].train_dataloader_next"):
         assert action in report, report
 
 
