@@ -255,13 +255,14 @@ def compare(name: str, rounds: int, warmup: int, steps: int, folder: Path, extra
     data = case_data(cfg, name)
     result = Comparison(name, [], [])
     for r in range(rounds):
-        # Alternate which loop goes first, so neither always runs on a warmer (or busier) machine.
+        # Alternate which loop goes first, so neither always runs on a warmer (or busier) machine. The plain loop
+        # stays in the middle, next to both loops it is compared with, so that each pair runs back to back.
         runs: List[Callable[[], None]] = [
             lambda: result.framework.append(framework_round(case_config(name, extra), data, warmup, steps, folder / f"{name}_{r}")),
             lambda: result.plain.append(plain_round(case_config(name, extra), data, warmup, steps)),
         ]
         if split:
-            runs.insert(1, lambda: result.plain_in_lightning.append(
+            runs.append(lambda: result.plain_in_lightning.append(
                 framework_round(case_config(name, extra), data, warmup, steps, folder / f"{name}_{r}_plain_step", PlainStepInLightning)))  # fmt: skip
         for run in runs if r % 2 == 0 else reversed(runs):
             run()

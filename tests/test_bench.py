@@ -31,6 +31,26 @@ def test_bench_compares_the_framework_with_the_plain_loop(tmp_path):
     assert f"{case['ratio_median']:.3f}" in next(line for line in result.stdout.splitlines() if line.startswith("mlp_ring8_small"))
 
 
+def test_each_round_runs_the_compared_loops_back_to_back(tmp_path, monkeypatch):
+    from gan_lightning import bench
+
+    order, framework_round, plain_round = [], bench.framework_round, bench.plain_round
+
+    def framework(cfg, data, warmup, steps, folder, module_class=bench.GAN):
+        order.append(module_class.__name__)
+        return framework_round(cfg, data, warmup, steps, folder, module_class)
+
+    def plain(*args):
+        order.append("plain")
+        return plain_round(*args)
+
+    monkeypatch.setattr(bench, "framework_round", framework)
+    monkeypatch.setattr(bench, "plain_round", plain)
+    bench.compare("mlp_ring8_small", 2, 1, 2, tmp_path, split=True)
+    # The plain loop is next to both loops it is compared with, in both rounds; the first loop alternates.
+    assert order == ["GAN", "plain", "PlainStepInLightning", "PlainStepInLightning", "plain", "GAN"]
+
+
 @pytest.mark.parametrize("case,overrides", [
     ("mlp_ring8_small", []), ("mlp_ring8", []), ("mlp_ring8_simultaneous", []),
     # --set applies to both loops: the plain loop autocasts as Lightning's bf16-mixed plugin does, and compiles.
