@@ -18,6 +18,7 @@ from gan_lightning.models import ModelConfig
 from gan_lightning.objectives import Objective
 from gan_lightning.optim import OptimizerPair
 from gan_lightning.registry import SCHEMAS
+from gan_lightning.steploop import PROFILERS
 
 
 @dataclass
@@ -66,8 +67,8 @@ class TrainerConfig:
             require_positive("trainer.num_threads", self.num_threads, "a positive number of threads, or null for PyTorch's default")
         require_positive("trainer.log_every_n_steps", self.log_every_n_steps, "a positive number of steps")
         require_choice("trainer.on_nan", self.on_nan, ("stop", "skip"))
-        if self.profiler not in (None, "simple", "advanced"):
-            raise invalid("trainer.profiler", self.profiler, "null (none), simple or advanced")
+        if self.profiler is not None and self.profiler not in PROFILERS:
+            raise invalid("trainer.profiler", self.profiler, "null (none), " + " or ".join(PROFILERS))
 
 
 def _many(devices: Any) -> bool:

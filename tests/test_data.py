@@ -178,14 +178,16 @@ def test_lightning_counts_one_epoch_per_pass_over_the_data(tmp_path):
     from tests.test_module import fit
 
     class EpochStarts(pl.Callback):
-        started = []
+        def __init__(self):
+            self.started = []
 
         def on_train_epoch_start(self, trainer, pl_module):
             self.started.append((trainer.current_epoch, pl_module.steps_done))
 
     # ring8 with 320 samples and batches of 64: 5 steps per epoch.
-    fit(tmp_path, "data.num_samples=320", "data.batch_size=64", "trainer.max_steps=12", callbacks=[EpochStarts()])
-    assert EpochStarts.started == [(0, 0), (1, 5), (2, 10)]
+    epochs = EpochStarts()
+    fit(tmp_path, "data.num_samples=320", "data.batch_size=64", "trainer.max_steps=12", callbacks=[epochs])
+    assert epochs.started == [(0, 0), (1, 5), (2, 10)]
 
 
 def test_batches_resume_from_their_state_exactly():

@@ -21,13 +21,15 @@ from tests.helpers.hydra import compose_config
 TOY = ["data=ring8", "model=mlp", "logger=none", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]
 
 
-def fit(tmp_path, *overrides, callbacks=(), module_class=GAN):
+def fit(tmp_path, *overrides, callbacks=(), module_class=GAN, before_fit=lambda trainer, datamodule: None):
+    """Trains the toy GAN; ``before_fit(trainer, datamodule)`` may change either before training starts."""
     cfg = to_config(compose_config([*TOY, *overrides]))
     pl.seed_everything(cfg.seed, verbose=False)
     datamodule, module = build_datamodule(cfg), build_module(cfg, module_class)
     before = {name: p.detach().clone() for name, p in module.named_parameters()}
     trainer = build_trainer(cfg, RunContext(tmp_path, name="test"))
     trainer.callbacks[:0] = callbacks  # first: they see each step before the periodic callbacks act on it
+    before_fit(trainer, datamodule)
     trainer.fit(module, datamodule=datamodule)
     return module, trainer, before
 

@@ -12,33 +12,32 @@ import torch
 from pytorch_lightning.loops.training_epoch_loop import _TrainingEpochLoop
 from torch.utils.data import DataLoader
 
-from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer
+from gan_lightning.build import RunContext, build_trainer
 from gan_lightning.config import to_config
 from gan_lightning.module import GAN
 from gan_lightning.steploop import SettledAnswersEpochLoop, Unprofiled
 from tests.helpers.hydra import compose_config, run_in_process
+from tests.test_module import TOY as MODULE_TOY, fit as fit_toy
 
-# 64 samples per batch and 320 samples: an epoch is 5 steps.
-TOY = ["data=ring8", "data.num_samples=320", "data.batch_size=64", "model=mlp", "logger=none",
-       "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]  # fmt: skip
+FIVE_STEP_EPOCHS = ["data.num_samples=320", "data.batch_size=64"]  # 64 samples per batch and 320 samples
+TOY = [*MODULE_TOY, *FIVE_STEP_EPOCHS]
 
 
 def fit(tmp_path, *overrides, module_class=GAN, lightnings_loop=False, validation_batches=0):
     """Trains with the framework's trainer; ``lightnings_loop``: with the epoch loop Lightning builds instead;
     ``validation_batches``: a data module serving that many validation batches."""
-    cfg = to_config(compose_config([*TOY, *overrides]))
-    pl.seed_everything(cfg.seed, verbose=False)
-    datamodule, module = build_datamodule(cfg), build_module(cfg, module_class)
-    if validation_batches:
-        class Validated(type(datamodule)):
-            def val_dataloader(self):
-                return DataLoader(torch.zeros(4 * validation_batches, 2), batch_size=4)
 
-        datamodule.__class__ = Validated
-    trainer = build_trainer(cfg, RunContext(tmp_path, name="test"))
-    if lightnings_loop:
-        trainer.fit_loop.epoch_loop = _TrainingEpochLoop(trainer, min_steps=None, max_steps=-1)
-    trainer.fit(module, datamodule=datamodule)
+    def before_fit(trainer, datamodule):
+        if validation_batches:
+            class Validated(type(datamodule)):
+                def val_dataloader(self):
+                    return DataLoader(torch.zeros(4 * validation_batches, 2), batch_size=4)
+
+            datamodule.__class__ = Validated
+        if lightnings_loop:
+            trainer.fit_loop.epoch_loop = _TrainingEpochLoop(trainer, min_steps=None, max_steps=-1)
+
+    module, trainer, _ = fit_toy(tmp_path, *FIVE_STEP_EPOCHS, *overrides, module_class=module_class, before_fit=before_fit)
     return module, trainer
 
 
