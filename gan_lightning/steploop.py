@@ -37,9 +37,6 @@ class Unprofiled(Profiler):
     def profile(self, action_name: str) -> nullcontext:
         return self._nothing
 
-    def summary(self) -> str:
-        return ""
-
 
 def build_profiler(name: Optional[str], run_dir: Path) -> Profiler:
     """``trainer.profiler``: null for none, or a Lightning profiler whose report goes to ``run_dir``."""
