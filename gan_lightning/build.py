@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from pytorch_lightning.plugins.environments import SLURMEnvironment
 from torch import nn
 
-from gan_lightning.callbacks import PeriodicCheckpoint, ProgressLog, SampleGrid
+from gan_lightning.callbacks import PeriodicCheckpoint, ProgressLog, SampleGrid, StopOnSignal
 from gan_lightning.checkpoints import AtomicCheckpointIO
 from gan_lightning.config import Config
 from gan_lightning.distributed import build_strategy
@@ -23,13 +23,15 @@ from gan_lightning.tracking import build_loggers
 
 @dataclass
 class RunContext:
-    """Where a run writes and how trackers name it."""
+    """Where a run writes, how trackers name it, and where it continues from."""
 
     run_dir: Path
     name: str
     group: Optional[str] = None
     tags: List[str] = field(default_factory=list)
     hparams: Dict[str, Any] = field(default_factory=dict)
+    run_id: Optional[str] = None  # the run's one W&B run, the same at every resume
+    resume_step: int = 0  # training steps the checkpoint it resumes from holds
 
 
 def build_datamodule(cfg: Config) -> pl.LightningDataModule:
@@ -67,6 +69,7 @@ def build_module(cfg: Config, module_class: type = GAN) -> GAN:
         ema_decay=cfg.regularization.ema_decay,
         ema_start_step=cfg.regularization.ema_start_step,
         on_nan=cfg.trainer.on_nan,
+        max_skipped_fraction=cfg.trainer.max_skipped_fraction,
     )
 
 
@@ -74,14 +77,16 @@ def build_callbacks(cfg: Config, context: RunContext) -> List[pl.Callback]:
     run_dir = context.run_dir
     metrics = cfg.metrics.callback(cfg.data, cfg.seed)
     # Callbacks run in this order at every step: metrics first, so the progress line shows this step's values.
+    checkpoint = PeriodicCheckpoint(run_dir / "checkpoints", cfg.callbacks.checkpoint_every_n_steps, cfg.callbacks.keep_checkpoints, context.hparams, context.run_id)
     callbacks: List[pl.Callback] = [
         *([metrics] if metrics is not None else []),
         SampleGrid(cfg.data, run_dir / "samples", cfg.callbacks.samples_every_n_steps, cfg.callbacks.num_samples, cfg.seed),
-        PeriodicCheckpoint(run_dir / "checkpoints", cfg.callbacks.checkpoint_every_n_steps, cfg.callbacks.keep_checkpoints, context.hparams),
+        checkpoint,
     ]
     if cfg.callbacks.progress_every_n_steps > 0:  # 0: no progress lines or bar, and no call at every step
         callbacks.append(ProgressLog(cfg.callbacks.progress_every_n_steps, cfg.trainer.max_steps))
     callbacks.extend(instantiate(spec) for spec in cfg.callbacks.extra)
+    callbacks.append(StopOnSignal(checkpoint))  # last: a stop signal ends the step after everything else it does
     return callbacks
 
 
@@ -104,7 +109,7 @@ def build_trainer(cfg: Config, context: RunContext) -> pl.Trainer:
         # every optimizer step (d_steps + g_steps per training step), so it is not used as the limit.
         max_steps=-1,
         max_epochs=-1,
-        logger=build_loggers(cfg.logger, context.run_dir, context.name, context.group, context.tags, context.hparams) or False,
+        logger=build_loggers(cfg.logger, context.run_dir, context.run_id, context.resume_step, context.name, context.group, context.tags, context.hparams) or False,
         callbacks=build_callbacks(cfg, context),
         log_every_n_steps=t.log_every_n_steps,
         deterministic=t.deterministic,

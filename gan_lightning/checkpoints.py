@@ -12,6 +12,7 @@ import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from gan_lightning.errors import UserError
+from gan_lightning.files import user_fixable
 
 PROJECT_KEY = "gan_lightning"  # present in every checkpoint this project writes
 RESUME_MODES = ("auto", "never")
@@ -23,20 +24,27 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     A kill at any moment leaves either the previous file or the new one, never a torn one. (Lightning's
     own writer stages the file in the system temp folder and moves it, which is a copy, not a rename,
     whenever that folder is on another file system.)
+
+    Only the writer removes its temporary file; those of killed writers are removed by the next run that holds
+    the directory's lock (RunDirectory.claim). A full disk or a missing permission is the user's to fix: it ends
+    the run with a message naming the checkpoint, and the previous checkpoint stays as it was.
     """
 
     def save_checkpoint(self, checkpoint: Dict[str, Any], path, storage_options: Optional[Any] = None) -> None:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer that was killed
-            stale.unlink(missing_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as f:
                 torch.save(checkpoint, f)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
+        except Exception as error:
+            fixable = user_fixable(error, path)
+            if fixable is None:
+                raise
+            raise fixable from None
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -88,8 +96,22 @@ def select_resume(resume: str, run_dir: Path) -> Optional[Resume]:
     return Resume(path, load_safely(path))
 
 
-def check_compatible(resume: Resume, module: torch.nn.Module) -> None:
-    """The checkpoint's weights fit the configured networks (same names and shapes)."""
+# Choices a resumed run must share with its checkpoint: the optimizers' state and the losses belong to them.
+FIXED_CHOICES = ("optimizer", "objective")
+
+
+def check_compatible(resume: Resume, module: torch.nn.Module, choices: Dict[str, Any]) -> None:
+    """The checkpoint fits the configuration: the same optimizer and objective, and weights of the configured
+    networks (same names and shapes). Checked before anything is loaded into the run."""
+    saved_choices = (resume.checkpoint[PROJECT_KEY].get("config") or {}).get("choices") or {}
+    changed = [group for group in FIXED_CHOICES if saved_choices.get(group) and choices.get(group) and saved_choices[group] != choices[group]]
+    if changed:
+        trained = " ".join(f"{group}={saved_choices[group]}" for group in changed)
+        asked = " ".join(f"{group}={choices[group]}" for group in changed)
+        raise UserError(
+            f"{resume.path} was trained with {trained}, but this run asks for {asked}: its optimizer state and losses "
+            f"belong to the former. Resume with {trained}, or start a new run in another directory (hydra.run.dir=...)."
+        )
     saved = resume.checkpoint["state_dict"]
     wanted = module.state_dict()
     missing = sorted(set(wanted) - set(saved))

@@ -43,6 +43,7 @@ class TrainerConfig:
     log_every_n_steps: int = MISSING
     deterministic: bool = MISSING
     on_nan: str = MISSING  # stop: end the run as diverged; skip: drop non-finite updates and count them
+    max_skipped_fraction: float = MISSING  # on_nan=skip: past this fraction of dropped updates the run ends diverged
     profiler: Optional[str] = MISSING  # null | simple | advanced: Lightning's profiler, its report in the run directory
 
     def check(self) -> None:
@@ -67,6 +68,8 @@ class TrainerConfig:
             require_positive("trainer.num_threads", self.num_threads, "a positive number of threads, or null for PyTorch's default")
         require_positive("trainer.log_every_n_steps", self.log_every_n_steps, "a positive number of steps")
         require_choice("trainer.on_nan", self.on_nan, ("stop", "skip"))
+        if not 0.0 <= self.max_skipped_fraction <= 1.0:
+            raise invalid("trainer.max_skipped_fraction", self.max_skipped_fraction, "a fraction in [0, 1] of the updates that trainer.on_nan=skip may drop")
         if self.profiler is not None and self.profiler not in PROFILERS:
             raise invalid("trainer.profiler", self.profiler, "null (none), " + " or ".join(PROFILERS))
 

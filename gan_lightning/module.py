@@ -28,6 +28,8 @@ UPDATE_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_
 # At most this many steps pass between two reads of the losses' finiteness (on_nan=stop); logging steps
 # and every periodic callback (checkpoints, samples, evaluation) read them too, before using the weights.
 LOSS_CHECK_EVERY_N_STEPS = 100
+# on_nan=skip judges the fraction of dropped updates once this many updates were attempted (and at the end).
+MIN_UPDATES_JUDGED = 100
 # Values that can never be a parameter, buffer or submodule.
 PLAIN_VALUE_TYPES = (bool, int, float, str, type(None))
 # The hooks a batch passes through between the data loader and the training step.
@@ -141,6 +143,7 @@ class GAN(pl.LightningModule):
         ema_decay: Optional[float] = None,
         ema_start_step: int = 0,
         on_nan: str = "stop",
+        max_skipped_fraction: float = 0.1,
     ):
         super().__init__()
         self.automatic_optimization = False
@@ -152,6 +155,7 @@ class GAN(pl.LightningModule):
         self.generator_ema = ExponentialMovingAverage(generator, ema_decay) if ema_decay is not None else None
         self.ema_start_step = ema_start_step
         self.on_nan = on_nan  # "stop": raise Diverged; "skip": drop the update and count it
+        self.max_skipped_fraction = max_skipped_fraction  # on_nan=skip: past it, skipping has become the rule: Diverged
         self.steps_done = 0  # completed training steps (iterations), saved in checkpoints
         self.skipped_updates = 0
         # on_nan=stop: (step, name, loss) of each update since the last check, read back together at the next.
@@ -232,6 +236,7 @@ class GAN(pl.LightningModule):
         self.count_step()
         if self.logging_now or self.steps_done % LOSS_CHECK_EVERY_N_STEPS == 0:
             self.check_losses()
+            self.check_skipped(final=False)
         if self.logging_now:
             self.log_step(d_loss, g_loss, real_out, fake_out, d_optimizer, g_optimizer)
 
@@ -415,6 +420,20 @@ class GAN(pl.LightningModule):
 
     def on_train_end(self) -> None:
         self.check_losses()  # a run stopped before max_steps (max_time) may not have checked its last steps
+        self.check_skipped(final=True)
+
+    def check_skipped(self, final: bool) -> None:
+        """on_nan=skip: raise Diverged once more than max_skipped_fraction of the updates so far were dropped
+        (judged from MIN_UPDATES_JUDGED updates on, and always at the end)."""
+        if self.on_nan != "skip":
+            return
+        attempted = self.steps_done * (self.d_steps + self.g_steps)
+        if attempted == 0 or (attempted < MIN_UPDATES_JUDGED and not final):
+            return
+        fraction = self.skipped_updates / attempted
+        if fraction > self.max_skipped_fraction:
+            what = f"fraction of updates dropped by trainer.on_nan=skip ({self.skipped_updates} of {attempted}; trainer.max_skipped_fraction={self.max_skipped_fraction})"
+            raise Diverged(self.steps_done, what, round(fraction, 4))
 
     def all_finite(self, loss: Tensor) -> bool:
         """Whether the loss is finite on every process (on_nan=skip): all must skip together, or the next gradient

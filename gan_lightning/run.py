@@ -11,6 +11,7 @@ import sys
 import time
 import traceback
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -22,12 +23,17 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer
+from gan_lightning.callbacks import Interrupted, StopOnSignal
+from gan_lightning.checkpoints import PROJECT_KEY, Resume, check_compatible, select_resume
 from gan_lightning.config import Config, to_config, validate
-from gan_lightning.checkpoints import check_compatible, select_resume
 from gan_lightning.distributed import process_rank, slurm_job
 from gan_lightning.errors import Diverged, UserError
+from gan_lightning.files import user_fixable
 from gan_lightning.metrics import latest_metrics
+from gan_lightning.module import GAN
+from gan_lightning.rundir import RunDirectory, job_log_name
 from gan_lightning.summary import read_summary, scalar_metrics, write_summary
+from gan_lightning.sweep import sweep_exit_code
 from gan_lightning.tracking import finish_wandb, scrub_secrets
 
 log = logging.getLogger("gan_lightning")
@@ -44,7 +50,8 @@ def quiet_dependencies() -> None:
     warnings.filterwarnings("ignore", message=r".*The `srun` command is available on your system but is not used.*")
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(lambda record: not str(record.msg).startswith("💡"))
 
-# Exit statuses: a user error (bad setting, missing data) prints its message and no traceback.
+# Exit statuses. A user error (bad setting, missing data, unusable checkpoint, full disk) prints its message and
+# no traceback; a bug of ours exits 1 with its traceback; a stop signal exits 128 + its number (143 for SIGTERM).
 USER_ERROR_EXIT = 2
 DIVERGED_EXIT = 3
 
@@ -65,27 +72,52 @@ def run_context(cfg: DictConfig) -> RunContext:
     return RunContext(Path(hc.runtime.output_dir), name=name, group=group, tags=tags, hparams=hparams)
 
 
-def train(config: Config, context: RunContext, summary: Dict[str, Any]) -> None:
-    validate(config)  # before any data is loaded or a file of ours written
-    config.data.prepare()  # a missing data set stops the run before trackers start
-    config.metrics.prepare(config.data)  # so does a feature extractor that cannot be had
+@dataclass
+class Prepared:
+    """Everything a run needs before it writes into its directory, each part checked."""
+
+    datamodule: pl.LightningDataModule
+    module: GAN
+    resume: Optional[Resume]
+
+
+def prepare(config: Config, context: RunContext) -> Prepared:
+    """Find the data, the metrics' extractors and the checkpoint to resume from, and build the networks: every
+    reason to refuse the run comes up here, before its directory is touched."""
+    config.data.prepare()
+    config.metrics.prepare(config.data)
     resume = select_resume(config.resume, context.run_dir)
     if config.trainer.num_threads is not None:
         torch.set_num_threads(config.trainer.num_threads)
     pl.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = build_datamodule(config)
+    datamodule.setup("fit")  # reads the data now: a damaged file is refused here, not mid-run
     module = build_module(config)
     if resume is not None:
-        check_compatible(resume, module)
+        check_compatible(resume, module, context.hparams.get("choices", {}))
+    return Prepared(datamodule, module, resume)
+
+
+def train(config: Config, context: RunContext, prepared: Prepared, summary: Dict[str, Any]) -> None:
+    resume, module = prepared.resume, prepared.module
+    if resume is not None:
         if resume.steps_done >= config.trainer.max_steps:
             log.info(f"{resume.path} is at step {resume.steps_done}, trainer.max_steps={config.trainer.max_steps}: nothing left to train")
             summary.update(status="completed", global_step=resume.steps_done, metrics=previous_metrics(context.run_dir))
             return
         log.info(f"resuming from {resume.path} at step {resume.steps_done}")
     trainer = build_trainer(config, context)
+    stop = next(c for c in trainer.callbacks if isinstance(c, StopOnSignal))
+    stop.install()
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume.path if resume else None, weights_only=True)
+        trainer.fit(module, datamodule=prepared.datamodule, ckpt_path=resume.path if resume else None, weights_only=True)
+    except BaseException as error:
+        if stop.received is not None and not isinstance(error, (Interrupted, UserError, Diverged)):
+            # A second Ctrl-C (Lightning turns it into SystemExit(1)) or a chained handler's exit (submitit's requeue).
+            raise Interrupted(stop.received, module.steps_done, saved=False) from error
+        raise
     finally:
+        stop.uninstall()
         summary["global_step"] = module.steps_done
         summary["metrics"] = scalar_metrics({**trainer.callback_metrics, **latest_metrics(trainer)})
         if config.trainer.on_nan == "skip":
@@ -103,47 +135,87 @@ def previous_metrics(run_dir: Path) -> Dict[str, Any]:
 
 def run(cfg: DictConfig) -> Optional[float]:
     quiet_dependencies()
+    directory = RunDirectory(Path(HydraConfig.get().runtime.output_dir))
+    try:
+        return run_in(directory, cfg)
+    finally:
+        directory.release()  # after the last message, so that run.log has it
+
+
+def run_in(directory: RunDirectory, cfg: DictConfig) -> Optional[float]:
+    hydra_config = HydraConfig.get()
     context = run_context(cfg)
-    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    multirun = hydra_config.mode == RunMode.MULTIRUN
+    rank_zero = process_rank() == 0
     started = time.perf_counter()
-    summary: Dict[str, Any] = {"status": "failed", "global_step": 0, "metrics": {}, "overrides": list(HydraConfig.get().overrides.task), **slurm_job()}
+    summary: Dict[str, Any] = {"status": "failed", "global_step": 0, "metrics": {}, "overrides": list(hydra_config.overrides.task), **slurm_job()}
     exit_code = 0
     try:
-        train(to_config(cfg), context, summary)
-    except UserError as error:
-        summary["error"] = str(error)
-        log.error(str(error))
-        exit_code = USER_ERROR_EXIT
-    except Diverged as error:
-        summary.update(status="diverged", error=str(error))
-        last = context.run_dir / "checkpoints" / "last.ckpt"
-        kept = f"the last good checkpoint is kept: {last}" if last.exists() else "no checkpoint had been written yet"
-        log.error(f"{error}; {kept}")
-        exit_code = DIVERGED_EXIT
+        config = to_config(cfg)
+        validate(config)  # settings alone, before the directory is looked at
+        if rank_zero:  # the other processes of a data-parallel job work inside rank 0's hold on the directory
+            directory.acquire()
+        prepared = prepare(config, context)
+        directory.claim(cfg, hydra_config, job_log_name(hydra_config), write_config=rank_zero)
+        if rank_zero:
+            context.run_id = directory.run_id(prepared.resume.checkpoint[PROJECT_KEY].get("run_id") if prepared.resume else None)
+        context.resume_step = prepared.resume.steps_done if prepared.resume else 0
+        train(config, context, prepared, summary)
     except Exception as error:
-        summary["error"] = f"{type(error).__name__}: {error}"
-        if not multirun:
-            raise
-        # One broken job must not end a sweep: record it and let the others run.
-        log.error(f"job failed:\n{traceback.format_exc()}")
-    except BaseException:
+        exit_code = record_failure(error, summary, context.run_dir, multirun)
+    except BaseException as error:
         summary["status"] = "interrupted"
+        summary["error"] = f"{type(error).__name__}: {error}"
         raise
     finally:
         summary["wall_time_s"] = round(time.perf_counter() - started, 3)
-        if process_rank() == 0:
-            write_summary(context.run_dir, summary)
-    if process_rank() != 0:
+        # A refused start or resume leaves the files of a run already in the directory as they were.
+        if rank_zero and (directory.claimed or not directory.holds_previous_run):
+            save_summary(context.run_dir, summary)
+    if not rank_zero:
         # The other processes of a data-parallel job leave the summary, final messages and exit status to rank 0
         # (a failing exit here would make Lightning's launcher kill rank 0 before it reports).
         return None
     if summary["status"] == "completed":
         log.info(f"run directory: {context.run_dir} (samples/, checkpoints/, summary.json" + (", csv/" if (context.run_dir / "csv").exists() else "") + ")")
         if summary.get("wandb_dir"):
-            log.info(f"W&B run: {summary['wandb_dir']} (upload with: wandb sync {summary['wandb_dir']})")
-    if exit_code and not multirun:
+            log.info(f"W&B run: {summary['wandb_dir']} (upload every segment with: wandb sync {context.run_dir / 'wandb'}/*run-*-{context.run_id})")
+    if exit_code >= 128 or (exit_code and not multirun):
+        # Interruptions stop a multirun too: the jobs after this one would be stopped by the same signal.
         sys.exit(exit_code)
     return sweep_value(OmegaConf.select(cfg, "optimized_metric"), summary)
+
+
+def record_failure(error: Exception, summary: Dict[str, Any], run_dir: Path, multirun: bool) -> int:
+    """Put ``error`` in the summary and the log; return the exit code it calls for."""
+    user_error = error if isinstance(error, UserError) else user_fixable(error)
+    if user_error is not None:
+        summary["error"] = str(user_error)
+        log.error(str(user_error))
+        return USER_ERROR_EXIT
+    if isinstance(error, Diverged):
+        summary.update(status="diverged", error=str(error))
+        last = run_dir / "checkpoints" / "last.ckpt"
+        kept = f"the last good checkpoint is kept: {last}" if last.exists() else "no checkpoint had been written yet"
+        log.error(f"{error}; {kept}")
+        return DIVERGED_EXIT
+    if isinstance(error, Interrupted):
+        summary.update(status="interrupted", error=str(error))
+        log.warning(str(error))
+        return error.exit_code
+    summary["error"] = f"{type(error).__name__}: {error}"
+    if not multirun:
+        raise error
+    # One broken job must not end a sweep: record it and let the others run.
+    log.error(f"job failed:\n{traceback.format_exc()}")
+    return 1
+
+
+def save_summary(run_dir: Path, summary: Dict[str, Any]) -> None:
+    try:
+        write_summary(run_dir, summary)
+    except OSError as error:  # the error that ended the run (a full disk) may forbid this write too
+        log.error(str(user_fixable(error, Path(run_dir) / "summary.json") or error))
 
 
 def sweep_value(metric: Optional[str], summary: Dict[str, Any]) -> Optional[float]:
@@ -172,3 +244,4 @@ def main(cfg: DictConfig) -> Optional[float]:
 
 if __name__ == "__main__":
     main()
+    sys.exit(sweep_exit_code())  # a multirun exits non-zero unless every job completed

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any, Dict, Mapping
+
+from gan_lightning.files import atomic_write
 
 FILENAME = "summary.json"
 STATUSES = ("completed", "failed", "diverged", "interrupted")
@@ -22,12 +23,7 @@ def scalar_metrics(metrics: Mapping[str, Any]) -> Dict[str, float]:
 
 
 def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> Path:
-    path = Path(run_dir) / FILENAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(Path(run_dir) / FILENAME, json.dumps(summary, indent=2, sort_keys=False) + "\n")
 
 
 def read_summary(run_dir: Path) -> Dict[str, Any]:

@@ -1,4 +1,5 @@
-"""A Hydra callback that ends every multirun with one line: how many jobs completed, diverged or failed."""
+"""A Hydra callback that ends every multirun with one line: how many jobs completed, diverged or failed; the
+multirun's exit code then says whether every job completed."""
 
 from __future__ import annotations
 
@@ -15,19 +16,35 @@ from gan_lightning.summary import FILENAME, STATUSES, read_summary
 log = logging.getLogger("gan_lightning")
 
 
+# Files that mark a folder of a sweep directory as a job's run directory.
+JOB_MARKERS = (FILENAME, ".hydra", ".lock")
+# The exit code of the last multirun in this process: 0 when every job completed.
+last_exit_code = 0
+
+
 def tally(sweep_dir: Path) -> Counter:
-    """Job statuses from the summary.json files under a sweep directory; a job without one counts as failed."""
+    """Job statuses from the summary.json files under a sweep directory; a job without a readable one counts as failed."""
     counts: Counter = Counter()
-    for job_dir in sorted(p for p in Path(sweep_dir).iterdir() if p.is_dir() and (p / ".hydra").is_dir()):
-        counts[read_summary(job_dir)["status"] if (job_dir / FILENAME).exists() else "failed"] += 1
+    for job_dir in sorted(p for p in Path(sweep_dir).iterdir() if p.is_dir() and any((p / m).exists() for m in JOB_MARKERS)):
+        try:
+            counts[read_summary(job_dir)["status"]] += 1
+        except (OSError, ValueError, KeyError):
+            counts["failed"] += 1
     return counts
+
+
+def sweep_exit_code() -> int:
+    return last_exit_code
 
 
 class SweepReport(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        global last_exit_code
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
+            last_exit_code = 1
             return
         counts = tally(sweep_dir)
+        last_exit_code = 0 if counts and set(counts) == {"completed"} else 1
         parts = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
         log.info(f"sweep {sweep_dir}: {sum(counts.values())} jobs: {parts or 'none ran'}")

@@ -10,7 +10,7 @@ from PIL import Image
 
 from tests.conftest import cli
 from tests.helpers.hydra import run_in_process
-from tests.helpers.wandb_records import WandbRun
+from gan_lightning.wandb_records import WandbRun
 
 SWEEP = ["-m", "objective=minimax,nonsaturating", "data=ring8", "model=mlp", "trainer.max_steps=100", "trainer.log_every_n_steps=10",
          "metrics=toy2d", "metrics.every_n_steps=50", "callbacks.samples_every_n_steps=50", "logger.log_model=true"]  # fmt: skip

@@ -11,16 +11,21 @@ from gan_lightning.errors import Diverged
 
 
 class PeriodicCheckpoint(Periodic):
-    """Saves through Lightning (atomic writes); with ``keep`` also keeps ``step_<N>.ckpt`` copies."""
+    """Saves through Lightning (atomic writes); with ``keep`` also keeps ``step_<N>.ckpt`` copies.
 
-    def __init__(self, folder: Path, every_n_steps: int, keep: bool, run_config: Optional[Dict[str, Any]] = None):
+    The loggers write out what they hold before every checkpoint: a checkpoint of step N is never on disk
+    while rows of steps before N are not, so a run resumed from it continues its logs without a gap.
+    """
+
+    def __init__(self, folder: Path, every_n_steps: int, keep: bool, run_config: Optional[Dict[str, Any]] = None, run_id: Optional[str] = None):
         super().__init__(every_n_steps)
         self.folder, self.keep = Path(folder), keep
         self.run_config = run_config or {}
+        self.run_id = run_id
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: Dict[str, Any]) -> None:
         # The resolved config travels with the weights: evaluate and sample rebuild the run from it.
-        checkpoint.setdefault("gan_lightning", {})["config"] = self.run_config
+        checkpoint.setdefault("gan_lightning", {}).update(config=self.run_config, run_id=self.run_id)
 
     @property
     def last_path(self) -> Path:
@@ -30,6 +35,8 @@ class PeriodicCheckpoint(Periodic):
         bad = pl_module.first_nonfinite_weight()
         if bad is not None:  # keep the last good checkpoint rather than overwrite it with NaNs
             raise Diverged(pl_module.steps_done, f"weight {bad}", float("nan"))
+        for logger in trainer.loggers:
+            logger.save()
         trainer.save_checkpoint(self.last_path, weights_only=False)
         if not trainer.is_global_zero:
             return
@@ -38,3 +45,8 @@ class PeriodicCheckpoint(Periodic):
         for logger in trainer.loggers:
             if getattr(logger, "upload_checkpoints", False):
                 logger.upload_checkpoint(self.last_path, pl_module.steps_done)
+
+    def save_now(self, trainer, pl_module) -> None:
+        """A checkpoint at the current step, unless this step's is written already."""
+        if pl_module.steps_done != self.last_fired_step:
+            self._fire(trainer, pl_module)

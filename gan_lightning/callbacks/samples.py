@@ -34,6 +34,21 @@ class SampleGrid(Periodic):
         self.labels = class_rows(generator.num_classes, self.num_samples)
         count = self.num_samples if self.labels is None else len(self.labels)
         self.latents = generator.sample_latent(count, generator=torch.Generator().manual_seed(self.seed))
+        if trainer.is_global_zero and pl_module.steps_done > 0:
+            self.resend_grids(trainer, pl_module.steps_done)
+
+    def resend_grids(self, trainer, resumed_at: int) -> None:
+        """A resumed run sends the grids of the steps its checkpoint covers that W&B lacks (a kill can take W&B's
+        last records with it; the W&B logger drops those it has)."""
+        for path in sorted(self.folder.glob("step_*.png")):
+            steps_done = int(path.stem.split("_")[1])
+            if steps_done <= resumed_at:
+                self.log_grid(trainer, path, steps_done, steps_done - 1)
+
+    def log_grid(self, trainer, path: Path, steps_done: int, step: int) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image("samples", [str(path)], step=step, caption=[f"step {steps_done}"])
 
     def fire(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero:
@@ -49,9 +64,9 @@ class SampleGrid(Periodic):
         if not wandb_loggers:
             return
         step = trainer.fit_loop.epoch_loop._batches_that_stepped  # the step Lightning logs scalars at
+        self.log_grid(trainer, path, pl_module.steps_done, step)
         histograms = self.discriminator_outputs(trainer, pl_module)
         for logger in wandb_loggers:
-            logger.log_image("samples", [str(path)], step=step, caption=[f"step {pl_module.steps_done}"])
             logger.log_histograms(histograms, step)
 
     def discriminator_outputs(self, trainer, pl_module):

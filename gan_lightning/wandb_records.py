@@ -1,4 +1,6 @@
-"""Read what a W&B run logged, from its offline transaction log (``run-<id>.wandb``), for tests.
+"""Read what a W&B run logged, from its transaction log (``run-<id>.wandb``, written offline and online alike).
+
+A resumed run reads its earlier segments' logs so that no step reaches W&B twice; the tests read them back.
 
 wandb 0.31 writes the log from its Go backend (``wandb-core``, ``core/pkg/leveldb`` and
 ``core/internal/transactionlog``) and ships no public Python reader, so this module parses it directly.
@@ -34,7 +36,7 @@ from typing import Any, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 from wandb.proto.wandb_internal_pb2 import Record
 
-__all__ = ["WandbRecordError", "WandbRun", "find_wandb_file", "flatten", "payloads", "records"]
+__all__ = ["WandbRecordError", "WandbRun", "find_wandb_file", "flatten", "logged_keys", "payloads", "records", "segments"]
 
 FILE_IDENT = b":W&B"
 FILE_MAGIC = 0xBEE1
@@ -335,3 +337,39 @@ class WandbRun:
 
     def __repr__(self) -> str:
         return f"WandbRun({str(self.path)!r}, {len(self.history)} history rows)"
+
+
+# Keys W&B adds to every history row itself, and the step axis every row of this project carries.
+ROW_BOOKKEEPING = ("_step", "_runtime", "_timestamp", "trainer/global_step", "epoch")
+
+
+def segments(wandb_dir: PathLike, run_id: str) -> List[Path]:
+    """The transaction logs of every segment of W&B run ``run_id`` under ``wandb_dir`` (one per start or resume), oldest first."""
+    return sorted(Path(wandb_dir).glob(f"*run-*-{run_id}/run-{run_id}.wandb"))
+
+
+def logged_keys(wandb_dir: PathLike, run_id: str) -> Dict[int, Set[str]]:
+    """For each ``trainer/global_step``, the keys that earlier segments of run ``run_id`` already logged at it.
+
+    A segment cut short by a kill may end in a torn record: what precedes it is read, the rest ignored.
+    """
+    seen: Dict[int, Set[str]] = {}
+    for path in segments(wandb_dir, run_id):
+        try:
+            for payload in payloads(path):
+                record = Record()
+                record.ParseFromString(payload)
+                if record.WhichOneof("record_type") != "history":
+                    continue
+                row: Dict[str, Any] = {}
+                for item in record.history.item:
+                    key = (list(item.nested_key) or [item.key])[0]
+                    row[key] = item
+                step_item = row.get("trainer/global_step")
+                if step_item is None:
+                    continue
+                step = int(_history_value(step_item))
+                seen.setdefault(step, set()).update(k for k in row if k not in ROW_BOOKKEEPING)
+        except WandbRecordError:
+            continue
+    return seen

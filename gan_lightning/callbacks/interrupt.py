@@ -1,0 +1,90 @@
+"""Stop signals (a scheduler's SIGTERM, Ctrl-C, SLURM's warning signals): finish the step, checkpoint it, exit.
+
+A signal only marks the run; at the end of the current training step the run saves a checkpoint at that
+step and raises ``Interrupted``, which ends it with status ``interrupted`` and exit code 128 + the signal's
+number, as a shell reports a process the signal ended. A rerun resumes from that step. Under DDP the
+processes agree on the step to stop at, since saving a checkpoint is collective. A handler that was in
+place before (submitit's requeue on SIGUSR2) runs after the checkpoint. A second Ctrl-C stops at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from typing import Any, Dict, Optional
+
+import pytorch_lightning as pl
+import torch
+
+from gan_lightning.callbacks.checkpoint import PeriodicCheckpoint
+
+log = logging.getLogger("gan_lightning")
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
+# Under DDP the processes compare their signals (one small all-reduce) every this many steps.
+AGREE_EVERY_N_STEPS = 10
+
+
+class Interrupted(Exception):
+    def __init__(self, signum: int, step: int, saved: bool):
+        name = signal.Signals(signum).name
+        kept = f"checkpoint at step {step} saved" if saved else "no checkpoint could be saved"
+        super().__init__(f"interrupted by {name} after step {step}; {kept}: run the same command to resume")
+        self.signum, self.step = signum, step
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+class StopOnSignal(pl.Callback):
+    def __init__(self, checkpoint: PeriodicCheckpoint):
+        self.checkpoint = checkpoint
+        self.received: Optional[int] = None
+        self.previous: Dict[int, Any] = {}
+
+    def install(self) -> None:
+        """Handle the stop signals from now on (before fit: a signal during set-up is kept for the first step)."""
+        for signum in STOP_SIGNALS:
+            self.previous[signum] = signal.getsignal(signum)
+            signal.signal(signum, self.handle)
+
+    def uninstall(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        self.previous = {}
+
+    def handle(self, signum: int, frame: Any) -> None:
+        if self.received == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now, without the checkpoint
+        if self.received is None:
+            self.received = signum
+            log.warning(f"received {signal.Signals(signum).name}: stopping after this step, with a checkpoint")
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        # Lightning installs its own SIGTERM handler when fit starts (it ends the process with exit code 0,
+        # without a checkpoint); this one takes its place.
+        signal.signal(signal.SIGTERM, self.handle)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        signum = self.agreed_signal(trainer, pl_module)
+        if signum is None:
+            return
+        self.checkpoint.save_now(trainer, pl_module)
+        chained = self.previous.get(signum)
+        if callable(chained) and signum != signal.SIGINT:
+            try:
+                chained(signum, None)  # for example submitit's requeue, now that the checkpoint is written
+            except BaseException as error:  # submitit ends the process after a requeue: Interrupted does it with a status
+                log.info(f"the handler in place before the run ended with {type(error).__name__}: {error}")
+        raise Interrupted(signum, pl_module.steps_done, saved=True)
+
+    def agreed_signal(self, trainer, pl_module) -> Optional[int]:
+        if pl_module.processes == 1:
+            return self.received
+        if pl_module.steps_done % AGREE_EVERY_N_STEPS:
+            return None
+        # The largest signal number any process received (0: none); every process stops at this step.
+        mine = torch.tensor(self.received or 0, device=pl_module.device)
+        agreed = int(trainer.strategy.reduce(mine, reduce_op="max"))
+        return agreed or None

@@ -1,0 +1,55 @@
+"""Files written whole or not at all, and file-system errors the user can fix."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import Optional, Union
+
+from gan_lightning.errors import UserError
+
+# Errors of the file system or its permissions, not of this program: reported as one message, exit code 2.
+USER_FIXABLE = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is exhausted",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "the file system is read-only",
+}
+
+
+def atomic_write(path: Union[str, Path], data: Union[bytes, str]) -> Path:
+    """Write ``data`` to a temporary file beside ``path``, sync it and rename it over ``path``: a kill at any moment
+    leaves the old content or the new one, never a torn file. The temporary file is this writer's own."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def user_fixable(error: BaseException, path: Optional[Union[str, Path]] = None) -> Optional[UserError]:
+    """A UserError naming the path and what to do, for a file-system error the user can fix (also when another error,
+    such as torch.save's RuntimeError, was raised while handling it); None for any other error."""
+    seen = set()
+    while error is not None and not (isinstance(error, OSError) and error.errno in USER_FIXABLE):
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+        if error is not None and id(error) in seen:
+            return None
+    if error is None:
+        return None
+    where = path or error.filename or "the run directory"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        advice = "free some space there, or point hydra.run.dir (hydra.sweep.dir) at another disk, then run the same command again to resume"
+    else:
+        advice = "make it writable for this user, or point hydra.run.dir (hydra.sweep.dir) at a writable folder"
+    return UserError(f"cannot write {where}: {USER_FIXABLE[error.errno]}; {advice}.")

@@ -1,0 +1,241 @@
+"""A run's history survives every interruption: continuous logs, one W&B run, a locked directory, honest exit codes.
+
+Every test drives the real command line (``python -m gan_lightning.run``) and kills or signals the real process.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+import torch
+
+from gan_lightning.checkpoints import load_safely
+from gan_lightning.summary import read_summary
+from gan_lightning.wandb_records import WandbRun
+from tests.conftest import cli
+
+TOY = ["data=ring8", "model=mlp", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]
+LOGGED = [*TOY, "trainer.log_every_n_steps=10", "callbacks.checkpoint_every_n_steps=50"]
+
+
+def start(args: List[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gan_lightning.run", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def checkpoint_step(run_dir: Path) -> int:
+    path = run_dir / "checkpoints" / "last.ckpt"
+    return load_safely(path)["gan_lightning"]["steps_done"] if path.exists() else 0
+
+
+def wait_for(condition, process: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        assert process.poll() is None, f"the run ended early: {process.communicate()[1][-3000:]}"
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def csv_steps(run_dir: Path, column: str = "loss/d") -> List[int]:
+    with open(run_dir / "csv" / "metrics.csv", newline="") as f:
+        return [int(float(row["step"])) for row in csv.DictReader(f) if row.get(column)]
+
+
+def wandb_segments(run_dir: Path) -> List[WandbRun]:
+    return [WandbRun(folder) for folder in sorted((run_dir / "wandb").glob("*run-*"))]
+
+
+def logged_steps(segments: List[WandbRun], key: str = "loss/d") -> List[int]:
+    return sorted(int(row["trainer/global_step"]) for run in segments for row in run.history if key in row)
+
+
+def file_hashes(folder: Path) -> Dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_five_kills_leave_every_logged_step_once_in_the_csv_log_and_in_one_wandb_run(tmp_path):
+    run_dir = tmp_path / "run"
+    args = [
+        "data=ring8", "model=mlp", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=100",
+        "trainer.log_every_n_steps=10", "callbacks.checkpoint_every_n_steps=50", "trainer.max_steps=1000", f"hydra.run.dir={run_dir}",
+    ]  # fmt: skip
+    rng = random.Random(os.getpid())
+    kills = []
+    for _ in range(5):
+        process = start(args, tmp_path)
+        reached = checkpoint_step(run_dir)
+        wait_for(lambda: checkpoint_step(run_dir) > reached, process)  # some progress in every segment
+        time.sleep(rng.uniform(0.0, 0.4))  # then a kill at a random point of the training loop
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        kills.append(checkpoint_step(run_dir))
+    assert kills == sorted(set(kills)) and kills[-1] < 1000, kills
+    finished = cli(args, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert read_summary(run_dir)["global_step"] == 1000
+
+    every_logged_step = list(range(9, 1000, 10))  # step N's values are logged at Lightning's step N - 1
+    assert csv_steps(run_dir) == every_logged_step, f"killed at checkpoints {kills}"
+
+    segments = wandb_segments(run_dir)
+    run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
+    # W&B writes its records lazily: a killed segment may hold none, and its scalars come from the CSV log.
+    assert len(segments) == 6 and all(s.path.parent.name.endswith(f"-{run_id}") for s in segments)
+    assert {s.run["run_id"] for s in segments if s.run} == {run_id}
+    assert logged_steps(segments) == every_logged_step, f"killed at checkpoints {kills}"
+    assert logged_steps(segments, "samples") == list(range(99, 1000, 100)), f"killed at checkpoints {kills}"
+    # The CSV log and W&B agree on the values: the resumed segments replayed exactly what was lost.
+    with open(run_dir / "csv" / "metrics.csv", newline="") as f:
+        csv_loss = {int(float(r["step"])): float(r["loss/d"]) for r in csv.DictReader(f) if r.get("loss/d")}
+    wandb_loss = {int(r["trainer/global_step"]): r["loss/d"] for s in segments for r in s.history if "loss/d" in r}
+    assert wandb_loss.keys() == csv_loss.keys()
+    assert max(abs(wandb_loss[k] - csv_loss[k]) for k in csv_loss) < 1e-6
+    log = (run_dir / "run.log").read_text()
+    assert log.count("resuming from") == 5 and log.count("run directory:") == 1
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGUSR2])
+def test_a_stop_signal_checkpoints_the_current_step_and_exits_with_128_plus_its_number(tmp_path, signum):
+    run_dir = tmp_path / "run"
+    args = [*TOY, "trainer.log_every_n_steps=1", "callbacks.checkpoint_every_n_steps=100000", f"hydra.run.dir={run_dir}"]
+    process = start([*args, "trainer.max_steps=100000"], tmp_path)
+    wait_for(lambda: len(csv_steps(run_dir)) >= 100 if (run_dir / "csv" / "metrics.csv").exists() else False, process)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signum, stderr[-3000:]
+    assert "Traceback" not in stderr
+    summary = read_summary(run_dir)
+    stopped_at = summary["global_step"]
+    assert summary["status"] == "interrupted" and stopped_at >= 100
+    assert f"interrupted by {signal.Signals(signum).name} after step {stopped_at}" in summary["error"]
+    # The periodic checkpoint would come at step 100000: this one was written on the way out, at the current step.
+    assert checkpoint_step(run_dir) == stopped_at
+    if signum == signal.SIGTERM:
+        resumed = cli([*args, f"trainer.max_steps={stopped_at + 20}"], cwd=tmp_path)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert f"at step {stopped_at}" in resumed.stderr
+        assert read_summary(run_dir)["global_step"] == stopped_at + 20
+        assert csv_steps(run_dir) == list(range(stopped_at + 20))
+
+
+def refused_resume_cases(run_dir: Path) -> Dict[str, tuple]:
+    def truncate_checkpoint():
+        path = run_dir / "checkpoints" / "last.ckpt"
+        path.write_bytes(path.read_bytes()[:1000])
+
+    return {
+        "another width": ([f"model.d_hidden=[32]"], None, "does not fit the configured model and data"),
+        "another optimizer": (["optimizer=sgd"], None, "was trained with optimizer=adam, but this run asks for optimizer=sgd"),
+        "another objective": (["objective=minimax"], None, "was trained with objective=nonsaturating, but this run asks for objective=minimax"),
+        "a damaged checkpoint": ([], truncate_checkpoint, "is not a readable checkpoint"),
+        "resume=never": (["resume=never"], None, "would be overwritten"),
+    }
+
+
+@pytest.mark.parametrize("case", ["another width", "another optimizer", "another objective", "a damaged checkpoint", "resume=never"])
+def test_a_refused_resume_leaves_every_file_of_the_run_byte_identical(tmp_path, case):
+    run_dir = tmp_path / "run"
+    args = [*LOGGED, "trainer.max_steps=60", f"hydra.run.dir={run_dir}"]
+    assert cli(args, cwd=tmp_path).returncode == 0
+    overrides, damage, message = refused_resume_cases(run_dir)[case]
+    if damage is not None:
+        damage()
+    before = file_hashes(run_dir)
+    refused = cli([*args, "trainer.max_steps=120", *overrides], cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    assert message in refused.stderr and "Traceback" not in refused.stderr
+    assert file_hashes(run_dir) == before
+
+
+def test_a_second_run_on_a_directory_in_use_is_refused_and_the_first_completes_untouched(tmp_path):
+    run_dir = tmp_path / "run"
+    args = [*LOGGED, "trainer.max_steps=1500", f"hydra.run.dir={run_dir}"]
+    first = start(args, tmp_path)
+    wait_for(lambda: checkpoint_step(run_dir) > 0, first)
+    second = cli([*TOY, "trainer.max_steps=50", "seed=7", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert f"{run_dir} is in use by another run (process {first.pid} on " in second.stderr
+    _, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr[-3000:]
+    summary = read_summary(run_dir)
+    assert summary["status"] == "completed" and summary["global_step"] == 1500
+    assert "seed=7" not in (run_dir / ".hydra" / "overrides.yaml").read_text()
+    assert checkpoint_step(run_dir) == 1500
+    assert csv_steps(run_dir) == list(range(9, 1500, 10))
+    assert not list(run_dir.glob("checkpoints/.*.tmp"))
+
+
+def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
+    run_dir = tmp_path / "run"
+    args = [*LOGGED, "trainer.max_steps=2000", f"hydra.run.dir={run_dir}"]
+    process = start(args, tmp_path)
+    wait_for(lambda: checkpoint_step(run_dir) > 0, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert json.loads((run_dir / ".lock").read_text())["pid"] == process.pid  # the killed run never released it
+    resumed = cli(args, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"taking over the lock of {run_dir} left by a run that is no longer running (process {process.pid} on " in resumed.stderr
+    assert read_summary(run_dir)["global_step"] == 2000
+    assert (run_dir / ".lock").read_text() == ""  # released
+
+
+def test_a_multirun_exits_non_zero_unless_every_job_completed(tmp_path):
+    ok = cli(["-m", *TOY, "trainer.max_steps=20", "seed=0,1", f"hydra.sweep.dir={tmp_path / 'ok'}"], cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert ok.stdout.strip().splitlines()[-1].endswith("2 jobs: 2 completed")
+    mixed = cli(["-m", *TOY, "trainer.max_steps=20", "optimizer.d.lr=0.0002,-1", f"hydra.sweep.dir={tmp_path / 'mixed'}"], cwd=tmp_path)
+    assert mixed.returncode == 1
+    assert mixed.stdout.strip().splitlines()[-1].endswith("2 jobs: 1 completed, 1 failed")
+    assert read_summary(tmp_path / "mixed" / "0")["status"] == "completed"
+
+
+def test_a_wandb_server_that_never_answers_costs_seconds_not_minutes(tmp_path):
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)  # accepts connections and never answers them
+    try:
+        env = {"WANDB_MODE": "online", "WANDB_API_KEY": "0123456789abcdef0123456789abcdef01234567", "WANDB_BASE_URL": f"http://127.0.0.1:{server.getsockname()[1]}"}
+        started = time.time()
+        result = cli([*TOY, "trainer.max_steps=20", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path, env=env)
+        elapsed = time.time() - started
+    finally:
+        server.close()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "W&B's server does not answer" in result.stderr
+    segments = wandb_segments(tmp_path / "run")
+    assert len(segments) == 1 and segments[0].path.parent.name.startswith("offline-run-")
+    assert logged_steps(segments) == [19]
+    assert elapsed < 60, elapsed  # W&B's own start would wait 90 s, and its exit another minute
+
+
+def test_on_nan_skip_past_its_limit_ends_the_run_diverged(tmp_path, monkeypatch):
+    from tests.helpers.hydra import run_in_process
+    from tests.test_reliability import nan_d_losses
+
+    nan_d_losses(monkeypatch, lambda call: call % 10 != 0)  # 9 of 10 D updates, 45 % of all updates, are dropped
+    args = [*TOY, "objective=nonsaturating", "logger=none", "trainer.on_nan=skip", "trainer.max_steps=200"]
+    with pytest.raises(SystemExit) as exit_info:
+        run_in_process(args, tmp_path / "strict")
+    assert exit_info.value.code == 3
+    summary = read_summary(tmp_path / "strict")
+    assert summary["status"] == "diverged" and summary["global_step"] == 50  # the first check after 100 updates
+    assert summary["error"] == (
+        "training diverged at step 50: fraction of updates dropped by trainer.on_nan=skip (45 of 100; trainer.max_skipped_fraction=0.1) = 0.45"
+    )
+    lenient = run_in_process([*args, "trainer.max_skipped_fraction=0.5"], tmp_path / "lenient")
+    assert lenient["status"] == "completed" and lenient["skipped_updates"] == 180
