@@ -1,4 +1,4 @@
-"""Shared plumbing of the small commands (extractor, evaluate, sample): key=value arguments, clean errors."""
+"""Shared plumbing of the small commands (extractor, evaluate, sample, report): key=value arguments, clean errors."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from gan_lightning.errors import UserError
+from gan_lightning.files import user_fixable
 
 
 def split_arguments(argv: List[str], own: Tuple[str, ...]) -> Tuple[Dict[str, str], List[str]]:
@@ -35,4 +36,10 @@ def main_guard(body: Callable[[], int]) -> None:
     except (HydraException, OmegaConfBaseException) as error:
         cause = f"\n{error.__cause__}" if error.__cause__ else ""
         print(f"error: {error}{cause}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as error:
+        fixable = user_fixable(error)  # a full disk, a read-only or forbidden path
+        if fixable is None:
+            raise
+        print(f"error: {fixable}", file=sys.stderr)
         sys.exit(2)

@@ -36,9 +36,10 @@ def atomic_write(path: Union[str, Path], data: Union[bytes, str]) -> Path:
     return path
 
 
-def user_fixable(error: BaseException, path: Optional[Union[str, Path]] = None) -> Optional[UserError]:
+def user_fixable(error: BaseException, path: Optional[Union[str, Path]] = None, folder: Optional[Union[str, Path]] = None) -> Optional[UserError]:
     """A UserError naming the path and what to do, for a file-system error the user can fix (also when another error,
-    such as torch.save's RuntimeError, was raised while handling it); None for any other error."""
+    such as torch.save's RuntimeError, was raised while handling it); None for any other error. It names ``path``,
+    else the file the error names, else ``folder``."""
     seen = set()
     while error is not None and not (isinstance(error, OSError) and error.errno in USER_FIXABLE):
         seen.add(id(error))
@@ -47,7 +48,7 @@ def user_fixable(error: BaseException, path: Optional[Union[str, Path]] = None) 
             return None
     if error is None:
         return None
-    where = path or error.filename or "the run directory"
+    where = path or error.filename or (f"into {folder}" if folder else "the run directory")
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         advice = "free some space there, or point hydra.run.dir (hydra.sweep.dir) at another disk, then run the same command again to resume"
     else:

@@ -8,6 +8,7 @@ and one PNG with the last sample grid of every run side by side. No W&B access i
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import statistics
 import textwrap
@@ -16,7 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from gan_lightning.commands import main_guard
+from gan_lightning.errors import UserError
 from gan_lightning.summary import FILENAME, read_summary
+
+log = logging.getLogger("gan_lightning")
 
 CURVE_PANELS = (("losses", ("loss/d", "loss/g")), ("D outputs", ("d/real", "d/fake")))
 # Metrics shown in the table, in this order, when any run has them.
@@ -49,18 +54,35 @@ def read_series(csv_path: Path) -> Dict[str, List[Tuple[int, float]]]:
     series: Dict[str, List[Tuple[int, float]]] = {}
     if not csv_path.is_file():
         return series
-    with open(csv_path, newline="") as f:
+    skipped = 0
+    with open(csv_path, newline="", errors="replace") as f:
         for row in csv.DictReader(f):
-            step = int(float(row["step"])) if row.get("step") else None
-            for key, value in row.items():
-                if key in ("step", "epoch") or value in ("", None) or step is None:
-                    continue
-                series.setdefault(key, []).append((step, float(value)))
+            try:
+                step = int(float(row["step"])) if row.get("step") else None
+                values = [(key, float(value)) for key, value in row.items() if key not in ("step", "epoch", None) and value not in ("", None)]
+            except (TypeError, ValueError):
+                skipped += 1
+                continue
+            if step is not None:
+                for key, value in values:
+                    series.setdefault(key, []).append((step, value))
+    if skipped:
+        log.warning(f"left out {skipped} unreadable row(s) of {csv_path}")
     return series
 
 
 def load_runs(directory: Path) -> List[RunRecord]:
-    runs = [RunRecord(p.name, p, read_summary(p), read_series(p / "csv" / "metrics.csv")) for p in find_runs(directory)]
+    """Every readable run under ``directory``; a run whose summary.json cannot be read is left out and named."""
+    runs = []
+    for path in find_runs(directory):
+        try:
+            summary = read_summary(path)
+        except (OSError, ValueError) as error:
+            log.warning(f"left out {path / FILENAME}: it cannot be read ({type(error).__name__}: {error})")
+            continue
+        runs.append(RunRecord(path.name, path, summary, read_series(path / "csv" / "metrics.csv")))
+    if not runs:
+        raise UserError(f"{directory} holds no readable run: no summary.json in it or in its job folders.")
     shared = set.intersection(*(set(r.summary.get("overrides", [])) for r in runs)) if len(runs) > 1 else set()
     for run in runs:
         run.label = " ".join(o for o in run.summary.get("overrides", []) if o not in shared) or run.name
@@ -141,7 +163,10 @@ def plot_samples(runs: List[RunRecord], path: Path) -> Optional[Path]:
     rows = math.ceil(len(grids) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(SAMPLE_PANEL * columns, SAMPLE_PANEL * rows + 0.4), dpi=FIGURE_DPI, squeeze=False)
     for ax, (run, grid) in zip(axes.flat, grids):
-        ax.imshow(plt.imread(grid))
+        try:
+            ax.imshow(plt.imread(grid))
+        except Exception as error:  # a damaged picture costs its panel, not the report
+            log.warning(f"left out {grid}: it cannot be read ({type(error).__name__}: {error})")
         ax.set_title(textwrap.fill(f"{run.name}: {run.label}", 45), fontsize=8)
     for ax in axes.flat:
         ax.axis("off")
@@ -154,8 +179,6 @@ def plot_samples(runs: List[RunRecord], path: Path) -> Optional[Path]:
 def write_report(directory: Path) -> Path:
     directory = Path(directory)
     runs = load_runs(directory)
-    if not runs:
-        raise FileNotFoundError(f"{directory} holds no run: no {FILENAME} in it or in its sub-folders")
     figures = directory / "report"
     figures.mkdir(exist_ok=True)
     statuses = {}
@@ -192,16 +215,10 @@ def main(argv=None) -> int:
         return 2
     directory = Path(args[0])
     if not directory.is_dir():
-        print(f"error: {directory} is not a directory", file=sys.stderr)
-        return 2
-    try:
-        path = write_report(directory)
-    except FileNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"report written to {path}")
+        raise UserError(f"{directory} is not a directory: give a run directory or a multirun sweep directory.")
+    print(f"report written to {write_report(directory)}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main_guard(main)

@@ -188,7 +188,7 @@ def run_in(directory: RunDirectory, cfg: DictConfig) -> Optional[float]:
 
 def record_failure(error: Exception, summary: Dict[str, Any], run_dir: Path, multirun: bool) -> int:
     """Put ``error`` in the summary and the log; return the exit code it calls for."""
-    user_error = error if isinstance(error, UserError) else user_fixable(error)
+    user_error = error if isinstance(error, UserError) else user_fixable(error, folder=run_dir)
     if user_error is not None:
         summary["error"] = str(user_error)
         log.error(str(user_error))

@@ -9,6 +9,7 @@ run exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -90,7 +91,7 @@ class RunDirectory:
             atomic_write(hydra_dir / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(list(hydra_config.overrides.task))))
             for stale in self.path.glob("checkpoints/.*.tmp"):
                 stale.unlink(missing_ok=True)
-        handler = logging.FileHandler(self.path / log_name, mode="a")
+        handler = RunLogHandler(self.path / log_name, mode="a")
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         logging.getLogger().addHandler(handler)
         self.log_handler = handler
@@ -110,13 +111,22 @@ class RunDirectory:
     def release(self) -> None:
         if self.log_handler is not None:
             logging.getLogger().removeHandler(self.log_handler)
-            self.log_handler.close()
+            with contextlib.suppress(OSError):  # a full disk: what the log could not take is on stderr
+                self.log_handler.close()
             self.log_handler = None
         if self.fd is not None:
             os.ftruncate(self.fd, 0)  # an empty lock file: released, not left behind
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
+
+
+class RunLogHandler(logging.FileHandler):
+    """run.log: a record the file cannot take (a full disk) is dropped, without the traceback that Python's logging
+    prints for it; the console still shows every record."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
 
 
 def read_holder(fd: int) -> Dict[str, Any]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import shutil
 import tempfile
 import urllib.request
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -58,15 +60,25 @@ def cache_dir(dataset: str) -> Path:
     return cache_root() / dataset
 
 
+# A damaged data file is replaced, not repaired.
+GOOD_COPY = "delete it and get a good copy: reinstall the data set's package (apt-get install --reinstall dataset-fashion-mnist), or `python -m gan_lightning.data <data set>` where the network allows"
+
+
 def read_idx(path: Path) -> Tensor:
     """An IDX file (optionally gzipped) as a uint8 tensor of the shape its header gives."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise UserError(f"{path} is damaged (truncated or corrupt: {error}); {GOOD_COPY}.") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise UserError(f"{path} is not an IDX file of unsigned bytes (as MNIST-format data sets are).")
+        raise UserError(f"{path} is not an IDX file of unsigned bytes (as MNIST-format data sets are); {GOOD_COPY}.")
     ndim = raw[3]
     shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    values = len(raw) - 4 - 4 * ndim
+    if values != math.prod(shape):
+        raise UserError(f"{path} is damaged: its header announces {math.prod(shape)} values of shape {tuple(shape)}, it holds {max(values, 0)}; {GOOD_COPY}.")
     return torch.frombuffer(bytearray(raw[4 + 4 * ndim :]), dtype=torch.uint8).view(*shape)
 
 

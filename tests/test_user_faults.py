@@ -1,0 +1,144 @@
+"""Faults the user can fix end in one message and exit code 2, never a traceback, in every command.
+
+Full and read-only disks are real: a small tmpfs mounted for the test (the tests run as root, as CI does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator, List
+
+import pytest
+
+from gan_lightning.checkpoints import load_safely
+from gan_lightning.data.idx import DataFinder
+from gan_lightning.summary import read_summary
+from tests.conftest import REPO, cli
+from tests.test_history import checkpoint_step, file_hashes, start, wait_for
+
+TOY = ["data=ring8", "model=mlp", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]
+
+
+@contextlib.contextmanager
+def tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def command(module: str, args: List[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *phrases: str) -> None:
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    for phrase in phrases:
+        assert phrase in output, output[-3000:]
+
+
+def fashion_mnist_copy(folder: Path) -> Path:
+    source = DataFinder("fashion_mnist", None).find("train")
+    assert source is not None, "Fashion-MNIST is installed by `make data` (Debian's dataset-fashion-mnist)"
+    folder.mkdir(parents=True)
+    for path in source.glob("*-ubyte*"):
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+def test_a_truncated_data_file_is_named_with_how_to_get_a_good_copy_and_the_run_is_untouched(tmp_path):
+    data = fashion_mnist_copy(tmp_path / "data")
+    run_dir = tmp_path / "run"
+    args = ["data=fashion_mnist", f"data.root={data}", "model=mlp", "callbacks.progress_every_n_steps=0", f"hydra.run.dir={run_dir}"]
+    assert cli([*args, "trainer.max_steps=2"], cwd=tmp_path).returncode == 0
+    images = next(data.glob("train-images*"))
+    images.write_bytes(images.read_bytes()[: images.stat().st_size // 2])
+    before = file_hashes(run_dir)
+    result = cli([*args, "trainer.max_steps=4"], cwd=tmp_path)
+    assert_user_error(result, f"{images} is damaged", "get a good copy")
+    assert file_hashes(run_dir) == before
+
+
+def test_a_data_file_shorter_than_its_header_says_is_refused(tmp_path):
+    data = fashion_mnist_copy(tmp_path / "data")
+    labels = next(data.glob("train-labels*"))
+    with gzip.open(labels, "rb") as f:
+        raw = f.read()
+    with gzip.open(labels, "wb") as f:
+        f.write(raw[:-100])  # a valid gzip stream of a cut-off file
+    result = cli(["data=fashion_mnist", f"data.root={data}", "model=mlp", "trainer.max_steps=2", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
+    assert_user_error(result, f"{labels} is damaged: its header announces 60000 values of shape (60000,), it holds 59900")
+
+
+def test_a_full_disk_ends_the_run_with_a_message_the_last_checkpoint_intact_and_resume_works(tmp_path):
+    with tmpfs(tmp_path / "disk", "40m") as disk:
+        run_dir = disk / "run"
+        args = [*TOY, "trainer.log_every_n_steps=10", "callbacks.checkpoint_every_n_steps=100", "trainer.max_steps=3000", f"hydra.run.dir={run_dir}"]
+        process = start(args, tmp_path)
+        wait_for(lambda: checkpoint_step(run_dir) > 0, process)
+        filler = disk / "filler"
+        subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M"], capture_output=True)  # until the disk is full
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 2, stderr[-3000:]
+        assert "Traceback" not in stderr and "no space left on the device" in stderr, stderr[-3000:]
+        kept = load_safely(run_dir / "checkpoints" / "last.ckpt")["gan_lightning"]["steps_done"]
+        assert 0 < kept < 3000
+        filler.unlink()
+        resumed = cli(args, cwd=tmp_path)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert f"at step {kept}" in resumed.stderr
+        assert read_summary(run_dir)["global_step"] == 3000
+
+
+def test_a_read_only_run_directory_is_one_message(tmp_path):
+    with tmpfs(tmp_path / "disk", "20m") as disk:
+        run_dir = disk / "run"
+        run_dir.mkdir()
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        result = cli([*TOY, "trainer.max_steps=5", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+        assert_user_error(result, f"cannot write {run_dir / '.lock'}: the file system is read-only")
+
+
+def test_the_other_commands_answer_bad_input_with_one_message(tmp_path):
+    good = tmp_path / "good"
+    assert cli([*TOY, "trainer.max_steps=20", "logger=none", f"hydra.run.dir={good}"], cwd=tmp_path).returncode == 0
+    damaged = tmp_path / "damaged.ckpt"
+    damaged.write_bytes((good / "checkpoints" / "last.ckpt").read_bytes()[:2000])
+
+    assert_user_error(command("gan_lightning.evaluate", [f"ckpt={damaged}"], REPO), f"{damaged} is not a readable checkpoint")
+    assert_user_error(command("gan_lightning.sample", [f"ckpt={tmp_path / 'missing.ckpt'}"], REPO), "no such checkpoint file")
+    assert_user_error(command("gan_lightning.sample", [f"ckpt={good / 'checkpoints' / 'last.ckpt'}", "n=zero"], REPO), "whole numbers")
+    assert_user_error(command("gan_lightning.report", [str(tmp_path / "nothing")], REPO), "is not a directory")
+    (tmp_path / "empty").mkdir()
+    assert_user_error(command("gan_lightning.report", [str(tmp_path / "empty")], REPO), "holds no readable run")
+    assert_user_error(command("gan_lightning.extractor", ["data=nonexistent"], REPO), "nonexistent")
+    assert_user_error(command("gan_lightning.bench", ["--cases", "nonexistent"], REPO), "--cases='nonexistent' is not allowed")
+    assert_user_error(command("gan_lightning.data", ["nonexistent"], REPO), "invalid choice: 'nonexistent'")
+
+    # A sweep with one unreadable summary: the report leaves that run out, names it, and reports the rest.
+    sweep = tmp_path / "sweep"
+    shutil.copytree(good, sweep / "0")
+    shutil.copytree(good, sweep / "1")
+    (sweep / "1" / "summary.json").write_text("{not json")
+    report = command("gan_lightning.report", [str(sweep)], REPO)
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert f"left out {sweep / '1' / 'summary.json'}" in report.stderr
+    text = (sweep / "report.md").read_text()
+    assert "1 run(s): 1 completed." in text and "### 0:" in text and "### 1:" not in text
+
+    with tmpfs(tmp_path / "disk", "5m") as disk:
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        out = disk / "samples.png"
+        result = command("gan_lightning.sample", [f"ckpt={good / 'checkpoints' / 'last.ckpt'}", f"out={out}"], REPO)
+        assert_user_error(result, "the file system is read-only")
