@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional
 
+import torch
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
@@ -61,6 +62,12 @@ class TrainerConfig:
             raise invalid("trainer.strategy", self.strategy, "auto (one device), gan_ddp (trainer=ddp, trainer=ddp_cpu) or gan_ddp_find_unused")
         if self.strategy == "auto" and (self.num_nodes > 1 or _many(self.devices)):
             raise invalid("trainer.strategy", self.strategy, f"gan_ddp for trainer.devices={self.devices!r} on {self.num_nodes} node(s) (trainer=ddp or trainer=ddp_cpu)")
+        if self.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+            raise invalid("trainer.accelerator", self.accelerator, "auto or cpu: this machine has no CUDA GPU that PyTorch can use")
+        if self.accelerator == "mps" and not torch.backends.mps.is_available():
+            raise invalid("trainer.accelerator", self.accelerator, "auto or cpu: this machine has no Apple GPU (MPS) that PyTorch can use")
+        if self.precision in ("16-mixed", "16") and not (self.accelerator != "cpu" and torch.cuda.is_available()):
+            raise invalid("trainer.precision", self.precision, "32-true or bf16-mixed on the CPU (float16 mixed precision needs a CUDA GPU)")
         if self.sync_batchnorm and self.accelerator == "cpu":
             raise invalid("trainer.sync_batchnorm", self.sync_batchnorm, "false with trainer.accelerator=cpu (PyTorch's SyncBatchNorm runs on GPUs only)")
         require_choice("trainer.precision", self.precision, ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"))

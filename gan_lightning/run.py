@@ -158,7 +158,7 @@ def run_in(directory: RunDirectory, cfg: DictConfig) -> Optional[float]:
         prepared = prepare(config, context)
         directory.claim(cfg, hydra_config, job_log_name(hydra_config), write_config=rank_zero)
         if rank_zero:
-            context.run_id = directory.run_id(prepared.resume.checkpoint[PROJECT_KEY].get("run_id") if prepared.resume else None)
+            context.run_id = directory.run_id(own_run_id(prepared.resume, context.run_dir))
         context.resume_step = prepared.resume.steps_done if prepared.resume else 0
         train(config, context, prepared, summary)
     except Exception as error:
@@ -184,6 +184,13 @@ def run_in(directory: RunDirectory, cfg: DictConfig) -> Optional[float]:
         # Interruptions stop a multirun too: the jobs after this one would be stopped by the same signal.
         sys.exit(exit_code)
     return sweep_value(OmegaConf.select(cfg, "optimized_metric"), summary)
+
+
+def own_run_id(resume: Optional[Resume], run_dir: Path) -> Optional[str]:
+    """The run id a checkpoint of this run directory carries; a checkpoint of another run (resume=PATH) starts a new run."""
+    if resume is None or Path(resume.path).resolve().parent.parent != Path(run_dir).resolve():
+        return None
+    return resume.checkpoint[PROJECT_KEY].get("run_id")
 
 
 def record_failure(error: Exception, summary: Dict[str, Any], run_dir: Path, multirun: bool) -> int:

@@ -18,7 +18,7 @@ import socket
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -147,4 +147,4 @@ def job_log_name(hydra_config: Any) -> str:
     return f"{OmegaConf.select(hydra_config, 'job.name') or 'run'}.log"
 
 
-__all__: List[str] = ["RunDirectory", "job_log_name", "new_run_id", "IDENTITY_FILE", "LOCK_FILE"]
+__all__ = ["RunDirectory", "job_log_name", "new_run_id", "IDENTITY_FILE", "LOCK_FILE"]

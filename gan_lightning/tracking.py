@@ -15,6 +15,8 @@ from typing import Any, Dict, List, Mapping, Optional, Set
 
 from omegaconf import OmegaConf
 from pytorch_lightning.loggers import Logger, WandbLogger
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
+from torch import Tensor
 
 from gan_lightning.config import LoggerConfig
 from gan_lightning.files import atomic_write
@@ -59,7 +61,8 @@ class RunCSVLogger(Logger):
         self.path = self.folder / "metrics.csv"
         self.pending: List[Dict[str, Any]] = []
         self.columns: List[str] = []
-        self.continue_from(resume_step)
+        if rank_zero_only.rank == 0:  # as with every logger, only the first process of a data-parallel job writes
+            self.continue_from(resume_step)
 
     @property
     def name(self) -> str:
@@ -85,14 +88,17 @@ class RunCSVLogger(Logger):
         lines = _csv_text(self.columns, rows, header=True)
         atomic_write(self.path, lines)
 
+    @rank_zero_only
     def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
         atomic_write(self.folder / "hparams.yaml", OmegaConf.to_yaml(OmegaConf.create(dict(params))))
 
+    @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: Optional[int] = None) -> None:
-        self.pending.append({**{k: float(v) for k, v in metrics.items()}, "step": step})
+        self.pending.append({**{k: v.item() if isinstance(v, Tensor) else v for k, v in metrics.items()}, "step": step})
         if len(self.pending) >= self.FLUSH_EVERY_N_ROWS:
             self.save()
 
+    @rank_zero_only
     def save(self) -> None:
         if not self.pending:
             return

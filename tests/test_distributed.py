@@ -9,13 +9,20 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from gan_lightning.checkpoints import load_safely
 from gan_lightning.config import to_config, validate
 from gan_lightning.errors import UserError
+from gan_lightning.summary import read_summary
 from tests.conftest import REPO, cli
 from tests.helpers import probe
 from tests.helpers.hydra import compose_config
@@ -167,3 +174,27 @@ def test_each_job_of_a_multirun_starts_its_own_processes_in_its_own_directory(tm
 def test_settings_that_cannot_train_in_parallel_are_refused(overrides, message):
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
         validate(to_config(compose_config(["data=ring8", "model=mlp", *overrides])))
+
+
+@pytest.mark.slow
+def test_sigterm_stops_both_processes_at_one_step_with_a_checkpoint_that_resumes(tmp_path):
+    run_dir = tmp_path / "run"
+    args = ["trainer=ddp_cpu", *TOY, "trainer.log_every_n_steps=1", "callbacks.checkpoint_every_n_steps=100000", f"hydra.run.dir={run_dir}"]
+    parent = subprocess.Popen([sys.executable, "-m", "gan_lightning.run", *args, "trainer.max_steps=100000"], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **ENV})
+    metrics = run_dir / "csv" / "metrics.csv"
+    deadline = time.time() + 300
+    while not metrics.exists():  # written after 100 logged steps
+        assert parent.poll() is None and time.time() < deadline, parent.communicate()[1][-3000:]
+        time.sleep(0.05)
+    parent.send_signal(signal.SIGTERM)  # to rank 0 only: rank 1 learns of it from the agreement between processes
+    _, stderr = parent.communicate(timeout=300)
+    assert parent.returncode == 143, stderr[-3000:]
+    summary = read_summary(run_dir)
+    stopped_at = summary["global_step"]
+    assert summary["status"] == "interrupted" and stopped_at % 10 == 0  # the processes agree every 10 steps
+    checkpoint = load_safely(run_dir / "checkpoints" / "last.ckpt")["gan_lightning"]
+    assert checkpoint["steps_done"] == stopped_at and len(checkpoint["rank_cpu_rng_states"]) == 2
+    resumed = ddp([*args, f"trainer.max_steps={stopped_at + 20}"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert read_summary(run_dir)["global_step"] == stopped_at + 20

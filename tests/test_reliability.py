@@ -195,6 +195,9 @@ VALIDATION_RULES = {
                    "model=resnet supports square images of side 16, 32, 64, 128, ... (4·2^k), but the data's samples have shape (3, 48, 48)"),
     "missing checkpoint": (["resume=/nonexistent/last.ckpt"], "resume='/nonexistent/last.ckpt': no such checkpoint file; allowed: auto, never, or the path of a checkpoint."),
 }
+if not torch.cuda.is_available():  # settings that cannot work on a machine without a GPU
+    VALIDATION_RULES["gpu without one"] = (["trainer.accelerator=gpu"], "trainer.accelerator='gpu' is not allowed: auto or cpu: this machine has no CUDA GPU")
+    VALIDATION_RULES["float16 on the CPU"] = (["trainer.precision=16-mixed"], "trainer.precision='16-mixed' is not allowed: 32-true or bf16-mixed on the CPU")
 
 
 @pytest.mark.parametrize("rule", sorted(VALIDATION_RULES))

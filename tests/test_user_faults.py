@@ -57,6 +57,7 @@ def fashion_mnist_copy(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_a_truncated_data_file_is_named_with_how_to_get_a_good_copy_and_the_run_is_untouched(tmp_path):
     data = fashion_mnist_copy(tmp_path / "data")
     run_dir = tmp_path / "run"
@@ -81,6 +82,7 @@ def test_a_data_file_shorter_than_its_header_says_is_refused(tmp_path):
     assert_user_error(result, f"{labels} is damaged: its header announces 60000 values of shape (60000,), it holds 59900")
 
 
+@pytest.mark.slow
 def test_a_full_disk_ends_the_run_with_a_message_the_last_checkpoint_intact_and_resume_works(tmp_path):
     with tmpfs(tmp_path / "disk", "40m") as disk:
         run_dir = disk / "run"
@@ -110,6 +112,7 @@ def test_a_read_only_run_directory_is_one_message(tmp_path):
         assert_user_error(result, f"cannot write {run_dir / '.lock'}: the file system is read-only")
 
 
+@pytest.mark.slow
 def test_the_other_commands_answer_bad_input_with_one_message(tmp_path):
     good = tmp_path / "good"
     assert cli([*TOY, "trainer.max_steps=20", "logger=none", f"hydra.run.dir={good}"], cwd=tmp_path).returncode == 0

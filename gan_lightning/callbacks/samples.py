@@ -34,7 +34,7 @@ class SampleGrid(Periodic):
         self.labels = class_rows(generator.num_classes, self.num_samples)
         count = self.num_samples if self.labels is None else len(self.labels)
         self.latents = generator.sample_latent(count, generator=torch.Generator().manual_seed(self.seed))
-        if trainer.is_global_zero and pl_module.steps_done > 0:
+        if pl_module.steps_done > 0 and trainer.is_global_zero:
             self.resend_grids(trainer, pl_module.steps_done)
 
     def resend_grids(self, trainer, resumed_at: int) -> None:
