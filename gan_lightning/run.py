@@ -113,7 +113,7 @@ def train(config: Config, context: RunContext, prepared: Prepared, summary: Dict
         trainer.fit(module, datamodule=prepared.datamodule, ckpt_path=resume.path if resume else None, weights_only=True)
     except BaseException as error:
         if stop.received is not None and not isinstance(error, (Interrupted, UserError, Diverged)):
-            # A second Ctrl-C (Lightning turns it into SystemExit(1)) or a chained handler's exit (submitit's requeue).
+            # A second Ctrl-C, which Lightning turns into SystemExit(1): stopped at once, without the checkpoint.
             raise Interrupted(stop.received, module.steps_done, saved=False) from error
         raise
     finally:
