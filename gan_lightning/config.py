@@ -47,6 +47,15 @@ class TrainerConfig:
     max_skipped_fraction: float = MISSING  # on_nan=skip: past this fraction of dropped updates the run ends diverged
     profiler: Optional[str] = MISSING  # null | simple | advanced: Lightning's profiler, its report in the run directory
 
+    def check_machine(self) -> None:
+        """The settings this machine cannot run (checked where the run runs: a SLURM job's node, not the login node)."""
+        if self.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+            raise invalid("trainer.accelerator", self.accelerator, "auto or cpu: this machine has no CUDA GPU that PyTorch can use")
+        if self.accelerator == "mps" and not torch.backends.mps.is_available():
+            raise invalid("trainer.accelerator", self.accelerator, "auto or cpu: this machine has no Apple GPU (MPS) that PyTorch can use")
+        if self.precision in ("16-mixed", "16") and not (self.accelerator != "cpu" and torch.cuda.is_available()):
+            raise invalid("trainer.precision", self.precision, "32-true or bf16-mixed on the CPU (float16 mixed precision needs a CUDA GPU)")
+
     def check(self) -> None:
         require_positive("trainer.max_steps", self.max_steps, "a positive number of training steps")
         require_positive("trainer.d_steps", self.d_steps, "at least 1 discriminator update per step")
@@ -62,12 +71,6 @@ class TrainerConfig:
             raise invalid("trainer.strategy", self.strategy, "auto (one device), gan_ddp (trainer=ddp, trainer=ddp_cpu) or gan_ddp_find_unused")
         if self.strategy == "auto" and (self.num_nodes > 1 or _many(self.devices)):
             raise invalid("trainer.strategy", self.strategy, f"gan_ddp for trainer.devices={self.devices!r} on {self.num_nodes} node(s) (trainer=ddp or trainer=ddp_cpu)")
-        if self.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-            raise invalid("trainer.accelerator", self.accelerator, "auto or cpu: this machine has no CUDA GPU that PyTorch can use")
-        if self.accelerator == "mps" and not torch.backends.mps.is_available():
-            raise invalid("trainer.accelerator", self.accelerator, "auto or cpu: this machine has no Apple GPU (MPS) that PyTorch can use")
-        if self.precision in ("16-mixed", "16") and not (self.accelerator != "cpu" and torch.cuda.is_available()):
-            raise invalid("trainer.precision", self.precision, "32-true or bf16-mixed on the CPU (float16 mixed precision needs a CUDA GPU)")
         if self.sync_batchnorm and self.accelerator == "cpu":
             raise invalid("trainer.sync_batchnorm", self.sync_batchnorm, "false with trainer.accelerator=cpu (PyTorch's SyncBatchNorm runs on GPUs only)")
         require_choice("trainer.precision", self.precision, ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"))

@@ -153,6 +153,7 @@ def run_in(directory: RunDirectory, cfg: DictConfig) -> Optional[float]:
     try:
         config = to_config(cfg)
         validate(config)  # settings alone, before the directory is looked at
+        config.trainer.check_machine()
         if rank_zero:  # the other processes of a data-parallel job work inside rank 0's hold on the directory
             directory.acquire()
         prepared = prepare(config, context)
