@@ -22,7 +22,7 @@ import pytest
 from gan_lightning.checkpoints import load_safely
 from gan_lightning.summary import read_summary
 from gan_lightning.wandb_records import WandbRun
-from tests.conftest import cli
+from tests.conftest import REPO, cli
 
 TOY = ["data=ring8", "model=mlp", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]
 LOGGED = [*TOY, "trainer.log_every_n_steps=10", "callbacks.checkpoint_every_n_steps=50"]
@@ -156,10 +156,14 @@ def test_every_refused_resume_leaves_every_file_of_the_run_byte_identical(tmp_pa
 
 def test_a_second_run_on_a_directory_in_use_is_refused_and_the_first_completes_untouched(tmp_path):
     run_dir = tmp_path / "run"
-    args = [*LOGGED, "trainer.max_steps=1500", f"hydra.run.dir={run_dir}"]
-    first = start(args, tmp_path)
+    # At least 15 s of training on any machine (10 ms a step): the second run meets the first one running.
+    slow = "callbacks.extra=[{_target_: tests.helpers.faults.SlowSteps, seconds: 0.01}]"
+    args = [*LOGGED, "trainer.max_steps=1500", slow, f"hydra.run.dir={run_dir}"]
+    first = subprocess.Popen([sys.executable, "-m", "gan_lightning.run", *args], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: checkpoint_step(run_dir) > 0, first)
     second = cli([*TOY, "trainer.max_steps=50", "seed=7", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    assert first.poll() is None  # refused while the first run was training
     assert second.returncode == 2 and "Traceback" not in second.stderr
     assert f"{run_dir} is in use by another run (process {first.pid} on " in second.stderr
     _, stderr = first.communicate(timeout=300)

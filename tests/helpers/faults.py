@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import WandbLogger
@@ -31,3 +33,14 @@ class PoisonDiscriminator(pl.Callback):
         if pl_module.steps_done + 1 == self.at_step and trainer.global_rank == self.rank:
             with torch.no_grad():
                 next(pl_module.discriminator.parameters()).view(-1)[0] = float("nan")
+
+
+class SlowSteps(pl.Callback):
+    """Every training step takes at least ``seconds`` longer: a run lasts long enough, on any machine, for another
+    process to meet it."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        time.sleep(self.seconds)
