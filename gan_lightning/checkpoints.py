@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from gan_lightning.errors import UserError
-from gan_lightning.files import user_fixable
+from gan_lightning.files import atomic_write, user_fixable
 
 PROJECT_KEY = "gan_lightning"  # present in every checkpoint this project writes
 RESUME_MODES = ("auto", "never")
@@ -31,22 +30,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """
 
     def save_checkpoint(self, checkpoint: Dict[str, Any], path, storage_options: Optional[Any] = None) -> None:
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            atomic_write(path, lambda f: torch.save(checkpoint, f))
         except Exception as error:
             fixable = user_fixable(error, path)
             if fixable is None:
                 raise
             raise fixable from None
-        finally:
-            tmp.unlink(missing_ok=True)
 
 
 def load_safely(path: Path) -> Dict[str, Any]:

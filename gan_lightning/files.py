@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, BinaryIO, Callable, Optional, Union
 
 from gan_lightning.errors import UserError
 
@@ -19,15 +19,19 @@ USER_FIXABLE = {
 }
 
 
-def atomic_write(path: Union[str, Path], data: Union[bytes, str]) -> Path:
+def atomic_write(path: Union[str, Path], data: Union[bytes, str, Callable[[BinaryIO], Any]]) -> Path:
     """Write ``data`` to a temporary file beside ``path``, sync it and rename it over ``path``: a kill at any moment
-    leaves the old content or the new one, never a torn file. The temporary file is this writer's own."""
+    leaves the old content or the new one, never a torn file. The temporary file is this writer's own.
+    ``data`` is bytes, text, or a function that writes into the open binary file (``torch.save``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
+            if callable(data):
+                data(f)
+            else:
+                f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -10,6 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Set
 
@@ -279,10 +282,6 @@ def build_loggers(
 
 def wandb_server_unreachable() -> Optional[str]:
     """Why the configured W&B server cannot be reached within WANDB_SERVER_TIMEOUT_S, or None when it answers."""
-    import os
-    import urllib.error
-    import urllib.request
-
     import wandb
 
     url = os.environ.get("WANDB_BASE_URL") or wandb.Settings().base_url

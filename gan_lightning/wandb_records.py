@@ -356,9 +356,7 @@ def logged_keys(wandb_dir: PathLike, run_id: str) -> Dict[int, Set[str]]:
     seen: Dict[int, Set[str]] = {}
     for path in segments(wandb_dir, run_id):
         try:
-            for payload in payloads(path):
-                record = Record()
-                record.ParseFromString(payload)
+            for record in records(path):
                 if record.WhichOneof("record_type") != "history":
                     continue
                 row: Dict[str, Any] = {}

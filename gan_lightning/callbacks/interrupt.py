@@ -30,7 +30,7 @@ class Interrupted(Exception):
         name = signal.Signals(signum).name
         kept = f"checkpoint at step {step} saved" if saved else "no checkpoint could be saved"
         super().__init__(f"interrupted by {name} after step {step}; {kept}: run the same command to resume")
-        self.signum, self.step = signum, step
+        self.signum = signum
 
     @property
     def exit_code(self) -> int:

@@ -8,7 +8,6 @@ cached, and registered with torch-fidelity, so FID, IS, KID and precision/recall
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Dict, Tuple
 
@@ -18,6 +17,7 @@ from torch import Tensor, nn
 from torch_fidelity import FeatureExtractorBase, register_feature_extractor
 from tqdm import tqdm
 
+from gan_lightning.files import atomic_write
 from gan_lightning.paths import cache_root
 
 log = logging.getLogger("gan_lightning")
@@ -83,11 +83,7 @@ def train_domain_classifier(data_config, epochs: int = 4, batch_size: int = 256,
         "state_dict": model.state_dict(),
         "test_accuracy": accuracy(model, test_images, test_labels),
     }
-    path = extractor_path(data_config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    torch.save(record, tmp)
-    os.replace(tmp, path)
+    path = atomic_write(extractor_path(data_config), lambda f: torch.save(record, f))
     log.info(f"domain feature extractor for {data_config.cache_key}: test accuracy {record['test_accuracy']:.4f}, saved to {path}")
     return record
 
