@@ -15,9 +15,9 @@ from torch import nn
 from gan_lightning.callbacks import PeriodicCheckpoint, ProgressLog, SampleGrid, StopOnSignal
 from gan_lightning.checkpoints import AtomicCheckpointIO
 from gan_lightning.config import Config
-from gan_lightning.distributed import build_strategy
+from gan_lightning.adapter.ddp import build_strategy
 from gan_lightning.module import GAN
-from gan_lightning.steploop import build_profiler, settle_per_step_questions
+from gan_lightning.adapter.steploop import build_profiler, settle_per_step_questions
 from gan_lightning.tracking import build_loggers
 
 
@@ -29,7 +29,9 @@ class RunContext:
     name: str
     group: Optional[str] = None
     tags: List[str] = field(default_factory=list)
-    hparams: Dict[str, Any] = field(default_factory=dict)
+    # The run's resolved config (secrets removed) with the option chosen in each group under "choices": stored in
+    # every checkpoint (evaluate and sample rebuild the run from it) and logged as the trackers' hyperparameters.
+    config: Dict[str, Any] = field(default_factory=dict)
     run_id: Optional[str] = None  # the run's one W&B run, the same at every resume
     resume_step: int = 0  # training steps the checkpoint it resumes from holds
 
@@ -49,35 +51,26 @@ def with_speed_options(cfg: Config, generator: nn.Module, discriminator: nn.Modu
     return generator, discriminator
 
 
+# The settings of trainer and regularization that the GAN module takes, under the same names.
+MODULE_TRAINER_SETTINGS = ("d_steps", "g_steps", "updates", "max_steps", "on_nan", "max_skipped_fraction", "fast_path")
+MODULE_REGULARIZATION_SETTINGS = ("r1_gamma", "r1_interval", "ema_decay", "ema_start_step")
+
+
 def build_module(cfg: Config, module_class: type = GAN) -> GAN:
     """The configured GAN (``module_class``: GAN or a subclass of it)."""
     num_classes = cfg.data.num_classes if cfg.model.conditional else 0
     generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, cfg.objective.per_sample_d, num_classes)
     generator, discriminator = with_speed_options(cfg, generator, discriminator)
-    return module_class(
-        generator,
-        discriminator,
-        cfg.objective,
-        g_optimizer=cfg.optimizer.g,
-        d_optimizer=cfg.optimizer.d,
-        d_steps=cfg.trainer.d_steps,
-        g_steps=cfg.trainer.g_steps,
-        updates=cfg.trainer.updates,
-        max_steps=cfg.trainer.max_steps,
-        r1_gamma=cfg.regularization.r1_gamma,
-        r1_interval=cfg.regularization.r1_interval,
-        ema_decay=cfg.regularization.ema_decay,
-        ema_start_step=cfg.regularization.ema_start_step,
-        on_nan=cfg.trainer.on_nan,
-        max_skipped_fraction=cfg.trainer.max_skipped_fraction,
-    )
+    settings = {name: getattr(cfg.trainer, name) for name in MODULE_TRAINER_SETTINGS}
+    settings.update({name: getattr(cfg.regularization, name) for name in MODULE_REGULARIZATION_SETTINGS})
+    return module_class(generator, discriminator, cfg.objective, g_optimizer=cfg.optimizer.g, d_optimizer=cfg.optimizer.d, **settings)
 
 
 def build_callbacks(cfg: Config, context: RunContext) -> List[pl.Callback]:
     run_dir = context.run_dir
     metrics = cfg.metrics.callback(cfg.data, cfg.seed)
     # Callbacks run in this order at every step: metrics first, so the progress line shows this step's values.
-    checkpoint = PeriodicCheckpoint(run_dir / "checkpoints", cfg.callbacks.checkpoint_every_n_steps, cfg.callbacks.keep_checkpoints, context.hparams, context.run_id)
+    checkpoint = PeriodicCheckpoint(run_dir / "checkpoints", cfg.callbacks.checkpoint_every_n_steps, cfg.callbacks.keep_checkpoints, context.config, context.run_id)
     callbacks: List[pl.Callback] = [
         *([metrics] if metrics is not None else []),
         SampleGrid(cfg.data, run_dir / "samples", cfg.callbacks.samples_every_n_steps, cfg.callbacks.num_samples, cfg.seed),
@@ -109,7 +102,7 @@ def build_trainer(cfg: Config, context: RunContext) -> pl.Trainer:
         # every optimizer step (d_steps + g_steps per training step), so it is not used as the limit.
         max_steps=-1,
         max_epochs=-1,
-        logger=build_loggers(cfg.logger, context.run_dir, context.run_id, context.resume_step, context.name, context.group, context.tags, context.hparams) or False,
+        logger=build_loggers(cfg.logger, context.run_dir, context.run_id, context.resume_step, context.name, context.group, context.tags, hparams=context.config) or False,
         callbacks=build_callbacks(cfg, context),
         log_every_n_steps=t.log_every_n_steps,
         deterministic=t.deterministic,
@@ -118,6 +111,6 @@ def build_trainer(cfg: Config, context: RunContext) -> pl.Trainer:
         enable_checkpointing=False,  # PeriodicCheckpoint writes checkpoints/last.ckpt
         plugins=[AtomicCheckpointIO(), *cluster_plugins()],
         num_sanity_val_steps=0,
-        profiler=build_profiler(t.profiler, context.run_dir),
+        profiler=build_profiler(t.profiler, context.run_dir, t.fast_path),
     )
-    return settle_per_step_questions(trainer)
+    return settle_per_step_questions(trainer) if t.fast_path else trainer

@@ -1,11 +1,20 @@
-"""Checkpoint files: atomic writes, safe reads, and the choice of what a run resumes from."""
+"""Checkpoint files: their layout, atomic writes, safe reads, and the choice of what a run resumes from.
+
+Lightning's keys (``state_dict``, ``optimizer_states``, ``loops``, ...) hold the weights and the optimizers' and
+loops' state. Beside them, ``checkpoint["gan_lightning"]`` holds what this project adds, written and read only
+through this module:
+
+- the training state (``TrainingState``): training steps done, updates skipped, every random stream;
+- the run: its resolved config with the option chosen in each config group (``config``, whose ``choices``
+  entry names them), and the id of its W&B run (``run_id``).
+"""
 
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
@@ -15,6 +24,52 @@ from gan_lightning.files import atomic_write, user_fixable
 
 PROJECT_KEY = "gan_lightning"  # present in every checkpoint this project writes
 RESUME_MODES = ("auto", "never")
+
+
+@dataclass
+class TrainingState:
+    """Where training stands, beyond weights and optimizers: a resumed run continues exactly from it."""
+
+    steps_done: int  # completed training steps (iterations of Algorithm 1)
+    skipped_updates: int  # updates dropped for a non-finite loss (trainer.on_nan=skip)
+    # The random streams make a resumed run draw the latents an uninterrupted one would have drawn.
+    cpu_rng_state: torch.Tensor
+    cuda_rng_states: List[torch.Tensor]
+    # Under DDP, each rank's own stream, stacked in rank order (None in single-process runs).
+    rank_cpu_rng_states: Optional[torch.Tensor] = None
+    rank_cuda_rng_states: Optional[torch.Tensor] = None
+
+
+def project_part(checkpoint: Dict[str, Any]) -> Dict[str, Any]:
+    return checkpoint.setdefault(PROJECT_KEY, {})
+
+
+def write_training_state(checkpoint: Dict[str, Any], state: TrainingState) -> None:
+    project_part(checkpoint).update(asdict(state))
+
+
+def read_training_state(checkpoint: Dict[str, Any]) -> TrainingState:
+    part = checkpoint[PROJECT_KEY]
+    return TrainingState(**{f.name: part.get(f.name) for f in fields(TrainingState)})
+
+
+def write_run(checkpoint: Dict[str, Any], config: Dict[str, Any], run_id: Optional[str]) -> None:
+    """The run's resolved config (with ``choices``) and its W&B run id: evaluate and sample rebuild the run from the
+    config, a resume continues the same W&B run."""
+    project_part(checkpoint).update(config=config, run_id=run_id)
+
+
+def steps_done(checkpoint: Dict[str, Any]) -> int:
+    return int(checkpoint[PROJECT_KEY]["steps_done"])
+
+
+def stored_config(checkpoint: Dict[str, Any]) -> Dict[str, Any]:
+    """The resolved config of the run that wrote ``checkpoint`` (empty when it carries none)."""
+    return checkpoint[PROJECT_KEY].get("config") or {}
+
+
+def stored_run_id(checkpoint: Dict[str, Any]) -> Optional[str]:
+    return checkpoint[PROJECT_KEY].get("run_id")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -62,7 +117,7 @@ class Resume:
 
     @property
     def steps_done(self) -> int:
-        return int(self.checkpoint[PROJECT_KEY]["steps_done"])
+        return steps_done(self.checkpoint)
 
 
 def select_resume(resume: str, run_dir: Path) -> Optional[Resume]:
@@ -93,7 +148,7 @@ FIXED_CHOICES = ("optimizer", "objective")
 def check_compatible(resume: Resume, module: torch.nn.Module, choices: Dict[str, Any]) -> None:
     """The checkpoint fits the configuration: the same optimizer and objective, and weights of the configured
     networks (same names and shapes). Checked before anything is loaded into the run."""
-    saved_choices = (resume.checkpoint[PROJECT_KEY].get("config") or {}).get("choices") or {}
+    saved_choices = stored_config(resume.checkpoint).get("choices") or {}
     changed = [group for group in FIXED_CHOICES if saved_choices.get(group) and choices.get(group) and saved_choices[group] != choices[group]]
     if changed:
         trained = " ".join(f"{group}={saved_choices[group]}" for group in changed)

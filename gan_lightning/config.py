@@ -19,7 +19,7 @@ from gan_lightning.models import ModelConfig
 from gan_lightning.objectives import Objective
 from gan_lightning.optim import OptimizerPair
 from gan_lightning.registry import SCHEMAS
-from gan_lightning.steploop import PROFILERS
+from gan_lightning.adapter.steploop import PROFILERS
 
 
 @dataclass
@@ -46,6 +46,8 @@ class TrainerConfig:
     on_nan: str = MISSING  # stop: end the run as diverged; skip: drop non-finite updates and count them
     max_skipped_fraction: float = MISSING  # on_nan=skip: past this fraction of dropped updates the run ends diverged
     profiler: Optional[str] = MISSING  # null | simple | advanced: Lightning's profiler, its report in the run directory
+    # true: Lightning's per-step machinery is skipped where it adds nothing (gan_lightning/adapter/); false: plain Lightning.
+    fast_path: bool = MISSING
 
     def check_machine(self) -> None:
         """The settings this machine cannot run (checked where the run runs: a SLURM job's node, not the login node)."""
@@ -151,15 +153,16 @@ class CallbacksConfig:
 
 @dataclass
 class Config:
-    model: ModelConfig = MISSING
-    data: DataConfig = MISSING
-    objective: Objective = MISSING
-    optimizer: OptimizerPair = MISSING
-    regularization: RegularizationConfig = MISSING
-    trainer: TrainerConfig = MISSING
-    logger: LoggerConfig = MISSING
-    callbacks: CallbacksConfig = MISSING
-    metrics: MetricsConfig = MISSING
+    # One option of each config group (conf/<group>/), then the top-level settings of conf/config.yaml.
+    model: ModelConfig = MISSING  # G and D
+    data: DataConfig = MISSING  # the data set, its batch size and where it is
+    objective: Objective = MISSING  # the losses of D and G
+    optimizer: OptimizerPair = MISSING  # G's and D's optimizers
+    regularization: RegularizationConfig = MISSING  # R1, EMA of G
+    trainer: TrainerConfig = MISSING  # steps, devices, precision, failure handling
+    logger: LoggerConfig = MISSING  # W&B, CSV
+    callbacks: CallbacksConfig = MISSING  # samples, checkpoints, progress
+    metrics: MetricsConfig = MISSING  # sample quality
     seed: int = MISSING
     resume: str = MISSING  # auto: continue from checkpoints/last.ckpt when present; never; or a checkpoint path
     optimized_metric: Optional[str] = MISSING  # a key of summary.json's metrics, returned to sweepers

@@ -1,70 +1,35 @@
-"""The GAN as a LightningModule: manual optimization alternating D and G updates, nothing else."""
+"""The GAN as a LightningModule: manual optimization alternating D and G updates, nothing else.
+
+How the losses are formed from D's outputs is gan_lightning/losses.py; how an update reaches torch (through
+Lightning's wrappers or directly) is gan_lightning/adapter/fastpath.py.
+"""
 
 from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
-import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
-from pytorch_lightning.plugins.precision import MixedPrecision, Precision
-from pytorch_lightning.strategies import SingleDeviceStrategy
-from pytorch_lightning.utilities.model_helpers import is_overridden
 from torch import Tensor, nn
 
+from gan_lightning.adapter.access import attached_trainer
+from gan_lightning.adapter.fastpath import FastPathModule
+from gan_lightning.checkpoints import TrainingState, read_training_state, write_training_state
 from gan_lightning.distributed import gather, rank_seed
 from gan_lightning.ema import ExponentialMovingAverage
 from gan_lightning.errors import Diverged, UserError
+from gan_lightning.losses import R1, Losses, Scores, score
 from gan_lightning.models import Generator
 from gan_lightning.models.conditional import ConditionalDiscriminator
-from gan_lightning.objectives import Objective, r1_penalty
+from gan_lightning.objectives import Objective
 from gan_lightning.optim import OptimizerConfig
-from gan_lightning.runtime import restore_cuda_check
 
-# The hooks Lightning's manual_backward and optimizer step exist to call (besides the strategy's own work).
-UPDATE_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
 # At most this many steps pass between two reads of the losses' finiteness (on_nan=stop); logging steps
 # and every periodic callback (checkpoints, samples, evaluation) read them too, before using the weights.
 LOSS_CHECK_EVERY_N_STEPS = 100
 # on_nan=skip judges the fraction of dropped updates once this many updates were attempted (and at the end).
 MIN_UPDATES_JUDGED = 100
-# Values that can never be a parameter, buffer or submodule.
-PLAIN_VALUE_TYPES = (bool, int, float, str, type(None))
-# The hooks a batch passes through between the data loader and the training step.
-BATCH_HOOKS = ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer")
-
-
-def direct_updates_possible(trainer: pl.Trainer, module: pl.LightningModule) -> bool:
-    """Whether backward passes and optimizer steps may call torch directly, as a hand-written loop does.
-
-    On one device, in float32 or bf16-mixed, Lightning's manual_backward and optimizer step add nothing but
-    calls of UPDATE_HOOKS, and each call visits every callback: 0.3 ms per training step of a small model.
-    (bf16-mixed's autocast is around the whole training step, backward passes and steps included, either way.)
-    Where no callback and not the module implement those hooks, skipping them changes nothing but speed.
-    """
-    if type(trainer.strategy) is not SingleDeviceStrategy:
-        return False  # a strategy that synchronises gradients
-    plugin = trainer.precision_plugin
-    if not (type(plugin) is Precision or (type(plugin) is MixedPrecision and plugin.scaler is None)):
-        return False  # a plugin that scales the loss (16-mixed) or casts the networks (bf16-true, 64-true)
-    if any(is_overridden(hook, module, pl.LightningModule) for hook in (*UPDATE_HOOKS, "backward")):
-        return False
-    return not any(is_overridden(hook, callback, pl.Callback) for callback in trainer.callbacks for hook in UPDATE_HOOKS)
-
-
-def batches_pass_unchanged(trainer: pl.Trainer, module: pl.LightningModule) -> bool:
-    """Whether neither the module nor the data module implements a batch hook: Lightning's own hooks then
-    return the batch as it is, and move it only when it is not on the training device yet."""
-    owners = [module] if trainer.datamodule is None else [module, trainer.datamodule]
-    return not any(is_overridden(hook, owner) for owner in owners for hook in BATCH_HOOKS)
-
-
-def on_device(batch: Any, device: torch.device) -> bool:
-    """Whether ``batch`` (a tensor, or a tuple or list of tensors) is on ``device`` already."""
-    tensors = batch if isinstance(batch, (tuple, list)) else (batch,)
-    return all(isinstance(t, Tensor) and t.device == device for t in tensors)
 
 
 def batch_coupled(discriminator: nn.Module) -> bool:
@@ -103,17 +68,7 @@ def eval_mode(network: nn.Module):
         network.train(was_training)
 
 
-def score(discriminator: nn.Module, x: Tensor, labels: Optional[Tensor]) -> Tensor:
-    """D's output for ``x``; a conditional D also reads the labels."""
-    return discriminator(x) if labels is None else discriminator(x, labels)
-
-
-def class_logits(discriminator: nn.Module) -> Tensor:
-    """The AC-GAN classifier's logits of D's last forward pass (under DDP, held by the wrapped module)."""
-    return getattr(discriminator, "module", discriminator).class_logits
-
-
-class GAN(pl.LightningModule):
+class GAN(FastPathModule):
     """Each training step is one iteration of Algorithm 1 of Goodfellow et al. 2014.
 
     The batch holds ``d_steps`` real minibatches. For each, D takes one update on that real minibatch and
@@ -144,14 +99,13 @@ class GAN(pl.LightningModule):
         ema_start_step: int = 0,
         on_nan: str = "stop",
         max_skipped_fraction: float = 0.1,
+        fast_path: bool = True,
     ):
-        super().__init__()
-        self.automatic_optimization = False
+        super().__init__(fast_path)
         self.generator, self.discriminator, self.objective = generator, discriminator, objective
         self.g_optimizer_config, self.d_optimizer_config = g_optimizer, d_optimizer
         self.d_steps, self.g_steps, self.max_steps = d_steps, g_steps, max_steps
         self.simultaneous = updates == "simultaneous"
-        self.r1_gamma, self.r1_interval = r1_gamma, r1_interval
         self.generator_ema = ExponentialMovingAverage(generator, ema_decay) if ema_decay is not None else None
         self.ema_start_step = ema_start_step
         self.on_nan = on_nan  # "stop": raise Diverged; "skip": drop the update and count it
@@ -162,29 +116,21 @@ class GAN(pl.LightningModule):
         self.unchecked_losses: List[Tuple[int, str, Tensor]] = []
         self.grad_norms: Dict[str, Tensor] = {}  # the latest gradient norm of each network, for logging
         self.logging_now = True  # whether the current step's values are logged
-        self.direct_updates = False  # backward and optimizer steps bypass Lightning's wrappers (decided at on_train_start)
-        self.batches_unchanged = False  # no batch hook is implemented (decided at on_train_start)
         self.processes = 1  # training processes (set at setup): the trainer's world_size is a chain of lookups
         # (DDP(G), DDP(D)) while GANDDPStrategy trains; a plain tuple, so checkpoints keep their keys.
         self.replicas: Optional[tuple] = None
         self.d_batch_coupled = batch_coupled(discriminator)
         self.conditional = generator.num_classes > 0
         self.d_pack = getattr(discriminator, "pack", 1)  # samples per D output (PacGAN packing)
-        self.auxiliary_classifier = isinstance(discriminator, ConditionalDiscriminator) and discriminator.mode == "acgan"
+        auxiliary_classifier = isinstance(discriminator, ConditionalDiscriminator) and discriminator.mode == "acgan"
+        # Lazy R1: every r1_interval-th D update, weighted by r1_interval.
+        r1 = [R1(r1_gamma / 2, r1_interval)] if r1_gamma > 0 else []
+        self.losses = Losses(objective, [*objective.penalties(), *r1], auxiliary_classifier)
         if objective.per_sample_d and self.d_batch_coupled:
             raise UserError(
                 f"objective={type(objective).__name__} penalises D's gradient at single samples, but D uses batch norm, "
                 "which mixes the samples of a batch: use model.d_norm=layer or model.d_norm=none."
             )
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # nn.Module checks every assigned value against Parameter, Module and Tensor (about 1 µs), and
-        # Lightning assigns _current_fx_name twice around each of the dozen hook calls of a step. A plain value
-        # replacing a plain attribute (one in __dict__, so no parameter, buffer or submodule) needs none of it.
-        if type(value) in PLAIN_VALUE_TYPES and name in self.__dict__:
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
 
     def configure_optimizers(self):
         return [self.d_optimizer_config.build(self.discriminator.parameters()), self.g_optimizer_config.build(self.generator.parameters())]
@@ -198,22 +144,6 @@ class GAN(pl.LightningModule):
             # seed_everything gives every rank the same stream; each rank draws its own latents. A resume
             # then restores each rank's own saved state (on_load_checkpoint).
             torch.manual_seed(rank_seed(torch.initial_seed(), self.global_rank))
-
-    def on_train_start(self) -> None:
-        restore_cuda_check()
-        self.direct_updates = direct_updates_possible(self.trainer, self)
-        self.batches_unchanged = batches_pass_unchanged(self.trainer, self)
-
-    # Before every step Lightning asks, for each of the three batch hooks, whether the module or the data
-    # module implements it, and calls it through its hook dispatch: 35 µs per step. Where none is implemented,
-    # a batch already on the device needs none of it (in-memory data sets are held there).
-    def _on_before_batch_transfer(self, batch: Any, dataloader_idx: int = 0) -> Any:
-        return batch if self.batches_unchanged else super()._on_before_batch_transfer(batch, dataloader_idx)
-
-    def _apply_batch_transfer_handler(self, batch: Any, device: Optional[torch.device] = None, dataloader_idx: int = 0) -> Any:
-        if self.batches_unchanged and on_device(batch, device or self.device):
-            return batch
-        return super()._apply_batch_transfer_handler(batch, device, dataloader_idx)
 
     def training_step(self, batch, batch_idx: int) -> None:
         self.logging_now = self.is_logging_step()
@@ -249,10 +179,10 @@ class GAN(pl.LightningModule):
     def is_logging_step(self) -> bool:
         """Whether the step about to run reaches the loggers: every log_every_n_steps-th step, as Lightning
         counts them, and the last. Only those steps compute and hand over their values."""
-        trainer = self._trainer
+        trainer = attached_trainer(self)
         if trainer is None:
             return True
-        due_for_loggers = (trainer.fit_loop.epoch_loop._batches_that_stepped + 1) % max(trainer.log_every_n_steps, 1) == 0
+        due_for_loggers = (self.steps_done + 1) % max(trainer.log_every_n_steps, 1) == 0
         return due_for_loggers or self.steps_done + 1 == self.max_steps
 
     def log_step(self, d_loss, g_loss, real_out, fake_out, d_optimizer, g_optimizer) -> None:
@@ -270,32 +200,41 @@ class GAN(pl.LightningModule):
             logged["train/skipped_updates"] = float(self.skipped_updates)
         self.write_scalars(logged)
 
+    @property
+    def logged_step(self) -> int:
+        """The step the loggers file the latest training step's values, sample grids and metrics under: the number
+        of steps before it, as Lightning numbers a step's logged values."""
+        return self.steps_done - 1
+
     def write_scalars(self, values: Dict[str, float]) -> None:
-        """Hand this step's values to the loggers (at the step and with the epoch Lightning logs with) and to
+        """Hand this step's values to the loggers (with the epoch, as Lightning logs them) and to
         trainer.callback_metrics. self.log would do the same at the end of the step after a torchmetrics update
         per value, 2.4 ms per logging step: more than a small model's whole step."""
-        if self._trainer is None:
+        trainer = attached_trainer(self)
+        if trainer is None:
             return
-        self.trainer.callback_metrics.update({name: torch.tensor(value) for name, value in values.items()})
-        self.trainer._logger_connector.log_metrics(values)
+        trainer.callback_metrics.update({name: torch.tensor(value) for name, value in values.items()})
+        for logger in trainer.loggers:
+            logger.log_metrics({**values, "epoch": trainer.current_epoch}, step=self.logged_step)
+            logger.save()
 
     def discriminator_update(self, real: Tensor, labels: Optional[Tensor], optimizer, update_index: int) -> tuple[Tensor, Tensor, Tensor]:
         # Nothing to freeze: G runs under no_grad here, so no G gradient is computed anyway.
         fake_labels = self.generator.sample_labels(len(real))
         with torch.no_grad():
             fake = self.generator(self.generator.sample_latent(len(real)), fake_labels)
-        loss, real_out, fake_out = self.discriminator_loss(real, labels, fake, fake_labels, update_index)
+        loss, scores = self.discriminator_loss(real, labels, fake, fake_labels, update_index)
         if self.apply_update(loss, optimizer, self.d_optimizer_config, "loss/d"):
             self.objective.after_d_step(self.discriminator)
-        return loss, real_out, fake_out
+        return loss, scores.real, scores.fake
 
     def simultaneous_update(self, real: Tensor, labels: Optional[Tensor], d_optimizer, g_optimizer, update_index: int):
         """D's and G's gradients from one forward pass at the current (D, G), then a step of each."""
         generator = self.replicas[0] if self.replicas else self.generator
         fake_labels = self.generator.sample_labels(len(real))
         fake = generator(self.generator.sample_latent(len(real)), fake_labels)
-        d_loss, real_out, fake_out = self.discriminator_loss(real, labels, fake, fake_labels, update_index)
-        g_loss = self.generator_loss(real_out, fake_out, fake_labels, joint=True)
+        d_loss, scores = self.discriminator_loss(real, labels, fake, fake_labels, update_index)
+        g_loss = self.losses.generator(scores, fake_labels)
         # Both gradients before either step: the steps change the weights the backward passes read.
         d_ready = self.gradients(d_loss, d_optimizer, "loss/d", inputs=self.parameters_of(d_optimizer), retain_graph=True)
         g_ready = self.gradients(g_loss, g_optimizer, "loss/g", inputs=self.parameters_of(g_optimizer))
@@ -304,26 +243,12 @@ class GAN(pl.LightningModule):
             self.objective.after_d_step(self.discriminator)
         if g_ready:
             self.step(g_optimizer, self.g_optimizer_config)
-        return d_loss, g_loss, real_out, fake_out
+        return d_loss, g_loss, scores.real, scores.fake
 
-    def discriminator_loss(self, real: Tensor, labels: Optional[Tensor], fake: Tensor, fake_labels: Optional[Tensor], update_index: int):
-        """D's loss on a real and a fake batch with its penalties, and D's outputs for each."""
+    def discriminator_loss(self, real: Tensor, labels: Optional[Tensor], fake: Tensor, fake_labels: Optional[Tensor], update_index: int) -> Tuple[Tensor, Scores]:
+        """D's loss on a real and a fake batch with the penalties due at this update, and D's outputs."""
         discriminator = self.replicas[1] if self.replicas else self.discriminator  # the update's network synchronises
-        r1_due = self.r1_gamma > 0 and update_index % self.r1_interval == 0
-        if r1_due:
-            real = real.detach().requires_grad_(True)
-        real_out, fake_out = self.score_together(discriminator, real, fake, labels, fake_labels)
-        loss = self.objective.d_loss(real_out, fake_out)
-        if self.auxiliary_classifier:  # AC-GAN: D also learns to name the class of real and generated samples
-            loss = loss + F.cross_entropy(class_logits(discriminator), torch.cat([labels, fake_labels]))
-        # Interpolates between a real and a fake sample are scored with the real sample's label.
-        penalty = self.objective.d_penalty(lambda x: score(self.discriminator, x, labels), real, fake)
-        if penalty is not None:
-            loss = loss + penalty
-        if r1_due:
-            # Lazy regularisation: applied every r1_interval updates with r1_interval times the weight.
-            loss = loss + self.r1_gamma / 2 * r1_penalty(real_out, real) * self.r1_interval
-        return loss, real_out, fake_out
+        return self.losses.discriminator(discriminator, real, labels, fake, fake_labels, update_index, penalised=self.discriminator)
 
     def generator_update(self, real: Tensor, labels: Optional[Tensor], optimizer, d_optimizer) -> Tensor:
         # D is only scored here: its parameters (d_optimizer's, a list at hand, where D.parameters() walks
@@ -333,27 +258,10 @@ class GAN(pl.LightningModule):
             fake_labels = self.generator.sample_labels(len(real))
             fake = generator(self.generator.sample_latent(len(real)), fake_labels)
             joint = self.d_batch_coupled or self.objective.g_uses_real
-            if joint:
-                real_out, fake_out = self.score_together(self.discriminator, real, fake, labels, fake_labels)
-            else:
-                real_out, fake_out = None, score(self.discriminator, fake, fake_labels)
-            loss = self.generator_loss(real_out, fake_out, fake_labels, joint)
+            scores = self.losses.score(self.discriminator, real if joint else None, fake, labels, fake_labels)
+            loss = self.losses.generator(scores, fake_labels)
             self.apply_update(loss, optimizer, self.g_optimizer_config, "loss/g")
         return loss
-
-    def generator_loss(self, real_out: Optional[Tensor], fake_out: Tensor, fake_labels: Optional[Tensor], joint: bool) -> Tensor:
-        """G's loss from D's outputs of its latest forward pass (over real and fake samples when ``joint``)."""
-        loss = self.objective.g_loss(fake_out, real_out)
-        if self.auxiliary_classifier:  # AC-GAN: G wants its samples classified as the class it was asked for
-            logits = class_logits(self.discriminator)
-            loss = loss + F.cross_entropy(logits[len(logits) // 2 :] if joint else logits, fake_labels)
-        return loss
-
-    def score_together(self, discriminator: nn.Module, real: Tensor, fake: Tensor, labels: Optional[Tensor], fake_labels: Optional[Tensor]):
-        """D's outputs for the real and the fake batch, from one forward pass over both."""
-        both_labels = torch.cat([labels, fake_labels]) if self.conditional else None
-        # Halves, not len(real): a packing D (PacGAN) returns one output per pack of samples.
-        return score(discriminator, torch.cat([real, fake]), both_labels).chunk(2)
 
     def apply_update(self, loss: Tensor, optimizer, config: OptimizerConfig, name: str) -> bool:
         """Backward and step; a non-finite loss stops the run or, with on_nan=skip, drops this update."""
@@ -378,10 +286,7 @@ class GAN(pl.LightningModule):
             # Read back at the next check, not now: a host read per update would make the CPU wait for the
             # GPU's queue to drain twice a step. The weights a non-finite loss spoils are never checkpointed.
             self.unchecked_losses.append((self.steps_done + 1, name, loss.detach()))
-        if self.direct_updates:
-            loss.backward(**backward_options)
-        else:
-            self.manual_backward(loss, **backward_options)
+        self.backward_pass(loss, **backward_options)
         if self.logging_now:  # before clipping: the norm the loss produced (a tensor: no host sync)
             self.grad_norms[name.replace("loss/", "grad_norm/")] = torch.nn.utils.get_total_norm(
                 [p.grad for p in self.parameters_of(optimizer) if p.grad is not None]
@@ -392,13 +297,7 @@ class GAN(pl.LightningModule):
         """Clip (when configured) and step."""
         if config.grad_clip_norm is not None:
             self.clip_gradients(optimizer, gradient_clip_val=config.grad_clip_norm, gradient_clip_algorithm="norm")
-        if self.direct_updates:
-            # What Lightning's optimizer does around the strategy's step: count the step (trainer.global_step).
-            optimizer._on_before_step()
-            optimizer.optimizer.step()
-            optimizer._on_after_step()
-        else:
-            optimizer.step()
+        self.step_optimizer(optimizer)
 
     def check_losses(self) -> None:
         """Raise Diverged for the first non-finite loss since the last check, on any process (on_nan=stop): every
@@ -410,7 +309,7 @@ class GAN(pl.LightningModule):
         first = finite.index(False) if False in finite else len(pending)
         earliest = first
         if self.processes > 1:
-            earliest = int(self._trainer.strategy.reduce(torch.tensor(first, device=self.device), reduce_op="min"))
+            earliest = int(self.trainer.strategy.reduce(torch.tensor(first, device=self.device), reduce_op="min"))
         if earliest == len(pending):
             return
         step, name, loss = pending[earliest]
@@ -440,7 +339,7 @@ class GAN(pl.LightningModule):
         all-reduce waits for a process that skipped (one small all-reduce per update under DDP)."""
         finite = math.isfinite(loss.item())  # one host read, as bool(torch.isfinite(loss)), without the extra kernel
         if self.processes > 1:
-            finite = not self._trainer.strategy.reduce_boolean_decision(not finite, all=False)
+            finite = not self.trainer.strategy.reduce_boolean_decision(not finite, all=False)
         return finite
 
     @property
@@ -460,9 +359,8 @@ class GAN(pl.LightningModule):
         with eval_mode(self.discriminator) as discriminator:
             return self.objective.d_output(score(discriminator, x.to(self.device), labels.to(self.device) if labels is not None else None))
 
-    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
-        # The random state makes a resumed run draw the latents an uninterrupted one would have drawn.
-        checkpoint.setdefault("gan_lightning", {}).update(
+    def on_save_checkpoint(self, checkpoint: Dict) -> None:
+        state = TrainingState(
             steps_done=self.steps_done,
             skipped_updates=self.skipped_updates,
             cpu_rng_state=torch.get_rng_state(),
@@ -470,24 +368,24 @@ class GAN(pl.LightningModule):
         )
         if self.processes > 1:
             # Every process saves here (only rank 0 writes the file): gather each rank's own stream.
-            rng = gather(torch.get_rng_state(), self.device)
-            cuda = gather(torch.cuda.get_rng_state(self.device), self.device) if self.device.type == "cuda" else None
-            checkpoint["gan_lightning"].update(rank_cpu_rng_states=rng, rank_cuda_rng_states=cuda)
+            state.rank_cpu_rng_states = gather(torch.get_rng_state(), self.device)
+            state.rank_cuda_rng_states = gather(torch.cuda.get_rng_state(self.device), self.device) if self.device.type == "cuda" else None
+        write_training_state(checkpoint, state)
 
-    def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
-        state = checkpoint["gan_lightning"]
-        self.steps_done, self.skipped_updates = state["steps_done"], state["skipped_updates"]
-        torch.set_rng_state(state["cpu_rng_state"])
-        if state["cuda_rng_states"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng_states"])
+    def on_load_checkpoint(self, checkpoint: Dict) -> None:
+        state = read_training_state(checkpoint)
+        self.steps_done, self.skipped_updates = state.steps_done, state.skipped_updates
+        torch.set_rng_state(state.cpu_rng_state)
+        if state.cuda_rng_states and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state.cuda_rng_states)
         if self.processes > 1:  # setup ran before Lightning restores a checkpoint
-            ranks = state.get("rank_cpu_rng_states")
+            ranks = state.rank_cpu_rng_states
             if ranks is not None and len(ranks) == self.processes:
                 # clone(): torch 2.14's set_rng_state segfaults on a view into the stacked states (row 1 and up).
                 torch.set_rng_state(ranks[self.global_rank].clone())
-                device = self._trainer.strategy.root_device  # the module is not on it yet
-                if state.get("rank_cuda_rng_states") is not None and device.type == "cuda":
-                    torch.cuda.set_rng_state(state["rank_cuda_rng_states"][self.global_rank].clone(), device)
+                device = self.trainer.strategy.root_device  # the module is not on it yet
+                if state.rank_cuda_rng_states is not None and device.type == "cuda":
+                    torch.cuda.set_rng_state(state.rank_cuda_rng_states[self.global_rank].clone(), device)
             else:  # saved with another number of processes: distinct streams derived from the saved one
                 torch.manual_seed(rank_seed(int(torch.randint(2**62, ())), self.global_rank))
 

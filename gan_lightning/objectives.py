@@ -8,7 +8,7 @@ losses and exact gradients.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Optional
+from typing import ClassVar, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from omegaconf import MISSING
 
+from gan_lightning.losses import InterpolateGradientPenalty, Penalty
 from gan_lightning.registry import Registered
 
 
@@ -37,11 +38,9 @@ class Objective(Registered, group="objective"):
     def g_loss(self, fake_out: Tensor, real_out: Optional[Tensor] = None) -> Tensor:
         raise NotImplementedError
 
-    def d_penalty(self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Optional[Tensor]:
-        """An extra D loss term that needs D itself (a gradient penalty); None when the objective has none.
-        ``discriminator`` maps samples to D's outputs (with the real samples' labels, for a conditional D).
-        ``fake`` may carry G's graph: a penalty detaches the samples it differentiates D at."""
-        return None
+    def penalties(self) -> List[Penalty]:
+        """The terms of D's loss that need D itself (a gradient penalty) which the objective defines."""
+        return []
 
     def after_d_step(self, discriminator: nn.Module) -> None:
         """Called after every D update (weight clipping)."""
@@ -70,13 +69,6 @@ class NonSaturating(Minimax, name="nonsaturating"):
 
     def g_loss(self, fake_out: Tensor, real_out: Optional[Tensor] = None) -> Tensor:
         return F.softplus(-fake_out).mean()
-
-
-def input_gradients(outputs: Tensor, inputs: Tensor) -> Tensor:
-    """∂(Σ outputs)/∂inputs, kept in the graph so a penalty on it trains D; one row per D output: the
-    gradient with respect to that output's whole input (a pack of consecutive samples for a packing D)."""
-    (grad,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
-    return grad.reshape(len(outputs), -1)
 
 
 @dataclass
@@ -111,11 +103,8 @@ class WGANGP(CriticObjective, name="wgan_gp"):
     gp_weight: float = MISSING  # λ
     per_sample_d: ClassVar[bool] = True
 
-    def d_penalty(self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
-        eps = torch.rand(len(real), *[1] * (real.dim() - 1), device=real.device, dtype=real.dtype)
-        mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-        norms = input_gradients(discriminator(mixed), mixed).norm(dim=1)
-        return self.gp_weight * (norms - 1).pow(2).mean()
+    def penalties(self) -> List[Penalty]:
+        return [InterpolateGradientPenalty(self.gp_weight)]
 
 
 @dataclass
@@ -161,8 +150,3 @@ class Relativistic(Objective, name="relativistic"):
     def g_loss(self, fake_out: Tensor, real_out: Optional[Tensor] = None) -> Tensor:
         # The roles swap: fakes should look more real than the average real sample, and reals less.
         return F.softplus(-(fake_out - real_out.mean())).mean() + F.softplus(real_out - fake_out.mean()).mean()
-
-
-def r1_penalty(real_out: Tensor, real: Tensor) -> Tensor:
-    """Mescheder et al. 2018: E‖∇_x D(x)‖² on real data (``real`` must require grad before D's forward)."""
-    return input_gradients(real_out, real).pow(2).sum(dim=1).mean()

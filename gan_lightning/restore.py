@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Tuple
 from omegaconf import OmegaConf
 
 from gan_lightning.build import build_module
-from gan_lightning.checkpoints import PROJECT_KEY, load_safely
+from gan_lightning.checkpoints import load_safely, steps_done, stored_config
 from gan_lightning.config import Config, compose, to_config
 from gan_lightning.errors import UserError
 from gan_lightning.module import GAN
@@ -23,14 +23,14 @@ def read_checkpoint(checkpoint_path: str) -> Dict[str, Any]:
     if not path.is_file():
         raise UserError(f"ckpt={checkpoint_path!r}: no such checkpoint file.")
     checkpoint = load_safely(path)
-    if not checkpoint[PROJECT_KEY].get("config"):
+    if not stored_config(checkpoint):
         raise UserError(f"{path} carries no run configuration (it was not written by gan_lightning.run).")
     return checkpoint
 
 
 def configure(checkpoint: Dict[str, Any], overrides: List[str]) -> Config:
     """The run's config from the checkpoint, with ``overrides`` applied."""
-    stored = checkpoint[PROJECT_KEY]["config"]
+    stored = stored_config(checkpoint)
     choices = stored.get("choices", {})
     chosen = [f"{group}={choices[group]}" for group in ("model", "data", "objective") if choices.get(group)]
     saved = OmegaConf.create({key: stored[key] for key in FROM_CHECKPOINT if key in stored})
@@ -42,7 +42,7 @@ def restore_module(checkpoint: Dict[str, Any], config: Config) -> GAN:
     """The GAN with the checkpoint's weights (G, D and the EMA of G), in eval mode."""
     module = build_module(config)
     module.load_state_dict(checkpoint["state_dict"])
-    module.steps_done = int(checkpoint[PROJECT_KEY]["steps_done"])
+    module.steps_done = steps_done(checkpoint)
     return module.eval()
 
 

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer
 from gan_lightning.callbacks import Interrupted, StopOnSignal
-from gan_lightning.checkpoints import PROJECT_KEY, Resume, check_compatible, select_resume
+from gan_lightning.checkpoints import Resume, check_compatible, select_resume, stored_run_id
 from gan_lightning.config import Config, to_config, validate
 from gan_lightning.distributed import process_rank, slurm_job
 from gan_lightning.errors import Diverged, UserError
@@ -67,9 +67,9 @@ def run_context(cfg: DictConfig) -> RunContext:
     if group is None and hc.mode == RunMode.MULTIRUN:
         group = "_".join(Path(hc.sweep.dir).parts[-2:])  # one group per sweep
     tags = [str(choices.get(g)) for g in ("model", "data", "objective")] + list(cfg.logger.tags)
-    hparams = scrub_secrets(OmegaConf.to_container(cfg, resolve=True))
-    hparams["choices"] = {k: v for k, v in choices.items() if not k.startswith("hydra")}
-    return RunContext(Path(hc.runtime.output_dir), name=name, group=group, tags=tags, hparams=hparams)
+    config = scrub_secrets(OmegaConf.to_container(cfg, resolve=True))
+    config["choices"] = {k: v for k, v in choices.items() if not k.startswith("hydra")}
+    return RunContext(Path(hc.runtime.output_dir), name=name, group=group, tags=tags, config=config)
 
 
 @dataclass
@@ -94,7 +94,7 @@ def prepare(config: Config, context: RunContext) -> Prepared:
     datamodule.setup("fit")  # reads the data now: a damaged file is refused here, not mid-run
     module = build_module(config)
     if resume is not None:
-        check_compatible(resume, module, context.hparams.get("choices", {}))
+        check_compatible(resume, module, context.config.get("choices", {}))
     return Prepared(datamodule, module, resume)
 
 
@@ -191,7 +191,7 @@ def own_run_id(resume: Optional[Resume], run_dir: Path) -> Optional[str]:
     """The run id a checkpoint of this run directory carries; a checkpoint of another run (resume=PATH) starts a new run."""
     if resume is None or Path(resume.path).resolve().parent.parent != Path(run_dir).resolve():
         return None
-    return resume.checkpoint[PROJECT_KEY].get("run_id")
+    return stored_run_id(resume.checkpoint)
 
 
 def record_failure(error: Exception, summary: Dict[str, Any], run_dir: Path, multirun: bool) -> int:

@@ -21,6 +21,7 @@ from pytorch_lightning.loggers import Logger, WandbLogger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from torch import Tensor
 
+from gan_lightning.adapter.access import wandb_run_started
 from gan_lightning.config import LoggerConfig
 from gan_lightning.files import atomic_write
 from gan_lightning.metrics import SUMMARY_GOALS
@@ -312,7 +313,7 @@ def define_summaries(run) -> None:
 def finish_wandb(loggers: List[Logger]) -> Optional[str]:
     """Close this job's W&B run (a multirun starts the next job in the same process); return its folder."""
     for logger in loggers:
-        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+        if isinstance(logger, WandbLogger) and wandb_run_started(logger):
             folder = logger.experiment.dir
             logger.experiment.finish()
             return str(Path(folder).parent)

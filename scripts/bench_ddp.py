@@ -1,4 +1,4 @@
-"""Time per training step of the two ways to synchronise a GAN under DDP (README, "Scaling out").
+"""Time per training step of the two ways to synchronise a GAN under DDP (docs/scaling.md).
 
     python scripts/bench_ddp.py [--repeats 3] [--setups ring8/mlp fashion_mnist/dcgan]
 

@@ -11,7 +11,7 @@ from typing import List
 
 import pytest
 
-# Tests run with one PyTorch thread (see README, "Threads"); W&B never goes online from a test.
+# Tests run with one PyTorch thread (see docs/configuration.md, "Threads"); W&B never goes online from a test.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.pop("WANDB_MODE", None)
 os.environ["WANDB_SILENT"] = "true"

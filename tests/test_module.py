@@ -15,7 +15,8 @@ import gan_lightning
 from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer
 from gan_lightning.config import to_config
 from gan_lightning.data.batches import TensorBatches
-from gan_lightning.module import GAN, direct_updates_possible
+from gan_lightning.adapter.fastpath import direct_updates_possible
+from gan_lightning.module import GAN
 from tests.helpers.hydra import compose_config
 
 TOY = ["data=ring8", "model=mlp", "logger=none", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]
@@ -202,7 +203,7 @@ def test_a_batch_elsewhere_is_moved_to_the_device_even_without_batch_hooks():
 def test_lightnings_import_setting_of_the_nvml_cuda_check_is_undone_for_training(tmp_path):
     import os
 
-    from gan_lightning import runtime
+    from gan_lightning.adapter import runtime
 
     assert runtime._value_before_lightning != "1"  # this test process does not ask for NVML checks itself
     os.environ[runtime.NVML_CUDA_CHECK] = "1"  # as importing Lightning leaves it

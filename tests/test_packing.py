@@ -9,7 +9,7 @@ import torch
 
 from gan_lightning.config import to_config
 from gan_lightning.models.layers import Maxout
-from gan_lightning.objectives import input_gradients, r1_penalty
+from gan_lightning.losses import input_gradients, r1_penalty
 from gan_lightning.summary import read_summary
 from tests.helpers.hydra import compose_config, run_in_process
 

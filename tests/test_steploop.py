@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from gan_lightning.build import RunContext, build_trainer
 from gan_lightning.config import to_config
 from gan_lightning.module import GAN
-from gan_lightning.steploop import SettledAnswersEpochLoop, Unprofiled
+from gan_lightning.adapter.steploop import SettledAnswersEpochLoop, Unprofiled
 from tests.helpers.hydra import compose_config, run_in_process
 from tests.test_module import TOY as MODULE_TOY, fit as fit_toy
 

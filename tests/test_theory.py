@@ -14,7 +14,7 @@ import torch
 
 from gan_lightning.build import build_module
 from gan_lightning.config import to_config
-from gan_lightning.objectives import input_gradients
+from gan_lightning.losses import input_gradients
 from tests.helpers.hydra import compose_config, run_in_process
 
 GRID = torch.linspace(-2.0, 4.0, 601)
@@ -40,8 +40,8 @@ def train_discriminator(objective: str, steps: int = 1000, batch: int = 1024, se
         real, fake = torch.randn(batch, 1), torch.randn(batch, 1) + 2.0
         real_out, fake_out = discriminator(torch.cat([real, fake])).split(batch)
         loss = cfg.objective.d_loss(real_out, fake_out)
-        penalty = cfg.objective.d_penalty(discriminator, real, fake)
-        loss = loss if penalty is None else loss + penalty
+        for penalty in cfg.objective.penalties():
+            loss = loss + penalty.weighted(discriminator, real, fake, real_out)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -9,7 +9,7 @@ import torch
 
 from gan_lightning.config import to_config
 from gan_lightning.ema import ExponentialMovingAverage
-from gan_lightning.objectives import r1_penalty
+from gan_lightning.losses import r1_penalty
 from tests.helpers.hydra import CONF_DIR, compose_config, run_in_process
 from tests.test_objectives import ALL
 

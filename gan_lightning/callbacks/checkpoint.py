@@ -6,7 +6,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from gan_lightning.callbacks.schedule import Periodic
+from gan_lightning.periodic import Periodic
+from gan_lightning.checkpoints import write_run
 from gan_lightning.errors import Diverged
 
 
@@ -24,8 +25,7 @@ class PeriodicCheckpoint(Periodic):
         self.run_id = run_id
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: Dict[str, Any]) -> None:
-        # The resolved config travels with the weights: evaluate and sample rebuild the run from it.
-        checkpoint.setdefault("gan_lightning", {}).update(config=self.run_config, run_id=self.run_id)
+        write_run(checkpoint, self.run_config, self.run_id)
 
     @property
     def last_path(self) -> Path:
@@ -49,4 +49,4 @@ class PeriodicCheckpoint(Periodic):
     def save_now(self, trainer, pl_module) -> None:
         """A checkpoint at the current step, unless this step's is written already."""
         if pl_module.steps_done != self.last_fired_step:
-            self._fire(trainer, pl_module)
+            self.fire_now(trainer, pl_module)

@@ -13,7 +13,8 @@ from typing import Optional
 
 import pytorch_lightning as pl
 
-from gan_lightning.callbacks.schedule import due
+from gan_lightning.metrics import latest_metrics
+from gan_lightning.periodic import due
 
 log = logging.getLogger("gan_lightning")
 
@@ -28,8 +29,6 @@ def format_duration(seconds: float) -> str:
 
 def key_numbers(trainer) -> str:
     """"loss/d 1.234 loss/g 0.876 d/real 0.520 d/fake 0.470 | fid 35.2 ..." (a host sync: call it sparingly)."""
-    from gan_lightning.metrics import latest_metrics  # not at the top: gan_lightning.metrics imports this package
-
     metrics = trainer.callback_metrics
     values = " ".join(f"{key} {float(metrics[key]):.3f}" for key in SHOWN if key in metrics)
     extra = " ".join(f"{key} {value:.3f}" for key, value in latest_metrics(trainer).items())

@@ -9,7 +9,7 @@ from typing import Optional
 import torch
 from pytorch_lightning.loggers import WandbLogger
 
-from gan_lightning.callbacks.schedule import Periodic
+from gan_lightning.periodic import Periodic
 
 
 def class_rows(num_classes: int, num_samples: int) -> Optional[torch.Tensor]:
@@ -63,7 +63,7 @@ class SampleGrid(Periodic):
         wandb_loggers = [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
         if not wandb_loggers:
             return
-        step = trainer.fit_loop.epoch_loop._batches_that_stepped  # the step Lightning logs scalars at
+        step = pl_module.logged_step  # the step the training step's scalars are logged at
         self.log_grid(trainer, path, pl_module.steps_done, step)
         histograms = self.discriminator_outputs(trainer, pl_module)
         for logger in wandb_loggers:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Callable, Optional, Tuple
 
 import pytorch_lightning as pl
-import torch
 from omegaconf import MISSING
 from torch import Tensor
 

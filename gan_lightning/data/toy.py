@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import ClassVar, Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -32,10 +32,13 @@ class GaussianMixture2D(DataConfig):
     def centers(self) -> Tensor:
         raise NotImplementedError
 
+    # Settings that must be positive, with what is allowed: the mixture's own and each layout's.
+    positive: ClassVar[Dict[str, str]] = {"std": "a positive number", "num_samples": "a positive number of training points"}
+
     def check(self) -> None:
         super().check()
-        require_positive("data.std", self.std)
-        require_positive("data.num_samples", self.num_samples, "a positive number of training points")
+        for name, allowed in {**GaussianMixture2D.positive, **self.positive}.items():
+            require_positive(f"data.{name}", getattr(self, name), allowed)
 
     @property
     def num_classes(self) -> int:
@@ -58,11 +61,7 @@ class Ring(GaussianMixture2D, name="ring"):
 
     modes: int = MISSING
     radius: float = MISSING
-
-    def check(self) -> None:
-        super().check()
-        require_positive("data.modes", self.modes, "a positive number of modes")
-        require_positive("data.radius", self.radius)
+    positive: ClassVar[Dict[str, str]] = {"modes": "a positive number of modes", "radius": "a positive number"}
 
     @property
     def centers(self) -> Tensor:
@@ -76,11 +75,7 @@ class Grid(GaussianMixture2D, name="grid"):
 
     side: int = MISSING
     spacing: float = MISSING
-
-    def check(self) -> None:
-        super().check()
-        require_positive("data.side", self.side, "a positive number of modes per row")
-        require_positive("data.spacing", self.spacing)
+    positive: ClassVar[Dict[str, str]] = {"side": "a positive number of modes per row", "spacing": "a positive number"}
 
     @property
     def centers(self) -> Tensor:
@@ -100,10 +95,13 @@ class Gaussian1D(DataConfig, name="gaussian1d"):
     def sample_shape(self) -> Tuple[int, ...]:
         return (1,)
 
+    # Settings that must be positive, with what is allowed: the mixture's own and each layout's.
+    positive: ClassVar[Dict[str, str]] = {"std": "a positive number", "num_samples": "a positive number of training points"}
+
     def check(self) -> None:
         super().check()
-        require_positive("data.std", self.std)
-        require_positive("data.num_samples", self.num_samples, "a positive number of training points")
+        for name, allowed in {**GaussianMixture2D.positive, **self.positive}.items():
+            require_positive(f"data.{name}", getattr(self, name), allowed)
 
     def load_labelled(self, seed: int) -> Tuple[Tensor, None]:
         return self.mean + self.std * torch.randn(self.num_samples, 1, generator=torch.Generator().manual_seed(seed)), None

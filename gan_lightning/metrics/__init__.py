@@ -14,7 +14,7 @@ import torch
 from omegaconf import MISSING
 from torch import Tensor
 
-from gan_lightning.callbacks.schedule import Periodic
+from gan_lightning.periodic import Periodic
 from gan_lightning.errors import invalid
 from gan_lightning.registry import Registered
 
@@ -77,7 +77,7 @@ class Evaluation(Periodic):
         if trainer.is_global_zero:
             final = pl_module.max_steps is not None and pl_module.steps_done >= pl_module.max_steps
             self.latest = self.measure(pl_module, final)
-            step = trainer.fit_loop.epoch_loop._batches_that_stepped  # the step Lightning logs scalars at
+            step = pl_module.logged_step  # the step the training step's scalars are logged at
             for logger in trainer.loggers:
                 logger.log_metrics({f"metrics/{k}": v for k, v in self.latest.items()}, step=step)
         trainer.strategy.barrier()

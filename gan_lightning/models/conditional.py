@@ -7,7 +7,7 @@ D is any family's discriminator, split into ``features`` and a linear ``head``, 
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Tuple, Union
 
 from torch import Tensor, nn
 
@@ -33,8 +33,8 @@ class ConditionalDiscriminator(nn.Module):
     """Adds the label to an unconditional D.
 
     ``projection`` (Miyato & Koyama 2018): D(x, y) = head(φ(x)) + ⟨embed(y), φ(x)⟩.
-    ``acgan`` (Odena et al. 2017): D(x) as before plus a classifier of φ(x); its logits of the last
-    forward pass are kept in ``class_logits`` for the auxiliary classification loss.
+    ``acgan`` (Odena et al. 2017): D(x) as before plus a classifier of φ(x), whose logits D returns beside
+    its output when asked (``class_logits=True``), for the auxiliary classification loss.
     """
 
     def __init__(self, base: nn.Module, num_classes: int, mode: str):
@@ -46,12 +46,10 @@ class ConditionalDiscriminator(nn.Module):
             nn.init.normal_(self.embed.weight, 0.0, 0.02)
         else:
             self.classifier = nn.Linear(width, num_classes)
-        self.class_logits: Optional[Tensor] = None
 
-    def forward(self, x: Tensor, labels: Tensor) -> Tensor:
+    def forward(self, x: Tensor, labels: Tensor, class_logits: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         features = self.base.features(x)
         out = self.base.head(features).squeeze(-1)
         if self.mode == "projection":
             return out + (self.embed(labels) * features).sum(dim=1)
-        self.class_logits = self.classifier(features)
-        return out
+        return (out, self.classifier(features)) if class_logits else out

@@ -15,7 +15,7 @@ def restore_cuda_check() -> None:
     Lightning sets it on import so that its fork-based launchers never initialise CUDA before forking; this
     framework starts its processes without fork. With it set, torch.cuda.is_available() loads and initialises
     NVML at every call instead of using CUDA's cached answer, and torch's optimizers call it at every step:
-    0.06 ms per optimizer step on the 2-vCPU VM of the README's Performance section.
+    0.06 ms per optimizer step on the 2-vCPU VM of docs/performance.md.
     """
     if _value_before_lightning is None:
         os.environ.pop(NVML_CUDA_CHECK, None)

@@ -38,9 +38,12 @@ class Unprofiled(Profiler):
         return self._nothing
 
 
-def build_profiler(name: Optional[str], run_dir: Path) -> Profiler:
-    """``trainer.profiler``: null for none, or a Lightning profiler whose report goes to ``run_dir``."""
-    return Unprofiled() if name is None else PROFILERS[name](dirpath=str(run_dir), filename="profile")
+def build_profiler(name: Optional[str], run_dir: Path, fast_path: bool = True) -> Optional[Profiler]:
+    """``trainer.profiler``: null for none (Lightning's own stand-in without the fast path), or a Lightning profiler
+    whose report goes to ``run_dir``."""
+    if name is None:
+        return Unprofiled() if fast_path else None
+    return PROFILERS[name](dirpath=str(run_dir), filename="profile")
 
 
 class SettledAnswersEpochLoop(_TrainingEpochLoop):

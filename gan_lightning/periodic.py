@@ -18,13 +18,13 @@ class Periodic(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if due(pl_module.steps_done, self.every_n_steps) or pl_module.steps_done == pl_module.max_steps:
-            self._fire(trainer, pl_module)
+            self.fire_now(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
         if pl_module.steps_done != self.last_fired_step:
-            self._fire(trainer, pl_module)
+            self.fire_now(trainer, pl_module)
 
-    def _fire(self, trainer, pl_module) -> None:
+    def fire_now(self, trainer, pl_module) -> None:
         self.last_fired_step = pl_module.steps_done
         pl_module.check_losses()  # nothing is saved, drawn or evaluated from weights a non-finite loss spoilt
         self.fire(trainer, pl_module)

@@ -1,0 +1,133 @@
+"""D's and G's losses, composed in one place from D's outputs.
+
+A loss is the objective's adversarial term, plus the auxiliary classifier's term for an AC-GAN D, plus, for
+D, its penalties: weighted terms that need D itself (gradient penalties), each applied at its own interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+def input_gradients(outputs: Tensor, inputs: Tensor) -> Tensor:
+    """∂(Σ outputs)/∂inputs, kept in the graph so a penalty on it trains D; one row per D output: the
+    gradient with respect to that output's whole input (a pack of consecutive samples for a packing D)."""
+    (grad,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
+    return grad.reshape(len(outputs), -1)
+
+
+def score(discriminator: nn.Module, x: Tensor, labels: Optional[Tensor], class_logits: bool = False):
+    """D's output for ``x``; a conditional D also reads the labels. With ``class_logits``, the pair (output, logits
+    of the AC-GAN classifier)."""
+    if labels is None:
+        return discriminator(x)
+    return discriminator(x, labels, class_logits=True) if class_logits else discriminator(x, labels)
+
+
+@dataclass
+class Penalty:
+    """A term of D's loss that needs D itself. Lazy regularisation (Karras et al. 2020): applied every
+    ``interval`` D updates with ``interval`` times its weight, so its average weight stays ``weight``."""
+
+    weight: float
+    interval: int = 1
+    # The penalty differentiates D at the real samples: they must require gradients before D's forward pass.
+    differentiates_real: ClassVar[bool] = False
+
+    def due(self, update_index: int) -> bool:
+        return update_index % self.interval == 0
+
+    def value(self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, real_out: Tensor) -> Tensor:
+        """The unweighted term. ``discriminator`` maps samples to D's outputs (with the real samples' labels, for a
+        conditional D); ``fake`` may carry G's graph."""
+        raise NotImplementedError
+
+    def weighted(self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, real_out: Tensor) -> Tensor:
+        return self.weight * self.value(discriminator, real, fake, real_out) * self.interval
+
+
+def r1_penalty(real_out: Tensor, real: Tensor) -> Tensor:
+    """E‖∇_x D(x)‖² on real data (``real`` must require grad before D's forward)."""
+    return input_gradients(real_out, real).pow(2).sum(dim=1).mean()
+
+
+@dataclass
+class R1(Penalty):
+    """Mescheder et al. 2018, "Which training methods for GANs do actually converge?": γ/2·E‖∇D(x)‖² on real
+    data (``weight`` is γ/2)."""
+
+    differentiates_real: ClassVar[bool] = True
+
+    def value(self, discriminator, real, fake, real_out):
+        return r1_penalty(real_out, real)
+
+
+@dataclass
+class InterpolateGradientPenalty(Penalty):
+    """Gulrajani et al. 2017, "Improved Training of Wasserstein GANs": E(‖∇D(x̂)‖ − 1)² at random interpolates x̂
+    between a real and a fake sample (scored with the real sample's label)."""
+
+    def value(self, discriminator, real, fake, real_out):
+        eps = torch.rand(len(real), *[1] * (real.dim() - 1), device=real.device, dtype=real.dtype)
+        mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+        norms = input_gradients(discriminator(mixed), mixed).norm(dim=1)
+        return (norms - 1).pow(2).mean()
+
+
+@dataclass
+class Scores:
+    """D's outputs of one forward pass: over the real then the fake samples, or (``real`` None) the fakes alone."""
+
+    real: Optional[Tensor]
+    fake: Tensor
+    class_logits: Optional[Tensor] = None  # AC-GAN: the classifier's logits for the same samples, in the same order
+
+
+class Losses:
+    """D's and G's losses for one objective (gan_lightning/objectives.py), the penalties and, for an AC-GAN D, the
+    auxiliary classifier."""
+
+    def __init__(self, objective: Any, penalties: List[Penalty], auxiliary_classifier: bool):
+        self.objective, self.penalties, self.auxiliary_classifier = objective, penalties, auxiliary_classifier
+
+    def score(self, discriminator: nn.Module, real: Optional[Tensor], fake: Tensor, labels: Optional[Tensor], fake_labels: Optional[Tensor]) -> Scores:
+        """D's outputs for the real and the fake batch from one forward pass over both (the fakes alone when
+        ``real`` is None)."""
+        x = fake if real is None else torch.cat([real, fake])
+        all_labels = None if fake_labels is None else (fake_labels if real is None else torch.cat([labels, fake_labels]))
+        out = score(discriminator, x, all_labels, class_logits=self.auxiliary_classifier)
+        out, logits = out if self.auxiliary_classifier else (out, None)
+        if real is None:
+            return Scores(None, out, logits)
+        # Halves, not len(real): a packing D (PacGAN) returns one output per pack of samples.
+        real_out, fake_out = out.chunk(2)
+        return Scores(real_out, fake_out, logits)
+
+    def discriminator(
+        self, discriminator: nn.Module, real: Tensor, labels: Optional[Tensor], fake: Tensor, fake_labels: Optional[Tensor],
+        update_index: int, penalised: nn.Module,
+    ) -> Tuple[Tensor, Scores]:  # fmt: skip
+        """D's loss on a real and a fake batch, with the penalties due at D update ``update_index`` (computed
+        through ``penalised``: D outside any DDP wrapper), and D's outputs."""
+        due = [penalty for penalty in self.penalties if penalty.due(update_index)]
+        if any(penalty.differentiates_real for penalty in due):
+            real = real.detach().requires_grad_(True)
+        scores = self.score(discriminator, real, fake, labels, fake_labels)
+        loss = self.objective.d_loss(scores.real, scores.fake)
+        if scores.class_logits is not None:  # AC-GAN: D also learns to name the class of real and generated samples
+            loss = loss + F.cross_entropy(scores.class_logits, torch.cat([labels, fake_labels]))
+        for penalty in due:
+            loss = loss + penalty.weighted(lambda x: score(penalised, x, labels), real, fake, scores.real)
+        return loss, scores
+
+    def generator(self, scores: Scores, fake_labels: Optional[Tensor]) -> Tensor:
+        """G's loss from D's outputs of its latest forward pass."""
+        loss = self.objective.g_loss(scores.fake, scores.real)
+        if scores.class_logits is not None:  # AC-GAN: G wants its samples classified as the class it was asked for
+            logits = scores.class_logits
+            loss = loss + F.cross_entropy(logits if scores.real is None else logits[len(logits) // 2 :], fake_labels)
+        return loss
