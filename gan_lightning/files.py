@@ -1,9 +1,11 @@
-"""Files written whole or not at all, and file-system errors the user can fix."""
+"""Files written whole or not at all (also when downloaded), and file-system errors the user can fix."""
 
 from __future__ import annotations
 
 import errno
 import os
+import shutil
+import urllib.request
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Optional, Union
 
@@ -38,6 +40,22 @@ def atomic_write(path: Union[str, Path], data: Union[bytes, str, Callable[[Binar
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+# A machine without network fails fast; the caller's message then names the offline route.
+DOWNLOAD_TIMEOUT_S = 10
+
+
+def download(url: str, path: Union[str, Path]) -> Path:
+    """Fetch ``url`` into ``path``, whole or not at all (``atomic_write``). Raises OSError (urllib's URLError is one)
+    when no connection is made within DOWNLOAD_TIMEOUT_S or the transfer fails."""
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+        return atomic_write(path, lambda f: shutil.copyfileobj(response, f))
+
+
+def download_error(error: OSError) -> str:
+    """What went wrong with a download, in a few words (urllib's reason when it gives one)."""
+    return str(getattr(error, "reason", error))
 
 
 def user_fixable(error: BaseException, path: Optional[Union[str, Path]] = None, folder: Optional[Union[str, Path]] = None) -> Optional[UserError]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import pickle
 import tarfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -20,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from gan_lightning.data import DataConfig
 from gan_lightning.data.plots import save_image_grid
 from gan_lightning.errors import UserError, invalid, require_choice, require_positive
+from gan_lightning.files import download, download_error
 from gan_lightning.paths import cache_root
 
 log = logging.getLogger("gan_lightning")
@@ -238,7 +238,6 @@ class ImageFolder(ImageData, name="image_folder"):
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR_FOLDER = "cifar-10-batches-py"
 CIFAR_BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
-DOWNLOAD_TIMEOUT_S = 10
 
 
 class NumpyOnlyUnpickler(pickle.Unpickler):
@@ -288,15 +287,12 @@ class Cifar10(StoredImages, name="cifar10"):
             raise UserError(f"CIFAR-10 was not found in {tried}; downloading is off (data.download=false). Put the python batches ({CIFAR_FOLDER}/ from {CIFAR_URL}) in data.root.")
         target = self.candidates()[1]
         try:
-            with urllib.request.urlopen(CIFAR_URL, timeout=DOWNLOAD_TIMEOUT_S) as response:
-                target.mkdir(parents=True, exist_ok=True)
-                archive = target / "cifar-10-python.tar.gz"
-                archive.write_bytes(response.read())
+            archive = download(CIFAR_URL, target / "cifar-10-python.tar.gz")
             with tarfile.open(archive) as tar:
                 tar.extractall(target, filter="data")
         except OSError as error:
             raise UserError(
-                f"CIFAR-10 was not found in {tried} and the download from {CIFAR_URL} failed ({getattr(error, 'reason', error)}). "
+                f"CIFAR-10 was not found in {tried} and the download from {CIFAR_URL} failed ({download_error(error)}). "
                 f"Put the python batches ({CIFAR_FOLDER}/) in a folder and pass data.root=FOLDER."
             ) from None
         return target / CIFAR_FOLDER

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
-import tempfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Tuple
@@ -20,13 +17,13 @@ from torch.utils.data import Dataset
 from gan_lightning.errors import UserError, invalid, require_choice, require_positive
 from gan_lightning.metrics import Evaluation, MetricsConfig
 from gan_lightning.metrics import domain
+from gan_lightning.files import download, download_error
 from gan_lightning.paths import cache_root
 
 log = logging.getLogger("gan_lightning")
 
 INCEPTION = "inception-v3-compat"
 INCEPTION_URL = torch_fidelity.feature_extractor_inceptionv3.URL_INCEPTION_V3
-DOWNLOAD_TIMEOUT_S = 10
 
 # torch-fidelity's result keys, as this project names them in logs and summary.json.
 RESULT_KEYS = {
@@ -82,15 +79,11 @@ def inception_weights_path(configured: Optional[str]) -> Path:
     if path.is_file():
         return path
     try:
-        with urllib.request.urlopen(INCEPTION_URL, timeout=DOWNLOAD_TIMEOUT_S) as response:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
-                shutil.copyfileobj(response, tmp)
-        Path(tmp.name).replace(path)
+        download(INCEPTION_URL, path)
     except OSError as error:
         raise UserError(
             f"metrics.features=inception needs the Inception-v3 weights, which could not be downloaded from {INCEPTION_URL} "
-            f"({getattr(error, 'reason', error)}). Pass metrics.inception_weights=PATH to a local copy, or use "
+            f"({download_error(error)}). Pass metrics.inception_weights=PATH to a local copy, or use "
             "metrics.features=domain (a classifier trained on the data set itself, which needs no download)."
         ) from None
     return path
