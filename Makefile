@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# One PyTorch thread per process unless the caller says otherwise (README, "Threads").
+# One PyTorch thread per process unless the caller says otherwise (docs/configuration.md, "Threads").
 export OMP_NUM_THREADS ?= 1
 
 .PHONY: install data run test test-slow test-slurm test-all clean
@@ -16,7 +16,7 @@ install: $(VENV)/.installed
 
 # Fashion-MNIST for the default run and the tests: a local copy, Debian's package (as root), or a download.
 data: install
-	$(PY) -m gan_lightning.data fashion_mnist
+	$(PY) -m gan_lightning.data dataset=fashion_mnist
 
 run: data
 	$(PY) -m gan_lightning.run $(ARGS)

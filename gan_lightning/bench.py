@@ -9,13 +9,12 @@ inside the framework's trainer, which splits the difference between the loops in
 the module's step; the cost of an FID evaluation; and how step time grows with batch size and model width.
 
     python -m gan_lightning.bench                          # every case, 5 rounds, results in bench.json
-    python -m gan_lightning.bench --split --fid --scaling --out bench.json
-    python -m gan_lightning.bench --cases dcgan_cifar_size --set trainer.precision=bf16-mixed   # both loops in bf16
+    python -m gan_lightning.bench split=true fid=true scaling=true out=bench.json
+    python -m gan_lightning.bench cases=dcgan_cifar_size trainer.precision=bf16-mixed   # both loops in bf16
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import platform
@@ -24,20 +23,21 @@ import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from pathlib import Path
 from typing import Callable, Dict, List
 
 import pytorch_lightning as pl
 import torch
-from hydra.errors import HydraException
 from pytorch_lightning.callbacks import ModelSummary
 
 from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer, with_speed_options
 from gan_lightning.config import compose, to_config, validate
 from gan_lightning.data.batches import TensorBatches
-from gan_lightning.errors import UserError, require_choice
+from gan_lightning.commands import Command, Setting, boolean, main_guard, whole_number
+from gan_lightning.errors import require_choice
 from gan_lightning.module import GAN, batch_coupled, split
-from gan_lightning.runtime import restore_cuda_check
+from gan_lightning.adapter.runtime import restore_cuda_check
 
 # ring8 with PacGAN's networks (G 4 × 400 ReLU with batch norm, D 3 maxout layers of 200 × 5), the model
 # this data set is studied with; "mlp_ring8_small" is the default MLP, whose 5 ms steps expose the
@@ -308,33 +308,35 @@ def scaling(warmup: int, steps: int, folder: Path) -> Dict[str, List[Dict]]:
     return table
 
 
+COMMAND = Command(
+    "gan_lightning.bench",
+    __doc__.strip(),
+    [
+        Setting("cases", "comma-separated: " + ", ".join(CASES), ",".join(CASES)),
+        Setting("rounds", "alternating rounds of both loops", 5, whole_number(1)),
+        Setting("warmup", "untimed steps at the start of every round", 30, whole_number(0)),
+        Setting("steps", "timed steps per round", 150, whole_number(1)),
+        Setting("threads", "torch.set_num_threads for both loops", 1, whole_number(1)),
+        Setting("fid", "also time an FID evaluation of 10 000 samples", False, boolean),
+        Setting("scaling", "also time batch sizes 32-512 and widths x1, x2, x4", False, boolean),
+        Setting("split", "also time the plain step as the framework's training step: splits the difference into "
+                "Lightning's loop and the module's step", False, boolean),  # fmt: skip
+        Setting("out", "the results file", "bench.json"),
+        Setting("workdir", "where the framework's run files go", "bench_runs"),
+    ],
+    overrides="config overrides for every case and both loops: trainer.precision=bf16-mixed, trainer.compile=true, "
+    "trainer.channels_last=true",
+)
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gan_lightning.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated: " + ", ".join(CASES))
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=30, help="untimed steps at the start of every round")
-    parser.add_argument("--steps", type=int, default=150, help="timed steps per round")
-    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads for both loops")
-    parser.add_argument("--fid", action="store_true", help="also time an FID evaluation of 10 000 samples")
-    parser.add_argument("--scaling", action="store_true", help="also time batch sizes 32-512 and widths x1, x2, x4")
-    parser.add_argument("--split", action="store_true",
-                        help="also time the plain step as the framework's training step: splits the difference into Lightning's loop and the module's step")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                        help="a config override for every case and both loops: trainer.precision=bf16-mixed, trainer.compile=true, "
-                             "trainer.channels_last=true (repeatable)")
-    parser.add_argument("--out", default="bench.json")
-    parser.add_argument("--workdir", default="bench_runs", help="where the framework's run files go")
-    args = parser.parse_args(argv)
+    args, overrides = COMMAND.parse(sys.argv[1:] if argv is None else argv)
+    args = SimpleNamespace(**args, overrides=overrides)
     cases = args.cases.split(",")
-    try:
-        for name in cases:
-            require_choice("--cases", name, CASES)
-        for name in cases:  # composes and validates every case with the overrides before any is timed
-            require_choice("trainer.precision", case_config(name, args.overrides).trainer.precision, PLAIN_AUTOCAST)
-    except UserError as error:
-        parser.error(str(error))
-    except HydraException as error:  # Hydra's refusal of an override: its message names it
-        parser.error(f"--set {' '.join(args.overrides)}: {error}")
+    for name in cases:
+        require_choice("cases", name, CASES)
+    for name in cases:  # composes and validates every case with the overrides before any is timed
+        require_choice("trainer.precision", case_config(name, args.overrides).trainer.precision, PLAIN_AUTOCAST)
     torch.set_num_threads(args.threads)
     restore_cuda_check()  # the plain loop runs as it would in a process that never imported Lightning
     from gan_lightning.run import quiet_dependencies
@@ -375,4 +377,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main_guard(main)

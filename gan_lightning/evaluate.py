@@ -12,15 +12,20 @@ import sys
 
 import torch
 
-from gan_lightning.commands import main_guard, split_arguments
+from gan_lightning.commands import Command, Setting, main_guard
 from gan_lightning.restore import configure, read_checkpoint, restore_module
 
 
+COMMAND = Command(
+    "gan_lightning.evaluate",
+    __doc__.strip(),
+    [Setting("ckpt", "the checkpoint to evaluate")],
+    overrides="metrics=image|toy2d|parzen and metrics.KEY=VALUE (the rest of the config comes from the checkpoint)",
+)
+
+
 def main(argv=None) -> int:
-    own, overrides = split_arguments(sys.argv[1:] if argv is None else argv, own=("ckpt",))
-    if "ckpt" not in own:
-        print("usage: python -m gan_lightning.evaluate ckpt=PATH [metrics=image|toy2d|parzen] [metrics.KEY=VALUE ...]", file=sys.stderr)
-        return 2
+    own, overrides = COMMAND.parse(sys.argv[1:] if argv is None else argv)
     checkpoint = read_checkpoint(own["ckpt"])
     if not any(o.startswith("metrics=") for o in overrides):
         image_data = len(configure(checkpoint, []).data.sample_shape) == 3

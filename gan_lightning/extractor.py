@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import sys
 
-from gan_lightning.commands import main_guard, split_arguments
+from gan_lightning.commands import Command, main_guard
 from gan_lightning.config import compose, to_config
 from gan_lightning.metrics.domain import train_domain_classifier
 
 
+COMMAND = Command(
+    "gan_lightning.extractor",
+    __doc__.strip(),
+    [],
+    overrides="the data set and its settings, as for a run: data=fashion_mnist, data.root=DIR",
+)
+
+
 def main(argv=None) -> int:
-    _, overrides = split_arguments(sys.argv[1:] if argv is None else argv, own=())
+    _, overrides = COMMAND.parse(sys.argv[1:] if argv is None else argv)
     cfg = to_config(compose(["model=mlp", *overrides]))  # the MLP fits any data: only the data settings matter here
     cfg.data.check()
     record = train_domain_classifier(cfg.data)

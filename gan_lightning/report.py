@@ -1,4 +1,4 @@
-"""``python -m gan_lightning.report DIR``: a report of a run or a multirun from its local files alone.
+"""``python -m gan_lightning.report dir=DIR``: a report of a run or a multirun from its local files alone.
 
 Writes ``DIR/report.md`` with a table of the runs (overrides, status, steps, wall time, final metrics),
 and into ``DIR/report/`` one PNG of loss, D-output and metric curves per run (from ``csv/metrics.csv``)
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from gan_lightning.commands import main_guard
+from gan_lightning.commands import Command, Setting, main_guard
 from gan_lightning.errors import UserError
 from gan_lightning.summary import FILENAME, read_summary
 
@@ -208,12 +208,16 @@ def write_report(directory: Path) -> Path:
     return path
 
 
+COMMAND = Command(
+    "gan_lightning.report",
+    __doc__.strip(),
+    [Setting("dir", "a run directory or a multirun sweep directory")],
+)
+
+
 def main(argv=None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m gan_lightning.report DIR   (a run directory or a multirun sweep directory)", file=sys.stderr)
-        return 2
-    directory = Path(args[0])
+    own, _ = COMMAND.parse(sys.argv[1:] if argv is None else argv)
+    directory = Path(own["dir"])
     if not directory.is_dir():
         raise UserError(f"{directory} is not a directory: give a run directory or a multirun sweep directory.")
     print(f"report written to {write_report(directory)}")

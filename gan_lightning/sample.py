@@ -11,24 +11,27 @@ from pathlib import Path
 
 import torch
 
-from gan_lightning.commands import main_guard, split_arguments
-from gan_lightning.errors import invalid
+from gan_lightning.commands import Command, Setting, main_guard, whole_number
 from gan_lightning.restore import load_run
 
 
+COMMAND = Command(
+    "gan_lightning.sample",
+    __doc__.strip(),
+    [
+        Setting("ckpt", "the checkpoint to draw from"),
+        Setting("n", "how many samples", 64, whole_number(1)),
+        Setting("out", "the picture to write", "samples.png"),
+        Setting("seed", "the seed of the latents", 0, whole_number(0)),
+    ],
+)
+
+
 def main(argv=None) -> int:
-    own, overrides = split_arguments(sys.argv[1:] if argv is None else argv, own=("ckpt", "n", "out", "seed"))
-    if "ckpt" not in own:
-        print("usage: python -m gan_lightning.sample ckpt=PATH [n=64] [out=samples.png] [seed=0]", file=sys.stderr)
-        return 2
-    try:
-        n, seed = int(own.get("n", 64)), int(own.get("seed", 0))
-    except ValueError:
-        raise invalid("n / seed", (own.get("n"), own.get("seed")), "whole numbers") from None
-    if n < 1:
-        raise invalid("n", n, "a positive number of samples")
+    own, overrides = COMMAND.parse(sys.argv[1:] if argv is None else argv)
+    n, seed = own["n"], own["seed"]
     config, module = load_run(own["ckpt"], overrides)
-    out = Path(own.get("out", "samples.png"))
+    out = Path(own["out"])
     latents = module.generator.sample_latent(n, generator=torch.Generator().manual_seed(seed))
     out.parent.mkdir(parents=True, exist_ok=True)
     config.data.save_samples(module.generate(latents), out)

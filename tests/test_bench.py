@@ -15,8 +15,8 @@ from tests.conftest import REPO
 def test_bench_compares_the_framework_with_the_plain_loop(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, "-m", "gan_lightning.bench", "--cases", "mlp_ring8_small", "--rounds", "2", "--warmup", "3", "--steps", "10",
-         "--out", str(out), "--workdir", str(tmp_path / "runs")],  # fmt: skip
+        [sys.executable, "-m", "gan_lightning.bench", "cases=mlp_ring8_small", "rounds=2", "warmup=3", "steps=10",
+         f"out={out}", f"workdir={tmp_path / 'runs'}"],  # fmt: skip
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
@@ -53,7 +53,7 @@ def test_each_round_runs_the_compared_loops_back_to_back(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("case,overrides", [
     ("mlp_ring8_small", []), ("mlp_ring8", []), ("mlp_ring8_simultaneous", []),
-    # --set applies to both loops: the plain loop autocasts as Lightning's bf16-mixed plugin does, and compiles.
+    # A config override applies to both loops: the plain loop autocasts as Lightning's bf16-mixed plugin does, and compiles.
     ("mlp_ring8_small", ["trainer.precision=bf16-mixed"]), ("mlp_ring8_small", ["trainer.compile=true"]),
 ])  # fmt: skip
 def test_the_plain_loop_does_the_frameworks_work(tmp_path, case, overrides):

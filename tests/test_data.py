@@ -133,7 +133,7 @@ def test_missing_data_names_every_place_tried_and_how_to_get_it(tmp_path, monkey
     assert f"$GAN_LIGHTNING_DATA: {tmp_path / 'empty'} (does not exist)" in message
     assert f"download cache: {tmp_path / 'cache' / 'gan_lightning' / 'mnist'}" in message
     assert "downloading is off (data.download=false)" in message
-    assert "python -m gan_lightning.data mnist" in message
+    assert "python -m gan_lightning.data dataset=mnist" in message
 
 
 def test_download_without_network_gives_up_fast_with_the_reason(tmp_path, monkeypatch):

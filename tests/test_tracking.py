@@ -68,7 +68,7 @@ def test_checkpoints_are_uploaded_as_model_artifacts_when_asked(sweep):
 
 def test_report_reads_a_multirun_from_local_files(sweep):
     result = __import__("subprocess").run(
-        [__import__("sys").executable, "-m", "gan_lightning.report", str(sweep)], capture_output=True, text=True
+        [__import__("sys").executable, "-m", "gan_lightning.report", f"dir={sweep}"], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
     report = (sweep / "report.md").read_text()

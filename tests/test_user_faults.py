@@ -121,20 +121,23 @@ def test_the_other_commands_answer_bad_input_with_one_message(tmp_path):
 
     assert_user_error(command("gan_lightning.evaluate", [f"ckpt={damaged}"], REPO), f"{damaged} is not a readable checkpoint")
     assert_user_error(command("gan_lightning.sample", [f"ckpt={tmp_path / 'missing.ckpt'}"], REPO), "no such checkpoint file")
-    assert_user_error(command("gan_lightning.sample", [f"ckpt={good / 'checkpoints' / 'last.ckpt'}", "n=zero"], REPO), "whole numbers")
-    assert_user_error(command("gan_lightning.report", [str(tmp_path / "nothing")], REPO), "is not a directory")
+    assert_user_error(command("gan_lightning.sample", [f"ckpt={good / 'checkpoints' / 'last.ckpt'}", "n=zero"], REPO), "n='zero' is not allowed: a whole number of at least 1")
+    assert_user_error(command("gan_lightning.report", [f"dir={tmp_path / 'nothing'}"], REPO), "is not a directory")
     (tmp_path / "empty").mkdir()
-    assert_user_error(command("gan_lightning.report", [str(tmp_path / "empty")], REPO), "holds no readable run")
+    assert_user_error(command("gan_lightning.report", [f"dir={tmp_path / 'empty'}"], REPO), "holds no readable run")
     assert_user_error(command("gan_lightning.extractor", ["data=nonexistent"], REPO), "nonexistent")
-    assert_user_error(command("gan_lightning.bench", ["--cases", "nonexistent"], REPO), "--cases='nonexistent' is not allowed")
-    assert_user_error(command("gan_lightning.data", ["nonexistent"], REPO), "invalid choice: 'nonexistent'")
+    assert_user_error(command("gan_lightning.bench", ["cases=nonexistent"], REPO), "cases='nonexistent' is not allowed")
+    assert_user_error(command("gan_lightning.bench", ["rounds=-1"], REPO), "rounds='-1' is not allowed: a whole number of at least 1")
+    assert_user_error(command("gan_lightning.data", ["dataset=nonexistent"], REPO), "dataset='nonexistent' is not allowed")
+    assert_user_error(command("gan_lightning.data", ["fashion_mnist"], REPO), "unknown argument 'fashion_mnist'; allowed: dataset=, root=")
+    assert_user_error(command("gan_lightning.sample", ["n=3"], REPO), "ckpt= is required")
 
     # A sweep with one unreadable summary: the report leaves that run out, names it, and reports the rest.
     sweep = tmp_path / "sweep"
     shutil.copytree(good, sweep / "0")
     shutil.copytree(good, sweep / "1")
     (sweep / "1" / "summary.json").write_text("{not json")
-    report = command("gan_lightning.report", [str(sweep)], REPO)
+    report = command("gan_lightning.report", [f"dir={sweep}"], REPO)
     assert report.returncode == 0, report.stderr[-3000:]
     assert f"left out {sweep / '1' / 'summary.json'}" in report.stderr
     text = (sweep / "report.md").read_text()

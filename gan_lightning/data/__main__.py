@@ -1,4 +1,4 @@
-"""``python -m gan_lightning.data fashion_mnist``: make a data set available locally and say where it is.
+"""``python -m gan_lightning.data dataset=fashion_mnist``: make a data set available locally and say where it is.
 
 Uses a copy that is already there; otherwise installs Debian's package where apt is available and the
 user is root (containers, CI); otherwise downloads into the user cache.
@@ -6,13 +6,14 @@ user is root (containers, CI); otherwise downloads into the user cache.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
 import sys
 
+from gan_lightning.commands import Command, Setting, main_guard
 from gan_lightning.data.idx import SOURCES, DataFinder
+from gan_lightning.errors import require_choice
 
 
 def fetch(dataset: str, root: str | None = None) -> int:
@@ -39,13 +40,21 @@ def fetch(dataset: str, root: str | None = None) -> int:
     return 0
 
 
+COMMAND = Command(
+    "gan_lightning.data",
+    __doc__.strip(),
+    [
+        Setting("dataset", f"one of {', '.join(sorted(SOURCES))}"),
+        Setting("root", "a folder to look in first (as data.root)", None),
+    ],
+)
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gan_lightning.data", description=__doc__.splitlines()[0])
-    parser.add_argument("dataset", choices=sorted(SOURCES))
-    parser.add_argument("--root", help="a folder to look in first (as data.root)")
-    args = parser.parse_args(argv)
-    return fetch(args.dataset, args.root)
+    own, _ = COMMAND.parse(sys.argv[1:] if argv is None else argv)
+    require_choice("dataset", own["dataset"], sorted(SOURCES))
+    return fetch(own["dataset"], own["root"])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main_guard(main)

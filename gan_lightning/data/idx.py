@@ -5,9 +5,6 @@ from __future__ import annotations
 import gzip
 import math
 import os
-import shutil
-import tempfile
-import urllib.request
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,6 +16,7 @@ from torch import Tensor
 
 from gan_lightning.data.images import StoredImages
 from gan_lightning.errors import UserError, require_choice
+from gan_lightning.files import download, download_error
 from gan_lightning.paths import cache_root
 
 ENV_VAR = "GAN_LIGHTNING_DATA"
@@ -52,16 +50,12 @@ SOURCES: Dict[str, Source] = {
     ),
 }
 
-# Give up on an unreachable mirror within seconds rather than hanging a run.
-DOWNLOAD_TIMEOUT_S = 10
-
-
 def cache_dir(dataset: str) -> Path:
     return cache_root() / dataset
 
 
 # A damaged data file is replaced, not repaired.
-GOOD_COPY = "delete it and get a good copy: reinstall the data set's package (apt-get install --reinstall dataset-fashion-mnist), or `python -m gan_lightning.data <data set>` where the network allows"
+GOOD_COPY = "delete it and get a good copy: reinstall the data set's package (apt-get install --reinstall dataset-fashion-mnist), or `python -m gan_lightning.data dataset=<data set>` where the network allows"
 
 
 def read_idx(path: Path) -> Tensor:
@@ -133,14 +127,10 @@ class DataFinder:
                 continue
             for mirror in self.source.mirrors:
                 try:
-                    with urllib.request.urlopen(mirror + stem + ".gz", timeout=DOWNLOAD_TIMEOUT_S) as response:
-                        target.mkdir(parents=True, exist_ok=True)  # only once a mirror answers
-                        with tempfile.NamedTemporaryFile(dir=target, delete=False) as tmp:
-                            shutil.copyfileobj(response, tmp)
-                    os.replace(tmp.name, target / (stem + ".gz"))  # never leave a half-written file under the final name
+                    download(mirror + stem + ".gz", target / (stem + ".gz"))  # the folder is made once a mirror answers
                     break
                 except OSError as error:
-                    errors.append(f"{mirror}{stem}.gz: {getattr(error, 'reason', error)}")
+                    errors.append(f"{mirror}{stem}.gz: {download_error(error)}")
             else:
                 raise OSError("; ".join(errors))
         return target
@@ -150,7 +140,7 @@ class DataFinder:
         how = [f"pass data.root=DIR for a folder holding the four IDX files", f"set ${ENV_VAR}=DIR"]
         if self.source.debian_package:
             how.insert(0, f"install Debian's package (apt-get install {self.source.debian_package})")
-        how.append(f"download them with `python -m gan_lightning.data {self.dataset}` where the network allows")
+        how.append(f"download them with `python -m gan_lightning.data dataset={self.dataset}` where the network allows")
         return UserError(
             f"{self.source.title} was not found: looked for {stems} in {'; '.join(self.tried)}; {download_note}. "
             f"To get it: {', or '.join(how)}."
