@@ -21,7 +21,6 @@ import platform
 import statistics
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from pathlib import Path
@@ -38,6 +37,7 @@ from gan_lightning.commands import Command, Setting, boolean, main_guard, whole_
 from gan_lightning.errors import require_choice
 from gan_lightning.module import GAN, batch_coupled, split
 from gan_lightning.adapter.runtime import restore_cuda_check
+from gan_lightning.peers import PEERS, PLAIN_AUTOCAST, plain_autocast
 
 # ring8 with PacGAN's networks (G 4 × 400 ReLU with batch norm, D 3 maxout layers of 200 × 5), the model
 # this data set is studied with; "mlp_ring8_small" is the default MLP, whose 5 ms steps expose the
@@ -119,11 +119,22 @@ class PlainStep:
     """One step of the loop a researcher would write by hand, doing the same work per step as the
     framework's and drawing the same latents (from the same seed, it trains the same weights)."""
 
-    def __init__(self, objective, generator: torch.nn.Module, discriminator: torch.nn.Module, d_optimizer, g_optimizer, d_steps: int, simultaneous: bool):
+    def __init__(
+        self, objective, generator: torch.nn.Module, discriminator: torch.nn.Module, d_optimizer, g_optimizer, d_steps: int, simultaneous: bool,
+        d_batch_stats: str = "separate",
+    ):  # fmt: skip
         self.generator, self.discriminator, self.objective = generator, discriminator, objective
         self.d_optimizer, self.g_optimizer, self.k = d_optimizer, g_optimizer, d_steps
-        self.joint = batch_coupled(discriminator) or objective.g_uses_real
+        coupled = batch_coupled(discriminator)
+        self.separate = coupled and d_batch_stats == "separate"
+        self.g_scores_real = objective.g_uses_real or (coupled and not self.separate)
         self.simultaneous = simultaneous
+
+    def scores(self, real: torch.Tensor, fake: torch.Tensor):
+        """D's outputs for real and fake samples: in a forward pass each, or in one over both."""
+        if self.separate:
+            return self.discriminator(real), self.discriminator(fake)
+        return self.discriminator(torch.cat([real, fake])).split(len(real))
 
     def __call__(self, samples: torch.Tensor) -> None:
         generator, discriminator, objective, batch = self.generator, self.discriminator, self.objective, len(samples) // self.k
@@ -132,7 +143,7 @@ class PlainStep:
         for real in reals[:-1] if self.simultaneous else reals:
             with torch.no_grad():
                 fake = generator(generator.sample_latent(batch))
-            real_out, fake_out = discriminator(torch.cat([real, fake])).split(batch)
+            real_out, fake_out = self.scores(real, fake)
             loss = objective.d_loss(real_out, fake_out)
             d_optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -140,7 +151,7 @@ class PlainStep:
             objective.after_d_step(discriminator)
         if self.simultaneous:
             fake = generator(generator.sample_latent(batch))
-            real_out, fake_out = discriminator(torch.cat([reals[-1], fake])).split(batch)
+            real_out, fake_out = self.scores(reals[-1], fake)
             d_loss, g_loss = objective.d_loss(real_out, fake_out), objective.g_loss(fake_out, real_out)
             d_optimizer.zero_grad(set_to_none=True)
             g_optimizer.zero_grad(set_to_none=True)
@@ -152,22 +163,12 @@ class PlainStep:
         else:
             discriminator.requires_grad_(False)
             fake = generator(generator.sample_latent(batch))
-            real_out, fake_out = discriminator(torch.cat([real, fake])).split(batch) if self.joint else (None, discriminator(fake))
+            real_out, fake_out = self.scores(real, fake) if self.g_scores_real else (None, discriminator(fake))
             loss = objective.g_loss(fake_out, real_out)
             g_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             g_optimizer.step()
             discriminator.requires_grad_(True)
-
-
-# The precisions the plain loop reproduces: Lightning's plugin for each autocasts the training step to this type.
-PLAIN_AUTOCAST = {"32-true": None, "32": None, "bf16-mixed": torch.bfloat16}
-
-
-def plain_autocast(cfg, device: torch.device):
-    """The autocast Lightning's precision plugin puts around each training step."""
-    dtype = PLAIN_AUTOCAST[cfg.trainer.precision]
-    return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
 def plain_training(cfg, data: torch.Tensor, total_steps: int, after_step: Callable[[int], None] = lambda step: None):
@@ -178,7 +179,7 @@ def plain_training(cfg, data: torch.Tensor, total_steps: int, after_step: Callab
     generator, discriminator = with_speed_options(cfg, generator.to(device), discriminator.to(device))
     d_optimizer, g_optimizer = cfg.optimizer.d.build(discriminator.parameters()), cfg.optimizer.g.build(generator.parameters())
     simultaneous = cfg.trainer.updates == "simultaneous"
-    step = PlainStep(cfg.objective, generator, discriminator, d_optimizer, g_optimizer, cfg.trainer.d_steps, simultaneous)
+    step = PlainStep(cfg.objective, generator, discriminator, d_optimizer, g_optimizer, cfg.trainer.d_steps, simultaneous, cfg.model.d_batch_stats)
     # Held on the training device and drawn by index, as the framework holds small data sets.
     batches = endless(TensorBatches(data.to(device), cfg.data.batch_size * cfg.trainer.d_steps, cfg.seed))
     for number in range(1, total_steps + 1):
@@ -196,7 +197,8 @@ class PlainStepInLightning(GAN):
     def on_train_start(self) -> None:
         super().on_train_start()
         d_optimizer, g_optimizer = (optimizer.optimizer for optimizer in self.optimizers())
-        self.plain_step = PlainStep(self.objective, self.generator, self.discriminator, d_optimizer, g_optimizer, self.d_steps, self.simultaneous)
+        d_batch_stats = "separate" if self.losses.separate_batches else "joint"
+        self.plain_step = PlainStep(self.objective, self.generator, self.discriminator, d_optimizer, g_optimizer, self.d_steps, self.simultaneous, d_batch_stats)
 
     def training_step(self, batch, batch_idx: int) -> None:
         self.plain_step(batch)
@@ -221,7 +223,8 @@ class Comparison:
     case: str
     framework: List[float]
     plain: List[float]
-    plain_in_lightning: List[float] = field(default_factory=list)  # with --split
+    plain_in_lightning: List[float] = field(default_factory=list)  # with split=true
+    peers: Dict[str, List[float]] = field(default_factory=dict)  # with peers=true: steps/s of each peer per round
 
     def summary(self) -> Dict:
         def spread(xs: List[float]) -> Dict[str, float]:
@@ -238,6 +241,11 @@ class Comparison:
             "ratio_per_round": ratios,
             "ratio_of_median_rates": statistics.median(self.framework) / statistics.median(self.plain),
         }
+        if self.peers:
+            summary["peers"] = {}
+            for peer, rates in self.peers.items():
+                per_round = [f / p for f, p in zip(self.framework, rates)]
+                summary["peers"][peer] = {"steps_per_s": spread(rates), "ratio_median": statistics.median(per_round), "ratio_per_round": per_round}
         if self.plain_in_lightning:
             ms = {label: 1000 / statistics.median(rates) for label, rates in
                   (("framework", self.framework), ("plain", self.plain), ("plain_in_lightning", self.plain_in_lightning))}  # fmt: skip
@@ -249,11 +257,12 @@ class Comparison:
         return summary
 
 
-def compare(name: str, rounds: int, warmup: int, steps: int, folder: Path, extra: List[str] = (), split: bool = False) -> Comparison:
-    """``rounds`` rounds of each loop on case ``name``; with ``split``, also of PlainStepInLightning."""
+def compare(name: str, rounds: int, warmup: int, steps: int, folder: Path, extra: List[str] = (), split: bool = False, peers: bool = False) -> Comparison:
+    """``rounds`` rounds of each loop on case ``name``; with ``split``, also of PlainStepInLightning; with ``peers``,
+    also of each pattern of gan_lightning.peers."""
     cfg = case_config(name, extra)
     data = case_data(cfg, name)
-    result = Comparison(name, [], [])
+    result = Comparison(name, [], [], peers={peer: [] for peer in PEERS} if peers else {})
     for r in range(rounds):
         # Alternate which loop goes first, so neither always runs on a warmer (or busier) machine. The plain loop
         # stays in the middle, next to both loops it is compared with, so that each pair runs back to back.
@@ -264,6 +273,8 @@ def compare(name: str, rounds: int, warmup: int, steps: int, folder: Path, extra
         if split:
             runs.append(lambda: result.plain_in_lightning.append(
                 framework_round(case_config(name, extra), data, warmup, steps, folder / f"{name}_{r}_plain_step", PlainStepInLightning)))  # fmt: skip
+        for peer, rates in result.peers.items():
+            runs.append(lambda peer=peer, rates=rates: rates.append(PEERS[peer](case_config(name, extra), data, warmup, steps, plain_device(cfg))))
         for run in runs if r % 2 == 0 else reversed(runs):
             run()
     return result
@@ -321,6 +332,7 @@ COMMAND = Command(
         Setting("scaling", "also time batch sizes 32-512 and widths x1, x2, x4", False, boolean),
         Setting("split", "also time the plain step as the framework's training step: splits the difference into "
                 "Lightning's loop and the module's step", False, boolean),  # fmt: skip
+        Setting("peers", "also time what a user would write instead: " + ", ".join(PEERS) + " (gan_lightning/peers.py)", False, boolean),
         Setting("out", "the results file", "bench.json"),
         Setting("workdir", "where the framework's run files go", "bench_runs"),
     ],
@@ -353,11 +365,15 @@ def main(argv=None) -> int:
     }
     print(f"{'case':22} {'framework steps/s':>22} {'plain steps/s':>22} {'framework/plain per round':>26}")
     for name in cases:
-        summary = compare(name, args.rounds, args.warmup, args.steps, folder, args.overrides, split=args.split).summary()
+        summary = compare(name, args.rounds, args.warmup, args.steps, folder, args.overrides, split=args.split, peers=args.peers).summary()
         results["cases"].append(summary)
         f, p = summary["framework_steps_per_s"], summary["plain_steps_per_s"]
         print(f"{name:22} {f['median']:9.1f} [{f['min']:.1f}-{f['max']:.1f}] {p['median']:9.1f} [{p['min']:.1f}-{p['max']:.1f}] "
               f"{summary['ratio_median']:9.3f} [{min(summary['ratio_per_round']):.3f}-{max(summary['ratio_per_round']):.3f}]", flush=True)
+        for peer, timed in summary.get("peers", {}).items():
+            rates, ratios = timed["steps_per_s"], timed["ratio_per_round"]
+            print(f"{'':22} {'':22} {rates['median']:9.1f} [{rates['min']:.1f}-{rates['max']:.1f}] "
+                  f"{timed['ratio_median']:9.3f} [{min(ratios):.3f}-{max(ratios):.3f}]  framework/{peer}", flush=True)  # fmt: skip
         if args.split:
             extra_ms = summary["extra_ms_per_step"]
             print(f"{'':22} framework - plain per step: {extra_ms['lightning_loop_and_callbacks']:.3f} ms Lightning's loop and callbacks, "

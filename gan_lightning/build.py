@@ -63,7 +63,9 @@ def build_module(cfg: Config, module_class: type = GAN) -> GAN:
     generator, discriminator = with_speed_options(cfg, generator, discriminator)
     settings = {name: getattr(cfg.trainer, name) for name in MODULE_TRAINER_SETTINGS}
     settings.update({name: getattr(cfg.regularization, name) for name in MODULE_REGULARIZATION_SETTINGS})
-    return module_class(generator, discriminator, cfg.objective, g_optimizer=cfg.optimizer.g, d_optimizer=cfg.optimizer.d, **settings)
+    return module_class(
+        generator, discriminator, cfg.objective, g_optimizer=cfg.optimizer.g, d_optimizer=cfg.optimizer.d, d_batch_stats=cfg.model.d_batch_stats, **settings
+    )
 
 
 def build_callbacks(cfg: Config, context: RunContext) -> List[pl.Callback]:

@@ -89,20 +89,25 @@ class Scores:
 
 class Losses:
     """D's and G's losses for one objective (gan_lightning/objectives.py), the penalties and, for an AC-GAN D, the
-    auxiliary classifier."""
+    auxiliary classifier. ``separate_batches``: D sees real and fake samples in forward passes of their own (a D
+    with batch norm then normalises each minibatch by its own statistics); otherwise in one pass over both."""
 
-    def __init__(self, objective: Any, penalties: List[Penalty], auxiliary_classifier: bool):
+    def __init__(self, objective: Any, penalties: List[Penalty], auxiliary_classifier: bool, separate_batches: bool = False):
         self.objective, self.penalties, self.auxiliary_classifier = objective, penalties, auxiliary_classifier
+        self.separate_batches = separate_batches
+
+    def forward(self, discriminator: nn.Module, x: Tensor, labels: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+        out = score(discriminator, x, labels, class_logits=self.auxiliary_classifier)
+        return out if self.auxiliary_classifier else (out, None)
 
     def score(self, discriminator: nn.Module, real: Optional[Tensor], fake: Tensor, labels: Optional[Tensor], fake_labels: Optional[Tensor]) -> Scores:
-        """D's outputs for the real and the fake batch from one forward pass over both (the fakes alone when
-        ``real`` is None)."""
-        x = fake if real is None else torch.cat([real, fake])
-        all_labels = None if fake_labels is None else (fake_labels if real is None else torch.cat([labels, fake_labels]))
-        out = score(discriminator, x, all_labels, class_logits=self.auxiliary_classifier)
-        out, logits = out if self.auxiliary_classifier else (out, None)
+        """D's outputs for the real and the fake batch (the fakes alone when ``real`` is None)."""
         if real is None:
-            return Scores(None, out, logits)
+            return Scores(None, *self.forward(discriminator, fake, fake_labels))
+        if self.separate_batches:
+            (real_out, real_logits), (fake_out, fake_logits) = self.forward(discriminator, real, labels), self.forward(discriminator, fake, fake_labels)
+            return Scores(real_out, fake_out, None if real_logits is None else torch.cat([real_logits, fake_logits]))
+        out, logits = self.forward(discriminator, torch.cat([real, fake]), None if fake_labels is None else torch.cat([labels, fake_labels]))
         # Halves, not len(real): a packing D (PacGAN) returns one output per pack of samples.
         real_out, fake_out = out.chunk(2)
         return Scores(real_out, fake_out, logits)

@@ -72,10 +72,12 @@ class GAN(FastPathModule):
     """Each training step is one iteration of Algorithm 1 of Goodfellow et al. 2014.
 
     The batch holds ``d_steps`` real minibatches. For each, D takes one update on that real minibatch and
-    a fresh fake one; then G takes ``g_steps`` updates on fresh latents. D scores real and fake samples in
-    one forward pass, so DDP sees one graph per update. When D's output for one sample depends on the
-    rest of its batch (batch norm), the G update scores real and fake together too: D(G(z)) is then
-    computed the same way in both updates, instead of on a fake-only batch whose statistics D never saw.
+    a fresh fake one; then G takes ``g_steps`` updates on fresh latents. When D's output for one sample
+    depends on the rest of its batch (batch norm), ``d_batch_stats`` says which batch that is: with
+    ``separate`` D scores real and fake samples in minibatches of their own, and G's update scores the
+    fakes alone; with ``joint`` D scores them in one minibatch in both updates, so D(G(z)) is computed the
+    same way in the D and the G update. A D without batch statistics scores real and fake samples in one
+    forward pass (the same outputs, fewer kernel launches) and the fakes alone in G's update.
 
     With ``updates="simultaneous"`` the last D update and the G update take their gradients from one
     forward pass of G and D at the same parameters, then both networks step: the simultaneous gradient
@@ -100,6 +102,7 @@ class GAN(FastPathModule):
         on_nan: str = "stop",
         max_skipped_fraction: float = 0.1,
         fast_path: bool = True,
+        d_batch_stats: str = "separate",
     ):
         super().__init__(fast_path)
         self.generator, self.discriminator, self.objective = generator, discriminator, objective
@@ -125,7 +128,11 @@ class GAN(FastPathModule):
         auxiliary_classifier = isinstance(discriminator, ConditionalDiscriminator) and discriminator.mode == "acgan"
         # Lazy R1: every r1_interval-th D update, weighted by r1_interval.
         r1 = [R1(r1_gamma / 2, r1_interval)] if r1_gamma > 0 else []
-        self.losses = Losses(objective, [*objective.penalties(), *r1], auxiliary_classifier)
+        separate_batches = self.d_batch_coupled and d_batch_stats == "separate"
+        self.losses = Losses(objective, [*objective.penalties(), *r1], auxiliary_classifier, separate_batches)
+        # G's update needs D's outputs on real samples for a relativistic objective, and for a D that normalises
+        # real and fake samples together.
+        self.g_scores_real = objective.g_uses_real or (self.d_batch_coupled and not separate_batches)
         if objective.per_sample_d and self.d_batch_coupled:
             raise UserError(
                 f"objective={type(objective).__name__} penalises D's gradient at single samples, but D uses batch norm, "
@@ -257,8 +264,7 @@ class GAN(FastPathModule):
             generator = self.replicas[0] if self.replicas else self.generator
             fake_labels = self.generator.sample_labels(len(real))
             fake = generator(self.generator.sample_latent(len(real)), fake_labels)
-            joint = self.d_batch_coupled or self.objective.g_uses_real
-            scores = self.losses.score(self.discriminator, real if joint else None, fake, labels, fake_labels)
+            scores = self.losses.score(self.discriminator, real if self.g_scores_real else None, fake, labels, fake_labels)
             loss = self.losses.generator(scores, fake_labels)
             self.apply_update(loss, optimizer, self.g_optimizer_config, "loss/g")
         return loss

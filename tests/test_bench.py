@@ -15,7 +15,7 @@ from tests.conftest import REPO
 def test_bench_compares_the_framework_with_the_plain_loop(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, "-m", "gan_lightning.bench", "cases=mlp_ring8_small", "rounds=2", "warmup=3", "steps=10",
+        [sys.executable, "-m", "gan_lightning.bench", "cases=mlp_ring8_small", "rounds=2", "warmup=3", "steps=10", "peers=true",
          f"out={out}", f"workdir={tmp_path / 'runs'}"],  # fmt: skip
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
@@ -29,6 +29,33 @@ def test_bench_compares_the_framework_with_the_plain_loop(tmp_path):
     assert case["ratio_median"] == pytest.approx((framework[0] / plain[0] + framework[1] / plain[1]) / 2)
     assert results["machine"]["threads"] == 1
     assert f"{case['ratio_median']:.3f}" in next(line for line in result.stdout.splitlines() if line.startswith("mlp_ring8_small"))
+    # Each peer is timed in the same rounds, and compared round by round in the same way.
+    assert set(case["peers"]) == {"lightning_tutorial", "pytorch_dcgan_example"}
+    for name, peer in case["peers"].items():
+        rates = peer["steps_per_s"]["rounds"]
+        assert len(rates) == 2 and all(rate > 0 for rate in rates)
+        assert peer["ratio_per_round"] == [f / p for f, p in zip(framework, rates)]
+        assert f"framework/{name}" in result.stdout
+
+
+def test_the_peers_train_the_frameworks_networks_on_its_data(tmp_path, monkeypatch):
+    # Both patterns update G and D (every parameter moves) with the framework's networks, and draw shuffled batches.
+    from gan_lightning import peers
+    from gan_lightning.bench import case_config, case_data
+
+    cfg = case_config("mlp_ring8_small")
+    built = []
+    networks = peers.networks
+    monkeypatch.setattr(peers, "networks", lambda cfg: built.append(networks(cfg)) or built[-1])
+    data = case_data(cfg, "mlp_ring8_small")
+    for name, peer in peers.PEERS.items():
+        torch.manual_seed(cfg.seed)
+        generator, discriminator, _, _ = networks(cfg)  # the initial weights the peer starts from (it seeds the same way)
+        assert peer(case_config("mlp_ring8_small"), data, 2, 5, torch.device("cpu")) > 0
+        trained_g, trained_d = built[-1][:2]
+        assert type(trained_g) is type(generator) and type(trained_d) is type(discriminator)
+        for before, after in ((generator, trained_g), (discriminator, trained_d)):
+            assert all(not torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values()) if a.is_floating_point()), name
 
 
 def test_each_round_runs_the_compared_loops_back_to_back(tmp_path, monkeypatch):

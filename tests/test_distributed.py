@@ -127,10 +127,13 @@ def test_a_loss_that_diverges_on_one_process_stops_every_process(tmp_path):
     assert last["gan_lightning"]["steps_done"] == 4 and all(torch.isfinite(v).all() for v in last["state_dict"].values())
 
 
-def test_dcgan_with_batch_norm_in_both_networks(tmp_path):
-    # D's batch norm makes the G update score real and fake in one batch, outside D's DDP wrapper.
+@pytest.mark.parametrize("stats", ["separate", "joint"])
+def test_dcgan_with_batch_norm_in_both_networks(tmp_path, stats):
+    # separate: two forward passes through D's DDP wrapper before its backward pass; joint: one over both
+    # batches. G's update scores through D outside its DDP wrapper.
     # Logged to W&B (offline): one run, rank 0's (Lightning gives the other ranks a dummy experiment).
-    args = ["data=fashion_mnist", "data.limit=512", "model=dcgan", "logger=wandb", "trainer.max_steps=6", PROBE, f"hydra.run.dir={tmp_path / 'run'}"]
+    args = ["data=fashion_mnist", "data.limit=512", "model=dcgan", f"model.d_batch_stats={stats}", "logger=wandb", "trainer.max_steps=6", PROBE,
+            f"hydra.run.dir={tmp_path / 'run'}"]  # fmt: skip
     result = ddp(args, tmp_path)
     assert result.returncode == 0, result.stderr
     ranks = probe.load(tmp_path / "run")

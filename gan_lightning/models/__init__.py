@@ -15,6 +15,9 @@ from gan_lightning.models.layers import OUTPUTS, apply_spectral_norm
 from gan_lightning.registry import Registered
 
 LATENT_DISTRIBUTIONS = ("normal", "uniform")
+# How a D with batch statistics (batch norm) sees real and fake samples: in separate minibatches (the DCGAN
+# reference code, Lightning's GAN tutorial, common practice), or together in one minibatch (see docs/objectives.md).
+D_BATCH_STATS = ("separate", "joint")
 
 
 class Generator(nn.Module):
@@ -60,6 +63,7 @@ class ModelConfig(Registered, group="model"):
     d_spectral_norm: bool = MISSING
     conditional: bool = MISSING  # class-conditional G and D, for labelled data
     cond_d: str = MISSING  # projection (Miyato & Koyama 2018) | acgan (Odena et al. 2017)
+    d_batch_stats: str = MISSING  # separate | joint: the minibatches a D with batch norm normalises over
 
     @property
     def d_pack(self) -> int:
@@ -72,6 +76,7 @@ class ModelConfig(Registered, group="model"):
         require_choice("model.latent_distribution", self.latent_distribution, LATENT_DISTRIBUTIONS)
         require_choice("model.output", self.output, OUTPUTS)
         require_choice("model.cond_d", self.cond_d, COND_D)
+        require_choice("model.d_batch_stats", self.d_batch_stats, D_BATCH_STATS)
 
     def build(
         self, sample_shape: Tuple[int, ...], value_range: Optional[Tuple[float, float]], per_sample_d: bool = False, num_classes: int = 0

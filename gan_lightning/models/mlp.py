@@ -49,11 +49,14 @@ class MLPDiscriminator(nn.Module):
         self.pack = cfg.pack  # samples per output: D returns len(x) / pack values
         layers: List[nn.Module] = [Pack(cfg.pack), nn.Dropout(cfg.d_dropout_input)]
         width = math.prod(sample_shape) * cfg.pack
-        for hidden in cfg.d_hidden:
+        for i, hidden in enumerate(cfg.d_hidden):
+            # No normalisation of the first layer, as in DCGAN's D: it would remove the data's own scale. No module
+            # at all without normalisation, so parameter names (and checkpoints) stay those of the plain MLP.
+            norm = [norm_1d(cfg.d_norm, hidden)] if i > 0 and cfg.d_norm != "none" else []
             if cfg.d_activation == "maxout":
-                layers.append(Maxout(width, hidden, cfg.d_maxout_pieces))
+                layers += [Maxout(width, hidden, cfg.d_maxout_pieces), *norm]
             else:
-                layers += [nn.Linear(width, hidden), activation(cfg.d_activation)]
+                layers += [nn.Linear(width, hidden), *norm, activation(cfg.d_activation)]
             layers.append(nn.Dropout(cfg.d_dropout))
             width = hidden
         self.features = nn.Sequential(*layers)
@@ -72,6 +75,7 @@ class MLP(ModelConfig, name="mlp"):
     g_norm: str = MISSING
     d_hidden: List[int] = field(default_factory=lambda: MISSING)
     d_activation: str = MISSING  # an activation name, or "maxout"
+    d_norm: str = MISSING  # none | batch | layer, after every hidden layer but the first
     d_maxout_pieces: int = MISSING
     d_dropout_input: float = MISSING  # probability of dropping an input unit
     d_dropout: float = MISSING  # probability of dropping a hidden unit
@@ -89,6 +93,7 @@ class MLP(ModelConfig, name="mlp"):
         require_choice("model.g_activation", self.g_activation, ACTIVATIONS)
         require_choice("model.d_activation", self.d_activation, ACTIVATIONS + ("maxout",))
         require_choice("model.g_norm", self.g_norm, NORMS)
+        require_choice("model.d_norm", self.d_norm, NORMS)
         require_positive("model.d_maxout_pieces", self.d_maxout_pieces, "at least 1 piece per maxout unit")
         for setting, p in (("model.d_dropout_input", self.d_dropout_input), ("model.d_dropout", self.d_dropout)):
             if not 0.0 <= p < 1.0:
