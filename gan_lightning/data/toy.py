@@ -73,9 +73,9 @@ class Ring(GaussianMixture2D, name="ring"):
 class Grid(GaussianMixture2D, name="grid"):
     """``side``² Gaussians on a square grid centred at the origin (grid25: 5 × 5 at {−4, −2, 0, 2, 4}², std 0.05)."""
 
+    positive: ClassVar[Dict[str, str]] = {"side": "a positive number of modes per row", "spacing": "a positive number"}
     side: int = MISSING
     spacing: float = MISSING
-    positive: ClassVar[Dict[str, str]] = {"side": "a positive number of modes per row", "spacing": "a positive number"}
 
     @property
     def centers(self) -> Tensor:
