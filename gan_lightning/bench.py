@@ -265,7 +265,8 @@ def compare(name: str, rounds: int, warmup: int, steps: int, folder: Path, extra
     result = Comparison(name, [], [], peers={peer: [] for peer in PEERS} if peers else {})
     for r in range(rounds):
         # Alternate which loop goes first, so neither always runs on a warmer (or busier) machine. The plain loop
-        # stays in the middle, next to both loops it is compared with, so that each pair runs back to back.
+        # stays next to both loops it is compared with (the framework and, with split, the plain step in
+        # Lightning), so that each pair runs back to back; the peers come after them, in the same round.
         runs: List[Callable[[], None]] = [
             lambda: result.framework.append(framework_round(case_config(name, extra), data, warmup, steps, folder / f"{name}_{r}")),
             lambda: result.plain.append(plain_round(case_config(name, extra), data, warmup, steps)),

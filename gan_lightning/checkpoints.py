@@ -12,7 +12,7 @@ through this module:
 from __future__ import annotations
 
 import pickle
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -45,7 +45,8 @@ def project_part(checkpoint: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def write_training_state(checkpoint: Dict[str, Any], state: TrainingState) -> None:
-    project_part(checkpoint).update(asdict(state))
+    # The fields themselves, not dataclasses.asdict: that deep-copies every random-state tensor first.
+    project_part(checkpoint).update({f.name: getattr(state, f.name) for f in fields(TrainingState)})
 
 
 def read_training_state(checkpoint: Dict[str, Any]) -> TrainingState:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+
 def input_gradients(outputs: Tensor, inputs: Tensor) -> Tensor:
     """∂(Σ outputs)/∂inputs, kept in the graph so a penalty on it trains D; one row per D output: the
     gradient with respect to that output's whole input (a pack of consecutive samples for a packing D)."""

@@ -184,8 +184,8 @@ class GAN(FastPathModule):
             self.trainer.should_stop = True
 
     def is_logging_step(self) -> bool:
-        """Whether the step about to run reaches the loggers: every log_every_n_steps-th step, as Lightning
-        counts them, and the last. Only those steps compute and hand over their values."""
+        """Whether the step about to run reaches the loggers: every log_every_n_steps-th training step, and the
+        last. Only those steps compute and hand over their values."""
         trainer = attached_trainer(self)
         if trainer is None:
             return True
