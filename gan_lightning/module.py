@@ -140,7 +140,17 @@ class GAN(FastPathModule):
             )
 
     def configure_optimizers(self):
-        return [self.d_optimizer_config.build(self.discriminator.parameters()), self.g_optimizer_config.build(self.generator.parameters())]
+        return [
+            self.d_optimizer_config.build(self.discriminator.parameters(), fused=self.fusable(self.d_optimizer_config)),
+            self.g_optimizer_config.build(self.generator.parameters(), fused=self.fusable(self.g_optimizer_config)),
+        ]
+
+    def fusable(self, config: OptimizerConfig) -> bool:
+        # Lightning's mixed-precision plugins refuse to clip the gradients of a fused optimizer (it unscales them itself).
+        trainer = attached_trainer(self)
+        mixed_precision = trainer is not None and str(trainer.precision).endswith("-mixed")
+        clipped_in_mixed_precision = config.grad_clip_norm is not None and mixed_precision
+        return config.fused and not clipped_in_mixed_precision
 
     def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
         return self.generator(z, labels)

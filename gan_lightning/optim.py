@@ -17,6 +17,13 @@ class OptimizerConfig(Registered, group="optimizer"):
     lr: float = MISSING
     weight_decay: float = MISSING
     grad_clip_norm: Optional[float] = MISSING  # clip the gradient's global L2 norm before each step; null: no clipping
+    fused: bool = MISSING  # torch's fused implementation: one kernel updates every parameter
+
+    @staticmethod
+    def implementation(fused: bool) -> dict:
+        """The keyword torch's optimizers take: fused, or PyTorch's default (a multi-tensor update on GPUs, a loop
+        over the tensors on the CPU, 3-4 times slower than fused there)."""
+        return {"fused": True} if fused else {}
 
     def check(self, setting: str) -> None:
         require_positive(f"{setting}.lr", self.lr, "a positive learning rate")
@@ -25,7 +32,8 @@ class OptimizerConfig(Registered, group="optimizer"):
         if self.grad_clip_norm is not None:
             require_positive(f"{setting}.grad_clip_norm", self.grad_clip_norm, "a positive norm, or null for no clipping")
 
-    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    def build(self, params: Iterable[torch.nn.Parameter], fused: Optional[bool] = None) -> torch.optim.Optimizer:
+        """The optimizer for ``params``; ``fused`` overrides the setting of the same name."""
         raise NotImplementedError
 
     def adjust(self, optimizer: torch.optim.Optimizer, step: int) -> None:
@@ -43,8 +51,9 @@ class Adam(OptimizerConfig, name="adam"):
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise invalid(f"{setting}.betas", list(self.betas), "two numbers in [0, 1)")
 
-    def build(self, params):
-        return torch.optim.Adam(params, lr=self.lr, betas=tuple(self.betas), weight_decay=self.weight_decay)
+    def build(self, params, fused=None):
+        implementation = self.implementation(self.fused if fused is None else fused)
+        return torch.optim.Adam(params, lr=self.lr, betas=tuple(self.betas), weight_decay=self.weight_decay, **implementation)
 
 
 @dataclass
@@ -72,8 +81,9 @@ class SGD(OptimizerConfig, name="sgd"):
         for group in optimizer.param_groups:
             group["momentum"] = self.momentum + (self.momentum_final - self.momentum) * progress
 
-    def build(self, params):
-        return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov, weight_decay=self.weight_decay)
+    def build(self, params, fused=None):
+        implementation = self.implementation(self.fused if fused is None else fused)
+        return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov, weight_decay=self.weight_decay, **implementation)
 
 
 @dataclass

@@ -2,8 +2,10 @@
 
 - ``lightning_tutorial``: a LightningModule written the way Lightning's GAN tutorial writes it: manual
   optimization with ``toggle_optimizer``, G's update first on fresh latents, then D's on the real batch and the
-  same fakes detached, binary cross-entropy against tensors of ones and zeros, ``self.log`` of both losses, and
-  a shuffled ``DataLoader``.
+  same latents' fakes detached, binary cross-entropy against tensors of ones and zeros, ``self.log`` of both
+  losses, and a shuffled ``DataLoader``. As in the tutorial, G runs three times per step on the same latents:
+  ``self.generated_imgs`` (which the tutorial also logs as an image grid every step; not done here), the fakes
+  of G's loss, and the fakes D's loss detaches.
 - ``pytorch_dcgan_example``: the loop of PyTorch's DCGAN example: D's update on the real batch and on a fake
   batch in forward passes of their own, then G's update reusing those fakes, with a shuffled ``DataLoader``.
 
@@ -41,8 +43,10 @@ def shuffled_batches(data: torch.Tensor, batch_size: int) -> DataLoader:
 
 
 def networks(cfg):
+    """The framework's networks in PyTorch's default memory format, with its optimizers as users write them
+    (``torch.optim.Adam(params, lr=..., betas=...)``: PyTorch's default implementation)."""
     generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, cfg.objective.per_sample_d)
-    return generator, discriminator, cfg.optimizer.g.build(generator.parameters()), cfg.optimizer.d.build(discriminator.parameters())
+    return generator, discriminator, cfg.optimizer.g.build(generator.parameters(), fused=False), cfg.optimizer.d.build(discriminator.parameters(), fused=False)
 
 
 class TutorialGAN(pl.LightningModule):
@@ -53,6 +57,9 @@ class TutorialGAN(pl.LightningModule):
         self.automatic_optimization = False
         self.generator, self.discriminator, self.g_optimizer, self.d_optimizer = networks(cfg)
 
+    def forward(self, z):
+        return self.generator(z)
+
     def configure_optimizers(self):
         return [self.g_optimizer, self.d_optimizer]
 
@@ -62,9 +69,9 @@ class TutorialGAN(pl.LightningModule):
         z = self.generator.sample_latent(len(imgs))
 
         self.toggle_optimizer(optimizer_g)
-        self.generated_imgs = self.generator(z)
+        self.generated_imgs = self(z)
         valid = torch.ones(imgs.size(0)).type_as(imgs)
-        g_loss = F.binary_cross_entropy_with_logits(self.discriminator(self.generated_imgs), valid)
+        g_loss = F.binary_cross_entropy_with_logits(self.discriminator(self(z)), valid)
         self.log("g_loss", g_loss, prog_bar=True)
         self.manual_backward(g_loss)
         optimizer_g.step()
@@ -74,7 +81,7 @@ class TutorialGAN(pl.LightningModule):
         self.toggle_optimizer(optimizer_d)
         real_loss = F.binary_cross_entropy_with_logits(self.discriminator(imgs), valid)
         fake = torch.zeros(imgs.size(0)).type_as(imgs)
-        fake_loss = F.binary_cross_entropy_with_logits(self.discriminator(self.generated_imgs.detach()), fake)
+        fake_loss = F.binary_cross_entropy_with_logits(self.discriminator(self(z).detach()), fake)
         d_loss = (real_loss + fake_loss) / 2
         self.log("d_loss", d_loss, prog_bar=True)
         self.manual_backward(d_loss)

@@ -44,16 +44,29 @@ def test_the_peers_train_the_frameworks_networks_on_its_data(tmp_path, monkeypat
     from gan_lightning.bench import case_config, case_data
 
     cfg = case_config("mlp_ring8_small")
-    built = []
+    built, g_forwards = [], []
     networks = peers.networks
-    monkeypatch.setattr(peers, "networks", lambda cfg: built.append(networks(cfg)) or built[-1])
+
+    def counted_networks(cfg):
+        built.append(networks(cfg))
+        built[-1][0].register_forward_hook(lambda *_: g_forwards.append(1))
+        return built[-1]
+
+    monkeypatch.setattr(peers, "networks", counted_networks)
     data = case_data(cfg, "mlp_ring8_small")
+    # G's forward passes per step as each pattern writes them: the tutorial's three on the same latents, the
+    # example's one (its fakes serve D's update and G's).
+    forwards_per_step = {"lightning_tutorial": 3, "pytorch_dcgan_example": 1}
     for name, peer in peers.PEERS.items():
         torch.manual_seed(cfg.seed)
         generator, discriminator, _, _ = networks(cfg)  # the initial weights the peer starts from (it seeds the same way)
+        g_forwards.clear()
         assert peer(case_config("mlp_ring8_small"), data, 2, 5, torch.device("cpu")) > 0
+        assert len(g_forwards) == forwards_per_step[name] * 7, name
         trained_g, trained_d = built[-1][:2]
         assert type(trained_g) is type(generator) and type(trained_d) is type(discriminator)
+        # Optimizers as users write them: PyTorch's default implementation, not the framework's fused one.
+        assert [optimizer.defaults["fused"] for optimizer in built[-1][2:]] == [None, None] and cfg.optimizer.g.fused
         for before, after in ((generator, trained_g), (discriminator, trained_d)):
             assert all(not torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values()) if a.is_floating_point()), name
 

@@ -30,12 +30,42 @@ def built(*overrides):
     return build_module(to_config(compose_config([*DCGAN, *overrides])))
 
 
-def test_channels_last_trains_the_same_networks(tmp_path):
-    conv = next(m for m in built("trainer.channels_last=true").discriminator.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
-    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
-    plain = final_weights(tmp_path, "plain")
-    nhwc = final_weights(tmp_path, "nhwc", "trainer.channels_last=true")
+def test_channels_last_is_the_default_and_trains_the_same_networks(tmp_path):
+    def conv_weight(*overrides):
+        return next(m for m in built(*overrides).discriminator.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1).weight
+
+    assert conv_weight().is_contiguous(memory_format=torch.channels_last) and not conv_weight().is_contiguous()
+    assert conv_weight("trainer.channels_last=false").is_contiguous()
+    plain = final_weights(tmp_path, "plain", "trainer.channels_last=false")
+    nhwc = final_weights(tmp_path, "nhwc")
     assert_same_training(plain, nhwc, atol=1e-4)  # NHWC kernels sum in another order: float rounding, compounded over the steps
+
+
+def optimizer_checkpoint(tmp_path, name, *overrides):
+    run_in_process([*DCGAN, *overrides], tmp_path / name)
+    return torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=True)
+
+
+def fused_flags(checkpoint) -> list:
+    """Whether D's and G's optimizers (in configure_optimizers' order) ran fused, as their checkpointed settings say."""
+    return [state["param_groups"][0]["fused"] for state in checkpoint["optimizer_states"]]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_fused_optimizers_are_the_default_and_take_the_same_steps(tmp_path, optimizer):
+    fused = optimizer_checkpoint(tmp_path, "fused", f"optimizer={optimizer}")
+    unfused = optimizer_checkpoint(tmp_path, "unfused", f"optimizer={optimizer}", "optimizer.g.fused=false", "optimizer.d.fused=false")
+    assert fused_flags(fused) == [True, True] and fused_flags(unfused) == [None, None]
+    assert_same_training(unfused["state_dict"], fused["state_dict"], atol=1e-5)
+    first_tensor_state = fused["optimizer_states"][0]["state"][0]
+    assert float(first_tensor_state["step" if optimizer == "adam" else "momentum_buffer"].abs().max()) > 0  # real steps were taken
+
+
+def test_gradients_clipped_in_mixed_precision_use_the_unfused_optimizer(tmp_path):
+    # Lightning's mixed-precision plugin cannot clip the gradients of a fused optimizer; D's falls back, G's stays fused.
+    checkpoint = optimizer_checkpoint(tmp_path, "clipped", "trainer.precision=bf16-mixed", "optimizer.d.grad_clip_norm=1.0")
+    assert fused_flags(checkpoint) == [None, True]
+    assert checkpoint["global_step"] > 0
 
 
 @pytest.mark.slow
