@@ -6,11 +6,13 @@ after a warm-up in each, so that thread settings, caches and machine load treat 
 are timed over the steps after the warm-up only; the ratio framework/plain is the median over rounds of
 each round's own ratio, whose two loops ran back to back. Also measured on request: the plain loop's step run
 inside the framework's trainer, which splits the difference between the loops into Lightning's loop and
-the module's step; the cost of an FID evaluation; and how step time grows with batch size and model width.
+the module's step; the cost of an FID evaluation; how step time grows with batch size and model width; what a
+user would write instead (peers); and the wall time of a multirun over seeds with each launcher (sweeps).
 
     python -m gan_lightning.bench                          # every case, 5 rounds, results in bench.json
     python -m gan_lightning.bench split=true fid=true scaling=true out=bench.json
     python -m gan_lightning.bench cases=dcgan_cifar_size trainer.precision=bf16-mixed   # both loops in bf16
+    python -m gan_lightning.bench cases= sweeps=true       # only the launchers
 """
 
 from __future__ import annotations
@@ -320,6 +322,31 @@ def scaling(warmup: int, steps: int, folder: Path) -> Dict[str, List[Dict]]:
     return table
 
 
+# The sweep the launchers are timed on: the default MLP on ring8, one job per seed, as a user runs it.
+SWEEP = ["data=ring8", "model=mlp", "logger=csv", "callbacks.samples_every_n_steps=0", "callbacks.progress_every_n_steps=0"]
+LAUNCHERS = {"basic": [], "parallel": ["hydra/launcher=parallel"]}
+
+
+def sweep_wall_times(jobs: int, steps: int, folder: Path, overrides: List[str]) -> Dict[str, Dict]:
+    """Wall seconds of a ``jobs``-seed multirun of SWEEP through each launcher (one command line each, start-up
+    included), and seed-steps per second: training steps × jobs per wall second."""
+    import subprocess
+
+    seeds = ",".join(str(seed) for seed in range(jobs))
+    timed: Dict[str, Dict] = {}
+    for launcher, launcher_overrides in LAUNCHERS.items():
+        command = [sys.executable, "-m", "gan_lightning.run", "-m", *SWEEP, f"trainer.max_steps={steps}", f"seed={seeds}", *overrides,
+                   *launcher_overrides, f"hydra.sweep.dir={folder / ('sweep_' + launcher)}"]  # fmt: skip
+        started = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+        if result.returncode != 0:
+            raise RuntimeError(f"the {launcher} launcher's sweep failed (exit code {result.returncode}):\n{result.stderr[-3000:]}")
+        timed[launcher] = {"wall_s": seconds, "seed_steps_per_s": jobs * steps / seconds}
+    timed["parallel"]["wall_time_vs_basic"] = timed["parallel"]["wall_s"] / timed["basic"]["wall_s"]
+    return timed
+
+
 COMMAND = Command(
     "gan_lightning.bench",
     __doc__.strip(),
@@ -334,6 +361,9 @@ COMMAND = Command(
         Setting("split", "also time the plain step as the framework's training step: splits the difference into "
                 "Lightning's loop and the module's step", False, boolean),  # fmt: skip
         Setting("peers", "also time what a user would write instead: " + ", ".join(PEERS) + " (gan_lightning/peers.py)", False, boolean),
+        Setting("sweeps", "also time a multirun over seeds of the default mlp on ring8 with the basic and the parallel launcher", False, boolean),
+        Setting("sweep_jobs", "jobs (seeds) of that multirun", 4, whole_number(1)),
+        Setting("sweep_steps", "training steps of each of its jobs", 2000, whole_number(1)),
         Setting("out", "the results file", "bench.json"),
         Setting("workdir", "where the framework's run files go", "bench_runs"),
     ],
@@ -345,7 +375,7 @@ COMMAND = Command(
 def main(argv=None) -> int:
     args, overrides = COMMAND.parse(sys.argv[1:] if argv is None else argv)
     args = SimpleNamespace(**args, overrides=overrides)
-    cases = args.cases.split(",")
+    cases = [name for name in args.cases.split(",") if name]  # cases= (none): only the extra measurements
     for name in cases:
         require_choice("cases", name, CASES)
     for name in cases:  # composes and validates every case with the overrides before any is timed
@@ -364,7 +394,8 @@ def main(argv=None) -> int:
         "settings": {"rounds": args.rounds, "warmup": args.warmup, "steps": args.steps, "overrides": args.overrides},
         "cases": [],
     }
-    print(f"{'case':22} {'framework steps/s':>22} {'plain steps/s':>22} {'framework/plain per round':>26}")
+    if cases:
+        print(f"{'case':22} {'framework steps/s':>22} {'plain steps/s':>22} {'framework/plain per round':>26}")
     for name in cases:
         summary = compare(name, args.rounds, args.warmup, args.steps, folder, args.overrides, split=args.split, peers=args.peers).summary()
         results["cases"].append(summary)
@@ -379,6 +410,12 @@ def main(argv=None) -> int:
             extra_ms = summary["extra_ms_per_step"]
             print(f"{'':22} framework - plain per step: {extra_ms['lightning_loop_and_callbacks']:.3f} ms Lightning's loop and callbacks, "
                   f"{extra_ms['module_step']:.3f} ms the module's step beyond the plain step", flush=True)
+    if args.sweeps:
+        results["sweeps"] = {"jobs": args.sweep_jobs, "steps": args.sweep_steps, **sweep_wall_times(args.sweep_jobs, args.sweep_steps, folder, args.overrides)}
+        for launcher in LAUNCHERS:
+            timed = results["sweeps"][launcher]
+            print(f"{args.sweep_jobs}-job sweep, {launcher} launcher: {timed['wall_s']:.1f} s, {timed['seed_steps_per_s']:.1f} seed-steps/s", flush=True)
+        print(f"parallel / basic wall time: {results['sweeps']['parallel']['wall_time_vs_basic']:.3f}", flush=True)
     if args.fid:
         results["fid_10k_domain"] = fid_cost(folder)
         print(f"FID on 10 000 samples (domain extractor): {results['fid_10k_domain']['first_s']:.1f} s first, {results['fid_10k_domain']['cached_s']:.1f} s with cached real features")

@@ -17,6 +17,7 @@ from gan_lightning.checkpoints import AtomicCheckpointIO
 from gan_lightning.config import Config
 from gan_lightning.adapter.ddp import build_strategy
 from gan_lightning.module import GAN
+from gan_lightning.parallel import current_hydra_config, job_devices
 from gan_lightning.adapter.steploop import build_profiler, settle_per_step_questions
 from gan_lightning.tracking import build_loggers
 
@@ -95,7 +96,7 @@ def build_trainer(cfg: Config, context: RunContext) -> pl.Trainer:
     t = cfg.trainer
     trainer = pl.Trainer(
         accelerator=t.accelerator,
-        devices=t.devices,
+        devices=job_devices(current_hydra_config(), t.accelerator, t.devices),
         num_nodes=t.num_nodes,
         strategy=build_strategy(t.strategy),
         sync_batchnorm=t.sync_batchnorm,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
 import sys
 import time
 import traceback
@@ -31,6 +32,7 @@ from gan_lightning.errors import Diverged, UserError
 from gan_lightning.files import user_fixable
 from gan_lightning.metrics import latest_metrics
 from gan_lightning.module import GAN
+from gan_lightning.parallel import SweepStopped, is_parallel, job_threads, sweep_stopping
 from gan_lightning.rundir import RunDirectory, job_log_name
 from gan_lightning.summary import read_summary, scalar_metrics, write_summary
 from gan_lightning.sweep import sweep_exit_code
@@ -87,8 +89,9 @@ def prepare(config: Config, context: RunContext) -> Prepared:
     config.data.prepare()
     config.metrics.prepare(config.data)
     resume = select_resume(config.resume, context.run_dir)
-    if config.trainer.num_threads is not None:
-        torch.set_num_threads(config.trainer.num_threads)
+    threads = job_threads(HydraConfig.get(), config.trainer.num_threads)
+    if threads is not None:
+        torch.set_num_threads(threads)
     pl.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = build_datamodule(config)
     datamodule.setup("fit")  # reads the data now: a damaged file is refused here, not mid-run
@@ -140,12 +143,17 @@ def run(cfg: DictConfig) -> Optional[float]:
         return run_in(directory, cfg)
     finally:
         directory.release()  # after the last message, so that run.log has it
+        if is_parallel(HydraConfig.get()):
+            # The worker process waits for its next job: a Ctrl-C then must not end it (the sweep's process
+            # marks the sweep as stopping, which the next job checks before it trains).
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_in(directory: RunDirectory, cfg: DictConfig) -> Optional[float]:
     hydra_config = HydraConfig.get()
     context = run_context(cfg)
     multirun = hydra_config.mode == RunMode.MULTIRUN
+    parallel = is_parallel(hydra_config)
     rank_zero = process_rank() == 0
     started = time.perf_counter()
     summary: Dict[str, Any] = {"status": "failed", "global_step": 0, "metrics": {}, "overrides": list(hydra_config.overrides.task), **slurm_job()}
@@ -157,6 +165,8 @@ def run_in(directory: RunDirectory, cfg: DictConfig) -> Optional[float]:
         if rank_zero:  # the other processes of a data-parallel job work inside rank 0's hold on the directory
             directory.acquire()
         prepared = prepare(config, context)
+        if sweep_stopping(hydra_config):
+            raise SweepStopped()
         directory.claim(cfg, hydra_config, job_log_name(hydra_config), write_config=rank_zero)
         if rank_zero:
             context.run_id = directory.run_id(own_run_id(prepared.resume, context.run_dir))
@@ -167,7 +177,8 @@ def run_in(directory: RunDirectory, cfg: DictConfig) -> Optional[float]:
     except BaseException as error:
         summary["status"] = "interrupted"
         summary["error"] = f"{type(error).__name__}: {error}"
-        raise
+        if not parallel:  # a parallel job's worker process lives on: the sweep's process reports the stop
+            raise
     finally:
         summary["wall_time_s"] = round(time.perf_counter() - started, 3)
         # A refused start or resume leaves the files of a run already in the directory as they were.
@@ -181,8 +192,8 @@ def run_in(directory: RunDirectory, cfg: DictConfig) -> Optional[float]:
         log.info(f"run directory: {context.run_dir} (samples/, checkpoints/, summary.json" + (", csv/" if (context.run_dir / "csv").exists() else "") + ")")
         if summary.get("wandb_dir"):
             log.info(f"W&B run: {summary['wandb_dir']} (upload every segment with: wandb sync {context.run_dir / 'wandb'}/*run-*-{context.run_id})")
-    if exit_code >= 128 or (exit_code and not multirun):
-        # Interruptions stop a multirun too: the jobs after this one would be stopped by the same signal.
+    if (exit_code >= 128 and not parallel) or (exit_code and not multirun):
+        # Interruptions stop a basic multirun too: the jobs after this one would be stopped by the same signal.
         sys.exit(exit_code)
     return sweep_value(OmegaConf.select(cfg, "optimized_metric"), summary)
 
@@ -207,10 +218,10 @@ def record_failure(error: Exception, summary: Dict[str, Any], run_dir: Path, mul
         kept = f"the last good checkpoint is kept: {last}" if last.exists() else "no checkpoint had been written yet"
         log.error(f"{error}; {kept}")
         return DIVERGED_EXIT
-    if isinstance(error, Interrupted):
+    if isinstance(error, (Interrupted, SweepStopped)):
         summary.update(status="interrupted", error=str(error))
         log.warning(str(error))
-        return error.exit_code
+        return error.exit_code if isinstance(error, Interrupted) else 0
     summary["error"] = f"{type(error).__name__}: {error}"
     if not multirun:
         raise error

@@ -20,6 +20,8 @@ log = logging.getLogger("gan_lightning")
 JOB_MARKERS = (FILENAME, ".hydra", ".lock")
 # The exit code of the last multirun in this process: 0 when every job completed.
 last_exit_code = 0
+# The stop signal that ended the last multirun's parallel jobs (gan_lightning.parallel), if one did.
+stop_signal = None
 
 
 def tally(sweep_dir: Path) -> Counter:
@@ -34,7 +36,8 @@ def tally(sweep_dir: Path) -> Counter:
 
 
 def sweep_exit_code() -> int:
-    return last_exit_code
+    """0 when every job completed; 128 + the signal's number when a stop signal ended the sweep; else 1."""
+    return 128 + stop_signal if stop_signal is not None else last_exit_code
 
 
 class SweepReport(Callback):

@@ -15,8 +15,10 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.pop("WANDB_MODE", None)
 os.environ["WANDB_SILENT"] = "true"
-# A fresh cache per test session: feature extractors and real-data features are built by the tests themselves.
-os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="gan_lightning_test_cache_")
+# Feature extractors and real-data features are built by the tests themselves: in a fresh cache per test session,
+# or in the one GAN_LIGHTNING_TEST_CACHE names (.ci/run shares one between its sessions, so the extractor is trained
+# once per CI run).
+os.environ["XDG_CACHE_HOME"] = os.environ.get("GAN_LIGHTNING_TEST_CACHE") or tempfile.mkdtemp(prefix="gan_lightning_test_cache_")
 
 from tests.helpers.hydra import compose_config, run_in_process  # noqa: E402
 
@@ -30,17 +32,24 @@ def run_dir(tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def domain_extractor() -> Path:
-    """The Fashion-MNIST domain feature extractor, built once per test session through the real command."""
+    """The Fashion-MNIST domain feature extractor, built through the real command by the first test session that
+    needs it in this cache."""
     import re
+
+    import torch
 
     from gan_lightning.config import compose, to_config
     from gan_lightning.metrics.domain import extractor_path
 
-    result = subprocess.run([sys.executable, "-m", "gan_lightning.extractor", "data=fashion_mnist"], cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr
-    accuracy = float(re.search(r"fashion_mnist: test accuracy ([0-9.]+)", result.stdout).group(1))
+    path = extractor_path(to_config(compose(["model=mlp"])).data)
+    if path.is_file():
+        accuracy = torch.load(path, weights_only=True)["test_accuracy"]
+    else:
+        result = subprocess.run([sys.executable, "-m", "gan_lightning.extractor", "data=fashion_mnist"], cwd=REPO, capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr
+        accuracy = float(re.search(r"fashion_mnist: test accuracy ([0-9.]+)", result.stdout).group(1))
     assert accuracy >= 0.90
-    return extractor_path(to_config(compose(["model=mlp"])).data)
+    return path
 
 
 def cli(args: List[str], cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

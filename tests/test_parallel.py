@@ -1,0 +1,147 @@
+"""hydra/launcher=parallel: the jobs of a multirun side by side, each leaving what a job of the basic launcher leaves."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import List
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from gan_lightning.parallel import LAUNCHER_TARGET, default_jobs, job_devices, job_threads
+from gan_lightning.summary import read_summary
+from gan_lightning.wandb_records import WandbRun
+from tests.conftest import REPO, cli
+from tests.helpers.hydra import run_in_process
+
+TOY = ["data=ring8", "model=mlp", "callbacks.samples_every_n_steps=0"]
+PARALLEL = ["hydra/launcher=parallel", "hydra.launcher.n_jobs=2"]
+
+
+def log_times(run_dir: Path) -> List[datetime]:
+    """The timestamps of a job's run.log lines."""
+    stamps = re.findall(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]", (run_dir / "run.log").read_text(), flags=re.M)
+    return [datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f") for stamp in stamps]
+
+
+def wandb_run_ids(run_dir: Path) -> List[str]:
+    return [WandbRun(folder).run["run_id"] for folder in sorted((run_dir / "wandb").glob("*run-*"))]
+
+
+def test_parallel_jobs_run_side_by_side_and_each_leaves_a_complete_run(tmp_path):
+    # Jobs 0 and 1 (mlp, seeds 0 and 1) train at the same time; jobs 2 and 3 (a DCGAN cannot fit ring8's 2-D
+    # samples) fail, and the sweep goes on without them.
+    sweep = tmp_path / "sweep"
+    overrides = [*TOY, "callbacks.progress_every_n_steps=50", "trainer.max_steps=300"]
+    result = cli(["-m", *overrides, "model=mlp,dcgan", "seed=0,1", *PARALLEL, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]
+    assert f"sweep {sweep}: 4 jobs: 2 completed, 2 failed" in output and "Traceback" not in output
+    statuses = {job: read_summary(sweep / job)["status"] for job in "0123"}
+    assert statuses == {"0": "completed", "1": "completed", "2": "failed", "3": "failed"}
+    for job in "01":
+        summary = read_summary(sweep / job)
+        assert summary["global_step"] == 300 and (sweep / job / "checkpoints" / "last.ckpt").is_file()
+        assert len(wandb_run_ids(sweep / job)) == 1  # one W&B run per job, as with the basic launcher
+    assert wandb_run_ids(sweep / "0") != wandb_run_ids(sweep / "1")
+    # Side by side: each job logged progress while the other was training.
+    first, second = log_times(sweep / "0"), log_times(sweep / "1")
+    assert first[0] < second[-1] and second[0] < first[-1]
+    # A parallel job trains what the same job trains on its own: the same weights, bit for bit.
+    alone = tmp_path / "alone"
+    run_in_process([*overrides, "model=mlp", "seed=1", "logger=none"], alone)
+    parallel = torch.load(sweep / "1" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    reference = torch.load(alone / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert parallel.keys() == reference.keys() and all(torch.equal(parallel[k], reference[k]) for k in parallel)
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_job_with_a_checkpoint_and_the_same_command_resumes_them(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["-m", *TOY, "trainer.max_steps=600", "callbacks.progress_every_n_steps=100", "seed=0,1,2", *PARALLEL, f"hydra.sweep.dir={sweep}"]
+    process = subprocess.Popen([sys.executable, "-m", "gan_lightning.run", *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)  # fmt: skip
+
+    def training(job: str) -> bool:
+        log = sweep / job / "run.log"
+        return log.exists() and "step 100/600" in log.read_text()
+
+    wait_for(lambda: training("0") and training("1"), 300, "jobs 0 and 1 to train")
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: every process of the sweep gets it
+    output = process.communicate(timeout=300)[0]
+    assert process.returncode == 128 + signal.SIGINT, output[-3000:]
+    assert "Traceback" not in output
+    stopped = {job: read_summary(sweep / job) for job in "012"}
+    assert {job: summary["status"] for job, summary in stopped.items()} == dict.fromkeys("012", "interrupted")
+    for job in "01":  # stopped after a step, with a checkpoint at that step
+        steps = stopped[job]["global_step"]
+        assert 100 <= steps < 600 and f"checkpoint at step {steps} saved" in stopped[job]["error"]
+        assert torch.load(sweep / job / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] > 0
+    assert stopped["2"]["global_step"] == 0 and "before this job began to train" in stopped["2"]["error"]
+    assert not (sweep / "2" / "checkpoints").exists()
+
+    resumed = cli(args, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    for job in "012":
+        summary = read_summary(sweep / job)
+        assert summary["status"] == "completed" and summary["global_step"] == 600
+    for job in "01":
+        assert f"resuming from {sweep / job / 'checkpoints' / 'last.ckpt'} at step {stopped[job]['global_step']}" in (sweep / job / "run.log").read_text()
+        ids = wandb_run_ids(sweep / job)
+        assert len(ids) == 2 and len(set(ids)) == 1  # the resumed job continues its own W&B run
+
+
+def parallel_job(number: int = 0, n_jobs: int = 2):
+    return OmegaConf.create({"launcher": {"_target_": LAUNCHER_TARGET, "n_jobs": n_jobs}, "job": {"num": number}})
+
+
+def test_threads_per_job_share_the_cores_unless_set():
+    cores = len(os.sched_getaffinity(0))
+    assert default_jobs(1) == cores and default_jobs(cores) == 1 and default_jobs(None) == cores
+    assert job_threads(parallel_job(n_jobs=2), None) == max(1, cores // 2)
+    assert job_threads(parallel_job(n_jobs=2 * cores), None) == 1
+    assert job_threads(parallel_job(n_jobs=2), 3) == 3  # trainer.num_threads, as set
+    basic = OmegaConf.create({"launcher": {"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}, "job": {"num": 0}})
+    assert job_threads(basic, None) is None  # PyTorch's default, as without a launcher
+    assert job_threads(None, None) is None
+
+
+def test_each_job_takes_one_gpu_round_robin(monkeypatch):
+    assert job_devices(parallel_job(5), "auto", 1) == 1  # no GPU here: the setting as it is
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)  # a machine with 4 GPUs
+    assert [job_devices(parallel_job(number), "auto", 1) for number in range(6)] == [[0], [1], [2], [3], [0], [1]]
+    assert job_devices(parallel_job(5), "gpu", 2) == 2  # a DDP job keeps its devices
+    assert job_devices(parallel_job(5), "cpu", 1) == 1
+    assert job_devices(None, "auto", 1) == 1
+
+
+def test_the_benchmark_times_both_launchers_on_the_same_sweep(tmp_path):
+    import json
+
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "gan_lightning.bench", "cases=", "sweeps=true", "sweep_jobs=2", "sweep_steps=20", f"out={out}", f"workdir={tmp_path}"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweeps = json.loads(out.read_text())["sweeps"]
+    for launcher in ("basic", "parallel"):
+        assert sweeps[launcher]["seed_steps_per_s"] == pytest.approx(2 * 20 / sweeps[launcher]["wall_s"])
+        assert {read_summary(tmp_path / f"sweep_{launcher}" / job)["status"] for job in "01"} == {"completed"}
+    assert sweeps["parallel"]["wall_time_vs_basic"] == pytest.approx(sweeps["parallel"]["wall_s"] / sweeps["basic"]["wall_s"])
+    assert f"parallel / basic wall time: {sweeps['parallel']['wall_time_vs_basic']:.3f}" in result.stdout
