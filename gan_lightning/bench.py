@@ -289,7 +289,7 @@ def fid_cost(folder: Path) -> Dict[str, float]:
     from gan_lightning.metrics.fidelity import ImageQuality
     from gan_lightning.paths import cache_root
 
-    cfg = case_config("dcgan_fashion_mnist", ["metrics=image", "metrics.final_num_samples=10000", "metrics.real_num_samples=10000", f"metrics.real_split=test"])
+    cfg = case_config("dcgan_fashion_mnist", ["metrics=image", "metrics.final_num_samples=10000", "metrics.real_num_samples=10000", "metrics.real_split=test"])
     cfg.metrics.prepare(cfg.data)
     module = build_module(cfg).eval()
     module.max_steps = module.steps_done
