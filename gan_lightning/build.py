@@ -13,6 +13,7 @@ from pytorch_lightning.plugins.environments import SLURMEnvironment
 from torch import nn
 
 from gan_lightning.callbacks import PeriodicCheckpoint, ProgressLog, SampleGrid, StopOnSignal
+from gan_lightning.callbacks.checkpoint import History
 from gan_lightning.checkpoints import AtomicCheckpointIO
 from gan_lightning.config import Config
 from gan_lightning.adapter.ddp import build_strategy
@@ -73,7 +74,8 @@ def build_callbacks(cfg: Config, context: RunContext) -> List[pl.Callback]:
     run_dir = context.run_dir
     metrics = cfg.metrics.callback(cfg.data, cfg.seed)
     # Callbacks run in this order at every step: metrics first, so the progress line shows this step's values.
-    checkpoint = PeriodicCheckpoint(run_dir / "checkpoints", cfg.callbacks.checkpoint_every_n_steps, cfg.callbacks.keep_checkpoints, context.config, context.run_id)
+    kept = History(cfg.callbacks.keep_every_n_steps, cfg.callbacks.keep_limit, cfg.callbacks.keep_best)
+    checkpoint = PeriodicCheckpoint(run_dir / "checkpoints", cfg.callbacks.checkpoint_every_n_steps, kept, context.config, context.run_id)
     callbacks: List[pl.Callback] = [
         *([metrics] if metrics is not None else []),
         SampleGrid(cfg.data, run_dir / "samples", cfg.callbacks.samples_every_n_steps, cfg.callbacks.num_samples, cfg.seed),

@@ -140,15 +140,22 @@ class CallbacksConfig:
     samples_every_n_steps: int = MISSING  # sample grid from a fixed latent batch; 0: only at the end
     num_samples: int = MISSING  # images in the grid, or points in a scatter plot
     checkpoint_every_n_steps: int = MISSING  # 0: only at the end
-    keep_checkpoints: bool = MISSING  # keep step_<N>.ckpt beside last.ckpt at every checkpoint
+    keep_every_n_steps: int = MISSING  # also keep checkpoints/step_<N>.ckpt every N steps; 0: none
+    keep_limit: Optional[int] = MISSING  # keep at most this many step_<N>.ckpt, the latest; null: all
+    keep_best: Optional[str] = MISSING  # a metric (fid, modes, ...): checkpoints/best.ckpt at its best value; null: none
     progress_every_n_steps: int = MISSING  # one progress line every N steps; 0: none
     extra: List[Any] = field(default_factory=lambda: MISSING)  # more Lightning callbacks: [{_target_: class, arg: value}]
 
-    def check(self) -> None:
-        for name in ("samples_every_n_steps", "checkpoint_every_n_steps", "progress_every_n_steps"):
+    def check(self, metrics) -> None:
+        for name in ("samples_every_n_steps", "checkpoint_every_n_steps", "keep_every_n_steps", "progress_every_n_steps"):
             if getattr(self, name) < 0:
                 raise invalid(f"callbacks.{name}", getattr(self, name), "a number of steps, or 0 to turn it off")
         require_positive("callbacks.num_samples", self.num_samples, "a positive number of samples")
+        if self.keep_limit is not None:
+            require_positive("callbacks.keep_limit", self.keep_limit, "a positive number of checkpoints, or null to keep all")
+        if self.keep_best is not None and self.keep_best not in metrics.MEASURES:
+            measured = ", ".join(metrics.MEASURES) or "none"
+            raise invalid("callbacks.keep_best", self.keep_best, f"a metric that metrics={metrics.option} measures ({measured}), or null")
 
 
 @dataclass
@@ -212,5 +219,5 @@ def validate(cfg: Config) -> None:
     cfg.regularization.check()
     cfg.trainer.check()
     cfg.logger.check()
-    cfg.callbacks.check()
+    cfg.callbacks.check(cfg.metrics)
     cfg.metrics.check(cfg.data)

@@ -16,8 +16,11 @@ class Periodic(pl.Callback):
         self.every_n_steps = every_n_steps
         self.last_fired_step = -1
 
+    def is_due(self, steps_done: int) -> bool:
+        return due(steps_done, self.every_n_steps)
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if due(pl_module.steps_done, self.every_n_steps) or pl_module.steps_done == pl_module.max_steps:
+        if self.is_due(pl_module.steps_done) or pl_module.steps_done == pl_module.max_steps:
             self.fire_now(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:

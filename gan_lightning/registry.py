@@ -16,10 +16,12 @@ class Registered:
     """Base for config-group option classes: ``class Hinge(Objective, name="hinge")`` registers it."""
 
     group: str = ""
+    option: str = ""  # the option's name in its group (metrics=image: "image")
 
     def __init_subclass__(cls, name: str | None = None, group: str | None = None, **kwargs):
         super().__init_subclass__(**kwargs)
         if group is not None:
             cls.group = group
         if name is not None:
+            cls.option = name
             SCHEMAS.setdefault(cls.group, {})[name] = cls

@@ -111,6 +111,7 @@ def train(config: Config, context: RunContext, prepared: Prepared, summary: Dict
         log.info(f"resuming from {resume.path} at step {resume.steps_done}")
     trainer = build_trainer(config, context)
     stop = next(c for c in trainer.callbacks if isinstance(c, StopOnSignal))
+    checkpoint = stop.checkpoint
     stop.install()
     try:
         trainer.fit(module, datamodule=prepared.datamodule, ckpt_path=resume.path if resume else None, weights_only=True)
@@ -126,6 +127,8 @@ def train(config: Config, context: RunContext, prepared: Prepared, summary: Dict
         if config.trainer.on_nan == "skip":
             summary["skipped_updates"] = module.skipped_updates
         summary["wandb_dir"] = finish_wandb(trainer.loggers)
+        if checkpoint.best_record() is not None:
+            summary["best"] = checkpoint.best_record()
     summary["status"] = "completed"
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import pytest
 
@@ -30,6 +30,34 @@ def run_dir(tmp_path) -> Path:
     return tmp_path / "run"
 
 
+def extractor_file() -> Path:
+    from gan_lightning.config import compose, to_config
+    from gan_lightning.metrics.domain import extractor_path
+
+    return extractor_path(to_config(compose(["model=mlp"])).data)
+
+
+EXTRACTOR_COMMAND = [sys.executable, "-m", "gan_lightning.extractor", "data=fashion_mnist"]
+# The extractor's build through the real command, started in the background as soon as the collected tests show
+# that one of them needs it: it trains on one core while the tests before that one run on the other.
+extractor_build: Optional[subprocess.Popen] = None
+
+
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected what will not run
+def pytest_collection_modifyitems(session, config, items) -> None:
+    global extractor_build
+    if any("domain_extractor" in item.fixturenames for item in items) and not extractor_file().is_file():
+        output = tempfile.TemporaryFile(mode="w+")
+        extractor_build = subprocess.Popen(EXTRACTOR_COMMAND, cwd=REPO, stdout=output, stderr=subprocess.STDOUT, text=True)
+        extractor_build.output = output
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    if extractor_build is not None and extractor_build.poll() is None:
+        extractor_build.kill()  # the session ended before a test needed it (-x, Ctrl-C)
+        extractor_build.wait()
+
+
 @pytest.fixture(scope="session")
 def domain_extractor() -> Path:
     """The Fashion-MNIST domain feature extractor, built through the real command by the first test session that
@@ -38,14 +66,17 @@ def domain_extractor() -> Path:
 
     import torch
 
-    from gan_lightning.config import compose, to_config
-    from gan_lightning.metrics.domain import extractor_path
-
-    path = extractor_path(to_config(compose(["model=mlp"])).data)
-    if path.is_file():
+    path = extractor_file()
+    if extractor_build is not None:
+        returncode = extractor_build.wait(timeout=900)
+        extractor_build.output.seek(0)
+        output = extractor_build.output.read()
+        assert returncode == 0, output[-3000:]
+        accuracy = float(re.search(r"fashion_mnist: test accuracy ([0-9.]+)", output).group(1))
+    elif path.is_file():
         accuracy = torch.load(path, weights_only=True)["test_accuracy"]
     else:
-        result = subprocess.run([sys.executable, "-m", "gan_lightning.extractor", "data=fashion_mnist"], cwd=REPO, capture_output=True, text=True, timeout=900)
+        result = subprocess.run(EXTRACTOR_COMMAND, cwd=REPO, capture_output=True, text=True, timeout=900)
         assert result.returncode == 0, result.stderr
         accuracy = float(re.search(r"fashion_mnist: test accuracy ([0-9.]+)", result.stdout).group(1))
     assert accuracy >= 0.90

@@ -130,6 +130,7 @@ def test_each_job_takes_one_gpu_round_robin(monkeypatch):
     assert job_devices(None, "auto", 1) == 1
 
 
+@pytest.mark.slow
 def test_the_benchmark_times_both_launchers_on_the_same_sweep(tmp_path):
     import json
 

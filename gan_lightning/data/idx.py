@@ -137,7 +137,7 @@ class DataFinder:
 
     def not_found(self, split: str, download_note: str) -> UserError:
         stems = " and ".join(f"{s}(.gz)" for s in SPLIT_FILES[split])
-        how = [f"pass data.root=DIR for a folder holding the four IDX files", f"set ${ENV_VAR}=DIR"]
+        how = ["pass data.root=DIR for a folder holding the four IDX files", f"set ${ENV_VAR}=DIR"]
         if self.source.debian_package:
             how.insert(0, f"install Debian's package (apt-get install {self.source.debian_package})")
         how.append(f"download them with `python -m gan_lightning.data dataset={self.dataset}` where the network allows")

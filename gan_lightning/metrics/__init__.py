@@ -7,7 +7,7 @@ through torch-fidelity, with Inception-v3 or a classifier trained on the data se
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import ClassVar, Dict, Optional, Tuple
 
 import pytorch_lightning as pl
 import torch
@@ -39,6 +39,7 @@ class MetricsConfig(Registered, group="metrics"):
     """The ``metrics`` config group: what is measured on generated samples, and how often."""
 
     every_n_steps: int = MISSING  # evaluate every N training steps (and at the last one); 0: at the last step only
+    MEASURES: ClassVar[Tuple[str, ...]] = ()  # the metrics it logs that have a better direction (SUMMARY_GOALS)
 
     def check(self, data_config) -> None:
         """Raise a UserError when these metrics cannot be computed for ``data_config``."""

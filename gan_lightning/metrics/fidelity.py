@@ -93,6 +93,8 @@ def inception_weights_path(configured: Optional[str]) -> Path:
 class ImageMetrics(MetricsConfig, name="image"):
     """``metrics=image``: FID, IS, KID and precision/recall of generated images."""
 
+    MEASURES = ("fid", "is_mean", "kid_mean", "precision", "recall", "intra_fid")
+
     features: str = MISSING  # domain | inception
     inception_weights: Optional[str] = MISSING  # a local Inception-v3 state dict; null: torch hub cache or download
     num_samples: int = MISSING  # generated samples per periodic evaluation

@@ -40,6 +40,8 @@ def mode_coverage(samples: Tensor, centers: Tensor, std: float, threshold: float
 class Toy2DMetrics(MetricsConfig, name="toy2d"):
     """``metrics=toy2d``: modes captured, high-quality fraction and reverse KL on ring8/grid25."""
 
+    MEASURES = ("modes", "hq_fraction", "reverse_kl")
+
     num_samples: int = MISSING  # samples per evaluation (PacGAN: 2 500)
     threshold: float = MISSING  # high quality: within this many standard deviations of a mode
 

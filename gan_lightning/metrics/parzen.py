@@ -50,6 +50,8 @@ class ParzenMetrics(MetricsConfig, name="parzen"):
     mean log-likelihood of the first ``test_num_samples`` test images with its standard error.
     """
 
+    MEASURES = ("parzen_log_likelihood",)
+
     num_samples: int = MISSING
     validation_start: int = MISSING
     validation_num_samples: int = MISSING
