@@ -42,7 +42,8 @@ def main(argv=None) -> int:
         return 0
     module.max_steps = module.steps_done  # measure as at the last step: the final number of samples
     results = evaluation.measure(module, final=True)
-    print(json.dumps({"checkpoint": own["ckpt"], "step": module.steps_done, "metrics": results}, indent=2))
+    protocol = evaluation.protocol(module, final=True)
+    print(json.dumps({"checkpoint": own["ckpt"], "step": module.steps_done, "metrics": results, "protocol": protocol}, indent=2))
     return 0
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import torch_fidelity
+import yaml
 from PIL import Image
 
 from gan_lightning.config import to_config
@@ -21,7 +22,7 @@ from gan_lightning.errors import UserError
 from gan_lightning.metrics import frechet_distance, mode_coverage
 from gan_lightning.metrics.domain import DomainFeatureExtractor
 from gan_lightning.metrics.fidelity import INCEPTION, RealImages, image_metrics, inception_weights_path
-from tests.conftest import REPO
+from gan_lightning.wandb_records import WandbRun
 from tests.helpers.hydra import compose_config, run_in_process
 
 QUIET = ["callbacks.progress_every_n_steps=0"]
@@ -214,19 +215,37 @@ def test_fashion_mnist_run_tracks_image_metrics_and_they_improve(run_dir, domain
         assert len(logged_series(run_dir, f"metrics/{key}")) == 3
     assert summary["metrics"]["fid"] == pytest.approx(fid[-1][1])
     assert logged_series(run_dir, "metrics/is_mean")[-1][1] > logged_series(run_dir, "metrics/is_mean")[0][1]
+    # The protocol beside the scores: the final one in summary.json, both in the CSV log's hparams.yaml.
+    from gan_lightning.metrics.domain import NAME
+    from gan_lightning.metrics.fidelity import file_digest
+
+    final = {"generated": 2000, "real": 2000, "reference": "fashion_mnist train split", "extractor": NAME,
+             "extractor_sha256": file_digest(domain_extractor), "resize": "none", "kid_subset_size": 1000,
+             "library": f"torch-fidelity {torch_fidelity.__version__}", "sampler": "generator", "latent_seed": 0}  # fmt: skip
+    assert summary["metrics_protocol"] == final
+    logged = yaml.safe_load((run_dir / "csv" / "hparams.yaml").read_text())["metrics_protocol"]
+    assert logged == {"periodic": {**final, "generated": 1000}, "final": final}
 
 
 def test_ring8_run_tracks_mode_coverage_and_evaluate_and_sample_read_its_checkpoint(run_dir):
-    summary = run_in_process(["data=ring8", "model=mlp", "logger=csv", "trainer.max_steps=300", "metrics=toy2d", "metrics.every_n_steps=100", *QUIET], run_dir)
+    overrides = ["data=ring8", "model=mlp", "trainer.max_steps=300", "metrics=toy2d", "metrics.every_n_steps=100", "regularization.ema_decay=0.99", *QUIET]
+    summary = run_in_process(overrides, run_dir)
     for key in ("modes", "hq_fraction", "reverse_kl"):
         assert [step for step, _ in logged_series(run_dir, f"metrics/{key}")] == [99, 199, 299]
         assert key in summary["metrics"]
+    # The protocol beside the scores, in summary.json and the W&B run's config: samples of the EMA of G.
+    protocol = {"samples": 2500, "high_quality_within_std": 3.0, "modes_of": "the data's mixture centres", "library": "gan_lightning mode_coverage",
+                "sampler": "ema", "latent_seed": 0}  # fmt: skip
+    assert summary["metrics_protocol"] == protocol
+    (wandb_run,) = [WandbRun(folder) for folder in (run_dir / "wandb").glob("*run-*")]
+    assert wandb_run.config["metrics_protocol"] == {"periodic": protocol, "final": protocol}
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
     evaluated = subprocess.run([sys.executable, "-m", "gan_lightning.evaluate", f"ckpt={checkpoint}"], capture_output=True, text=True, cwd=run_dir)
     assert evaluated.returncode == 0, evaluated.stderr
     result = json.loads(evaluated.stdout)
     assert result["step"] == 300
     assert result["metrics"] == {k: pytest.approx(summary["metrics"][k]) for k in ("modes", "hq_fraction", "reverse_kl")}
+    assert result["protocol"] == protocol
     out = run_dir / "grid.png"
     sampled = subprocess.run([sys.executable, "-m", "gan_lightning.sample", f"ckpt={checkpoint}", "n=500", f"out={out}"], capture_output=True, text=True, cwd=run_dir)
     assert sampled.returncode == 0, sampled.stderr

@@ -7,7 +7,7 @@ through torch-fidelity, with Inception-v3 or a classifier trained on the data se
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Dict, Optional, Tuple
+from typing import Any, ClassVar, Dict, Optional, Tuple
 
 import pytorch_lightning as pl
 import torch
@@ -70,6 +70,22 @@ class Evaluation(Periodic):
         super().__init__(every_n_steps)
         self.seed = seed
         self.latest: Dict[str, float] = {}
+        self.latest_protocol: Dict[str, Any] = {}  # how the latest values were computed
+
+    def protocol(self, pl_module, final: bool) -> Dict[str, Any]:
+        """How a score is computed, stored beside it: two scores are comparable only under the same protocol."""
+        sampler = "ema" if getattr(pl_module, "generator_ema", None) is not None else "generator"
+        return {**self.method(final), "sampler": sampler, "latent_seed": self.seed}
+
+    def method(self, final: bool) -> Dict[str, Any]:
+        """What the metric's own settings make of a score (sample counts, reference set, features, library)."""
+        raise NotImplementedError
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        # In the W&B run's config and the CSV log's hparams.yaml, before the first score.
+        protocols = {"periodic": self.protocol(pl_module, final=False), "final": self.protocol(pl_module, final=True)}
+        for logger in trainer.loggers:
+            logger.log_hyperparams({"metrics_protocol": protocols})
 
     def on_train_end(self, trainer, pl_module) -> None:
         pass  # metrics belong to completed steps: the last one is measured in on_train_batch_end
@@ -78,6 +94,7 @@ class Evaluation(Periodic):
         if trainer.is_global_zero:
             final = pl_module.max_steps is not None and pl_module.steps_done >= pl_module.max_steps
             self.latest = self.measure(pl_module, final)
+            self.latest_protocol = self.protocol(pl_module, final)
             step = pl_module.logged_step  # the step the training step's scalars are logged at
             for logger in trainer.loggers:
                 logger.log_metrics({f"metrics/{k}": v for k, v in self.latest.items()}, step=step)
@@ -105,6 +122,15 @@ def latest_metrics(trainer) -> Dict[str, float]:
         if isinstance(callback, Evaluation):
             latest.update(callback.latest)
     return latest
+
+
+def latest_protocol(trainer) -> Dict[str, Any]:
+    """How the latest values of latest_metrics were computed (empty before the first evaluation)."""
+    protocol: Dict[str, Any] = {}
+    for callback in trainer.callbacks:
+        if isinstance(callback, Evaluation):
+            protocol.update(callback.latest_protocol)
+    return protocol
 
 
 from gan_lightning.metrics.frechet import frechet_distance  # noqa: E402

@@ -6,7 +6,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 import torch_fidelity
@@ -180,6 +180,21 @@ class ImageQuality(Evaluation):
         self.extractor_name, self.weights = config.extractor(data_config)
         rgb = self.extractor_name == INCEPTION
         self.real = RealImages(data_config, config.real_split, config.real_num_samples, self.extractor_name, self.weights, rgb)
+
+    def method(self, final: bool) -> Dict[str, Any]:
+        inception = self.extractor_name == INCEPTION
+        return {
+            "generated": self.config.final_num_samples if final else self.config.num_samples,
+            "real": len(self.real.dataset),
+            "reference": f"{self.data_config.cache_key} {self.config.real_split} split",
+            "extractor": self.extractor_name,
+            "extractor_sha256": file_digest(self.weights),
+            # torch-fidelity's Inception-v3 resizes to 299 × 299 itself (bilinear, as the TensorFlow original);
+            # the domain extractor reads the data's own resolution.
+            "resize": "bilinear to 299x299 (torch-fidelity, TensorFlow-compatible)" if inception else "none",
+            "kid_subset_size": self.config.kid_subset_size,
+            "library": f"torch-fidelity {torch_fidelity.__version__}",
+        }
 
     def measure(self, pl_module, final: bool) -> Dict[str, float]:
         n = self.config.final_num_samples if final else self.config.num_samples

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict
+from typing import Any, Dict
 
 import torch
 from omegaconf import MISSING
@@ -60,6 +60,10 @@ class ModeCoverage(Evaluation):
     def __init__(self, config: Toy2DMetrics, data_config, seed: int):
         super().__init__(config.every_n_steps, seed)
         self.config, self.centers, self.std = config, data_config.centers, data_config.std
+
+    def method(self, final: bool) -> Dict[str, Any]:
+        return {"samples": self.config.num_samples, "high_quality_within_std": self.config.threshold, "modes_of": "the data's mixture centres",
+                "library": "gan_lightning mode_coverage"}  # fmt: skip
 
     def measure(self, pl_module, final: bool) -> Dict[str, float]:
         samples = self.generate(pl_module, self.config.num_samples)

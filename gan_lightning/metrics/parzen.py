@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence
+from typing import Any, Dict, List, Sequence
 
 import torch
 from omegaconf import MISSING
@@ -90,6 +90,11 @@ class ParzenEvaluation(Evaluation):
         if len(images) == 0:
             raise invalid("metrics.validation_start", start, f"an index below the {split} split's size")
         return images.flatten(1).double() / 255.0
+
+    def method(self, final: bool) -> Dict[str, Any]:
+        c = self.config
+        return {"window_samples": c.num_samples, "sigmas": list(c.sigmas), "sigma_chosen_on": f"train images {c.validation_start}-{c.validation_start + c.validation_num_samples - 1}",
+                "test_images": c.test_num_samples, "pixels": "[0, 1]", "library": "gan_lightning parzen (parzen_ll.py of Goodfellow et al. 2014)"}  # fmt: skip
 
     def measure(self, pl_module, final: bool) -> Dict[str, float]:
         c = self.config
