@@ -30,7 +30,7 @@ from gan_lightning.config import Config, to_config, validate
 from gan_lightning.distributed import process_rank, slurm_job
 from gan_lightning.errors import Diverged, UserError
 from gan_lightning.files import user_fixable
-from gan_lightning.metrics import latest_metrics, latest_protocol
+from gan_lightning.metrics import latest_evaluation
 from gan_lightning.module import GAN
 from gan_lightning.parallel import SweepStopped, is_parallel, job_threads, sweep_stopping
 from gan_lightning.rundir import RunDirectory, job_log_name
@@ -123,9 +123,10 @@ def train(config: Config, context: RunContext, prepared: Prepared, summary: Dict
     finally:
         stop.uninstall()
         summary["global_step"] = module.steps_done
-        summary["metrics"] = scalar_metrics({**trainer.callback_metrics, **latest_metrics(trainer)})
-        if latest_protocol(trainer):
-            summary["metrics_protocol"] = latest_protocol(trainer)  # how its sample-quality metrics were computed
+        quality, protocol = latest_evaluation(trainer)
+        summary["metrics"] = scalar_metrics({**trainer.callback_metrics, **quality})
+        if protocol:
+            summary["metrics_protocol"] = protocol  # how its sample-quality metrics were computed
         if config.trainer.on_nan == "skip":
             summary["skipped_updates"] = module.skipped_updates
         summary["wandb_dir"] = finish_wandb(trainer.loggers)

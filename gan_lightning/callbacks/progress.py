@@ -13,7 +13,7 @@ from typing import Optional
 
 import pytorch_lightning as pl
 
-from gan_lightning.metrics import latest_metrics
+from gan_lightning.metrics import latest_evaluation
 from gan_lightning.periodic import due
 
 log = logging.getLogger("gan_lightning")
@@ -31,7 +31,7 @@ def key_numbers(trainer) -> str:
     """"loss/d 1.234 loss/g 0.876 d/real 0.520 d/fake 0.470 | fid 35.2 ..." (a host sync: call it sparingly)."""
     metrics = trainer.callback_metrics
     values = " ".join(f"{key} {float(metrics[key]):.3f}" for key in SHOWN if key in metrics)
-    extra = " ".join(f"{key} {value:.3f}" for key, value in latest_metrics(trainer).items())
+    extra = " ".join(f"{key} {value:.3f}" for key, value in latest_evaluation(trainer)[0].items())
     return " | ".join(part for part in (values, extra) if part)
 
 

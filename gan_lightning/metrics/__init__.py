@@ -115,22 +115,16 @@ class Evaluation(Periodic):
         return torch.cat(batches)
 
 
-def latest_metrics(trainer) -> Dict[str, float]:
-    """The latest values of the trainer's sample-quality metrics (fid, is_mean, modes, ...)."""
-    latest: Dict[str, float] = {}
-    for callback in trainer.callbacks:
-        if isinstance(callback, Evaluation):
-            latest.update(callback.latest)
-    return latest
-
-
-def latest_protocol(trainer) -> Dict[str, Any]:
-    """How the latest values of latest_metrics were computed (empty before the first evaluation)."""
+def latest_evaluation(trainer) -> Tuple[Dict[str, float], Dict[str, Any]]:
+    """The latest values of the trainer's sample-quality metrics (fid, is_mean, modes, ...) and how they were
+    computed; both empty before the first evaluation."""
+    metrics: Dict[str, float] = {}
     protocol: Dict[str, Any] = {}
     for callback in trainer.callbacks:
         if isinstance(callback, Evaluation):
+            metrics.update(callback.latest)
             protocol.update(callback.latest_protocol)
-    return protocol
+    return metrics, protocol
 
 
 from gan_lightning.metrics.frechet import frechet_distance  # noqa: E402
