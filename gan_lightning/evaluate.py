@@ -1,32 +1,58 @@
-"""``python -m gan_lightning.evaluate ckpt=PATH [metrics=image] [metrics.*=...]``: metrics of a checkpoint as JSON.
+"""``python -m gan_lightning.evaluate``: sample-quality metrics of checkpoints, each with its protocol.
 
-The model and data come from the checkpoint; the metrics default to ``image`` for image data and
-``toy2d`` for 2-D mixtures, with the final number of samples (``metrics.final_num_samples`` or
-``metrics.num_samples``). ``metrics=parzen`` gives the Parzen-window log-likelihood of Goodfellow et al. 2014.
+    python -m gan_lightning.evaluate ckpt=PATH                      # one checkpoint: JSON on stdout
+    python -m gan_lightning.evaluate runs=multirun/2026-11-25/14-02-11   # every kept checkpoint of every run
+    python -m gan_lightning.evaluate runs=RUN_DIR,RUN_DIR out=DIR metrics.final_num_samples=5000
+
+The model and data come from each checkpoint; the metrics default to ``image`` for image data and ``toy2d`` for
+2-D mixtures, with the final number of samples (``metrics.final_num_samples`` or ``metrics.num_samples``).
+``metrics=parzen`` gives the Parzen-window log-likelihood of Goodfellow et al. 2014.
+
+``runs=`` takes run directories and sweep directories (every run in them) and scores each run's kept checkpoints
+(``checkpoints/step_<N>.ckpt``, and ``best.ckpt`` and ``last.ckpt`` where they hold other steps). Scores are
+cached in each run's ``evaluation.json`` under their protocol: a checkpoint already scored under the same protocol
+is not scored again (``force=true`` scores it anyway). The results go to ``evaluation.csv``, ``evaluation.md``
+and one plot per metric against the step (``evaluation_<metric>.png``) in ``out``; to each run's
+``summary.json`` (``evaluation``: the best and last value of each metric with their steps, and the protocol);
+and to each run's own W&B run, continued under its id (``evaluation/<metric>`` against ``evaluation/step``).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional
 
 import torch
 
-from gan_lightning.commands import Command, Setting, main_guard
+from gan_lightning.checkpoints import load_safely, steps_done, stored_config, stored_run_id
+from gan_lightning.commands import Command, Setting, boolean, main_guard
+from gan_lightning.errors import UserError
+from gan_lightning.files import atomic_write
+from gan_lightning.metrics import SUMMARY_GOALS
 from gan_lightning.restore import configure, read_checkpoint, restore_module
-
+from gan_lightning.summary import FILENAME, read_summary, scalar_metrics, write_summary
 
 COMMAND = Command(
     "gan_lightning.evaluate",
     __doc__.strip(),
-    [Setting("ckpt", "the checkpoint to evaluate")],
+    [
+        Setting("ckpt", "one checkpoint to evaluate (its scores as JSON on stdout)", ""),
+        Setting("runs", "comma-separated run or sweep directories: every kept checkpoint of every run", ""),
+        Setting("out", "where evaluation.csv, evaluation.md and the plots go (runs=); default: the one directory given, else .", ""),
+        Setting("force", "score checkpoints again that were scored under the same protocol", False, boolean),
+    ],
     overrides="metrics=image|toy2d|parzen and metrics.KEY=VALUE (the rest of the config comes from the checkpoint)",
 )
+CACHE = "evaluation.json"  # in each run directory: every score computed for it, with its protocol
 
 
-def main(argv=None) -> int:
-    own, overrides = COMMAND.parse(sys.argv[1:] if argv is None else argv)
-    checkpoint = read_checkpoint(own["ckpt"])
+def score(checkpoint_path: Path, overrides: List[str], cached: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+    """{"checkpoint", "step", "metrics", "protocol"} of one checkpoint; taken from ``cached`` when a record of the
+    same step has the same protocol (then "cached": True)."""
+    checkpoint = read_checkpoint(str(checkpoint_path))
     if not any(o.startswith("metrics=") for o in overrides):
         image_data = len(configure(checkpoint, []).data.sample_shape) == 3
         overrides = ["metrics=image" if image_data else "metrics=toy2d", *overrides]
@@ -34,16 +60,195 @@ def main(argv=None) -> int:
     module = restore_module(checkpoint, config)
     config.metrics.check(config.data)
     config.metrics.prepare(config.data)
-    if torch.cuda.is_available():
-        module = module.cuda()
     evaluation = config.metrics.callback(config.data, config.seed)
     if evaluation is None:
-        print(json.dumps({"step": module.steps_done, "metrics": {}}))
-        return 0
-    module.max_steps = module.steps_done  # measure as at the last step: the final number of samples
-    results = evaluation.measure(module, final=True)
+        return {"checkpoint": str(checkpoint_path), "step": module.steps_done, "metrics": {}, "protocol": {}}
     protocol = evaluation.protocol(module, final=True)
-    print(json.dumps({"checkpoint": own["ckpt"], "step": module.steps_done, "metrics": results, "protocol": protocol}, indent=2))
+    for record in cached or []:
+        if record["step"] == module.steps_done and record["protocol"] == protocol:
+            return {**record, "checkpoint": str(checkpoint_path), "cached": True}
+    if torch.cuda.is_available():
+        module = module.cuda()
+    module.max_steps = module.steps_done  # measure as at the last step: the final number of samples
+    metrics = evaluation.measure(module, final=True)
+    return {"checkpoint": str(checkpoint_path), "step": module.steps_done, "metrics": metrics, "protocol": protocol}
+
+
+def run_directories(paths: List[Path]) -> List[Path]:
+    """The run directories named, or found one level inside the sweep directories named."""
+    runs: List[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            raise UserError(f"runs={str(path)!r}: no such directory.")
+        if (path / "checkpoints").is_dir():
+            runs.append(path)
+            continue
+        inside = sorted((p for p in path.iterdir() if (p / "checkpoints").is_dir()), key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name))
+        if not inside:
+            raise UserError(f"runs={str(path)!r}: neither a run directory (with checkpoints/) nor a sweep directory holding runs.")
+        runs.extend(inside)
+    return runs
+
+
+def kept_checkpoints(run_dir: Path) -> List[Path]:
+    """step_<N>.ckpt in step order, then best.ckpt and last.ckpt where they hold a step no other file does."""
+    kept = sorted((run_dir / "checkpoints").glob("step_*.ckpt"), key=lambda p: int(p.stem.split("_")[1]))
+    steps = {int(p.stem.split("_")[1]) for p in kept}
+    for name in ("best.ckpt", "last.ckpt"):
+        path = run_dir / "checkpoints" / name
+        if path.is_file():
+            step = steps_done(load_safely(path))
+            if step not in steps:
+                kept.append(path)
+                steps.add(step)
+    return sorted(kept, key=lambda p: steps_done(load_safely(p)))
+
+
+def read_cache(run_dir: Path) -> List[Dict[str, Any]]:
+    path = run_dir / CACHE
+    return json.loads(path.read_text())["records"] if path.is_file() else []
+
+
+def merge(records: List[Dict[str, Any]], new: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """``records`` with ``new`` in place of any record of the same step and protocol."""
+    kept = [r for r in records if not (r["step"] == new["step"] and r["protocol"] == new["protocol"])]
+    return sorted([*kept, {k: v for k, v in new.items() if k != "cached"}], key=lambda r: r["step"])
+
+
+def best_and_last(records: List[Dict[str, Any]]) -> Dict[str, Dict[str, float]]:
+    """For each metric with a better direction: its best value (the first of equal ones) and last value, with their steps."""
+    table: Dict[str, Dict[str, float]] = {}
+    for name, goal in SUMMARY_GOALS.items():
+        scored = [(r["step"], r["metrics"][name]) for r in records if name in r["metrics"]]
+        if not scored:
+            continue
+        best_step, best = min(scored, key=lambda s: (s[1] if goal == "min" else -s[1], s[0]))
+        last_step, last = scored[-1]
+        table[name] = {"best": best, "best_step": best_step, "last": last, "last_step": last_step}
+    return table
+
+
+def record_in_summary(run_dir: Path, records: List[Dict[str, Any]]) -> None:
+    """summary.json gains (or replaces) ``evaluation``; nothing else of it changes."""
+    if not (run_dir / FILENAME).is_file():
+        return
+    summary = read_summary(run_dir)
+    table = {name: {**scalar_metrics(values), "best_step": values["best_step"], "last_step": values["last_step"]} for name, values in best_and_last(records).items()}
+    summary["evaluation"] = {"metrics": table, "protocol": records[-1]["protocol"], "checkpoints": len(records)}
+    write_summary(run_dir, summary)
+
+
+def record_in_wandb(run_dir: Path, new: List[Dict[str, Any]], records: List[Dict[str, Any]]) -> None:
+    """Log the new scores to the run's own W&B run (continued under its id), with the best and last as its summary."""
+    if not new or not (run_dir / "wandb").is_dir():
+        return
+    checkpoint = load_safely(Path(new[-1]["checkpoint"]))
+    run_id, logger = stored_run_id(checkpoint), stored_config(checkpoint).get("logger", {})
+    if run_id is None or not logger.get("wandb", False):
+        return
+    import wandb
+
+    mode = logger.get("mode") or "offline"
+    run = wandb.init(id=run_id, resume="allow", dir=str(run_dir), project=logger.get("project"), entity=logger.get("entity"),
+                     mode="offline" if mode == "offline" else mode, settings=wandb.Settings(silent=True))  # fmt: skip
+    try:
+        run.define_metric("evaluation/step")
+        run.define_metric("evaluation/*", step_metric="evaluation/step")
+        for record in new:
+            run.log({"evaluation/step": record["step"], **{f"evaluation/{k}": v for k, v in record["metrics"].items()}})
+        run.config.update({"evaluation_protocol": records[-1]["protocol"]}, allow_val_change=True)
+        for name, values in best_and_last(records).items():
+            run.summary[f"evaluation/{name}"] = values
+    finally:
+        run.finish()
+
+
+def comparable(protocol: Dict[str, Any]) -> Dict[str, Any]:
+    """The protocol without the latent seed: scores from other latents (of runs with other seeds) are comparable."""
+    return {k: v for k, v in protocol.items() if k != "latent_seed"}
+
+
+def write_tables(out: Path, rows: List[Dict[str, Any]]) -> None:
+    """evaluation.csv (one row per run × checkpoint), evaluation.md (one table per protocol) and the plots."""
+    names = sorted({name for row in rows for name in row["metrics"]})
+    with open(out / "evaluation.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["run", "checkpoint", "step", *names, "protocol"])
+        for row in rows:
+            writer.writerow([row["run"], Path(row["checkpoint"]).name, row["step"], *(row["metrics"].get(n, "") for n in names),
+                             json.dumps(row["protocol"], sort_keys=True)])  # fmt: skip
+    protocols: List[Dict[str, Any]] = []
+    for row in rows:
+        if comparable(row["protocol"]) not in protocols:
+            protocols.append(comparable(row["protocol"]))
+    lines = ["# Evaluation", ""]
+    for number, protocol in enumerate(protocols, 1):
+        # Scores under different protocols are not comparable: each protocol has a table of its own.
+        lines += [f"## Protocol {number}", "", ", ".join(f"{k}: {v}" for k, v in protocol.items()), ""]
+        lines += ["| run | checkpoint | step | latent seed | " + " | ".join(names) + " |", "| --- | --- | ---: | ---: | " + " | ".join("---:" for _ in names) + " |"]
+        for row in (r for r in rows if comparable(r["protocol"]) == protocol):
+            values = " | ".join(f"{row['metrics'][n]:.4g}" if n in row["metrics"] else "" for n in names)
+            lines.append(f"| {row['run']} | {Path(row['checkpoint']).name} | {row['step']} | {row['protocol'].get('latent_seed', '')} | {values} |")
+        lines.append("")
+    (out / "evaluation.md").write_text("\n".join(lines))
+    plot(out, rows, names)
+
+
+def plot(out: Path, rows: List[Dict[str, Any]], names: List[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for name in names:
+        figure, axes = plt.subplots(figsize=(6, 4))
+        for run in dict.fromkeys(row["run"] for row in rows):
+            points = [(row["step"], row["metrics"][name]) for row in rows if row["run"] == run and name in row["metrics"]]
+            if points:
+                axes.plot(*zip(*points), marker="o", label=run)
+        axes.set_xlabel("training step")
+        axes.set_ylabel(name)
+        axes.legend(fontsize="small")
+        figure.tight_layout()
+        atomic_write(out / f"evaluation_{name}.png", lambda f: figure.savefig(f, format="png", dpi=100))
+        plt.close(figure)
+
+
+def evaluate_runs(paths: List[Path], out: Path, overrides: List[str], force: bool) -> List[Dict[str, Any]]:
+    rows: List[Dict[str, Any]] = []
+    computed = 0
+    for run_dir in run_directories(paths):
+        records = read_cache(run_dir)
+        new = []
+        for path in kept_checkpoints(run_dir):
+            result = score(path, overrides, None if force else records)
+            if not result.get("cached"):
+                new.append(result)
+                records = merge(records, result)
+                atomic_write(run_dir / CACHE, json.dumps({"records": records}, indent=2) + "\n")  # Infinity stays a number here
+            rows.append({**result, "run": str(run_dir)})
+        computed += len(new)
+        if records:
+            record_in_summary(run_dir, records)
+            record_in_wandb(run_dir, new, records)
+    out.mkdir(parents=True, exist_ok=True)
+    write_tables(out, rows)
+    print(f"{len(rows)} checkpoints of {len({r['run'] for r in rows})} runs: {computed} scored, {len(rows) - computed} from the cache; "
+          f"results in {out / 'evaluation.csv'}, {out / 'evaluation.md'}")  # fmt: skip
+    return rows
+
+
+def main(argv=None) -> int:
+    own, overrides = COMMAND.parse(sys.argv[1:] if argv is None else argv)
+    if bool(own["ckpt"]) == bool(own["runs"]):
+        raise UserError("give ckpt=PATH (one checkpoint) or runs=DIR[,DIR...] (run or sweep directories), not both or neither.")
+    if own["ckpt"]:
+        result = score(Path(own["ckpt"]), overrides)
+        print(json.dumps({**result, "checkpoint": own["ckpt"]}, indent=2))
+        return 0
+    paths = [Path(p) for p in own["runs"].split(",") if p]
+    out = Path(own["out"]) if own["out"] else (paths[0] if len(paths) == 1 else Path("."))
+    evaluate_runs(paths, out, overrides, own["force"])
     return 0
 
 

@@ -1,0 +1,78 @@
+"""evaluate runs=: every kept checkpoint of a sweep scored, the results in tables, summaries and each run's W&B run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gan_lightning.summary import read_summary
+from gan_lightning.wandb_records import WandbRun
+from tests.conftest import cli
+
+RUN = ["data=ring8", "model=mlp", "metrics=toy2d", "metrics.every_n_steps=50", "metrics.num_samples=500", "trainer.max_steps=150",
+       "callbacks.checkpoint_every_n_steps=50", "callbacks.keep_every_n_steps=50", "callbacks.samples_every_n_steps=0",
+       "callbacks.progress_every_n_steps=0"]  # fmt: skip
+
+
+def evaluate(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gan_lightning.evaluate", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_a_sweeps_checkpoints_are_scored_once_into_tables_summaries_and_each_runs_wandb_run(tmp_path):
+    sweep = tmp_path / "sweep"
+    trained = cli(["-m", *RUN, "seed=0,1", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    before = {job: read_summary(sweep / job) for job in "01"}
+
+    first = evaluate(f"runs={sweep}", "metrics.num_samples=500", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "6 checkpoints of 2 runs: 6 scored, 0 from the cache" in first.stdout
+    with open(sweep / "evaluation.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(Path(r["run"]).name, int(r["step"])) for r in rows] == [(job, step) for job in "01" for step in (50, 100, 150)]
+    protocols = [json.loads(r["protocol"]) for r in rows]
+    assert [p["latent_seed"] for p in protocols] == [0, 0, 0, 1, 1, 1] and protocols[0]["samples"] == 500
+    assert all({**p, "latent_seed": 0} == protocols[0] for p in protocols)  # one protocol but for each run's own latents
+    for job in "01":
+        summary = read_summary(sweep / job)
+        # The run's last checkpoint scores what training measured at that step: same samples, same protocol.
+        last = next(r for r in rows if Path(r["run"]).name == job and r["step"] == "150")
+        for name in ("modes", "hq_fraction", "reverse_kl"):
+            assert float(last[name]) == float(before[job]["metrics"][name])  # summary.json writes inf as "inf"
+        scored = {int(r["step"]): float(r["hq_fraction"]) for r in rows if Path(r["run"]).name == job}
+        best_step = min(scored, key=lambda step: (-scored[step], step))
+        assert summary["evaluation"]["metrics"]["hq_fraction"] == {"best": pytest.approx(scored[best_step]), "best_step": best_step,
+                                                                  "last": pytest.approx(scored[150]), "last_step": 150}  # fmt: skip
+        assert summary["evaluation"]["protocol"] == {**protocols[0], "latent_seed": int(job)} and summary["evaluation"]["checkpoints"] == 3
+        assert {k: v for k, v in summary.items() if k != "evaluation"} == before[job]  # nothing else of the run changes
+        # The run's own W&B run, continued: one run id over training and evaluation.
+        segments = [WandbRun(folder) for folder in sorted((sweep / job / "wandb").glob("*run-*"))]
+        assert len(segments) == 2 and len({s.run["run_id"] for s in segments}) == 1
+        assert [row["evaluation/step"] for row in segments[-1].history] == [50, 100, 150]
+        assert segments[-1].config["evaluation_protocol"] == summary["evaluation"]["protocol"]
+    assert "## Protocol 1" in (sweep / "evaluation.md").read_text() and "## Protocol 2" not in (sweep / "evaluation.md").read_text()
+    assert all((sweep / f"evaluation_{name}.png").stat().st_size > 0 for name in ("modes", "hq_fraction", "reverse_kl"))
+
+    table = (sweep / "evaluation.csv").read_text()
+    second = evaluate(f"runs={sweep}", "metrics.num_samples=500", cwd=tmp_path)
+    assert second.returncode == 0 and "6 checkpoints of 2 runs: 0 scored, 6 from the cache" in second.stdout
+    assert (sweep / "evaluation.csv").read_text() == table
+    assert all(len(list((sweep / job / "wandb").glob("*run-*"))) == 2 for job in "01")  # nothing new: no new segment
+    # Another protocol is another cache key: scored again, in a table of its own.
+    third = evaluate(f"runs={sweep / '0'}", "metrics.num_samples=400", f"out={tmp_path / 'other'}", cwd=tmp_path)
+    assert third.returncode == 0 and "3 checkpoints of 1 runs: 3 scored, 0 from the cache" in third.stdout
+
+
+def test_evaluate_refuses_what_it_cannot_read_without_a_traceback(tmp_path):
+    for args, message in [
+        ([f"runs={tmp_path / 'missing'}"], f"runs={str(tmp_path / 'missing')!r}: no such directory."),
+        ([f"runs={tmp_path}"], f"runs={str(tmp_path)!r}: neither a run directory (with checkpoints/) nor a sweep directory holding runs."),
+        ([], "give ckpt=PATH (one checkpoint) or runs=DIR[,DIR...] (run or sweep directories), not both or neither."),
+    ]:
+        result = evaluate(*args, cwd=tmp_path)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
