@@ -29,6 +29,7 @@ def evaluations(run_dir: Path, metric: str) -> Dict[int, float]:
         return {int(float(row["step"])) + 1: float(row[f"metrics/{metric}"]) for row in csv.DictReader(f) if row.get(f"metrics/{metric}")}
 
 
+@pytest.mark.slow
 def test_a_killed_and_resumed_run_keeps_its_latest_steps_and_its_best_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
     args = [*KEPT, "trainer.max_steps=300", f"hydra.run.dir={run_dir}"]

@@ -23,6 +23,7 @@ def evaluate(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "gan_lightning.evaluate", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_a_sweeps_checkpoints_are_scored_once_into_tables_summaries_and_each_runs_wandb_run(tmp_path):
     sweep = tmp_path / "sweep"
     trained = cli(["-m", *RUN, "seed=0,1", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
