@@ -31,7 +31,8 @@ from gan_lightning.checkpoints import load_safely, steps_done, stored_config, st
 from gan_lightning.commands import Command, Setting, boolean, main_guard
 from gan_lightning.errors import UserError
 from gan_lightning.files import atomic_write
-from gan_lightning.metrics import SUMMARY_GOALS
+from gan_lightning.callbacks.checkpoint import kept_step
+from gan_lightning.metrics import SUMMARY_GOALS, better
 from gan_lightning.restore import configure, read_checkpoint, restore_module
 from gan_lightning.summary import FILENAME, read_summary, scalar_metrics, write_summary
 
@@ -91,17 +92,13 @@ def run_directories(paths: List[Path]) -> List[Path]:
 
 
 def kept_checkpoints(run_dir: Path) -> List[Path]:
-    """step_<N>.ckpt in step order, then best.ckpt and last.ckpt where they hold a step no other file does."""
-    kept = sorted((run_dir / "checkpoints").glob("step_*.ckpt"), key=lambda p: int(p.stem.split("_")[1]))
-    steps = {int(p.stem.split("_")[1]) for p in kept}
+    """step_<N>.ckpt, and best.ckpt and last.ckpt where they hold a step no other file does, in step order."""
+    by_step = {kept_step(path): path for path in (run_dir / "checkpoints").glob("step_*.ckpt")}
     for name in ("best.ckpt", "last.ckpt"):
         path = run_dir / "checkpoints" / name
         if path.is_file():
-            step = steps_done(load_safely(path))
-            if step not in steps:
-                kept.append(path)
-                steps.add(step)
-    return sorted(kept, key=lambda p: steps_done(load_safely(p)))
+            by_step.setdefault(steps_done(load_safely(path)), path)
+    return [by_step[step] for step in sorted(by_step)]
 
 
 def read_cache(run_dir: Path) -> List[Dict[str, Any]]:
@@ -116,20 +113,25 @@ def merge(records: List[Dict[str, Any]], new: Dict[str, Any]) -> List[Dict[str, 
 
 
 def best_and_last(records: List[Dict[str, Any]]) -> Dict[str, Dict[str, float]]:
-    """For each metric with a better direction: its best value (the first of equal ones) and last value, with their steps."""
+    """For each metric with a better direction: its best value (the first of equal ones) and last value, with their
+    steps, over ``records`` in step order (all of one protocol)."""
     table: Dict[str, Dict[str, float]] = {}
-    for name, goal in SUMMARY_GOALS.items():
+    for name in SUMMARY_GOALS:
         scored = [(r["step"], r["metrics"][name]) for r in records if name in r["metrics"]]
         if not scored:
             continue
-        best_step, best = min(scored, key=lambda s: (s[1] if goal == "min" else -s[1], s[0]))
+        best_step, best = scored[0]
+        for step, value in scored[1:]:
+            if better(name, value, best):
+                best_step, best = step, value
         last_step, last = scored[-1]
         table[name] = {"best": best, "best_step": best_step, "last": last, "last_step": last_step}
     return table
 
 
 def record_in_summary(run_dir: Path, records: List[Dict[str, Any]]) -> None:
-    """summary.json gains (or replaces) ``evaluation``; nothing else of it changes."""
+    """summary.json gains (or replaces) ``evaluation`` from ``records``, this call's scores of the run (one protocol);
+    nothing else of it changes."""
     if not (run_dir / FILENAME).is_file():
         return
     summary = read_summary(run_dir)
@@ -139,7 +141,8 @@ def record_in_summary(run_dir: Path, records: List[Dict[str, Any]]) -> None:
 
 
 def record_in_wandb(run_dir: Path, new: List[Dict[str, Any]], records: List[Dict[str, Any]]) -> None:
-    """Log the new scores to the run's own W&B run (continued under its id), with the best and last as its summary."""
+    """Log the new scores to the run's own W&B run (continued under its id), with the best and last of ``records``
+    (this call's scores of the run) as its summary."""
     if not new or not (run_dir / "wandb").is_dir():
         return
     checkpoint = load_safely(Path(new[-1]["checkpoint"]))
@@ -218,19 +221,20 @@ def evaluate_runs(paths: List[Path], out: Path, overrides: List[str], force: boo
     rows: List[Dict[str, Any]] = []
     computed = 0
     for run_dir in run_directories(paths):
-        records = read_cache(run_dir)
-        new = []
+        cache = read_cache(run_dir)  # every protocol's scores: only this call's (one protocol) are reported below
+        scored, new = [], []
         for path in kept_checkpoints(run_dir):
-            result = score(path, overrides, None if force else records)
+            result = score(path, overrides, None if force else cache)
             if not result.get("cached"):
                 new.append(result)
-                records = merge(records, result)
-                atomic_write(run_dir / CACHE, json.dumps({"records": records}, indent=2) + "\n")  # Infinity stays a number here
+                cache = merge(cache, result)
+                atomic_write(run_dir / CACHE, json.dumps({"records": cache}, indent=2) + "\n")  # Infinity stays a number here
+            scored.append(result)
             rows.append({**result, "run": str(run_dir)})
         computed += len(new)
-        if records:
-            record_in_summary(run_dir, records)
-            record_in_wandb(run_dir, new, records)
+        if scored:
+            record_in_summary(run_dir, scored)
+            record_in_wandb(run_dir, new, scored)
     out.mkdir(parents=True, exist_ok=True)
     write_tables(out, rows)
     print(f"{len(rows)} checkpoints of {len({r['run'] for r in rows})} runs: {computed} scored, {len(rows) - computed} from the cache; "

@@ -130,8 +130,9 @@ def train(config: Config, context: RunContext, prepared: Prepared, summary: Dict
         if config.trainer.on_nan == "skip":
             summary["skipped_updates"] = module.skipped_updates
         summary["wandb_dir"] = finish_wandb(trainer.loggers)
-        if checkpoint.best_record() is not None:
-            summary["best"] = checkpoint.best_record()
+        best = checkpoint.best_record()
+        if best is not None:
+            summary["best"] = best
     summary["status"] = "completed"
 
 

@@ -67,6 +67,13 @@ def test_a_sweeps_checkpoints_are_scored_once_into_tables_summaries_and_each_run
     # Another protocol is another cache key: scored again, in a table of its own.
     third = evaluate(f"runs={sweep / '0'}", "metrics.num_samples=400", f"out={tmp_path / 'other'}", cwd=tmp_path)
     assert third.returncode == 0 and "3 checkpoints of 1 runs: 3 scored, 0 from the cache" in third.stdout
+    # The summary then reports the new protocol's scores alone, never a mixture of both protocols' values.
+    with open(tmp_path / "other" / "evaluation.csv", newline="") as f:
+        other = {int(r["step"]): float(r["hq_fraction"]) for r in csv.DictReader(f)}
+    evaluation = read_summary(sweep / "0")["evaluation"]
+    best_step = min(other, key=lambda step: (-other[step], step))
+    assert evaluation["protocol"]["samples"] == 400 and evaluation["checkpoints"] == 3
+    assert evaluation["metrics"]["hq_fraction"] == {"best": pytest.approx(other[best_step]), "best_step": best_step, "last": pytest.approx(other[150]), "last_step": 150}
 
 
 def test_evaluate_refuses_what_it_cannot_read_without_a_traceback(tmp_path):

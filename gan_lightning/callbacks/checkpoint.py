@@ -13,7 +13,7 @@ from typing import Any, Dict, Optional
 from gan_lightning.checkpoints import write_run
 from gan_lightning.errors import Diverged
 from gan_lightning.files import atomic_write
-from gan_lightning.metrics import SUMMARY_GOALS, Evaluation
+from gan_lightning.metrics import Evaluation, better
 from gan_lightning.periodic import Periodic, due
 
 
@@ -111,9 +111,7 @@ class PeriodicCheckpoint(Periodic):
         trainer.save_checkpoint(self.best_path, weights_only=False)
 
     def improves(self, value: float) -> bool:
-        if self.best is None:
-            return True
-        return value < self.best["value"] if SUMMARY_GOALS[self.history.best_metric] == "min" else value > self.best["value"]
+        return self.best is None or better(self.history.best_metric, value, self.best["value"])
 
     def best_record(self) -> Optional[Dict[str, Any]]:
         """For summary.json: the metric, its best value, the step and the checkpoint that holds it."""

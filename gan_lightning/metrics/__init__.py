@@ -34,6 +34,11 @@ SUMMARY_GOALS = {
 }
 
 
+def better(metric: str, value: float, than: float) -> bool:
+    """Whether ``value`` of ``metric`` is strictly better than ``than`` (so the first of equal values stays the best)."""
+    return value < than if SUMMARY_GOALS[metric] == "min" else value > than
+
+
 @dataclass
 class MetricsConfig(Registered, group="metrics"):
     """The ``metrics`` config group: what is measured on generated samples, and how often."""

@@ -178,6 +178,7 @@ class ImageQuality(Evaluation):
         super().__init__(config.every_n_steps, seed)
         self.config, self.data_config = config, data_config
         self.extractor_name, self.weights = config.extractor(data_config)
+        self.weights_digest = file_digest(self.weights)  # for the protocol of every score: hashed once
         rgb = self.extractor_name == INCEPTION
         self.real = RealImages(data_config, config.real_split, config.real_num_samples, self.extractor_name, self.weights, rgb)
 
@@ -188,7 +189,7 @@ class ImageQuality(Evaluation):
             "real": len(self.real.dataset),
             "reference": f"{self.data_config.cache_key} {self.config.real_split} split",
             "extractor": self.extractor_name,
-            "extractor_sha256": file_digest(self.weights),
+            "extractor_sha256": self.weights_digest,
             # torch-fidelity's Inception-v3 resizes to 299 × 299 itself (bilinear, as the TensorFlow original);
             # the domain extractor reads the data's own resolution.
             "resize": "bilinear to 299x299 (torch-fidelity, TensorFlow-compatible)" if inception else "none",
