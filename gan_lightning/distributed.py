@@ -91,3 +91,34 @@ def job_command(local_rank: int) -> List[str]:
 # For conf/hydra/launcher/slurm.yaml, resolved in the process that submits the jobs.
 OmegaConf.register_new_resolver("gan_lightning.device_count", device_count, replace=True)
 OmegaConf.register_new_resolver("gan_lightning.slurm_gpus", slurm_gpus, replace=True)
+
+
+class Shares:
+    """How the processes of a job split a piece of work made of numbered parts (an evaluation's generated batches):
+    process ``rank`` of ``processes`` takes parts rank, rank + processes, ...; the first process gets every part back,
+    in order, so that what it computes from them equals what one process computes alone."""
+
+    def __init__(self, rank: int = 0, processes: int = 1):
+        self.rank, self.processes = rank, processes
+
+    @classmethod
+    def of_job(cls) -> "Shares":
+        """The current process group's split (one process outside data-parallel jobs)."""
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return cls(torch.distributed.get_rank(), torch.distributed.get_world_size())
+        return cls()
+
+    def mine(self, parts: int) -> range:
+        return range(self.rank, parts, self.processes)
+
+    def collect(self, done: Dict[int, Any]) -> Any:
+        """Every process's ``done`` (part number → result) merged, as a list in part order, on the first process;
+        None on the others."""
+        if self.processes == 1:
+            return [done[part] for part in sorted(done)]
+        received = [None] * self.processes if self.rank == 0 else None
+        torch.distributed.gather_object(done, received, dst=0)
+        if self.rank != 0:
+            return None
+        merged = {part: result for share in received for part, result in share.items()}
+        return [merged[part] for part in sorted(merged)]

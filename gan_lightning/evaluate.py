@@ -15,20 +15,28 @@ is not scored again (``force=true`` scores it anyway). The results go to ``evalu
 and one plot per metric against the step (``evaluation_<metric>.png``) in ``out``; to each run's
 ``summary.json`` (``evaluation``: the best and last value of each metric with their steps, and the protocol);
 and to each run's own W&B run, continued under its id (``evaluation/<metric>`` against ``evaluation/step``).
+
+``processes=N`` splits the generation and feature extraction of every checkpoint over N processes (one per GPU
+where there are N GPUs, else CPU processes through gloo); the first gathers the features in sample order, so the
+scores equal one process's.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
+import socket
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import torch
 
+from gan_lightning.distributed import Shares
 from gan_lightning.checkpoints import load_safely, steps_done, stored_config, stored_run_id
-from gan_lightning.commands import Command, Setting, boolean, main_guard
+from gan_lightning.commands import Command, Setting, boolean, main_guard, whole_number
 from gan_lightning.errors import UserError
 from gan_lightning.files import atomic_write
 from gan_lightning.callbacks.checkpoint import kept_step
@@ -44,35 +52,86 @@ COMMAND = Command(
         Setting("runs", "comma-separated run or sweep directories: every kept checkpoint of every run", ""),
         Setting("out", "where evaluation.csv, evaluation.md and the plots go (runs=); default: the one directory given, else .", ""),
         Setting("force", "score checkpoints again that were scored under the same protocol", False, boolean),
+        Setting("processes", "processes that share generation and feature extraction: one per GPU, or CPU processes (gloo)", 1, whole_number(1)),
     ],
     overrides="metrics=image|toy2d|parzen and metrics.KEY=VALUE (the rest of the config comes from the checkpoint)",
 )
+log = logging.getLogger("gan_lightning")
 CACHE = "evaluation.json"  # in each run directory: every score computed for it, with its protocol
 
 
-def score(checkpoint_path: Path, overrides: List[str], cached: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
-    """{"checkpoint", "step", "metrics", "protocol"} of one checkpoint; taken from ``cached`` when a record of the
-    same step has the same protocol (then "cached": True)."""
-    checkpoint = read_checkpoint(str(checkpoint_path))
-    if not any(o.startswith("metrics=") for o in overrides):
-        image_data = len(configure(checkpoint, []).data.sample_shape) == 3
-        overrides = ["metrics=image" if image_data else "metrics=toy2d", *overrides]
-    config = configure(checkpoint, overrides)
-    module = restore_module(checkpoint, config)
-    config.metrics.check(config.data)
-    config.metrics.prepare(config.data)
-    evaluation = config.metrics.callback(config.data, config.seed)
-    if evaluation is None:
-        return {"checkpoint": str(checkpoint_path), "step": module.steps_done, "metrics": {}, "protocol": {}}
-    protocol = evaluation.protocol(module, final=True)
-    for record in cached or []:
-        if record["step"] == module.steps_done and record["protocol"] == protocol:
-            return {**record, "checkpoint": str(checkpoint_path), "cached": True}
-    if torch.cuda.is_available():
-        module = module.cuda()
-    module.max_steps = module.steps_done  # measure as at the last step: the final number of samples
-    metrics = evaluation.measure(module, final=True)
-    return {"checkpoint": str(checkpoint_path), "step": module.steps_done, "metrics": metrics, "protocol": protocol}
+class Scoring:
+    """One checkpoint's networks and the evaluation that its config and the command's overrides call for."""
+
+    def __init__(self, checkpoint_path: Path, overrides: List[str]):
+        checkpoint = read_checkpoint(str(checkpoint_path))
+        if not any(o.startswith("metrics=") for o in overrides):
+            image_data = len(configure(checkpoint, []).data.sample_shape) == 3
+            overrides = ["metrics=image" if image_data else "metrics=toy2d", *overrides]
+        config = configure(checkpoint, overrides)
+        self.path, self.module = checkpoint_path, restore_module(checkpoint, config)
+        config.metrics.check(config.data)
+        config.metrics.prepare(config.data)
+        self.evaluation = config.metrics.callback(config.data, config.seed)
+        self.protocol = self.evaluation.protocol(self.module, final=True) if self.evaluation is not None else {}
+
+    def result(self, metrics: Dict[str, float]) -> Dict[str, Any]:
+        return {"checkpoint": str(self.path), "step": self.module.steps_done, "metrics": metrics, "protocol": self.protocol}
+
+    def cached(self, records: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+        """The record of ``records`` with this checkpoint's step and protocol (marked "cached"), if any."""
+        if self.evaluation is None:
+            return self.result({})
+        for record in records:
+            if record["step"] == self.module.steps_done and record["protocol"] == self.protocol:
+                return {**record, "checkpoint": str(self.path), "cached": True}
+        return None
+
+    def measure(self, shares: Shares) -> Optional[Dict[str, Any]]:
+        """The scores, computed together by the processes of ``shares``; None on all but the first."""
+        if self.evaluation is None:
+            return self.result({})
+        module = self.module.cuda() if torch.cuda.is_available() else self.module
+        module.max_steps = module.steps_done  # measure as at the last step: the final number of samples
+        metrics = self.evaluation.measure(module, final=True, shares=shares)
+        return None if metrics is None else self.result(metrics)
+
+
+def score(scorings: List[Scoring], overrides: List[str], processes: int = 1) -> List[Dict[str, Any]]:
+    """The scores of each checkpoint, computed by ``processes`` processes that share generation and feature
+    extraction (one per GPU where there are enough GPUs, else CPU processes talking through gloo)."""
+    if processes == 1 or not scorings:
+        return [scoring.measure(Shares()) for scoring in scorings]
+    log.info(f"{processes} {'GPU' if on_gpus(processes) else 'CPU'} processes share the generation and feature extraction")
+    with tempfile.TemporaryDirectory() as scratch:
+        args = (processes, free_port(), [str(scoring.path) for scoring in scorings], overrides, scratch)
+        torch.multiprocessing.start_processes(score_share, args=args, nprocs=processes, start_method="spawn")
+        return json.loads((Path(scratch) / "scores.json").read_text())
+
+
+def score_share(rank: int, processes: int, port: int, paths: List[str], overrides: List[str], scratch: str) -> None:
+    """One process of ``score``: its share of every checkpoint's samples; the first process writes the scores."""
+    gpus = on_gpus(processes)
+    if gpus:
+        torch.cuda.set_device(rank)
+    torch.distributed.init_process_group("nccl" if gpus else "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=processes)
+    try:
+        results = [Scoring(Path(path), overrides).measure(Shares(rank, processes)) for path in paths]
+        if rank == 0:
+            atomic_write(Path(scratch) / "scores.json", json.dumps(results))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def on_gpus(processes: int) -> bool:
+    """Whether ``processes`` evaluation processes get a GPU each (NCCL), or run on the CPU (gloo)."""
+    return torch.cuda.is_available() and torch.cuda.device_count() >= processes
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def run_directories(paths: List[Path]) -> List[Path]:
@@ -217,27 +276,33 @@ def plot(out: Path, rows: List[Dict[str, Any]], names: List[str]) -> None:
         plt.close(figure)
 
 
-def evaluate_runs(paths: List[Path], out: Path, overrides: List[str], force: bool) -> List[Dict[str, Any]]:
-    rows: List[Dict[str, Any]] = []
-    computed = 0
-    for run_dir in run_directories(paths):
-        cache = read_cache(run_dir)  # every protocol's scores: only this call's (one protocol) are reported below
-        scored, new = [], []
+def evaluate_runs(paths: List[Path], out: Path, overrides: List[str], force: bool, processes: int = 1) -> List[Dict[str, Any]]:
+    runs = run_directories(paths)
+    caches = {run_dir: read_cache(run_dir) for run_dir in runs}  # every protocol's scores
+    found: Dict[Path, Optional[Dict[str, Any]]] = {}
+    missing: Dict[Path, Scoring] = {}
+    for run_dir in runs:
         for path in kept_checkpoints(run_dir):
-            result = score(path, overrides, None if force else cache)
-            if not result.get("cached"):
-                new.append(result)
-                cache = merge(cache, result)
-                atomic_write(run_dir / CACHE, json.dumps({"records": cache}, indent=2) + "\n")  # Infinity stays a number here
-            scored.append(result)
-            rows.append({**result, "run": str(run_dir)})
-        computed += len(new)
+            scoring = Scoring(path, overrides)
+            found[path] = scoring.cached([] if force else caches[run_dir])
+            if found[path] is None:
+                missing[path] = scoring
+    found.update(zip(missing, score(list(missing.values()), overrides, processes)))
+    rows: List[Dict[str, Any]] = []
+    for run_dir in runs:
+        scored = [found[path] for path in found if path.parent.parent == run_dir]  # this call's scores (one protocol)
+        new = [result for result in scored if not result.get("cached")]
+        for result in new:
+            caches[run_dir] = merge(caches[run_dir], result)
+        if new:
+            atomic_write(run_dir / CACHE, json.dumps({"records": caches[run_dir]}, indent=2) + "\n")  # Infinity stays a number here
+        rows.extend({**result, "run": str(run_dir)} for result in scored)
         if scored:
             record_in_summary(run_dir, scored)
             record_in_wandb(run_dir, new, scored)
     out.mkdir(parents=True, exist_ok=True)
     write_tables(out, rows)
-    print(f"{len(rows)} checkpoints of {len({r['run'] for r in rows})} runs: {computed} scored, {len(rows) - computed} from the cache; "
+    print(f"{len(rows)} checkpoints of {len(runs)} runs: {len(missing)} scored, {len(rows) - len(missing)} from the cache; "
           f"results in {out / 'evaluation.csv'}, {out / 'evaluation.md'}")  # fmt: skip
     return rows
 
@@ -247,12 +312,12 @@ def main(argv=None) -> int:
     if bool(own["ckpt"]) == bool(own["runs"]):
         raise UserError("give ckpt=PATH (one checkpoint) or runs=DIR[,DIR...] (run or sweep directories), not both or neither.")
     if own["ckpt"]:
-        result = score(Path(own["ckpt"]), overrides)
+        (result,) = score([Scoring(Path(own["ckpt"]), overrides)], overrides, own["processes"])
         print(json.dumps({**result, "checkpoint": own["ckpt"]}, indent=2))
         return 0
     paths = [Path(p) for p in own["runs"].split(",") if p]
     out = Path(own["out"]) if own["out"] else (paths[0] if len(paths) == 1 else Path("."))
-    evaluate_runs(paths, out, overrides, own["force"])
+    evaluate_runs(paths, out, overrides, own["force"], own["processes"])
     return 0
 
 

@@ -31,6 +31,7 @@ TOY = ["data=ring8", "model=mlp", "logger=csv", "callbacks.progress_every_n_step
 PROBE = "callbacks.extra=[{_target_:tests.helpers.probe.RankProbe}]"
 ENV = {"PYTHONPATH": str(REPO)}  # the probe's module, in every process of the job
 STEPS = 60
+EVALUATED = 1200  # samples per evaluation: 3 batches of 500
 
 
 def ddp(args, cwd: Path):
@@ -40,7 +41,7 @@ def ddp(args, cwd: Path):
 def toy_args(run_dir: Path, max_steps: int):
     # Deterministic, so an interrupted and resumed run can be compared with an uninterrupted one exactly.
     return [*TOY, PROBE, f"trainer.max_steps={max_steps}", "callbacks.checkpoint_every_n_steps=30", "trainer.deterministic=true",
-            "trainer.log_every_n_steps=10", f"hydra.run.dir={run_dir}"]
+            "trainer.log_every_n_steps=10", "metrics=toy2d", f"metrics.num_samples={EVALUATED}", f"hydra.run.dir={run_dir}"]
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +96,20 @@ def test_rank_zero_alone_writes_the_run_directory(toy_run):
     assert len(rows) == STEPS // 10
     assert all(math.isfinite(float(row[key])) for row in rows for key in ("loss/d", "loss/g", "d/real", "d/fake"))
     assert result.stderr.count("run directory:") == 1
+
+
+def test_each_process_generates_its_share_of_an_evaluation_and_the_scores_equal_one_processs(toy_run):
+    _, run_dir, _ = toy_run
+    ranks = probe.load(run_dir)
+    # Batches 1 and 3 on rank 0, batch 2 on rank 1; rank 0 gathers and scores them.
+    assert [ranks[rank]["evaluation_shares"] for rank in (0, 1)] == [[2], [1]]
+    summary = read_summary(run_dir)
+    evaluated = subprocess.run([sys.executable, "-m", "gan_lightning.evaluate", f"ckpt={run_dir / 'checkpoints' / 'last.ckpt'}", f"metrics.num_samples={EVALUATED}"],
+                               capture_output=True, text=True, cwd=run_dir, timeout=600)  # fmt: skip
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    alone = json.loads(evaluated.stdout)
+    assert alone["step"] == STEPS and alone["protocol"] == summary["metrics_protocol"]
+    assert alone["metrics"] == {name: summary["metrics"][name] for name in ("modes", "hq_fraction", "reverse_kl")}
 
 
 def test_resume_restores_each_ranks_random_stream(toy_run, tmp_path):

@@ -264,3 +264,20 @@ def test_evaluate_reports_a_missing_checkpoint_without_a_traceback(tmp_path):
     result = subprocess.run([sys.executable, "-m", "gan_lightning.evaluate", "ckpt=/nonexistent.ckpt"], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2 and "ckpt='/nonexistent.ckpt': no such checkpoint file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_evaluation_split_over_two_processes_equals_one_process(tmp_path, domain_extractor):
+    # 600 images in batches of 250: the first process generates and embeds batches 1 and 3, the second batch 2.
+    run_in_process(["data.limit=256", "trainer.max_steps=3", "logger=none", *QUIET], tmp_path)
+    metrics = ["metrics.final_num_samples=600", "metrics.batch_size=250", "metrics.real_num_samples=1000", "metrics.kid_subset_size=200"]
+    results = {}
+    for processes in (1, 2):
+        evaluated = subprocess.run([sys.executable, "-m", "gan_lightning.evaluate", f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", *metrics,
+                                    f"processes={processes}"], capture_output=True, text=True, cwd=tmp_path, timeout=600)  # fmt: skip
+        assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+        assert ("2 CPU processes share the generation and feature extraction" in evaluated.stderr) == (processes == 2)
+        results[processes] = json.loads(evaluated.stdout)
+    one, two = results[1], results[2]
+    assert one["protocol"] == two["protocol"] and one["protocol"]["generated"] == 600
+    assert set(one["metrics"]) == {"fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall"}
+    assert two["metrics"] == {name: pytest.approx(value, rel=1e-6) for name, value in one["metrics"].items()}

@@ -7,13 +7,14 @@ through torch-fidelity, with Inception-v3 or a classifier trained on the data se
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Dict, Optional, Tuple
+from typing import Any, ClassVar, Dict, List, Optional, Tuple
 
 import pytorch_lightning as pl
 import torch
 from omegaconf import MISSING
 from torch import Tensor
 
+from gan_lightning.distributed import Shares
 from gan_lightning.periodic import Periodic
 from gan_lightning.errors import invalid
 from gan_lightning.registry import Registered
@@ -67,15 +68,20 @@ class NoMetrics(MetricsConfig, name="none"):
 class Evaluation(Periodic):
     """Measures generated samples every N steps and at the last step; logs ``metrics/<name>``.
 
-    Measured on rank 0 (the other ranks wait); samples come from the sampling generator (the EMA of G
-    when enabled) in eval mode from latents fixed by the seed, so successive values differ only by G.
+    Samples come from the sampling generator (the EMA of G when enabled) in eval mode, from latents fixed by the
+    seed, so successive values differ only by G. In a data-parallel run every process generates and embeds its
+    share of the batches (``embed``: features, for image metrics); rank 0 gathers them in order and scores them, so
+    the result equals one process's.
     """
+
+    batch_size = 500  # generated samples per forward pass (and per share of the work)
 
     def __init__(self, every_n_steps: int, seed: int):
         super().__init__(every_n_steps)
         self.seed = seed
         self.latest: Dict[str, float] = {}
         self.latest_protocol: Dict[str, Any] = {}  # how the latest values were computed
+        self.latest_share = 0  # generated batches this process computed for the latest evaluation
 
     def protocol(self, pl_module, final: bool) -> Dict[str, Any]:
         """How a score is computed, stored beside it: two scores are comparable only under the same protocol."""
@@ -96,28 +102,56 @@ class Evaluation(Periodic):
         pass  # metrics belong to completed steps: the last one is measured in on_train_batch_end
 
     def fire(self, trainer, pl_module) -> None:
+        final = pl_module.max_steps is not None and pl_module.steps_done >= pl_module.max_steps
+        measured = self.measure(pl_module, final, Shares.of_job())
         if trainer.is_global_zero:
-            final = pl_module.max_steps is not None and pl_module.steps_done >= pl_module.max_steps
-            self.latest = self.measure(pl_module, final)
-            self.latest_protocol = self.protocol(pl_module, final)
+            self.latest, self.latest_protocol = measured, self.protocol(pl_module, final)
             step = pl_module.logged_step  # the step the training step's scalars are logged at
             for logger in trainer.loggers:
                 logger.log_metrics({f"metrics/{k}": v for k, v in self.latest.items()}, step=step)
         trainer.strategy.barrier()
 
-    def measure(self, pl_module, final: bool) -> Dict[str, float]:
+    def measure(self, pl_module, final: bool, shares: Optional[Shares] = None) -> Optional[Dict[str, float]]:
+        """The metrics of G's samples, computed together by the processes of ``shares`` (default: this one alone);
+        None on all but the first."""
+        embedded = self.generate(pl_module, self.sample_count(final), shares or Shares())
+        return None if embedded is None else self.score(embedded, final)
+
+    def sample_count(self, final: bool) -> int:
         raise NotImplementedError
 
-    def generate(self, pl_module, n: int, batch_size: int = 500, labels: Optional[Tensor] = None) -> Tensor:
-        """``n`` samples from latents fixed by the seed; a conditional G gets ``labels``, or uniformly drawn ones."""
+    def embed(self, samples: Tensor) -> Any:
+        """What the metric reads of a batch of generated samples, computed where they were generated."""
+        return samples.cpu()
+
+    def score(self, embedded: Any, final: bool) -> Dict[str, float]:
+        """The metrics from the embedded samples (``embed``'s results, concatenated in sample order)."""
+        raise NotImplementedError
+
+    def generate(self, pl_module, n: int, shares: Shares, labels: Optional[Tensor] = None) -> Any:
+        """``n`` samples from latents fixed by the seed, embedded: a conditional G gets ``labels``, or uniformly drawn
+        ones. Every process draws every batch's latents and generates its share of the batches, so each batch is
+        computed as one process computes it; the first process gets the embedded batches back, in order."""
         generator = torch.Generator().manual_seed(self.seed)
         if labels is None:
             labels = pl_module.generator.sample_labels(n, generator=generator)
-        batches = []
-        for i in range(0, n, batch_size):
-            z = pl_module.generator.sample_latent(min(batch_size, n - i), generator=generator)
-            batches.append(pl_module.generate(z, None if labels is None else labels[i : i + batch_size]).cpu())
-        return torch.cat(batches)
+        starts = range(0, n, self.batch_size)
+        latents = [pl_module.generator.sample_latent(min(self.batch_size, n - i), generator=generator) for i in starts]
+        done = {}
+        self.latest_share = len(shares.mine(len(latents)))
+        for part in shares.mine(len(latents)):
+            start = starts[part]
+            part_labels = None if labels is None else labels[start : start + self.batch_size]
+            done[part] = self.embed(pl_module.generate(latents[part], part_labels))
+        parts = shares.collect(done)
+        return None if parts is None else concatenate(parts)
+
+
+def concatenate(parts: List[Any]) -> Any:
+    """Embedded batches joined in order: tensors, or dicts of tensors (features by layer)."""
+    if isinstance(parts[0], dict):
+        return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
+    return torch.cat(parts)
 
 
 def latest_evaluation(trainer) -> Tuple[Dict[str, float], Dict[str, Any]]:

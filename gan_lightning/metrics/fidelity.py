@@ -10,12 +10,18 @@ from typing import Any, Dict, Optional, Tuple
 
 import torch
 import torch_fidelity
+from torch_fidelity.metric_fid import fid_featuresdict_to_statistics, fid_featuresdict_to_statistics_cached, fid_statistics_to_metric
+from torch_fidelity.metric_isc import isc_featuresdict_to_metric
+from torch_fidelity.metric_kid import kid_featuresdict_to_metric
+from torch_fidelity.metric_prc import prc_featuresdict_to_metric
+from torch_fidelity.utils import create_feature_extractor, extract_featuresdict_from_input_id_cached, resolve_feature_layer_for_metric
 from omegaconf import MISSING
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from gan_lightning.errors import UserError, invalid, require_choice, require_positive
-from gan_lightning.metrics import Evaluation, MetricsConfig
+from gan_lightning.distributed import Shares
+from gan_lightning.metrics import Evaluation, MetricsConfig, concatenate
 from gan_lightning.metrics import domain
 from gan_lightning.files import download, download_error
 from gan_lightning.paths import cache_root
@@ -147,30 +153,48 @@ class RealImages:
         return part
 
 
+class Features:
+    """torch-fidelity's feature extractor ``name`` with the layers that FID, IS, KID and precision/recall read."""
+
+    METRICS = ("isc", "fid", "kid", "prc")
+
+    def __init__(self, name: str, weights: Path, cuda: bool):
+        self.cuda = cuda
+        self.layers = {metric: resolve_feature_layer_for_metric(metric, feature_extractor=name) for metric in self.METRICS}
+        self.extractor = create_feature_extractor(name, sorted(set(self.layers.values())), cuda=cuda, feature_extractor_weights_path=str(weights), verbose=False)
+        self.rgb = name == INCEPTION
+
+    def __call__(self, images: Tensor) -> Dict[str, Tensor]:
+        """The features of uint8 images (N, C, H, W), on the CPU, by layer."""
+        if self.rgb and images.shape[1] == 1:
+            images = images.expand(-1, 3, -1, -1)
+        with torch.no_grad():
+            features = self.extractor(images.cuda() if self.cuda else images.cpu())
+        return {layer: value.cpu() for layer, value in self.extractor.convert_features_tuple_to_dict(features).items()}
+
+    def scores(self, fake: Dict[str, Tensor], real: RealImages, kid_subset_size: int, batch_size: int, only_fid: bool = False) -> Dict[str, float]:
+        """FID, IS, KID, precision and recall (or FID alone) of generated images' features ``fake`` against ``real``,
+        whose features and FID statistics torch-fidelity computes once and caches under the reference set's name."""
+        count = len(fake[self.layers["fid"]])
+        options = dict(cache_root=str(cache_root() / "fidelity"), batch_size=batch_size, cuda=self.cuda, save_cpu_ram=True, verbose=False,
+                       kid_subset_size=min(kid_subset_size, count, len(real.dataset)), isc_splits=10)  # fmt: skip
+        reference = extract_featuresdict_from_input_id_cached(2, self.extractor, input2=real.dataset, input2_cache_name=real.cache_name, **options)
+        real_statistics = fid_featuresdict_to_statistics_cached(reference, real.cache_name, self.extractor, self.layers["fid"], **options)
+        results = fid_statistics_to_metric(fid_featuresdict_to_statistics(fake, self.layers["fid"]), real_statistics, False)
+        if not only_fid:
+            results.update(isc_featuresdict_to_metric(fake, self.layers["isc"], **options))
+            results.update(kid_featuresdict_to_metric(fake, reference, self.layers["kid"], **options))
+            results.update(prc_featuresdict_to_metric(fake, reference, self.layers["prc"], **options))
+        return {ours: float(results[theirs]) for theirs, ours in RESULT_KEYS.items() if theirs in results}
+
+
 def image_metrics(
     fake: Tensor, real: RealImages, extractor_name: str, weights: Path, kid_subset_size: int, batch_size: int, cuda: bool, only_fid: bool = False
 ) -> Dict[str, float]:
     """FID, IS, KID, precision and recall (or FID alone) of uint8 images ``fake`` against ``real``, whose features are cached."""
-    every = not only_fid
-    results = torch_fidelity.calculate_metrics(
-        input1=ImageTensors(fake, real.dataset.rgb),
-        input2=real.dataset,
-        input2_cache_name=real.cache_name,
-        cache_root=str(cache_root() / "fidelity"),
-        feature_extractor=extractor_name,
-        feature_extractor_weights_path=str(weights),
-        fid=True,
-        isc=every,
-        kid=every,
-        prc=every,
-        kid_subset_size=min(kid_subset_size, len(fake), len(real.dataset)),
-        isc_splits=10,
-        batch_size=batch_size,
-        cuda=cuda,
-        save_cpu_ram=True,  # no loader worker processes: the images are already in memory
-        verbose=False,
-    )
-    return {ours: float(results[theirs]) for theirs, ours in RESULT_KEYS.items() if theirs in results}
+    features = Features(extractor_name, weights, cuda)
+    embedded = concatenate([features(fake[i : i + batch_size]) for i in range(0, len(fake), batch_size)])
+    return features.scores(embedded, real, kid_subset_size, batch_size, only_fid)
 
 
 class ImageQuality(Evaluation):
@@ -181,6 +205,8 @@ class ImageQuality(Evaluation):
         self.weights_digest = file_digest(self.weights)  # for the protocol of every score: hashed once
         rgb = self.extractor_name == INCEPTION
         self.real = RealImages(data_config, config.real_split, config.real_num_samples, self.extractor_name, self.weights, rgb)
+        self.batch_size = config.batch_size  # generated images per forward pass, and per batch of features
+        self.features: Optional[Features] = None  # built by the first batch embedded, on its device
 
     def method(self, final: bool) -> Dict[str, Any]:
         inception = self.extractor_name == INCEPTION
@@ -197,18 +223,33 @@ class ImageQuality(Evaluation):
             "library": f"torch-fidelity {torch_fidelity.__version__}",
         }
 
-    def measure(self, pl_module, final: bool) -> Dict[str, float]:
-        n = self.config.final_num_samples if final else self.config.num_samples
-        cuda = pl_module.device.type == "cuda"
-        fake = to_uint8(self.generate(pl_module, n, self.config.batch_size), self.data_config.value_range)
-        results = image_metrics(fake, self.real, self.extractor_name, self.weights, self.config.kid_subset_size, self.config.batch_size, cuda)
+    def sample_count(self, final: bool) -> int:
+        return self.config.final_num_samples if final else self.config.num_samples
+
+    def embed(self, samples: Tensor) -> Dict[str, Tensor]:
+        cuda = samples.device.type == "cuda"
+        if self.features is None or self.features.cuda != cuda:
+            self.features = Features(self.extractor_name, self.weights, cuda)
+        return self.features(to_uint8(samples, self.data_config.value_range))
+
+    def score(self, embedded: Dict[str, Tensor], final: bool) -> Dict[str, float]:
+        return self.features_scores(embedded, self.real)
+
+    def features_scores(self, embedded: Dict[str, Tensor], real: RealImages, only_fid: bool = False) -> Dict[str, float]:
+        # The first process always embeds the first batch: its features extractor exists.
+        return self.features.scores(embedded, real, self.config.kid_subset_size, self.config.batch_size, only_fid)
+
+    def measure(self, pl_module, final: bool, shares: Optional[Shares] = None) -> Optional[Dict[str, float]]:
+        shares = shares or Shares()
+        results = super().measure(pl_module, final, shares)
         classes = pl_module.generator.num_classes
         if self.config.intra_fid and classes:
             per_class = []
             for label in range(classes):
-                labels = torch.full((max(2, n // classes),), label, dtype=torch.long)
-                fake_c = to_uint8(self.generate(pl_module, len(labels), self.config.batch_size, labels), self.data_config.value_range)
-                real_c = self.real.of_class(label)
-                per_class.append(image_metrics(fake_c, real_c, self.extractor_name, self.weights, 1, self.config.batch_size, cuda, only_fid=True)["fid"])
-            results["intra_fid"] = sum(per_class) / len(per_class)
+                labels = torch.full((max(2, self.sample_count(final) // classes),), label, dtype=torch.long)
+                embedded = self.generate(pl_module, len(labels), shares, labels)
+                if embedded is not None:
+                    per_class.append(self.features_scores(embedded, self.real.of_class(label), only_fid=True)["fid"])
+            if results is not None:
+                results["intra_fid"] = sum(per_class) / len(per_class)
         return results

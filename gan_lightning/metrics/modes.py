@@ -65,6 +65,8 @@ class ModeCoverage(Evaluation):
         return {"samples": self.config.num_samples, "high_quality_within_std": self.config.threshold, "modes_of": "the data's mixture centres",
                 "library": "gan_lightning mode_coverage"}  # fmt: skip
 
-    def measure(self, pl_module, final: bool) -> Dict[str, float]:
-        samples = self.generate(pl_module, self.config.num_samples)
+    def sample_count(self, final: bool) -> int:
+        return self.config.num_samples
+
+    def score(self, samples: Tensor, final: bool) -> Dict[str, float]:
         return mode_coverage(samples, self.centers, self.std, self.config.threshold)

@@ -96,10 +96,15 @@ class ParzenEvaluation(Evaluation):
         return {"window_samples": c.num_samples, "sigmas": list(c.sigmas), "sigma_chosen_on": f"train images {c.validation_start}-{c.validation_start + c.validation_num_samples - 1}",
                 "test_images": c.test_num_samples, "pixels": "[0, 1]", "library": "gan_lightning parzen (parzen_ll.py of Goodfellow et al. 2014)"}  # fmt: skip
 
-    def measure(self, pl_module, final: bool) -> Dict[str, float]:
-        c = self.config
+    def sample_count(self, final: bool) -> int:
+        return self.config.num_samples
+
+    def embed(self, samples: Tensor) -> Tensor:
         low, high = self.data_config.value_range
-        generated = (self.generate(pl_module, c.num_samples).flatten(1).double() - low) / (high - low)  # pixels in [0, 1]
+        return (samples.cpu().flatten(1).double() - low) / (high - low)  # pixels in [0, 1]
+
+    def score(self, generated: Tensor, final: bool) -> Dict[str, float]:
+        c = self.config
         validation = self.real("train", c.validation_start, c.validation_num_samples)
         test = self.real("test", 0, c.test_num_samples)
         result = parzen_estimate(generated, validation, test, c.sigmas)

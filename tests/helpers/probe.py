@@ -13,6 +13,8 @@ from typing import Any, Dict
 import pytorch_lightning as pl
 import torch
 
+from gan_lightning.metrics import Evaluation
+
 
 def parameters(module: torch.nn.Module) -> Dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in module.named_parameters()}
@@ -42,6 +44,8 @@ class RankProbe(pl.Callback):
             end=parameters(pl_module),
             metrics={k: float(v) for k, v in trainer.callback_metrics.items()},
             steps_done=pl_module.steps_done,
+            # Generated batches this process computed for the latest evaluation, per evaluation callback.
+            evaluation_shares=[c.latest_share for c in trainer.callbacks if isinstance(c, Evaluation)],
         )
         folder = Path(trainer.default_root_dir) / "probe"
         folder.mkdir(parents=True, exist_ok=True)
