@@ -55,7 +55,7 @@ CASES: Dict[str, List[str]] = {
     "dcgan_fashion_mnist_simultaneous": ["model=dcgan", "data=fashion_mnist", "trainer.updates=simultaneous"],
 }
 # The framework as used: CSV logging every 50 steps, no sample grids or checkpoints inside the timed window.
-FRAMEWORK = ["logger=csv", "callbacks.samples_every_n_steps=0", "callbacks.checkpoint_every_n_steps=0", "callbacks.progress_every_n_steps=0"]
+FRAMEWORK = ["logger=csv", "metrics=none", "callbacks.samples_every_n_steps=0", "callbacks.checkpoint_every_n_steps=0", "callbacks.progress_every_n_steps=0"]
 
 
 def case_config(name: str, extra: List[str] = ()):

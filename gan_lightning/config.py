@@ -14,7 +14,7 @@ from omegaconf.errors import MissingMandatoryValue
 from gan_lightning.data import DataConfig
 from gan_lightning.distributed import STRATEGIES
 from gan_lightning.errors import UserError, invalid, require_choice, require_positive
-from gan_lightning.metrics import MetricsConfig
+from gan_lightning.metrics import AutoMetrics, MetricsConfig
 from gan_lightning.models import ModelConfig
 from gan_lightning.objectives import Objective
 from gan_lightning.optim import OptimizerPair
@@ -200,11 +200,15 @@ def compose(overrides: List[str], with_hydra: bool = False) -> DictConfig:
 
 
 def to_config(cfg: DictConfig) -> Config:
-    """The composed DictConfig as typed objects (dataclass instances with their methods)."""
+    """The composed DictConfig as typed objects (dataclass instances with their methods); ``metrics=auto`` becomes the
+    metrics it chooses for the data."""
     try:
-        return OmegaConf.to_object(cfg)
+        config = OmegaConf.to_object(cfg)
     except MissingMandatoryValue as error:
         raise UserError(f"{error.full_key} has no value and needs one: set it on the command line ({error.full_key}=...).") from None
+    if isinstance(config.metrics, AutoMetrics):
+        config.metrics = config.metrics.choose(config.data)
+    return config
 
 
 def validate(cfg: Config) -> None:

@@ -4,8 +4,9 @@
     python -m gan_lightning.evaluate runs=multirun/2026-11-25/14-02-11   # every kept checkpoint of every run
     python -m gan_lightning.evaluate runs=RUN_DIR,RUN_DIR out=DIR metrics.final_num_samples=5000
 
-The model and data come from each checkpoint; the metrics default to ``image`` for image data and ``toy2d`` for
-2-D mixtures, with the final number of samples (``metrics.final_num_samples`` or ``metrics.num_samples``).
+The model and data come from each checkpoint; the metrics default to the kind ``metrics=auto`` chooses for the data
+(``image`` for images, ``toy2d`` for 2-D mixtures, ``toy1d`` for gaussian1d) with that kind's own settings and its
+final number of samples (``metrics.final_num_samples`` or ``metrics.num_samples``).
 ``metrics=parzen`` gives the Parzen-window log-likelihood of Goodfellow et al. 2014.
 
 ``runs=`` takes run directories and sweep directories (every run in them) and scores each run's kept checkpoints
@@ -54,7 +55,7 @@ COMMAND = Command(
         Setting("force", "score checkpoints again that were scored under the same protocol", False, boolean),
         Setting("processes", "processes that share generation and feature extraction: one per GPU, or CPU processes (gloo)", 1, whole_number(1)),
     ],
-    overrides="metrics=image|toy2d|parzen and metrics.KEY=VALUE (the rest of the config comes from the checkpoint)",
+    overrides="metrics=image|toy2d|toy1d|parzen and metrics.KEY=VALUE (the rest of the config comes from the checkpoint)",
 )
 log = logging.getLogger("gan_lightning")
 CACHE = "evaluation.json"  # in each run directory: every score computed for it, with its protocol
@@ -66,8 +67,8 @@ class Scoring:
     def __init__(self, checkpoint_path: Path, overrides: List[str]):
         checkpoint = read_checkpoint(str(checkpoint_path))
         if not any(o.startswith("metrics=") for o in overrides):
-            image_data = len(configure(checkpoint, []).data.sample_shape) == 3
-            overrides = ["metrics=image" if image_data else "metrics=toy2d", *overrides]
+            # The kind metrics=auto chooses for the data, with its own full settings (final_num_samples, ...).
+            overrides = [f"metrics={configure(checkpoint, ['metrics=auto']).metrics.option}", *overrides]
         config = configure(checkpoint, overrides)
         self.path, self.module = checkpoint_path, restore_module(checkpoint, config)
         config.metrics.check(config.data)

@@ -123,10 +123,11 @@ def train(config: Config, context: RunContext, prepared: Prepared, summary: Dict
     finally:
         stop.uninstall()
         summary["global_step"] = module.steps_done
-        quality, protocol = latest_evaluation(trainer)
+        quality, protocol, evaluation_seconds = latest_evaluation(trainer)
         summary["metrics"] = scalar_metrics({**trainer.callback_metrics, **quality})
         if protocol:
             summary["metrics_protocol"] = protocol  # how its sample-quality metrics were computed
+            summary["evaluation_s"] = round(evaluation_seconds, 3)  # of wall_time_s: the cost of measuring sample quality
         if config.trainer.on_nan == "skip":
             summary["skipped_updates"] = module.skipped_updates
         summary["wandb_dir"] = finish_wandb(trainer.loggers)

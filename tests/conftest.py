@@ -20,7 +20,7 @@ os.environ["WANDB_SILENT"] = "true"
 # once per CI run).
 os.environ["XDG_CACHE_HOME"] = os.environ.get("GAN_LIGHTNING_TEST_CACHE") or tempfile.mkdtemp(prefix="gan_lightning_test_cache_")
 
-from tests.helpers.hydra import compose_config, run_in_process  # noqa: E402
+from tests.helpers.hydra import compose_config, metrics_as_asked, run_in_process  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -83,8 +83,10 @@ def domain_extractor() -> Path:
     return path
 
 
-def cli(args: List[str], cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """``python -m gan_lightning.run ARGS`` in ``cwd``, as a user would type it."""
+def cli(args: List[str], cwd: Path, env: dict | None = None, timeout: float = 600, metrics_default: bool = False) -> subprocess.CompletedProcess:
+    """``python -m gan_lightning.run ARGS`` in ``cwd``, as a user would type it; sample quality is measured only when
+    ARGS ask for it, or with ``metrics_default`` (the command's own default, metrics=auto)."""
+    args = list(args) if metrics_default else metrics_as_asked(args)
     full_env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k != "HYDRA_FULL_ERROR"}
     return subprocess.run(
         [sys.executable, "-m", "gan_lightning.run", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout

@@ -14,6 +14,7 @@ from tests.helpers.hydra import CONF_DIR, compose_config
 
 NEEDS = {  # options that only make sense with certain other settings
     ("metrics", "toy2d"): ["data=ring8"],
+    ("metrics", "toy1d"): ["data=gaussian1d", "model=mlp"],
     ("model", "resnet"): ["data=cifar10"],
     ("data", "image_folder"): ["data.path=/tmp"],
 }

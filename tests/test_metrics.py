@@ -281,3 +281,100 @@ def test_evaluation_split_over_two_processes_equals_one_process(tmp_path, domain
     assert one["protocol"] == two["protocol"] and one["protocol"]["generated"] == 600
     assert set(one["metrics"]) == {"fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall"}
     assert two["metrics"] == {name: pytest.approx(value, rel=1e-6) for name, value in one["metrics"].items()}
+
+
+def test_normal_distances_are_exact_against_the_normal_itself():
+    from scipy import stats
+
+    from gan_lightning.metrics.toy1d import normal_distances
+
+    n, mean, std = 20000, 2.0, 0.5
+    quantiles = torch.special.ndtri((torch.arange(n, dtype=torch.float64) + 0.5) / n)
+    # W1 between N(m, s²) and N(m + δ, s²) is δ; between N(m, s²) and N(m, 4s²) it is s·E|Z| = s·√(2/π).
+    shifted = normal_distances(mean + 0.3 + std * quantiles, mean, std)
+    assert shifted["w1_distance"] == pytest.approx(0.3, abs=1e-3)
+    assert shifted["ks_statistic"] == pytest.approx(2 * stats.norm.cdf(0.3 / (2 * std)) - 1, abs=1 / n)
+    widened = normal_distances(mean + 2 * std * quantiles, mean, std)
+    assert widened["w1_distance"] == pytest.approx(std * math.sqrt(2 / math.pi), abs=1e-3)
+    matched = normal_distances(mean + std * quantiles, mean, std)
+    assert matched["w1_distance"] < 1e-3 and matched["ks_statistic"] <= 0.5 / n + 1e-12
+    samples = mean + std * torch.randn(500, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert normal_distances(samples, mean, std)["ks_statistic"] == pytest.approx(stats.kstest(samples.flatten().numpy(), "norm", args=(mean, std)).statistic, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "data, kind",
+    [("fashion_mnist", "image"), ("cifar10", "image"), ("ring8", "toy2d"), ("grid25", "toy2d"), ("gaussian1d", "toy1d")],
+)
+def test_metrics_auto_chooses_the_metrics_that_fit_the_data(data, kind):
+    metrics = to_config(compose_config([f"data={data}", "model=mlp"])).metrics
+    assert metrics.option == kind and metrics.every_n_steps == 1000
+    if kind == "image":
+        assert (metrics.features, metrics.num_samples, metrics.final_num_samples) == ("domain", 2000, 5000)
+    # One interval for whichever kind is chosen; each kind's own settings under its key.
+    tuned = to_config(compose_config([f"data={data}", "model=mlp", "metrics.every_n_steps=7", f"metrics.{kind}.num_samples=100"])).metrics
+    assert tuned.option == kind and tuned.every_n_steps == 7 and tuned.num_samples == 100
+    assert to_config(compose_config([f"data={data}", "model=mlp", "metrics=none"])).metrics.option == "none"
+
+
+def test_a_default_gaussian1d_run_tracks_its_distance_to_the_data(tmp_path):
+    from tests.conftest import cli
+
+    run_dir = tmp_path / "run"
+    result = cli(["data=gaussian1d", "model=mlp", "trainer.max_steps=1000", "metrics.every_n_steps=250", "logger=csv", *QUIET, f"hydra.run.dir={run_dir}"],
+                 cwd=tmp_path, metrics_default=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    w1 = logged_series(run_dir, "metrics/w1_distance")
+    assert [step for step, _ in w1] == [249, 499, 749, 999]
+    assert summary["metrics"]["w1_distance"] == pytest.approx(w1[-1][1])
+    # Within half a standard deviation of p_data from the first evaluation on; the untrained G is about 2 away.
+    from gan_lightning.build import build_module
+    from gan_lightning.metrics.toy1d import normal_distances
+
+    untrained = build_module(to_config(compose_config(["data=gaussian1d", "model=mlp"])))
+    assert normal_distances(untrained.generate(untrained.generator.sample_latent(10000)), 2.0, 0.5)["w1_distance"] > 1.0
+    assert max(value for _, value in w1) < 0.25
+    assert summary["metrics_protocol"] == {"samples": 10000, "against": "N(2.0, 0.5^2), exactly", "library": "gan_lightning normal_distances",
+                                           "sampler": "generator", "latent_seed": 0}  # fmt: skip
+    assert 0 < summary["evaluation_s"] < 0.05 * summary["wall_time_s"]
+
+
+def test_a_default_image_run_logs_every_image_metric_against_the_step_to_wandb_and_its_summary(tmp_path, domain_extractor):
+    from tests.conftest import cli
+
+    run_dir = tmp_path / "run"
+    small = ["metrics.image.num_samples=500", "metrics.image.final_num_samples=1000", "metrics.image.real_num_samples=1000", "metrics.image.kid_subset_size=200"]
+    result = cli(["data.limit=512", "trainer.max_steps=40", "metrics.every_n_steps=20", *small, *QUIET, f"hydra.run.dir={run_dir}"], cwd=tmp_path, metrics_default=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    names = ("fid", "is_mean", "kid_mean", "precision", "recall")
+    assert all(math.isfinite(summary["metrics"][name]) for name in names)
+    assert summary["metrics_protocol"]["generated"] == 1000 and summary["metrics_protocol"]["extractor"] == "gan_lightning-domain"
+    (wandb_run,) = [WandbRun(folder) for folder in (run_dir / "wandb").glob("*run-*")]
+    for name in names:
+        logged = [(row["trainer/global_step"], row[f"metrics/{name}"]) for row in wandb_run.history if f"metrics/{name}" in row]
+        assert [step for step, _ in logged] == [19, 39] and logged[-1][1] == pytest.approx(summary["metrics"][name])
+    assert wandb_run.config["metrics_protocol"]["final"] == summary["metrics_protocol"]
+
+
+def test_kid_and_precision_recall_equal_torch_fidelitys_with_the_reference_kept_between_evaluations():
+    from torch_fidelity.metric_kid import kid_features_to_metric
+    from torch_fidelity.metric_prc import prc_features_to_metric
+
+    from gan_lightning.metrics.manifold import Reference
+
+    generator = torch.Generator().manual_seed(0)
+    real = torch.randn(3000, 64, generator=generator).abs()  # non-negative, as features after a ReLU
+    reference = Reference(real)
+    for count, shift in ((1500, 0.2), (1500, 0.0), (2200, 0.5)):
+        fake = (torch.randn(count, 64, generator=generator) + shift).abs()
+        # torch-fidelity's estimator in float64: its float32 run loses 1e-4 of KID to the cancellation of the MMD's terms.
+        theirs_kid = kid_features_to_metric(fake.double(), real.double(), kid_subset_size=500, verbose=False)
+        theirs_prc = prc_features_to_metric(fake, real, save_cpu_ram=True, verbose=False)
+        kid, prc = reference.kid(fake, 500), reference.precision_recall(fake)
+        assert kid == {"kid_mean": pytest.approx(theirs_kid["kernel_inception_distance_mean"], rel=1e-5),
+                       "kid_std": pytest.approx(theirs_kid["kernel_inception_distance_std"], rel=1e-5)}  # fmt: skip
+        assert prc == {"precision": theirs_prc["precision"], "recall": theirs_prc["recall"]}
+    # The real subsets' kernel sums are computed once per generated count, and reused.
+    assert sorted(reference.kid_real_sums) == [(1500, 500, 100), (2200, 500, 100)]

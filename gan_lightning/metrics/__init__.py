@@ -6,6 +6,7 @@ through torch-fidelity, with Inception-v3 or a classifier trained on the data se
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, Dict, List, Optional, Tuple
 
@@ -26,6 +27,8 @@ SUMMARY_GOALS = {
     "intra_fid": "min",
     "kid_mean": "min",
     "reverse_kl": "min",
+    "w1_distance": "min",
+    "ks_statistic": "min",
     "is_mean": "max",
     "precision": "max",
     "recall": "max",
@@ -82,6 +85,7 @@ class Evaluation(Periodic):
         self.latest: Dict[str, float] = {}
         self.latest_protocol: Dict[str, Any] = {}  # how the latest values were computed
         self.latest_share = 0  # generated batches this process computed for the latest evaluation
+        self.seconds = 0.0  # wall time spent evaluating in this run (this session of it)
 
     def protocol(self, pl_module, final: bool) -> Dict[str, Any]:
         """How a score is computed, stored beside it: two scores are comparable only under the same protocol."""
@@ -103,7 +107,9 @@ class Evaluation(Periodic):
 
     def fire(self, trainer, pl_module) -> None:
         final = pl_module.max_steps is not None and pl_module.steps_done >= pl_module.max_steps
+        started = time.perf_counter()
         measured = self.measure(pl_module, final, Shares.of_job())
+        self.seconds += time.perf_counter() - started
         if trainer.is_global_zero:
             self.latest, self.latest_protocol = measured, self.protocol(pl_module, final)
             step = pl_module.logged_step  # the step the training step's scalars are logged at
@@ -154,21 +160,25 @@ def concatenate(parts: List[Any]) -> Any:
     return torch.cat(parts)
 
 
-def latest_evaluation(trainer) -> Tuple[Dict[str, float], Dict[str, Any]]:
-    """The latest values of the trainer's sample-quality metrics (fid, is_mean, modes, ...) and how they were
-    computed; both empty before the first evaluation."""
+def latest_evaluation(trainer) -> Tuple[Dict[str, float], Dict[str, Any], float]:
+    """The latest values of the trainer's sample-quality metrics (fid, is_mean, modes, ...), how they were computed
+    (both empty before the first evaluation) and the seconds spent evaluating."""
     metrics: Dict[str, float] = {}
     protocol: Dict[str, Any] = {}
+    seconds = 0.0
     for callback in trainer.callbacks:
         if isinstance(callback, Evaluation):
             metrics.update(callback.latest)
             protocol.update(callback.latest_protocol)
-    return metrics, protocol
+            seconds += callback.seconds
+    return metrics, protocol, seconds
 
 
 from gan_lightning.metrics.frechet import frechet_distance  # noqa: E402
 from gan_lightning.metrics.modes import mode_coverage  # noqa: E402
 from gan_lightning.metrics import fidelity  # noqa: E402,F401  (registers metrics=image)
 from gan_lightning.metrics import parzen  # noqa: E402,F401  (registers metrics=parzen)
+from gan_lightning.metrics import toy1d  # noqa: E402,F401  (registers metrics=toy1d)
+from gan_lightning.metrics.auto import AutoMetrics  # noqa: E402  (registers metrics=auto)
 
-__all__ = ["MetricsConfig", "Evaluation", "frechet_distance", "mode_coverage"]
+__all__ = ["AutoMetrics", "MetricsConfig", "Evaluation", "frechet_distance", "mode_coverage"]

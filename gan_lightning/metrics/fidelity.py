@@ -12,8 +12,6 @@ import torch
 import torch_fidelity
 from torch_fidelity.metric_fid import fid_featuresdict_to_statistics, fid_featuresdict_to_statistics_cached, fid_statistics_to_metric
 from torch_fidelity.metric_isc import isc_featuresdict_to_metric
-from torch_fidelity.metric_kid import kid_featuresdict_to_metric
-from torch_fidelity.metric_prc import prc_featuresdict_to_metric
 from torch_fidelity.utils import create_feature_extractor, extract_featuresdict_from_input_id_cached, resolve_feature_layer_for_metric
 from omegaconf import MISSING
 from torch import Tensor
@@ -22,6 +20,7 @@ from torch.utils.data import Dataset
 from gan_lightning.errors import UserError, invalid, require_choice, require_positive
 from gan_lightning.distributed import Shares
 from gan_lightning.metrics import Evaluation, MetricsConfig, concatenate
+from gan_lightning.metrics.manifold import Reference
 from gan_lightning.metrics import domain
 from gan_lightning.files import download, download_error
 from gan_lightning.paths import cache_root
@@ -31,15 +30,11 @@ log = logging.getLogger("gan_lightning")
 INCEPTION = "inception-v3-compat"
 INCEPTION_URL = torch_fidelity.feature_extractor_inceptionv3.URL_INCEPTION_V3
 
-# torch-fidelity's result keys, as this project names them in logs and summary.json.
+# The result keys of what torch-fidelity computes here (FID, IS), as this project names them in logs and summary.json.
 RESULT_KEYS = {
     "frechet_inception_distance": "fid",
     "inception_score_mean": "is_mean",
     "inception_score_std": "is_std",
-    "kernel_inception_distance_mean": "kid_mean",
-    "kernel_inception_distance_std": "kid_std",
-    "precision": "precision",
-    "recall": "recall",
 }
 
 
@@ -163,6 +158,7 @@ class Features:
         self.layers = {metric: resolve_feature_layer_for_metric(metric, feature_extractor=name) for metric in self.METRICS}
         self.extractor = create_feature_extractor(name, sorted(set(self.layers.values())), cuda=cuda, feature_extractor_weights_path=str(weights), verbose=False)
         self.rgb = name == INCEPTION
+        self.references: Dict[str, ReferenceFeatures] = {}  # by the reference set's cache name
 
     def __call__(self, images: Tensor) -> Dict[str, Tensor]:
         """The features of uint8 images (N, C, H, W), on the CPU, by layer."""
@@ -173,19 +169,41 @@ class Features:
         return {layer: value.cpu() for layer, value in self.extractor.convert_features_tuple_to_dict(features).items()}
 
     def scores(self, fake: Dict[str, Tensor], real: RealImages, kid_subset_size: int, batch_size: int, only_fid: bool = False) -> Dict[str, float]:
-        """FID, IS, KID, precision and recall (or FID alone) of generated images' features ``fake`` against ``real``,
-        whose features and FID statistics torch-fidelity computes once and caches under the reference set's name."""
-        count = len(fake[self.layers["fid"]])
-        options = dict(cache_root=str(cache_root() / "fidelity"), batch_size=batch_size, cuda=self.cuda, save_cpu_ram=True, verbose=False,
-                       kid_subset_size=min(kid_subset_size, count, len(real.dataset)), isc_splits=10)  # fmt: skip
-        reference = extract_featuresdict_from_input_id_cached(2, self.extractor, input2=real.dataset, input2_cache_name=real.cache_name, **options)
-        real_statistics = fid_featuresdict_to_statistics_cached(reference, real.cache_name, self.extractor, self.layers["fid"], **options)
-        results = fid_statistics_to_metric(fid_featuresdict_to_statistics(fake, self.layers["fid"]), real_statistics, False)
+        """FID, IS, KID, precision and recall (or FID alone) of generated images' features ``fake`` against ``real``.
+        torch-fidelity computes FID and IS, and the real features and FID statistics, which it caches on disk under
+        the reference set's name; KID and precision/recall are its estimators with the reference's share kept in
+        memory (gan_lightning/metrics/manifold.py)."""
+        options = dict(cache_root=str(cache_root() / "fidelity"), batch_size=batch_size, cuda=self.cuda, save_cpu_ram=True, verbose=False, isc_splits=10)
+        reference = self.reference(real, options)
+        results = fid_statistics_to_metric(fid_featuresdict_to_statistics(fake, self.layers["fid"]), reference.fid_statistics, False)
         if not only_fid:
             results.update(isc_featuresdict_to_metric(fake, self.layers["isc"], **options))
-            results.update(kid_featuresdict_to_metric(fake, reference, self.layers["kid"], **options))
-            results.update(prc_featuresdict_to_metric(fake, reference, self.layers["prc"], **options))
-        return {ours: float(results[theirs]) for theirs, ours in RESULT_KEYS.items() if theirs in results}
+        scores = {ours: float(results[theirs]) for theirs, ours in RESULT_KEYS.items() if theirs in results}
+        if not only_fid:
+            subset_size = min(kid_subset_size, len(fake[self.layers["kid"]]), len(real.dataset))
+            scores.update(reference.manifold(self.layers["kid"]).kid(fake[self.layers["kid"]], subset_size))
+            scores.update(reference.manifold(self.layers["prc"]).precision_recall(fake[self.layers["prc"]]))
+        return scores
+
+    def reference(self, real: RealImages, options: Dict[str, Any]) -> "ReferenceFeatures":
+        if real.cache_name not in self.references:
+            features = extract_featuresdict_from_input_id_cached(2, self.extractor, input2=real.dataset, input2_cache_name=real.cache_name, **options)
+            statistics = fid_featuresdict_to_statistics_cached(features, real.cache_name, self.extractor, self.layers["fid"], **options)
+            self.references[real.cache_name] = ReferenceFeatures(features, statistics)
+        return self.references[real.cache_name]
+
+
+class ReferenceFeatures:
+    """A reference set's features by layer, its FID statistics, and per layer what KID and precision/recall keep of it."""
+
+    def __init__(self, features: Dict[str, Tensor], fid_statistics: Dict[str, Any]):
+        self.features, self.fid_statistics = features, fid_statistics
+        self.manifolds: Dict[str, Reference] = {}
+
+    def manifold(self, layer: str) -> Reference:
+        if layer not in self.manifolds:
+            self.manifolds[layer] = Reference(self.features[layer])
+        return self.manifolds[layer]
 
 
 def image_metrics(
