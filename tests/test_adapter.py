@@ -150,7 +150,7 @@ def test_the_installed_lightning_is_within_the_range_pyproject_allows_and_that_r
     assert upper[0] in (f"{major}.{minor + 1}", f"{major}.{minor + 1}.0")
 
 
-TOY = ["data=ring8", "model=mlp", "logger=csv", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0",
+TOY = ["data=ring8", "model=mlp", "logger=csv", "metrics=none", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0",
        "trainer.max_steps=30", "trainer.log_every_n_steps=5", "data.batch_size=32"]  # fmt: skip
 
 
