@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -378,3 +380,20 @@ def test_kid_and_precision_recall_equal_torch_fidelitys_with_the_reference_kept_
         assert prc == {"precision": theirs_prc["precision"], "recall": theirs_prc["recall"]}
     # The real subsets' kernel sums are computed once per generated count, and reused.
     assert sorted(reference.kid_real_sums) == [(1500, 500, 100), (2200, 500, 100)]
+
+
+@pytest.mark.slow
+def test_processes_that_need_the_extractor_at_once_wait_for_one_build(tmp_path):
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "gan_lightning.extractor", "data=fashion_mnist"]
+    first = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    second = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    outputs = [process.communicate(timeout=900)[0] for process in (first, second)]
+    assert first.returncode == second.returncode == 0, outputs
+    assert sum("building the domain feature extractor" in output for output in outputs) == 1
+    assert sum("waiting for another process that builds the domain feature extractor" in output for output in outputs) == 1
+    accuracies = [re.search(r"fashion_mnist: test accuracy ([0-9.]+)", output).group(1) for output in outputs]
+    assert accuracies[0] == accuracies[1] and float(accuracies[0]) >= 0.9
+    # Built: a third call keeps it.
+    kept = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert kept.returncode == 0 and "building" not in kept.stderr + kept.stdout

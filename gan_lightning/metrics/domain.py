@@ -7,6 +7,7 @@ cached, and registered with torch-fidelity, so FID, IS, KID and precision/recall
 
 from __future__ import annotations
 
+import fcntl
 import logging
 from pathlib import Path
 from typing import Dict, Tuple
@@ -88,12 +89,23 @@ def train_domain_classifier(data_config, epochs: int = 4, batch_size: int = 256,
     return record
 
 
-def ensure_domain_extractor(data_config) -> Path:
-    """The cached extractor of this data set, trained first if there is none."""
+def ensure_domain_extractor(data_config, force: bool = False) -> Path:
+    """The cached extractor of this data set, trained first if there is none (or with ``force``). One process trains
+    it: the others that need it meanwhile (the jobs of a parallel sweep, two test sessions) wait for its file."""
     path = extractor_path(data_config)
-    if not path.is_file():
-        log.info(f"building the domain feature extractor for {data_config.cache_key} (once; cached in {path.parent})")
-        train_domain_classifier(data_config)
+    if path.is_file() and not force:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info(f"waiting for another process that builds the domain feature extractor {path.name}")
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released by the kernel however its holder ends
+            force = False  # just built by that process
+        if force or not path.is_file():
+            log.info(f"building the domain feature extractor for {data_config.cache_key} (once; cached in {path.parent})")
+            train_domain_classifier(data_config)
     return path
 
 
