@@ -24,6 +24,7 @@ from gan_lightning.errors import UserError
 from gan_lightning.metrics import frechet_distance, mode_coverage
 from gan_lightning.metrics.domain import DomainFeatureExtractor
 from gan_lightning.metrics.fidelity import INCEPTION, RealImages, image_metrics, inception_weights_path
+from gan_lightning.paths import cache_root
 from gan_lightning.wandb_records import WandbRun
 from tests.helpers.hydra import compose_config, run_in_process
 
@@ -135,6 +136,9 @@ def test_fid_kid_is_prc_behave_as_defined(domain_extractor):
 def test_real_features_are_computed_once_and_recomputed_when_a_key_changes(domain_extractor):
     fakes = blur(fashion().labelled_images("test")[0][:300], 3)
     real = real_set(domain_extractor, count=1500)
+    for reference in (real, real_set(domain_extractor, count=1600)):  # left by an earlier session in a shared cache
+        for cached in (cache_root() / "fidelity").glob(f"{reference.cache_name}-*"):
+            cached.unlink()
     before = DomainFeatureExtractor.images_embedded
     first = measure(fakes, real, domain_extractor)
     assert DomainFeatureExtractor.images_embedded - before == 300 + 1500

@@ -26,10 +26,10 @@ def metrics_as_asked(overrides: List[str]) -> List[str]:
     return list(overrides) if chooses else [*overrides, "metrics=none"]
 
 
-def run_in_process(overrides: List[str], run_dir: Path) -> Dict[str, Any]:
+def run_in_process(overrides: List[str], run_dir: Path, metrics_default: bool = False) -> Dict[str, Any]:
     """One job through ``gan_lightning.run.run`` with Hydra's job context set up (sample quality measured only when
-    ``overrides`` ask for it); returns its summary."""
-    cfg = compose_config(metrics_as_asked(overrides), with_hydra=True)
+    ``overrides`` ask for it, or with ``metrics_default``: the command's own default); returns its summary."""
+    cfg = compose_config(list(overrides) if metrics_default else metrics_as_asked(overrides), with_hydra=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(run_dir)
         cfg.hydra.mode = RunMode.RUN
