@@ -130,7 +130,7 @@ def train(config: Config, context: RunContext, prepared: Prepared, summary: Dict
             summary["evaluation_s"] = round(evaluation_seconds, 3)  # of wall_time_s: the cost of measuring sample quality
         if config.trainer.on_nan == "skip":
             summary["skipped_updates"] = module.skipped_updates
-        summary["wandb_dir"] = finish_wandb(trainer.loggers)
+        summary["wandb_dir"] = finish_wandb(trainer.loggers, protocol)
         best = checkpoint.best_record()
         if best is not None:
             summary["best"] = best

@@ -310,11 +310,14 @@ def define_summaries(run) -> None:
         run.define_metric(f"metrics/{name}", step_metric="trainer/global_step", summary=goal)
 
 
-def finish_wandb(loggers: List[Logger]) -> Optional[str]:
-    """Close this job's W&B run (a multirun starts the next job in the same process); return its folder."""
+def finish_wandb(loggers: List[Logger], metrics_protocol: Optional[Dict[str, Any]] = None) -> Optional[str]:
+    """Close this job's W&B run (a multirun starts the next job in the same process), its summary holding the
+    protocol of its latest sample-quality metrics beside them; return its folder."""
     for logger in loggers:
         if isinstance(logger, WandbLogger) and wandb_run_started(logger):
             folder = logger.experiment.dir
+            if metrics_protocol and isinstance(logger, GuardedWandbLogger):
+                logger.guarded(logger.experiment.summary.update, {"metrics_protocol": metrics_protocol})
             logger.experiment.finish()
             return str(Path(folder).parent)
     return None

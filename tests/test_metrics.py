@@ -245,6 +245,7 @@ def test_ring8_run_tracks_mode_coverage_and_evaluate_and_sample_read_its_checkpo
     assert summary["metrics_protocol"] == protocol
     (wandb_run,) = [WandbRun(folder) for folder in (run_dir / "wandb").glob("*run-*")]
     assert wandb_run.config["metrics_protocol"] == {"periodic": protocol, "final": protocol}
+    assert wandb_run.summary["metrics_protocol"] == protocol  # beside the run summary's metric values
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
     evaluated = subprocess.run([sys.executable, "-m", "gan_lightning.evaluate", f"ckpt={checkpoint}"], capture_output=True, text=True, cwd=run_dir)
     assert evaluated.returncode == 0, evaluated.stderr
