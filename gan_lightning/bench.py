@@ -285,9 +285,12 @@ def compare(name: str, rounds: int, warmup: int, steps: int, folder: Path, extra
 
 def fid_cost(folder: Path) -> Dict[str, float]:
     """Seconds for one image-metrics evaluation on 10 000 generated Fashion-MNIST images (domain extractor):
-    the first computes the real features, the second reads them from the cache."""
-    from gan_lightning.metrics.fidelity import ImageQuality
+    the first computes the real features and what KID and precision/recall keep of them; the second finds them
+    kept, as every later evaluation of a run does."""
+    from gan_lightning.metrics.fidelity import ImageQuality, shared_features
     from gan_lightning.paths import cache_root
+
+    shared_features.cache_clear()
 
     cfg = case_config("dcgan_fashion_mnist", ["metrics=image", "metrics.final_num_samples=10000", "metrics.real_num_samples=10000", "metrics.real_split=test"])
     cfg.metrics.prepare(cfg.data)

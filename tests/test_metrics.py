@@ -402,3 +402,20 @@ def test_processes_that_need_the_extractor_at_once_wait_for_one_build(tmp_path):
     # Built: a third call keeps it.
     kept = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert kept.returncode == 0 and "building" not in kept.stderr + kept.stdout
+
+
+def test_evaluations_in_one_process_share_the_extractor_and_what_it_keeps_of_the_reference(domain_extractor):
+    from gan_lightning.build import build_module
+    from gan_lightning.metrics.fidelity import ImageQuality
+
+    overrides = ["metrics=image", "metrics.num_samples=300", "metrics.real_num_samples=1000", "metrics.kid_subset_size=100", "metrics.batch_size=150"]
+    cfg = to_config(compose_config(overrides))
+    module = build_module(cfg)
+    module.max_steps = 10**9
+    runs = [ImageQuality(cfg.metrics, cfg.data, seed) for seed in (0, 1)]  # two runs of a sweep, in one process
+    scores = [run.measure(module, final=False) for run in runs]
+    assert runs[0].features is runs[1].features
+    (reference,) = runs[0].features.references.values()
+    assert list(reference.manifolds) == ["features"]  # the reference's k-NN radii: computed once for both
+    assert scores[0]["fid"] != scores[1]["fid"]  # each run's own latents
+    assert scores[1] == ImageQuality(cfg.metrics, cfg.data, 1).measure(module, final=False)  # what it keeps changes no score

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -206,6 +207,13 @@ class ReferenceFeatures:
         return self.manifolds[layer]
 
 
+@functools.lru_cache(maxsize=4)
+def shared_features(name: str, weights: str, digest: str, cuda: bool) -> Features:
+    """One Features per extractor (and weights digest) in a process: the evaluations of every run of a multirun and
+    of every checkpoint ``evaluate`` scores share the extractor and what it keeps of each reference set."""
+    return Features(name, Path(weights), cuda)
+
+
 def image_metrics(
     fake: Tensor, real: RealImages, extractor_name: str, weights: Path, kid_subset_size: int, batch_size: int, cuda: bool, only_fid: bool = False
 ) -> Dict[str, float]:
@@ -247,7 +255,7 @@ class ImageQuality(Evaluation):
     def embed(self, samples: Tensor) -> Dict[str, Tensor]:
         cuda = samples.device.type == "cuda"
         if self.features is None or self.features.cuda != cuda:
-            self.features = Features(self.extractor_name, self.weights, cuda)
+            self.features = shared_features(self.extractor_name, str(self.weights), self.weights_digest, cuda)
         return self.features(to_uint8(samples, self.data_config.value_range))
 
     def score(self, embedded: Dict[str, Tensor], final: bool) -> Dict[str, float]:
