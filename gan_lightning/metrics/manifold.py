@@ -21,9 +21,13 @@ NEIGHBOURHOOD = 3  # k of the k-NN balls (torch-fidelity's prc_neighborhood)
 CHUNK = 1000  # rows of a distance or kernel matrix computed at once (memory: CHUNK × reference size floats)
 
 
+def cubic(products: Tensor, dim: int) -> Tensor:
+    """The kernel (x·y / d + 1)³ from the products x·y (float32, as torch-fidelity computes them), in float64."""
+    return products.double().div_(dim).add_(1).pow_(3)
+
+
 def polynomial_kernel(x: Tensor, y: Tensor) -> Tensor:
-    """(x·y / d + 1)³: the products in float32, as torch-fidelity computes them, the cube in float64."""
-    return (x @ y.T).double().div_(x.shape[1]).add_(1).pow_(3)
+    return cubic(x @ y.T, x.shape[1])
 
 
 def subset_sums(x: Tensor, x_members: Tensor, y: Tensor, y_members: Tensor) -> Tensor:
@@ -42,7 +46,7 @@ def off_diagonal_sum(kernel: Tensor) -> float:
 
 def diagonal_sums(x: Tensor, members: Tensor) -> Tensor:
     """For every subset: Σ over its samples a of k(x_a, x_a)."""
-    return members @ ((x * x).sum(dim=1).double().div_(x.shape[1]).add_(1).pow_(3))
+    return members @ cubic((x * x).sum(dim=1), x.shape[1])
 
 
 def membership(n: int, subsets: List[np.ndarray]) -> Tensor:
