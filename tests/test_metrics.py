@@ -406,8 +406,9 @@ def test_processes_that_need_the_extractor_at_once_wait_for_one_build(tmp_path):
 
 def test_evaluations_in_one_process_share_the_extractor_and_what_it_keeps_of_the_reference(domain_extractor):
     from gan_lightning.build import build_module
-    from gan_lightning.metrics.fidelity import ImageQuality
+    from gan_lightning.metrics.fidelity import ImageQuality, shared_features
 
+    shared_features.cache_clear()  # what earlier tests in this process left is not this test's
     overrides = ["metrics=image", "metrics.num_samples=300", "metrics.real_num_samples=1000", "metrics.kid_subset_size=100", "metrics.batch_size=150"]
     cfg = to_config(compose_config(overrides))
     module = build_module(cfg)
