@@ -13,6 +13,7 @@ user would write instead (peers); and the wall time of a multirun over seeds wit
     python -m gan_lightning.bench split=true fid=true scaling=true out=bench.json
     python -m gan_lightning.bench cases=dcgan_cifar_size trainer.precision=bf16-mixed   # both loops in bf16
     python -m gan_lightning.bench cases= sweeps=true       # only the launchers
+    python -m gan_lightning.bench cases= vectorized=true   # seeds trained side by side
 """
 
 from __future__ import annotations
@@ -350,6 +351,52 @@ def sweep_wall_times(jobs: int, steps: int, folder: Path, overrides: List[str]) 
     return timed
 
 
+# Seeds trained side by side (gan_lightning.vectorized): the 1-D game with theory_1d's networks, and the default
+# MLP and PacGAN's networks on ring8.
+VECTORIZED_CASES: Dict[str, List[str]] = {
+    "gaussian1d_theory": ["model=mlp", "data=gaussian1d", "model.g_hidden=[64,64]", "model.d_hidden=[64,64]"],
+    "mlp_ring8_small": CASES["mlp_ring8_small"],
+    "mlp_ring8": CASES["mlp_ring8"],
+}
+MEMBERS = (1, 4, 16)
+
+
+def vectorized_round(cfg, members: int, warmup: int, steps: int, folder: Path) -> float:
+    """Steady-state training steps per second of ``members`` seeds trained as one group, in the framework's trainer."""
+    from gan_lightning.vectorized import build_group
+
+    cfg.trainer.max_steps = warmup + steps + 1
+    group = build_group(cfg, list(range(members)))
+    timer = StepTimer(warmup, warmup + steps)
+    trainer = build_trainer(cfg, RunContext(folder, name="bench"))
+    trainer.callbacks[:] = [timer]  # a run's sample grids and checkpoints are one run's: none inside the timed window either way
+    trainer.fit(group.module, datamodule=group.datamodule)
+    return timer.steps_per_s
+
+
+def vectorized_speed(rounds: int, warmup: int, steps: int, folder: Path, overrides: List[str]) -> Dict[str, Dict]:
+    """Seed-steps per second (steps × seeds per second) of one separate run and of groups of MEMBERS seeds,
+    alternating in each round; the ratio is the group's over the separate run's, the median over rounds."""
+    results: Dict[str, Dict] = {}
+    for name, case in VECTORIZED_CASES.items():
+        cfg = to_config(compose([*case, *FRAMEWORK, *overrides]))
+        validate(cfg)
+        separate: List[float] = []
+        grouped: Dict[int, List[float]] = {members: [] for members in MEMBERS}
+        for _ in range(rounds):
+            separate.append(framework_round(cfg, cfg.data.load(cfg.seed), warmup, steps, folder))
+            for members in MEMBERS:
+                grouped[members].append(members * vectorized_round(cfg, members, warmup, steps, folder))
+        results[name] = {
+            "separate_seed_steps_per_s": statistics.median(separate),
+            "vectorized": {
+                str(members): {"seed_steps_per_s": statistics.median(rates), "vs_separate": statistics.median(r / s for r, s in zip(rates, separate))}
+                for members, rates in grouped.items()
+            },
+        }
+    return results
+
+
 COMMAND = Command(
     "gan_lightning.bench",
     __doc__.strip(),
@@ -367,6 +414,8 @@ COMMAND = Command(
         Setting("sweeps", "also time a multirun over seeds of the default mlp on ring8 with the basic and the parallel launcher", False, boolean),
         Setting("sweep_jobs", "jobs (seeds) of that multirun", 4, whole_number(1)),
         Setting("sweep_steps", "training steps of each of its jobs", 2000, whole_number(1)),
+        Setting("vectorized", "also time " + ", ".join(map(str, MEMBERS)) + " seeds trained side by side against one separate run: "
+                + ", ".join(VECTORIZED_CASES), False, boolean),  # fmt: skip
         Setting("out", "the results file", "bench.json"),
         Setting("workdir", "where the framework's run files go", "bench_runs"),
     ],
@@ -419,6 +468,11 @@ def main(argv=None) -> int:
             timed = results["sweeps"][launcher]
             print(f"{args.sweep_jobs}-job sweep, {launcher} launcher: {timed['wall_s']:.1f} s, {timed['seed_steps_per_s']:.1f} seed-steps/s", flush=True)
         print(f"parallel / basic wall time: {results['sweeps']['parallel']['wall_time_vs_basic']:.3f}", flush=True)
+    if args.vectorized:
+        results["vectorized"] = vectorized_speed(args.rounds, args.warmup, args.steps, folder, args.overrides)
+        for name, timed in results["vectorized"].items():
+            line = ", ".join(f"{members} seeds {v['seed_steps_per_s']:.0f} ({v['vs_separate']:.2f}x)" for members, v in timed["vectorized"].items())
+            print(f"vectorized {name}: separate run {timed['separate_seed_steps_per_s']:.0f} seed-steps/s; {line}", flush=True)
     if args.fid:
         results["fid_10k_domain"] = fid_cost(folder)
         print(f"FID on 10 000 samples (domain extractor): {results['fid_10k_domain']['first_s']:.1f} s first, {results['fid_10k_domain']['cached_s']:.1f} s with cached real features")

@@ -58,16 +58,23 @@ MODULE_TRAINER_SETTINGS = ("d_steps", "g_steps", "updates", "max_steps", "on_nan
 MODULE_REGULARIZATION_SETTINGS = ("r1_gamma", "r1_interval", "ema_decay", "ema_start_step")
 
 
-def build_module(cfg: Config, module_class: type = GAN) -> GAN:
-    """The configured GAN (``module_class``: GAN or a subclass of it)."""
+def build_networks(cfg: Config) -> Tuple[nn.Module, nn.Module]:
+    """The configured G and D, drawing their initial weights from torch's global generator."""
     num_classes = cfg.data.num_classes if cfg.model.conditional else 0
     generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, cfg.objective.per_sample_d, num_classes)
-    generator, discriminator = with_speed_options(cfg, generator, discriminator)
+    return with_speed_options(cfg, generator, discriminator)
+
+
+def module_settings(cfg: Config) -> Dict[str, Any]:
+    """What the GAN module takes besides its networks."""
     settings = {name: getattr(cfg.trainer, name) for name in MODULE_TRAINER_SETTINGS}
     settings.update({name: getattr(cfg.regularization, name) for name in MODULE_REGULARIZATION_SETTINGS})
-    return module_class(
-        generator, discriminator, cfg.objective, g_optimizer=cfg.optimizer.g, d_optimizer=cfg.optimizer.d, d_batch_stats=cfg.model.d_batch_stats, **settings
-    )
+    return dict(objective=cfg.objective, g_optimizer=cfg.optimizer.g, d_optimizer=cfg.optimizer.d, d_batch_stats=cfg.model.d_batch_stats, **settings)
+
+
+def build_module(cfg: Config, module_class: type = GAN) -> GAN:
+    """The configured GAN (``module_class``: GAN or a subclass of it)."""
+    return module_class(*build_networks(cfg), **module_settings(cfg))
 
 
 def build_callbacks(cfg: Config, context: RunContext) -> List[pl.Callback]:

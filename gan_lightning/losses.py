@@ -15,10 +15,13 @@ from torch import Tensor, nn
 
 
 def input_gradients(outputs: Tensor, inputs: Tensor) -> Tensor:
-    """∂(Σ outputs)/∂inputs, kept in the graph so a penalty on it trains D; one row per D output: the
-    gradient with respect to that output's whole input (a pack of consecutive samples for a packing D)."""
+    """∂(Σ outputs)/∂inputs, kept in the graph so a penalty on it trains D; one vector per D output (shape
+    ``outputs.shape + (-1,)``): the gradient with respect to that output's whole input (a pack of consecutive
+    samples for a packing D). Outputs of shape (batch, members) come from S networks side by side
+    (gan_lightning.vectorized), whose inputs are (batch, members, ...)."""
     (grad,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
-    return grad.reshape(len(outputs), -1)
+    packs = grad.unflatten(0, (len(outputs), -1))  # (outputs, pack, [members,] ...)
+    return packs.movedim(1, outputs.dim()).flatten(outputs.dim())
 
 
 def score(discriminator: nn.Module, x: Tensor, labels: Optional[Tensor], class_logits: bool = False):
@@ -42,18 +45,19 @@ class Penalty:
     def due(self, update_index: int) -> bool:
         return update_index % self.interval == 0
 
-    def value(self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, real_out: Tensor) -> Tensor:
-        """The unweighted term. ``discriminator`` maps samples to D's outputs (with the real samples' labels, for a
-        conditional D); ``fake`` may carry G's graph."""
+    def value(self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, real_out: Tensor, layout: "Layout") -> Tensor:
+        """The unweighted term, averaged over the batch (dimension 0). ``discriminator`` maps samples to D's outputs
+        (with the real samples' labels, for a conditional D); ``fake`` may carry G's graph; ``layout`` draws
+        random numbers for the batch."""
         raise NotImplementedError
 
-    def weighted(self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, real_out: Tensor) -> Tensor:
-        return self.weight * self.value(discriminator, real, fake, real_out) * self.interval
+    def weighted(self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, real_out: Tensor, layout: "Layout") -> Tensor:
+        return self.weight * self.value(discriminator, real, fake, real_out, layout) * self.interval
 
 
 def r1_penalty(real_out: Tensor, real: Tensor) -> Tensor:
     """E‖∇_x D(x)‖² on real data (``real`` must require grad before D's forward)."""
-    return input_gradients(real_out, real).pow(2).sum(dim=1).mean()
+    return input_gradients(real_out, real).pow(2).sum(dim=-1).mean(dim=0)
 
 
 @dataclass
@@ -63,7 +67,7 @@ class R1(Penalty):
 
     differentiates_real: ClassVar[bool] = True
 
-    def value(self, discriminator, real, fake, real_out):
+    def value(self, discriminator, real, fake, real_out, layout):
         return r1_penalty(real_out, real)
 
 
@@ -72,11 +76,24 @@ class InterpolateGradientPenalty(Penalty):
     """Gulrajani et al. 2017, "Improved Training of Wasserstein GANs": E(‖∇D(x̂)‖ − 1)² at random interpolates x̂
     between a real and a fake sample (scored with the real sample's label)."""
 
-    def value(self, discriminator, real, fake, real_out):
-        eps = torch.rand(len(real), *[1] * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    def value(self, discriminator, real, fake, real_out, layout):
+        eps = layout.uniform_per_sample(real)
         mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-        norms = input_gradients(discriminator(mixed), mixed).norm(dim=1)
-        return (norms - 1).pow(2).mean()
+        norms = input_gradients(discriminator(mixed), mixed).norm(dim=-1)
+        return (norms - 1).pow(2).mean(dim=0)
+
+
+class Layout:
+    """How the tensors of a training step hold their samples: one run's, (batch, ...). gan_lightning.vectorized
+    lays S runs side by side, (batch, members, ...), with a loss per member."""
+
+    def objective_term(self, loss: Callable[..., Tensor], *outputs: Optional[Tensor]) -> Tensor:
+        """An objective's loss of D's outputs (None where a loss takes no such output)."""
+        return loss(*outputs)
+
+    def uniform_per_sample(self, like: Tensor) -> Tensor:
+        """One U[0, 1) number per sample of ``like``, shaped to broadcast over it."""
+        return torch.rand(len(like), *[1] * (like.dim() - 1), device=like.device, dtype=like.dtype)
 
 
 @dataclass
@@ -93,9 +110,10 @@ class Losses:
     auxiliary classifier. ``separate_batches``: D sees real and fake samples in forward passes of their own (a D
     with batch norm then normalises each minibatch by its own statistics); otherwise in one pass over both."""
 
-    def __init__(self, objective: Any, penalties: List[Penalty], auxiliary_classifier: bool, separate_batches: bool = False):
+    def __init__(self, objective: Any, penalties: List[Penalty], auxiliary_classifier: bool, separate_batches: bool = False, layout: Optional[Layout] = None):
         self.objective, self.penalties, self.auxiliary_classifier = objective, penalties, auxiliary_classifier
         self.separate_batches = separate_batches
+        self.layout = layout or Layout()
 
     def forward(self, discriminator: nn.Module, x: Tensor, labels: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
         out = score(discriminator, x, labels, class_logits=self.auxiliary_classifier)
@@ -123,16 +141,16 @@ class Losses:
         if any(penalty.differentiates_real for penalty in due):
             real = real.detach().requires_grad_(True)
         scores = self.score(discriminator, real, fake, labels, fake_labels)
-        loss = self.objective.d_loss(scores.real, scores.fake)
+        loss = self.layout.objective_term(self.objective.d_loss, scores.real, scores.fake)
         if scores.class_logits is not None:  # AC-GAN: D also learns to name the class of real and generated samples
             loss = loss + F.cross_entropy(scores.class_logits, torch.cat([labels, fake_labels]))
         for penalty in due:
-            loss = loss + penalty.weighted(lambda x: score(penalised, x, labels), real, fake, scores.real)
+            loss = loss + penalty.weighted(lambda x: score(penalised, x, labels), real, fake, scores.real, self.layout)
         return loss, scores
 
     def generator(self, scores: Scores, fake_labels: Optional[Tensor]) -> Tensor:
         """G's loss from D's outputs of its latest forward pass."""
-        loss = self.objective.g_loss(scores.fake, scores.real)
+        loss = self.layout.objective_term(self.objective.g_loss, scores.fake, scores.real)
         if scores.class_logits is not None:  # AC-GAN: G wants its samples classified as the class it was asked for
             logits = scores.class_logits
             loss = loss + F.cross_entropy(logits if scores.real is None else logits[len(logits) // 2 :], fake_labels)

@@ -19,7 +19,7 @@ from gan_lightning.checkpoints import TrainingState, read_training_state, write_
 from gan_lightning.distributed import gather, rank_seed
 from gan_lightning.ema import ExponentialMovingAverage
 from gan_lightning.errors import Diverged, UserError
-from gan_lightning.losses import R1, Losses, Scores, score
+from gan_lightning.losses import R1, Layout, Losses, Scores, score
 from gan_lightning.models import Generator
 from gan_lightning.models.conditional import ConditionalDiscriminator
 from gan_lightning.objectives import Objective
@@ -33,9 +33,10 @@ MIN_UPDATES_JUDGED = 100
 
 
 def batch_coupled(discriminator: nn.Module) -> bool:
-    """Whether D's output for a sample depends on the rest of its batch (batch norm): real and fake batches
-    must then go through D together, in the D and the G update alike."""
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in discriminator.modules())
+    """Whether D's output for a sample depends on the rest of its batch (batch norm). Networks trained side by
+    side (gan_lightning.vectorized) show their common ``architecture``."""
+    architecture = getattr(discriminator, "architecture", discriminator)
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in architecture.modules())
 
 
 def split(batch: Tensor, parts: int) -> tuple:
@@ -103,6 +104,7 @@ class GAN(FastPathModule):
         max_skipped_fraction: float = 0.1,
         fast_path: bool = True,
         d_batch_stats: str = "separate",
+        layout: Optional[Layout] = None,
     ):
         super().__init__(fast_path)
         self.generator, self.discriminator, self.objective = generator, discriminator, objective
@@ -129,7 +131,7 @@ class GAN(FastPathModule):
         # Lazy R1: every r1_interval-th D update, weighted by r1_interval.
         r1 = [R1(r1_gamma / 2, r1_interval)] if r1_gamma > 0 else []
         separate_batches = self.d_batch_coupled and d_batch_stats == "separate"
-        self.losses = Losses(objective, [*objective.penalties(), *r1], auxiliary_classifier, separate_batches)
+        self.losses = Losses(objective, [*objective.penalties(), *r1], auxiliary_classifier, separate_batches, layout)
         # G's update needs D's outputs on real samples for a relativistic objective, and for a D that normalises
         # real and fake samples together.
         self.g_scores_real = objective.g_uses_real or (self.d_batch_coupled and not separate_batches)
@@ -302,12 +304,13 @@ class GAN(FastPathModule):
             # Read back at the next check, not now: a host read per update would make the CPU wait for the
             # GPU's queue to drain twice a step. The weights a non-finite loss spoils are never checkpointed.
             self.unchecked_losses.append((self.steps_done + 1, name, loss.detach()))
-        self.backward_pass(loss, **backward_options)
+        self.backward_pass(loss if loss.dim() == 0 else loss.sum(), **backward_options)  # members' losses: a sum
         if self.logging_now:  # before clipping: the norm the loss produced (a tensor: no host sync)
-            self.grad_norms[name.replace("loss/", "grad_norm/")] = torch.nn.utils.get_total_norm(
-                [p.grad for p in self.parameters_of(optimizer) if p.grad is not None]
-            )
+            self.grad_norms[name.replace("loss/", "grad_norm/")] = self.gradient_norm([p.grad for p in self.parameters_of(optimizer) if p.grad is not None])
         return True
+
+    def gradient_norm(self, gradients: List[Tensor]) -> Tensor:
+        return torch.nn.utils.get_total_norm(gradients)
 
     def step(self, optimizer, config: OptimizerConfig) -> None:
         """Clip (when configured) and step."""
@@ -321,7 +324,8 @@ class GAN(FastPathModule):
         pending, self.unchecked_losses = self.unchecked_losses, []
         if not pending:
             return
-        finite = torch.isfinite(torch.stack([loss.float() for _, _, loss in pending])).tolist()  # one host read
+        # One host read; a loss per member (gan_lightning.vectorized) is finite when every member's is.
+        finite = torch.isfinite(torch.stack([loss.float() for _, _, loss in pending]).reshape(len(pending), -1)).all(dim=1).tolist()
         first = finite.index(False) if False in finite else len(pending)
         earliest = first
         if self.processes > 1:

@@ -14,7 +14,7 @@ import torch
 
 from gan_lightning.build import build_module
 from gan_lightning.config import to_config
-from gan_lightning.losses import input_gradients
+from gan_lightning.losses import Layout, input_gradients
 from tests.helpers.hydra import compose_config, run_in_process
 
 GRID = torch.linspace(-2.0, 4.0, 601)
@@ -41,7 +41,7 @@ def train_discriminator(objective: str, steps: int = 1000, batch: int = 1024, se
         real_out, fake_out = discriminator(torch.cat([real, fake])).split(batch)
         loss = cfg.objective.d_loss(real_out, fake_out)
         for penalty in cfg.objective.penalties():
-            loss = loss + penalty.weighted(discriminator, real, fake, real_out)
+            loss = loss + penalty.weighted(discriminator, real, fake, real_out, Layout())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

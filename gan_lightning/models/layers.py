@@ -35,6 +35,8 @@ def norm_2d(name: str, channels: int) -> nn.Module:
 class Maxout(nn.Module):
     """Goodfellow et al. 2013: a linear map to ``units × pieces`` values, keeping the largest piece of each unit."""
 
+    member_major_rows = True  # gan_lightning.vectorized: its own work is per row
+
     def __init__(self, in_features: int, units: int, pieces: int):
         super().__init__()
         self.units, self.pieces = units, pieces

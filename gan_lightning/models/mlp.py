@@ -15,6 +15,10 @@ from gan_lightning.models.layers import ACTIVATIONS, NORMS, Maxout, activation, 
 
 
 class MLPGenerator(Generator):
+    # gan_lightning.vectorized: its own work (reshaping each row into a sample) is per row, so it runs unchanged on the
+    # rows of several networks laid one network's after another (its layers are then their member-major forms).
+    member_major_rows = True
+
     def __init__(self, cfg: "MLP", sample_shape: Tuple[int, ...], value_range, num_classes: int):
         super().__init__(cfg.latent_dim, cfg.latent_distribution, sample_shape, num_classes)
         layers: List[nn.Module] = []
@@ -32,6 +36,8 @@ class MLPGenerator(Generator):
 class Pack(nn.Module):
     """PacGAN (Lin et al. 2018): each run of ``m`` consecutive samples becomes one input of m·d features."""
 
+    member_major_rows = True  # packs never straddle two networks' rows: each holds a multiple of m
+
     def __init__(self, m: int):
         super().__init__()
         self.m = m
@@ -44,6 +50,8 @@ class Pack(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
+    member_major_rows = True  # see MLPGenerator
+
     def __init__(self, cfg: "MLP", sample_shape: Tuple[int, ...]):
         super().__init__()
         self.pack = cfg.pack  # samples per output: D returns len(x) / pack values
