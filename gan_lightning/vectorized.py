@@ -202,7 +202,7 @@ class Members(nn.Module):
             network.get_parameter(name).data = stacked.data[member]
         for name, stacked in buffers.items():
             owner, _, leaf = name.rpartition(".")
-            network.get_submodule(owner)._buffers[leaf] = stacked[member]
+            setattr(network.get_submodule(owner), leaf, stacked[member])  # a registered buffer's name: it stays a buffer
         return network.train(self.training)
 
 
