@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from torch.func import vmap
 
 from gan_lightning.build import build_datamodule, build_networks, module_settings
+from gan_lightning.checkpoints import PROJECT_KEY, read_training_state, write_training_state
 from gan_lightning.config import Config
 from gan_lightning.errors import UserError
 from gan_lightning.losses import Layout
@@ -317,6 +318,79 @@ class VectorizedGAN(GAN):
         super().on_load_checkpoint(checkpoint)
         self.generator.streams = MemberStreams.from_state_dict(checkpoint["member_streams"])
         self.losses.layout.streams = self.generator.streams
+
+
+# Checkpoints. A group's checkpoint is a separate run's with every tensor of a member stacked: weights and buffers
+# (stacked names), the optimizers' moments, the data positions (one per member) and the random streams. Splitting
+# it gives each member the checkpoint its separate run would have written; stacking the checkpoints of separate
+# runs gives the group's.
+STACKED_KEYS = ("state_dict", "optimizer_states", "loops", "member_streams")
+
+
+def plain_name(name: str) -> str:
+    """``generator.net__0__weight`` (a Members' stacked tensor) → ``generator.net.0.weight`` (the plain network's)."""
+    network, _, stacked = name.rpartition(".")
+    return f"{network}.{stacked.replace('__', '.')}" if network else stacked.replace("__", ".")
+
+
+def stacked_key(name: str) -> str:
+    """The inverse of plain_name for a parameter or buffer of G, D or G's EMA copy."""
+    for network in ("generator_ema.network.", "generator.", "discriminator."):
+        if name.startswith(network):
+            return network + stacked_name(name[len(network) :])
+    raise UserError(f"{name} is not a weight of G, D or G's EMA: the checkpoint is not one of a GAN run")
+
+
+def with_loader_states(loops: Dict, states) -> Dict:
+    """``loops`` (Lightning's loop state) with the training data's position replaced by ``states``."""
+    loops = copy.deepcopy(loops)
+    loops["fit_loop"]["state_dict"]["combined_loader"] = [states]
+    return loops
+
+
+def member_checkpoint(group: Dict, member: int) -> Dict:
+    """What a separate run with member ``member``'s seed would have saved at this step (its own run config, W&B
+    run id and callbacks' state are the caller's to add)."""
+    checkpoint = {key: value for key, value in group.items() if key not in STACKED_KEYS}
+    checkpoint[PROJECT_KEY] = dict(group[PROJECT_KEY])
+    checkpoint["state_dict"] = {plain_name(name): value[member].clone() for name, value in group["state_dict"].items()}
+    checkpoint["optimizer_states"] = [
+        {"param_groups": copy.deepcopy(optimizer["param_groups"]),
+         "state": {index: {key: value if key == "step" else value[member].clone() for key, value in state.items()}
+                   for index, state in optimizer["state"].items()}}
+        for optimizer in group["optimizer_states"]
+    ]  # fmt: skip
+    (members,) = group["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+    checkpoint["loops"] = with_loader_states(group["loops"], members["members"][member])
+    streams = group["member_streams"]
+    state = read_training_state(group)
+    state.cpu_rng_state = streams["cpu"][member]
+    state.cuda_rng_states = [streams["cuda"][member]] if streams["cuda"] is not None else []
+    write_training_state(checkpoint, state)
+    return checkpoint
+
+
+def group_checkpoint(members: Sequence[Dict]) -> Dict:
+    """The checkpoint of a group whose members are the runs that saved ``members`` (at the same step)."""
+    steps = sorted({read_training_state(member).steps_done for member in members})
+    if len(steps) != 1:
+        raise UserError(f"the members' checkpoints are at different steps ({', '.join(map(str, steps))}): they cannot train as one group")
+    first = members[0]
+    group = {key: value for key, value in first.items() if key not in STACKED_KEYS}
+    group["state_dict"] = {stacked_key(name): torch.stack([member["state_dict"][name] for member in members]) for name in first["state_dict"]}
+    group["optimizer_states"] = [
+        {"param_groups": copy.deepcopy(optimizer["param_groups"]),
+         "state": {index: {key: value if key == "step" else torch.stack([member["optimizer_states"][o]["state"][index][key] for member in members])
+                           for key, value in state.items()}
+                   for index, state in optimizer["state"].items()}}
+        for o, optimizer in enumerate(first["optimizer_states"])
+    ]  # fmt: skip
+    positions = [member["loops"]["fit_loop"]["state_dict"]["combined_loader"][0] for member in members]
+    group["loops"] = with_loader_states(first["loops"], {"members": positions})
+    states = [read_training_state(member) for member in members]
+    cuda = [state.cuda_rng_states[0] for state in states] if all(state.cuda_rng_states for state in states) else None
+    group["member_streams"] = {"cpu": [state.cpu_rng_state for state in states], "cuda": cuda}
+    return group
 
 
 class MemberBatches:

@@ -141,6 +141,59 @@ def test_a_group_resumed_from_its_checkpoint_trains_what_it_would_have_trained_u
     assert worst_relative_difference(weights(uninterrupted.module), {k: step10[k] for k in weights(uninterrupted.module)}) > 1e-3  # it trained on
 
 
+def separate_run_saving_at(cfg, seed: int, step: int, path, ckpt_path=None):
+    pl.seed_everything(seed, workers=True, verbose=False)
+    datamodule = build_datamodule(dataclasses.replace(cfg, seed=seed))
+    datamodule.setup("fit")
+    module = build_module(cfg)
+    fit(module, datamodule, ckpt_path=ckpt_path, callbacks=[SaveAt(step, path)] if path else [])
+    return module
+
+
+def member_weights(group, member: int) -> Dict[str, torch.Tensor]:
+    networks = {"generator.": group.module.generator.network(member), "discriminator.": group.module.discriminator.network(member),
+                "generator_ema.network.": group.module.generator_ema.network.network(member)}  # fmt: skip
+    return {prefix + name: value for prefix, network in networks.items() for name, value in weights(network).items()}
+
+
+def test_a_members_checkpoint_resumes_as_its_separate_run_and_separate_runs_stack_into_a_group(tmp_path):
+    """Splitting a group's checkpoint gives each member the checkpoint its separate run would have written; stacking
+    separate runs' checkpoints gives a group that trains on as they would."""
+    from gan_lightning.checkpoints import load_safely
+    from gan_lightning.vectorized import group_checkpoint, member_checkpoint
+
+    cfg = to_config(compose_config([*SMALL, "regularization.ema_decay=0.9", "trainer.max_steps=20", "metrics=none"]))
+    seeds = [5, 6, 7]
+    group = build_group(cfg, seeds)
+    fit(group.module, group.datamodule, callbacks=[SaveAt(10, tmp_path / "group10.ckpt")])
+    separate_from_member = []
+    for member, seed in enumerate(seeds):
+        torch.save(member_checkpoint(load_safely(tmp_path / "group10.ckpt"), member), tmp_path / f"member{member}.ckpt")
+        separate_from_member.append(separate_run_saving_at(cfg, seed, 0, None, ckpt_path=tmp_path / f"member{member}.ckpt"))
+    separate = [separate_run_saving_at(cfg, seed, 10, tmp_path / f"separate{seed}.ckpt") for seed in seeds]
+    torch.save(group_checkpoint([load_safely(tmp_path / f"separate{seed}.ckpt") for seed in seeds]), tmp_path / "stacked10.ckpt")
+    stacked = build_group(cfg, seeds)
+    fit(stacked.module, stacked.datamodule, ckpt_path=tmp_path / "stacked10.ckpt")
+    for member in range(len(seeds)):
+        # In float64; a resume there is exact to 1e-7 (Lightning's 64-true), rounding adds 1e-11.
+        plain = weights(separate_from_member[member])
+        assert worst_relative_difference(plain, member_weights(group, member)) < 1e-4
+        assert worst_relative_difference(weights(separate[member]), member_weights(stacked, member)) < 1e-4
+        assert worst_relative_difference(weights(separate[member]), plain) < 1e-4  # all four ways to step 20 agree
+    assert worst_relative_difference(weights(separate[0]), weights(separate[1])) > 1e-2  # and the members differ
+
+
+def test_members_checkpoints_at_different_steps_are_refused(tmp_path):
+    from gan_lightning.checkpoints import load_safely
+    from gan_lightning.vectorized import group_checkpoint
+
+    cfg = to_config(compose_config([*SMALL, "trainer.max_steps=6", "metrics=none"]))
+    separate_run_saving_at(cfg, 0, 3, tmp_path / "a.ckpt")
+    separate_run_saving_at(cfg, 1, 5, tmp_path / "b.ckpt")
+    with pytest.raises(UserError, match=r"different steps \(3, 5\)"):
+        group_checkpoint([load_safely(tmp_path / "a.ckpt"), load_safely(tmp_path / "b.ckpt")])
+
+
 def test_clipping_and_logged_values_are_each_members_own():
     cfg = to_config(compose_config([*SMALL, "optimizer.d.grad_clip_norm=0.01", "trainer.max_steps=3", "trainer.log_every_n_steps=1", "metrics=none"]))
     seeds = [0, 1, 2]
@@ -177,3 +230,15 @@ def test_the_benchmark_reports_seed_steps_per_second_of_groups_against_a_separat
     assert set(timed["vectorized"]) == {"1", "3"} and timed["separate_seed_steps_per_s"] > 0
     for members in timed["vectorized"].values():  # one round: the ratio is that round's
         assert members["vs_separate"] == pytest.approx(members["seed_steps_per_s"] / timed["separate_seed_steps_per_s"])
+
+
+def test_the_documented_example_trains_a_group_and_samples_one_member():
+    from tests.conftest import REPO
+
+    page = (REPO / "docs" / "scaling.md").read_text()
+    section = page[page.index("## Seeds side by side in one process") :]
+    example = section[section.index("```python\n") + len("```python\n") : section.index("```", section.index("```python\n") + 3)]
+    scope: Dict = {}
+    exec(compile(example, "docs/scaling.md", "exec"), scope)
+    assert scope["group"].module.steps_done == 200
+    assert scope["samples"].shape == (1000, 2) and torch.isfinite(scope["samples"]).all()
