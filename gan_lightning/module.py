@@ -204,14 +204,18 @@ class GAN(FastPathModule):
         due_for_loggers = (self.steps_done + 1) % max(trainer.log_every_n_steps, 1) == 0
         return due_for_loggers or self.steps_done + 1 == self.max_steps
 
-    def log_step(self, d_loss, g_loss, real_out, fake_out, d_optimizer, g_optimizer) -> None:
-        measured = {
+    def measured(self, d_loss, g_loss, real_out, fake_out) -> Dict[str, Tensor]:
+        """A logging step's values, as tensors (averaged over the batch: dimension 0)."""
+        return {
             "loss/d": d_loss.detach(),
             "loss/g": g_loss.detach(),
-            "d/real": self.objective.d_output(real_out.detach()).mean(),
-            "d/fake": self.objective.d_output(fake_out.detach()).mean(),
+            "d/real": self.objective.d_output(real_out.detach()).mean(dim=0),
+            "d/fake": self.objective.d_output(fake_out.detach()).mean(dim=0),
             **self.grad_norms,
         }
+
+    def log_step(self, d_loss, g_loss, real_out, fake_out, d_optimizer, g_optimizer) -> None:
+        measured = self.measured(d_loss, g_loss, real_out, fake_out)
         # One host read for all of them.
         logged = dict(zip(measured, torch.stack([value.float() for value in measured.values()]).tolist()))
         logged.update({"lr/d": d_optimizer.param_groups[0]["lr"], "lr/g": g_optimizer.param_groups[0]["lr"]})
@@ -315,8 +319,12 @@ class GAN(FastPathModule):
     def step(self, optimizer, config: OptimizerConfig) -> None:
         """Clip (when configured) and step."""
         if config.grad_clip_norm is not None:
-            self.clip_gradients(optimizer, gradient_clip_val=config.grad_clip_norm, gradient_clip_algorithm="norm")
+            self.clip(optimizer, config.grad_clip_norm)
         self.step_optimizer(optimizer)
+
+    def clip(self, optimizer, max_norm: float) -> None:
+        """Scale the gradients down to a total 2-norm of at most ``max_norm``."""
+        self.clip_gradients(optimizer, gradient_clip_val=max_norm, gradient_clip_algorithm="norm")
 
     def check_losses(self) -> None:
         """Raise Diverged for the first non-finite loss since the last check, on any process (on_nan=stop): every

@@ -131,12 +131,9 @@ class Members(nn.Module):
         object.__setattr__(self, "vmapped", copy.deepcopy(self.architecture))  # the form vmap runs; its slots take each call's tensors
         self.parameter_names = [name for name, _ in networks[0].named_parameters()]
         self.buffer_names = [name for name, _ in networks[0].named_buffers()]
-        # Where each tensor sits in the architecture: (its owner's dict of parameters or buffers, its name there).
-        self.parameter_slots = [self.slot(self.vmapped, name, "_parameters") for name in self.parameter_names]
-        self.buffer_slots = [self.slot(self.vmapped, name, "_buffers") for name in self.buffer_names]
-        if self.member_major is not None:
-            self.member_major_slots = [self.slot(self.member_major, name, kind) for name, kind in
-                                       [(n, "_parameters") for n in self.parameter_names] + [(n, "_buffers") for n in self.buffer_names]]  # fmt: skip
+        # Where each tensor sits in the forms that run: (its owner's dict of parameters or buffers, its name there).
+        self.vmapped_slots = self.slots(self.vmapped)
+        self.member_major_slots = self.slots(self.member_major) if self.member_major is not None else None
         for name in self.parameter_names:
             stacked = torch.stack([network.get_parameter(name).detach() for network in networks])
             self.register_parameter(stacked_name(name), nn.Parameter(stacked))
@@ -154,10 +151,19 @@ class Members(nn.Module):
                 raise
             return value
 
+    def slots(self, form: nn.Module) -> List[tuple]:
+        """For every parameter, then every buffer: the dict of ``form``'s module that holds it, and its key there."""
+        held = [(name, "_parameters") for name in self.parameter_names] + [(name, "_buffers") for name in self.buffer_names]
+        slots = []
+        for name, kind in held:
+            owner, _, leaf = name.rpartition(".")
+            slots.append((getattr(form.get_submodule(owner), kind), leaf))
+        return slots
+
     @staticmethod
-    def slot(network: nn.Module, name: str, kind: str) -> tuple:
-        owner, _, leaf = name.rpartition(".")
-        return getattr(network.get_submodule(owner), kind), leaf
+    def fill(slots: List[tuple], tensors) -> None:
+        for (holder, key), tensor in zip(slots, tensors):
+            holder[key] = tensor
 
     def train(self, mode: bool = True) -> "Members":
         for form in (self.architecture, self.vmapped, self.member_major):
@@ -174,10 +180,7 @@ class Members(nn.Module):
         """One member's forward pass (inside vmap): its tensors placed straight into the slots of a copy of the
         architecture that exists for this alone, so nothing is put back: torch.func.functional_call's swapping and
         restoring would cost more than a small network's forward pass."""
-        for (slots, name), value in zip(self.parameter_slots, parameters.values()):
-            slots[name] = value
-        for (slots, name), value in zip(self.buffer_slots, buffers.values()):
-            slots[name] = value
+        self.fill(self.vmapped_slots, [*parameters.values(), *buffers.values()])
         return self.vmapped(*inputs)
 
     def forward(self, *inputs):
@@ -189,8 +192,7 @@ class Members(nn.Module):
 
     def forward_member_major(self, *inputs):
         # The stacked tensors themselves go into the member-major layers' slots (again at every call: .to() replaces buffers).
-        for (slots, name), key in zip(self.member_major_slots, self.parameter_names + self.buffer_names):
-            slots[name] = getattr(self, stacked_name(key))
+        self.fill(self.member_major_slots, [getattr(self, stacked_name(name)) for name in self.parameter_names + self.buffer_names])
         rows = [None if x is None else x.transpose(0, MEMBER_DIM).reshape(-1, *x.shape[2:]) for x in inputs]
         out = self.member_major(*rows)
         return out.reshape(self.count, -1, *out.shape[1:]).transpose(0, MEMBER_DIM)
@@ -292,22 +294,15 @@ class VectorizedGAN(GAN):
     def gradient_norm(self, gradients: List[Tensor]) -> Tensor:
         return per_member_norm(gradients)
 
-    def step(self, optimizer, config) -> None:
-        if config.grad_clip_norm is not None:  # torch's clip_grad_norm_, each member by its own norm
-            gradients = [p.grad for p in self.parameters_of(optimizer) if p.grad is not None]
-            scale = (config.grad_clip_norm / (per_member_norm(gradients) + 1e-6)).clamp(max=1.0)
-            for gradient in gradients:
-                gradient.mul_(scale.view(-1, *[1] * (gradient.dim() - 1)))
-        self.step_optimizer(optimizer)
+    def clip(self, optimizer, max_norm: float) -> None:
+        """torch's clip_grad_norm_, each member by its own norm."""
+        gradients = [p.grad for p in self.parameters_of(optimizer) if p.grad is not None]
+        scale = (max_norm / (per_member_norm(gradients) + 1e-6)).clamp(max=1.0)
+        for gradient in gradients:
+            gradient.mul_(scale.view(-1, *[1] * (gradient.dim() - 1)))
 
     def log_step(self, d_loss, g_loss, real_out, fake_out, d_optimizer, g_optimizer) -> None:
-        measured = {
-            "loss/d": d_loss.detach(),
-            "loss/g": g_loss.detach(),
-            "d/real": self.objective.d_output(real_out.detach()).mean(dim=0),
-            "d/fake": self.objective.d_output(fake_out.detach()).mean(dim=0),
-            **self.grad_norms,
-        }
+        measured = self.measured(d_loss, g_loss, real_out, fake_out)  # a value per member each
         rows = torch.stack([value.float() for value in measured.values()]).T.tolist()  # one host read
         shared = {"lr/d": d_optimizer.param_groups[0]["lr"], "lr/g": g_optimizer.param_groups[0]["lr"]}
         self.latest_member_values = [{**dict(zip(measured, row)), **shared} for row in rows]

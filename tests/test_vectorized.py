@@ -32,13 +32,18 @@ def fit(module, datamodule, precision: str = "64-true", ckpt_path=None, callback
     return trainer
 
 
-def separate_run(cfg, seed: int, precision: str = "64-true"):
-    """What ``python -m gan_lightning.run seed=...`` trains: seeded, then data and networks built, then fit."""
+def seeded_run(cfg, seed: int):
+    """What ``python -m gan_lightning.run seed=...`` builds: seeded, then data and networks built."""
     pl.seed_everything(seed, workers=True, verbose=False)
     datamodule = build_datamodule(dataclasses.replace(cfg, seed=seed))
     datamodule.setup("fit")
-    module = build_module(cfg)
-    fit(module, datamodule, precision)
+    return build_module(cfg), datamodule
+
+
+def separate_run(cfg, seed: int, precision: str = "64-true", ckpt_path=None, callbacks=()):
+    """What ``python -m gan_lightning.run seed=...`` trains (from ``ckpt_path``, when given)."""
+    module, datamodule = seeded_run(cfg, seed)
+    fit(module, datamodule, precision, ckpt_path=ckpt_path, callbacks=callbacks)
     return module
 
 
@@ -51,19 +56,20 @@ def worst_relative_difference(a: Dict[str, torch.Tensor], b: Dict[str, torch.Ten
     return max(float((a[k] - b[k]).norm() / a[k].norm().clamp_min(1e-12)) for k in a)
 
 
+def member_weights(group, member: int) -> Dict[str, torch.Tensor]:
+    """Member ``member``'s weights under the names a separate run's module gives them."""
+    networks = {"generator.": group.module.generator, "discriminator.": group.module.discriminator}
+    if group.module.generator_ema is not None:
+        networks["generator_ema.network."] = group.module.generator_ema.network
+    return {prefix + name: value for prefix, members in networks.items() for name, value in weights(members.network(member)).items()}
+
+
 def member_differences(overrides: List[str], seeds: List[int], steps: int, member_major: bool = True) -> List[float]:
     cfg = to_config(compose_config([*overrides, f"trainer.max_steps={steps}", "metrics=none"]))
     group = build_group(cfg, seeds, member_major)
     assert (group.module.generator.member_major is not None) == member_major  # the path under test
     fit(group.module, group.datamodule)
-    differences = []
-    for member, seed in enumerate(seeds):
-        separate = separate_run(cfg, seed)
-        networks = [(separate.generator, group.module.generator.network(member)), (separate.discriminator, group.module.discriminator.network(member))]
-        if separate.generator_ema is not None:
-            networks.append((separate.generator_ema.network, group.module.generator_ema.network.network(member)))
-        differences.append(max(worst_relative_difference(weights(a), weights(b)) for a, b in networks))
-    return differences
+    return [worst_relative_difference(weights(separate_run(cfg, seed)), member_weights(group, member)) for member, seed in enumerate(seeds)]
 
 
 @pytest.mark.parametrize(
@@ -105,10 +111,7 @@ def test_rounding_is_what_float32_members_differ_by():
     """Why the equivalence is tested in float64: in float32, one ulp of one weight grows to percents in 50 steps."""
     cfg = to_config(compose_config(["data=ring8", "model=mlp", "trainer.max_steps=50", "metrics=none"]))
     exact = separate_run(cfg, 1, precision="32-true")
-    pl.seed_everything(1, workers=True, verbose=False)
-    datamodule = build_datamodule(dataclasses.replace(cfg, seed=1))
-    datamodule.setup("fit")
-    nudged = build_module(cfg)
+    nudged, datamodule = seeded_run(cfg, 1)
     with torch.no_grad():
         first = nudged.generator.net[0].weight
         first[0, 0] = torch.nextafter(first[0, 0], torch.tensor(float("inf")))
@@ -141,21 +144,6 @@ def test_a_group_resumed_from_its_checkpoint_trains_what_it_would_have_trained_u
     assert worst_relative_difference(weights(uninterrupted.module), {k: step10[k] for k in weights(uninterrupted.module)}) > 1e-3  # it trained on
 
 
-def separate_run_saving_at(cfg, seed: int, step: int, path, ckpt_path=None):
-    pl.seed_everything(seed, workers=True, verbose=False)
-    datamodule = build_datamodule(dataclasses.replace(cfg, seed=seed))
-    datamodule.setup("fit")
-    module = build_module(cfg)
-    fit(module, datamodule, ckpt_path=ckpt_path, callbacks=[SaveAt(step, path)] if path else [])
-    return module
-
-
-def member_weights(group, member: int) -> Dict[str, torch.Tensor]:
-    networks = {"generator.": group.module.generator.network(member), "discriminator.": group.module.discriminator.network(member),
-                "generator_ema.network.": group.module.generator_ema.network.network(member)}  # fmt: skip
-    return {prefix + name: value for prefix, network in networks.items() for name, value in weights(network).items()}
-
-
 def test_a_members_checkpoint_resumes_as_its_separate_run_and_separate_runs_stack_into_a_group(tmp_path):
     """Splitting a group's checkpoint gives each member the checkpoint its separate run would have written; stacking
     separate runs' checkpoints gives a group that trains on as they would."""
@@ -169,8 +157,8 @@ def test_a_members_checkpoint_resumes_as_its_separate_run_and_separate_runs_stac
     separate_from_member = []
     for member, seed in enumerate(seeds):
         torch.save(member_checkpoint(load_safely(tmp_path / "group10.ckpt"), member), tmp_path / f"member{member}.ckpt")
-        separate_from_member.append(separate_run_saving_at(cfg, seed, 0, None, ckpt_path=tmp_path / f"member{member}.ckpt"))
-    separate = [separate_run_saving_at(cfg, seed, 10, tmp_path / f"separate{seed}.ckpt") for seed in seeds]
+        separate_from_member.append(separate_run(cfg, seed, ckpt_path=tmp_path / f"member{member}.ckpt"))
+    separate = [separate_run(cfg, seed, callbacks=[SaveAt(10, tmp_path / f"separate{seed}.ckpt")]) for seed in seeds]
     torch.save(group_checkpoint([load_safely(tmp_path / f"separate{seed}.ckpt") for seed in seeds]), tmp_path / "stacked10.ckpt")
     stacked = build_group(cfg, seeds)
     fit(stacked.module, stacked.datamodule, ckpt_path=tmp_path / "stacked10.ckpt")
@@ -188,8 +176,8 @@ def test_members_checkpoints_at_different_steps_are_refused(tmp_path):
     from gan_lightning.vectorized import group_checkpoint
 
     cfg = to_config(compose_config([*SMALL, "trainer.max_steps=6", "metrics=none"]))
-    separate_run_saving_at(cfg, 0, 3, tmp_path / "a.ckpt")
-    separate_run_saving_at(cfg, 1, 5, tmp_path / "b.ckpt")
+    separate_run(cfg, 0, callbacks=[SaveAt(3, tmp_path / "a.ckpt")])
+    separate_run(cfg, 1, callbacks=[SaveAt(5, tmp_path / "b.ckpt")])
     with pytest.raises(UserError, match=r"different steps \(3, 5\)"):
         group_checkpoint([load_safely(tmp_path / "a.ckpt"), load_safely(tmp_path / "b.ckpt")])
 
