@@ -101,8 +101,11 @@ def cluster_plugins() -> List[Any]:
     return [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else []
 
 
-def build_trainer(cfg: Config, context: RunContext) -> pl.Trainer:
+def build_trainer(cfg: Config, context: RunContext, logger: Any = None, callbacks: Optional[List[pl.Callback]] = None) -> pl.Trainer:
+    """The run's trainer; ``logger`` and ``callbacks`` replace the run's own (a vectorized group's members have theirs)."""
     t = cfg.trainer
+    if logger is None:
+        logger = build_loggers(cfg.logger, context.run_dir, context.run_id, context.resume_step, context.name, context.group, context.tags, hparams=context.config) or False
     trainer = pl.Trainer(
         accelerator=t.accelerator,
         devices=job_devices(current_hydra_config(), t.accelerator, t.devices),
@@ -114,8 +117,8 @@ def build_trainer(cfg: Config, context: RunContext) -> pl.Trainer:
         # every optimizer step (d_steps + g_steps per training step), so it is not used as the limit.
         max_steps=-1,
         max_epochs=-1,
-        logger=build_loggers(cfg.logger, context.run_dir, context.run_id, context.resume_step, context.name, context.group, context.tags, hparams=context.config) or False,
-        callbacks=build_callbacks(cfg, context),
+        logger=logger,
+        callbacks=build_callbacks(cfg, context) if callbacks is None else callbacks,
         log_every_n_steps=t.log_every_n_steps,
         deterministic=t.deterministic,
         default_root_dir=str(context.run_dir),

@@ -379,13 +379,17 @@ class GAN(FastPathModule):
     def generate(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
         """Samples for inspection and evaluation: in eval mode, without gradients; ``labels`` for a conditional G."""
         with eval_mode(self.sampler) as sampler:
-            return sampler(z.to(self.device), labels.to(self.device) if labels is not None else None)
+            return sampler(self.as_input(z), labels.to(self.device) if labels is not None else None)
 
     @torch.no_grad()
     def discriminate(self, x: Tensor, labels: Optional[Tensor] = None) -> Tensor:
         """D's outputs for inspection, as logged (probabilities for classifier objectives): in eval mode, without gradients."""
         with eval_mode(self.discriminator) as discriminator:
-            return self.objective.d_output(score(discriminator, x.to(self.device), labels.to(self.device) if labels is not None else None))
+            return self.objective.d_output(score(discriminator, self.as_input(x), labels.to(self.device) if labels is not None else None))
+
+    def as_input(self, x: Tensor) -> Tensor:
+        """``x`` on the module's device, in its precision (trainer.precision=64-true trains in float64)."""
+        return x.to(self.device, dtype=self.dtype if x.is_floating_point() else x.dtype)
 
     def on_save_checkpoint(self, checkpoint: Dict) -> None:
         state = TrainingState(

@@ -50,9 +50,24 @@ def current_hydra_config() -> Optional[DictConfig]:
     return HydraConfig.get() if HydraConfig.initialized() else None
 
 
+VECTORIZED_TARGET = "hydra_plugins.gan_lightning_vectorized.VectorizedLauncher"
+
+
+def joblib_settings(hydra_config: Any) -> Optional[DictConfig]:
+    """The settings of the parallel launcher this job runs under: hydra/launcher=parallel, or the groups of
+    hydra/launcher=vectorized with hydra.launcher.groups=parallel; None for any other launcher."""
+    launcher = None if hydra_config is None else OmegaConf.select(hydra_config, "launcher", default=None)
+    if launcher is None:
+        return None
+    target = launcher.get("_target_")
+    if target == LAUNCHER_TARGET:
+        return launcher
+    return launcher.parallel if target == VECTORIZED_TARGET and launcher.get("groups") == "parallel" else None
+
+
 def is_parallel(hydra_config: Any) -> bool:
     """Whether this job (its Hydra config) was started by the parallel launcher."""
-    return hydra_config is not None and OmegaConf.select(hydra_config, "launcher._target_", default=None) == LAUNCHER_TARGET
+    return joblib_settings(hydra_config) is not None
 
 
 class SweepStopped(Exception):
@@ -66,7 +81,7 @@ def job_threads(hydra_config: Any, num_threads: Optional[int]) -> Optional[int]:
     """PyTorch threads for this job: trainer.num_threads, or its share of the cores in a parallel multirun."""
     if num_threads is not None or not is_parallel(hydra_config):
         return num_threads
-    return max(1, available_cores() // max(int(hydra_config.launcher.n_jobs), 1))
+    return max(1, available_cores() // max(int(joblib_settings(hydra_config).n_jobs), 1))
 
 
 def job_devices(hydra_config: Any, accelerator: str, devices: Any) -> Any:

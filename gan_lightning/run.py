@@ -14,7 +14,7 @@ import traceback
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import hydra
 import pytorch_lightning as pl
@@ -58,11 +58,13 @@ USER_ERROR_EXIT = 2
 DIVERGED_EXIT = 3
 
 
-def run_context(cfg: DictConfig) -> RunContext:
-    """Names for trackers, from Hydra's view of this job: overrides, sweep directory, chosen options."""
+def run_context(cfg: DictConfig, run_dir: Optional[Path] = None, task_overrides: Optional[List[str]] = None) -> RunContext:
+    """Names for trackers, from Hydra's view of this job: overrides, sweep directory, chosen options (a member of a
+    vectorized group passes its own directory and overrides)."""
     hc = HydraConfig.get()
     choices = hc.runtime.choices
-    overrides = [o for o in hc.overrides.task if not o.startswith(("hydra.", "hydra/"))]
+    task_overrides = list(hc.overrides.task) if task_overrides is None else task_overrides
+    overrides = [o for o in task_overrides if not o.startswith(("hydra.", "hydra/"))]
     default_name = "-".join(str(choices.get(g)) for g in ("model", "data", "objective"))
     name = cfg.logger.name or (",".join(overrides) if overrides else default_name)
     group = cfg.logger.group
@@ -71,7 +73,7 @@ def run_context(cfg: DictConfig) -> RunContext:
     tags = [str(choices.get(g)) for g in ("model", "data", "objective")] + list(cfg.logger.tags)
     config = scrub_secrets(OmegaConf.to_container(cfg, resolve=True))
     config["choices"] = {k: v for k, v in choices.items() if not k.startswith("hydra")}
-    return RunContext(Path(hc.runtime.output_dir), name=name, group=group, tags=tags, config=config)
+    return RunContext(Path(run_dir or hc.runtime.output_dir), name=name, group=group, tags=tags, config=config)
 
 
 @dataclass
@@ -122,19 +124,24 @@ def train(config: Config, context: RunContext, prepared: Prepared, summary: Dict
         raise
     finally:
         stop.uninstall()
-        summary["global_step"] = module.steps_done
-        quality, protocol, evaluation_seconds = latest_evaluation(trainer)
-        summary["metrics"] = scalar_metrics({**trainer.callback_metrics, **quality})
-        if protocol:
-            summary["metrics_protocol"] = protocol  # how its sample-quality metrics were computed
-            summary["evaluation_s"] = round(evaluation_seconds, 3)  # of wall_time_s: the cost of measuring sample quality
-        if config.trainer.on_nan == "skip":
-            summary["skipped_updates"] = module.skipped_updates
-        summary["wandb_dir"] = finish_wandb(trainer.loggers, protocol)
-        best = checkpoint.best_record()
-        if best is not None:
-            summary["best"] = best
+        record_outcome(summary, config, trainer, module, checkpoint)
     summary["status"] = "completed"
+
+
+def record_outcome(summary: Dict[str, Any], config: Config, trainer: Any, module: GAN, checkpoint: Any) -> None:
+    """What the run reached, into its summary, and its W&B run closed: the step, the latest values, the best checkpoint."""
+    summary["global_step"] = module.steps_done
+    quality, protocol, evaluation_seconds = latest_evaluation(trainer)
+    summary["metrics"] = scalar_metrics({**trainer.callback_metrics, **quality})
+    if protocol:
+        summary["metrics_protocol"] = protocol  # how its sample-quality metrics were computed
+        summary["evaluation_s"] = round(evaluation_seconds, 3)  # of wall_time_s: the cost of measuring sample quality
+    if config.trainer.on_nan == "skip":
+        summary["skipped_updates"] = module.skipped_updates
+    summary["wandb_dir"] = finish_wandb(trainer.loggers, protocol)
+    best = checkpoint.best_record()
+    if best is not None:
+        summary["best"] = best
 
 
 def previous_metrics(run_dir: Path) -> Dict[str, Any]:
@@ -196,14 +203,19 @@ def run_in(directory: RunDirectory, cfg: DictConfig) -> Optional[float]:
         # The other processes of a data-parallel job leave the summary, final messages and exit status to rank 0
         # (a failing exit here would make Lightning's launcher kill rank 0 before it reports).
         return None
-    if summary["status"] == "completed":
-        log.info(f"run directory: {context.run_dir} (samples/, checkpoints/, summary.json" + (", csv/" if (context.run_dir / "csv").exists() else "") + ")")
-        if summary.get("wandb_dir"):
-            log.info(f"W&B run: {summary['wandb_dir']} (upload every segment with: wandb sync {context.run_dir / 'wandb'}/*run-*-{context.run_id})")
+    report_end(context, summary)
     if (exit_code >= 128 and not parallel) or (exit_code and not multirun):
         # Interruptions stop a basic multirun too: the jobs after this one would be stopped by the same signal.
         sys.exit(exit_code)
     return sweep_value(OmegaConf.select(cfg, "optimized_metric"), summary)
+
+
+def report_end(context: RunContext, summary: Dict[str, Any]) -> None:
+    """Where a completed run's files and W&B run are."""
+    if summary["status"] == "completed":
+        log.info(f"run directory: {context.run_dir} (samples/, checkpoints/, summary.json" + (", csv/" if (context.run_dir / "csv").exists() else "") + ")")
+        if summary.get("wandb_dir"):
+            log.info(f"W&B run: {summary['wandb_dir']} (upload every segment with: wandb sync {context.run_dir / 'wandb'}/*run-*-{context.run_id})")
 
 
 def own_run_id(resume: Optional[Resume], run_dir: Path) -> Optional[str]:

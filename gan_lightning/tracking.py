@@ -207,8 +207,9 @@ class GuardedWandbLogger(WandbLogger):
         self.guarded(upload)
 
 
-def start_wandb(cfg: LoggerConfig, run_dir: Path, run_id: str, resume_step: int, offline: bool, **names: Any) -> GuardedWandbLogger:
-    """The run's W&B run, started now (so that a failure is handled here, not mid-training); continued when it exists."""
+def start_wandb(cfg: LoggerConfig, run_dir: Path, run_id: str, resume_step: int, offline: bool, alongside: bool = False, **names: Any) -> GuardedWandbLogger:
+    """The run's W&B run, started now (so that a failure is handled here, not mid-training); continued when it exists.
+    ``alongside``: one of several runs open at once in this process (the members of a vectorized group)."""
     import wandb
 
     logger = GuardedWandbLogger(
@@ -222,6 +223,8 @@ def start_wandb(cfg: LoggerConfig, run_dir: Path, run_id: str, resume_step: int,
         log_model=False,  # checkpoints are uploaded by PeriodicCheckpoint (logger.log_model)
         settings=wandb.Settings(init_timeout=WANDB_INIT_TIMEOUT_S),
         **({"mode": "offline"} if offline else {}),
+        # Without it, each wandb.init would end the run before it, and Lightning would reuse the global wandb.run.
+        **({"reinit": "create_new"} if alongside else {}),
         **names,
     )
     logger.upload_checkpoints = cfg.log_model
@@ -242,7 +245,8 @@ def backfill(logger: GuardedWandbLogger, run_dir: Path, resume_step: int) -> Non
 
 
 def build_loggers(
-    cfg: LoggerConfig, run_dir: Path, run_id: str, resume_step: int, name: str, group: Optional[str], tags: List[str], hparams: Dict[str, Any]
+    cfg: LoggerConfig, run_dir: Path, run_id: str, resume_step: int, name: str, group: Optional[str], tags: List[str], hparams: Dict[str, Any],
+    alongside: bool = False,
 ) -> List[Logger]:
     """W&B and/or CSV loggers, with ``hparams`` (already free of secrets) logged as the run's config.
 
@@ -253,7 +257,7 @@ def build_loggers(
     loggers: List[Logger] = []
     wandb_failed = False
     if cfg.wandb and cfg.mode != "disabled":
-        names = dict(name=name, group=group, tags=tags)
+        names = dict(name=name, group=group, tags=tags, alongside=alongside)
         offline = cfg.offline
         if not offline:
             unreachable = wandb_server_unreachable()

@@ -1,0 +1,370 @@
+"""The runs of a vectorized group: S jobs of a sweep that differ only in their seed, trained as one computation
+(gan_lightning.vectorized) in one process, each still a run of its own.
+
+Each member has the run directory its job would have had, and leaves in it what a separate run leaves: the
+lock and ``.hydra/``, ``run.log``, its W&B run and CSV log, sample grids, metrics, ``checkpoints/last.ckpt`` (the
+checkpoint its separate run would have written, split from the group's) and ``summary.json``. The member's
+own callbacks and loggers are those a separate run builds; they see the member through ``MemberTrainer`` and a
+GAN module whose networks share storage with the member's slice of the stacked weights.
+
+A rerun resumes the group from its members' checkpoints, stacked; members whose checkpoints stand at
+different steps are refused, as is every setting the group cannot reproduce, before any directory is touched.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from gan_lightning.build import RunContext, build_callbacks, build_trainer, module_settings
+from gan_lightning.callbacks import Interrupted, PeriodicCheckpoint, ProgressLog, StopOnSignal
+from gan_lightning.checkpoints import AtomicCheckpointIO, Resume, check_compatible, select_resume
+from gan_lightning.config import Config, to_config, validate
+from gan_lightning.distributed import slurm_job
+from gan_lightning.errors import Diverged, UserError
+from gan_lightning.module import GAN
+from gan_lightning.periodic import Periodic
+from gan_lightning.rundir import RunDirectory, job_log_name
+from gan_lightning.tracking import build_loggers
+from gan_lightning.vectorized import Group, VectorizedGAN, build_group, check_vectorizable, group_checkpoint, member_checkpoint
+
+log = logging.getLogger("gan_lightning")
+
+
+@dataclass
+class MemberJob:
+    """One job of the sweep that trains as a member of a group: its seed, overrides and run directory."""
+
+    seed: int
+    overrides: List[str]
+    run_dir: str
+
+
+class OneProcess:
+    """The collective calls of a member's callbacks, in the one process that trains the group."""
+
+    def barrier(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def broadcast(self, value: Any, src: int = 0) -> Any:
+        return value
+
+    def reduce(self, value: Any, *args: Any, **kwargs: Any) -> Any:
+        return value
+
+    def reduce_boolean_decision(self, decision: bool, all: bool = True) -> bool:
+        return decision
+
+
+class MemberTrainer:
+    """What a member's callbacks see as their trainer: the member's loggers, callbacks, data and checkpoint files;
+    the step, epoch and every other attribute are the group trainer's."""
+
+    is_global_zero = True
+    world_size = 1
+    strategy = OneProcess()
+
+    def __init__(self, group_trainer: pl.Trainer, loggers: List[Any], callbacks: List[pl.Callback], datamodule: Any, save: Any):
+        self.group_trainer, self.loggers, self.callbacks, self.datamodule = group_trainer, loggers, callbacks, datamodule
+        self.save = save
+        self.callback_metrics: Dict[str, torch.Tensor] = {}
+
+    @property
+    def logger(self) -> Any:
+        return self.loggers[0] if self.loggers else None
+
+    def save_checkpoint(self, path: Any, weights_only: bool = False) -> None:
+        self.save(Path(path))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.group_trainer, name)
+
+
+def member_module(group: VectorizedGAN, index: int, config: Config) -> GAN:
+    """Member ``index`` as a GAN module of a separate run, its networks sharing storage with its slice of the group's."""
+    module = GAN(group.generator.network(index), group.discriminator.network(index), **module_settings(config))
+    if group.generator_ema is not None:
+        module.generator_ema.network = group.generator_ema.network.network(index)
+    module._device, module._dtype = group.device, group.dtype
+    module.steps_done = group.steps_done
+    return module
+
+
+@dataclass
+class Member:
+    """A member's run: its settings, directory, names for trackers, checkpoint to resume from and summary."""
+
+    job: MemberJob
+    config: Config
+    cfg: DictConfig
+    context: RunContext
+    directory: RunDirectory
+    summary: Dict[str, Any]
+    resume: Optional[Resume] = None
+    trainer: Optional[MemberTrainer] = None
+    module: Optional[GAN] = None
+    callbacks: List[pl.Callback] = field(default_factory=list)
+
+    @property
+    def checkpoint(self) -> PeriodicCheckpoint:
+        return next(c for c in self.callbacks if isinstance(c, PeriodicCheckpoint))
+
+
+class MemberRuns(pl.Callback):
+    """Feeds each member's loggers and callbacks from the group's steps, and writes the members' checkpoints."""
+
+    def __init__(self, members: List[Member]):
+        self.members = members
+        self.dumped: Optional[tuple] = None  # (step, the group's checkpoint at that step)
+
+    def group_checkpoint_now(self, trainer: pl.Trainer, pl_module: VectorizedGAN) -> Dict[str, Any]:
+        if self.dumped is None or self.dumped[0] != pl_module.steps_done:
+            self.dumped = (pl_module.steps_done, trainer._checkpoint_connector.dump_checkpoint(weights_only=False))
+        return self.dumped[1]
+
+    def saver(self, trainer: pl.Trainer, pl_module: VectorizedGAN, index: int):
+        member = self.members[index]
+
+        def save(path: Path) -> None:
+            checkpoint = member_checkpoint(self.group_checkpoint_now(trainer, pl_module), index)
+            checkpoint["callbacks"] = {c.state_key: c.state_dict() for c in member.callbacks if c.state_dict()}
+            for callback in member.callbacks:
+                callback.on_save_checkpoint(member.trainer, member.module, checkpoint)
+            AtomicCheckpointIO().save_checkpoint(checkpoint, path)
+
+        return save
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: VectorizedGAN) -> None:
+        for index, member in enumerate(self.members):  # the networks' views are taken where the group now lives
+            member.module = member_module(pl_module, index, member.config)
+            member.trainer.group_trainer, member.trainer.save = trainer, self.saver(trainer, pl_module, index)
+            member.trainer.datamodule = trainer.datamodule.datamodules[index]
+            if member.resume is not None:
+                states = member.resume.checkpoint.get("callbacks", {})
+                for callback in member.callbacks:
+                    if callback.state_key in states:
+                        callback.load_state_dict(states[callback.state_key])
+            for callback in member.callbacks:
+                callback.on_train_start(member.trainer, member.module)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: VectorizedGAN, outputs: Any, batch: Any, batch_idx: int) -> None:
+        steps_done = pl_module.steps_done
+        if pl_module.logging_now:
+            self.log_values(trainer, pl_module)
+        if any(self.due(callback, pl_module) for callback in self.members[0].callbacks):
+            pl_module.check_losses()  # nothing is saved, drawn or evaluated from weights a non-finite loss spoilt
+        for member in self.members:
+            member.module.steps_done = steps_done
+            for callback in member.callbacks:
+                callback.on_train_batch_end(member.trainer, member.module, outputs, batch, batch_idx)
+
+    @staticmethod
+    def due(callback: pl.Callback, pl_module: GAN) -> bool:
+        return isinstance(callback, Periodic) and (callback.is_due(pl_module.steps_done) or pl_module.steps_done == pl_module.max_steps)
+
+    def log_values(self, trainer: pl.Trainer, pl_module: VectorizedGAN) -> None:
+        """Each member's values to its loggers; their means over the members to the group's progress line."""
+        rows = pl_module.latest_member_values
+        for member, values in zip(self.members, rows):
+            member.trainer.callback_metrics.update({name: torch.tensor(value) for name, value in values.items()})
+            for logger in member.trainer.loggers:
+                logger.log_metrics({**values, "epoch": trainer.current_epoch}, step=pl_module.logged_step)
+                logger.save()
+        trainer.callback_metrics.update({name: torch.tensor(sum(row[name] for row in rows) / len(rows)) for name in rows[0]})
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: VectorizedGAN) -> None:
+        for member in self.members:
+            member.module.steps_done = pl_module.steps_done
+            for callback in member.callbacks:
+                callback.on_train_end(member.trainer, member.module)
+
+
+class MembersCheckpoint:
+    """What StopOnSignal saves when a stop signal arrives: every member's checkpoint at the current step."""
+
+    def __init__(self, members: List[Member]):
+        self.members = members
+
+    def save_now(self, trainer: pl.Trainer, pl_module: VectorizedGAN) -> None:
+        for member in self.members:
+            member.checkpoint.save_now(member.trainer, member.module)
+
+
+def member_config(cfg: DictConfig, seed: int) -> DictConfig:
+    member = copy.deepcopy(cfg)
+    member.seed = seed
+    return member
+
+
+def new_members(cfg: DictConfig, jobs: Sequence[MemberJob], context_of) -> List[Member]:
+    members = []
+    for job in jobs:
+        member_cfg = member_config(cfg, job.seed)
+        context = context_of(member_cfg, Path(job.run_dir), job.overrides)
+        summary = {"status": "failed", "global_step": 0, "metrics": {}, "overrides": list(job.overrides), **slurm_job()}
+        members.append(Member(job, to_config(member_cfg), member_cfg, context, RunDirectory(context.run_dir), summary))
+    return members
+
+
+def prepare_members(members: List[Member]) -> None:
+    """Check the settings, take every member's directory and choose what each resumes from, or refuse the group."""
+    first = members[0].config
+    validate(first)
+    first.trainer.check_machine()
+    check_vectorizable(first)
+    for member in members:
+        member.directory.acquire()
+    first.data.prepare()
+    first.metrics.prepare(first.data)
+    for member in members:
+        member.resume = select_resume(member.config.resume, member.context.run_dir)
+    resumed = [m for m in members if m.resume is not None]
+    if resumed and (len(resumed) != len(members) or len({m.resume.steps_done for m in resumed}) > 1):
+        where = ", ".join(f"{m.context.run_dir}: step {m.resume.steps_done if m.resume else 0}" for m in members)
+        raise UserError(
+            f"the members of this vectorized group stand at different steps ({where}), so they cannot continue as one "
+            "computation: rerun this sweep with hydra/launcher=basic (or parallel), which continues each run on its own."
+        )
+
+
+def train_group(members: List[Member], log_name: str) -> None:
+    """Build the group, claim the members' directories and train; every member's summary records the outcome."""
+    from gan_lightning.parallel import job_threads
+    from gan_lightning.run import own_run_id, previous_metrics
+
+    first, hydra_config = members[0].config, HydraConfig.get()
+    threads = job_threads(hydra_config, first.trainer.num_threads)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    group = build_group(first, [m.job.seed for m in members])
+    for index, member in enumerate(members):
+        if member.resume is not None:
+            check_compatible(member.resume, member_module(group.module, index, member.config), member.context.config.get("choices", {}))
+    for member in members:
+        member.directory.claim(member.cfg, member_hydra_config(hydra_config, member), log_name)
+        member.context.run_id = member.directory.run_id(own_run_id(member.resume, member.context.run_dir))
+        member.context.resume_step = member.resume.steps_done if member.resume else 0
+    steps_done = members[0].context.resume_step
+    if steps_done >= first.trainer.max_steps:
+        log.info(f"the members' checkpoints are at step {steps_done}, trainer.max_steps={first.trainer.max_steps}: nothing left to train")
+        for member in members:
+            member.summary.update(status="completed", global_step=steps_done, metrics=previous_metrics(member.context.run_dir))
+        return
+    if steps_done:
+        log.info(f"resuming {len(members)} members from their checkpoints at step {steps_done}")
+    fit_group(group, members)
+    for member in members:
+        member.summary["status"] = "completed"
+
+
+def member_hydra_config(hydra_config: Any, member: Member) -> Any:
+    """The group job's Hydra config as the member's job would have had it: its overrides and directory."""
+    own = copy.deepcopy(hydra_config)
+    with read_write(own), open_dict(own):
+        own.overrides.task = list(member.job.overrides)
+        own.runtime.output_dir = str(member.context.run_dir)
+    return own
+
+
+def fit_group(group: Group, members: List[Member]) -> None:
+    from gan_lightning.run import record_outcome
+
+    first = members[0].config
+    for member in members:
+        member.callbacks = [c for c in build_callbacks(member.config, member.context) if not isinstance(c, (ProgressLog, StopOnSignal))]
+        loggers = build_loggers(
+            member.config.logger, member.context.run_dir, member.context.run_id, member.context.resume_step, member.context.name,
+            member.context.group, member.context.tags, hparams=member.context.config, alongside=True,
+        )  # fmt: skip
+        member.trainer = MemberTrainer(None, loggers, member.callbacks, None, None)
+    group_context = RunContext(members[0].context.run_dir, name="group")
+    trainer = build_trainer(first, group_context, logger=False, callbacks=group_callbacks(first, members))
+    stop = next(c for c in trainer.callbacks if isinstance(c, StopOnSignal))
+    staging = Path(tempfile.mkdtemp(prefix="gan_lightning_group_"))
+    resume_path = None
+    try:
+        if members[0].resume is not None:
+            checkpoint = group_checkpoint([m.resume.checkpoint for m in members])
+            checkpoint["callbacks"] = {}  # each member's callbacks take their own states (MemberRuns.on_train_start)
+            resume_path = staging / "group.ckpt"
+            torch.save(checkpoint, resume_path)
+        stop.install()
+        trainer.fit(group.module, datamodule=group.datamodule, ckpt_path=resume_path, weights_only=True)
+    except BaseException as error:
+        if stop.received is not None and not isinstance(error, (Interrupted, UserError, Diverged)):
+            raise Interrupted(stop.received, group.module.steps_done, saved=False) from error  # a second Ctrl-C
+        raise
+    finally:
+        stop.uninstall()
+        shutil.rmtree(staging, ignore_errors=True)
+        for index, member in enumerate(members):
+            if member.module is None:  # stopped before training began
+                member.module = member_module(group.module, index, member.config)
+            record_outcome(member.summary, member.config, member.trainer, member.module, member.checkpoint)
+
+
+def group_callbacks(config: Config, members: List[Member]) -> List[pl.Callback]:
+    callbacks: List[pl.Callback] = [MemberRuns(members)]
+    if config.callbacks.progress_every_n_steps > 0:
+        callbacks.append(ProgressLog(config.callbacks.progress_every_n_steps, config.trainer.max_steps))
+    callbacks.append(StopOnSignal(MembersCheckpoint(members)))
+    return callbacks
+
+
+def run_group(cfg: DictConfig, jobs: Sequence[MemberJob]) -> List[Optional[float]]:
+    """Train ``jobs`` as one vectorized group; each member's directory ends with its summary. Returns each job's
+    value for a sweeper (``optimized_metric``)."""
+    from gan_lightning.parallel import is_parallel
+    from gan_lightning.run import record_failure, report_end, run_context, save_summary, sweep_value
+
+    hydra_config = HydraConfig.get()
+    started = time.perf_counter()
+    members: List[Member] = []
+    failure: Dict[str, Any] = {}
+    exit_code = 0
+    try:
+        members = new_members(cfg, jobs, run_context)
+        prepare_members(members)
+        train_group(members, job_log_name(hydra_config))
+    except Exception as error:
+        exit_code = record_failure(error, failure, Path(jobs[0].run_dir), multirun=True)
+    except BaseException as error:
+        failure = {"status": "interrupted", "error": f"{type(error).__name__}: {error}"}
+        if not is_parallel(hydra_config):
+            raise
+    finally:
+        wall = round(time.perf_counter() - started, 3)
+        for member in members or new_summaries(jobs):
+            member.summary.update({key: failure[key] for key in ("status", "error") if key in failure})
+            member.summary["wall_time_s"] = wall
+            if member.directory.claimed or not member.directory.holds_previous_run:
+                save_summary(member.directory.path, member.summary)
+            member.directory.release()
+    for member in members:
+        report_end(member.context, member.summary)
+    if exit_code >= 128 and not is_parallel(hydra_config):
+        raise SystemExit(exit_code)  # a stop signal stops the jobs after this group too
+    return [sweep_value(OmegaConf.select(cfg, "optimized_metric"), m.summary) for m in members] or [None] * len(jobs)
+
+
+@dataclass
+class RefusedJob:
+    """A job of a group refused before its members' runs could be set up (a setting its config cannot hold)."""
+
+    directory: RunDirectory
+    summary: Dict[str, Any]
+
+
+def new_summaries(jobs: Sequence[MemberJob]) -> List[RefusedJob]:
+    return [RefusedJob(RunDirectory(Path(job.run_dir)), {"status": "failed", "global_step": 0, "metrics": {}, "overrides": list(job.overrides)}) for job in jobs]
