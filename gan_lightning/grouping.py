@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from omegaconf import open_dict
 
+from gan_lightning import sweep
 from gan_lightning.errors import UserError
 from gan_lightning.members import MemberJob
 
@@ -113,6 +114,9 @@ def launch_groups(launcher: Any, job_overrides: Sequence[Sequence[str]], initial
     inner = inner_launcher(launcher)
     inner.setup(hydra_context=launcher.hydra_context, task_function=GroupTask(launcher.task_function, groups), config=launcher.config)
     returns = inner.launch(inner_jobs, initial_job_idx)
+    for jobs, returned in zip(planned, returns):
+        if len(jobs) > 1 and returned.status == JobStatus.COMPLETED:
+            sweep.refused_exit_code = max(sweep.refused_exit_code, returned.return_value.exit_code)
     return [member for jobs, returned in zip(planned, returns) for member in per_member(jobs, returned)]
 
 
@@ -121,5 +125,5 @@ def per_member(jobs: List[Job], returned: JobReturn) -> List[JobReturn]:
     if len(jobs) == 1:
         return [returned]
     completed = returned.status == JobStatus.COMPLETED
-    values = returned.return_value if completed else [returned._return_value] * len(jobs)
+    values = returned.return_value.values if completed else [returned._return_value] * len(jobs)
     return [dataclasses.replace(returned, overrides=overrides, _return_value=value) for (_, overrides), value in zip(jobs, values)]

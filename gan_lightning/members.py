@@ -322,9 +322,8 @@ def group_callbacks(config: Config, members: List[Member]) -> List[pl.Callback]:
     return callbacks
 
 
-def run_group(cfg: DictConfig, jobs: Sequence[MemberJob]) -> List[Optional[float]]:
-    """Train ``jobs`` as one vectorized group; each member's directory ends with its summary. Returns each job's
-    value for a sweeper (``optimized_metric``)."""
+def run_group(cfg: DictConfig, jobs: Sequence[MemberJob]) -> "GroupResult":
+    """Train ``jobs`` as one vectorized group; each member's directory ends with its summary."""
     from gan_lightning.parallel import is_parallel
     from gan_lightning.run import record_failure, report_end, run_context, save_summary, sweep_value
 
@@ -355,7 +354,16 @@ def run_group(cfg: DictConfig, jobs: Sequence[MemberJob]) -> List[Optional[float
         report_end(member.context, member.summary)
     if exit_code >= 128 and not is_parallel(hydra_config):
         raise SystemExit(exit_code)  # a stop signal stops the jobs after this group too
-    return [sweep_value(OmegaConf.select(cfg, "optimized_metric"), m.summary) for m in members] or [None] * len(jobs)
+    values = [sweep_value(OmegaConf.select(cfg, "optimized_metric"), m.summary) for m in members] or [None] * len(jobs)
+    return GroupResult(values, exit_code)
+
+
+@dataclass
+class GroupResult:
+    """What a group's job returns to the launcher: each member's value for a sweeper, and the group's exit code."""
+
+    values: List[Optional[float]]
+    exit_code: int
 
 
 @dataclass

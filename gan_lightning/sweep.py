@@ -22,6 +22,9 @@ JOB_MARKERS = (FILENAME, ".hydra", ".lock")
 last_exit_code = 0
 # The stop signal that ended the last multirun's parallel jobs (gan_lightning.parallel), if one did.
 stop_signal = None
+# Set by hydra/launcher=vectorized when a group was refused: its jobs' directories may hold earlier, completed runs
+# (left as they were), so their summaries alone would not show it.
+refused_exit_code = 0
 
 
 def tally(sweep_dir: Path) -> Counter:
@@ -37,10 +40,14 @@ def tally(sweep_dir: Path) -> Counter:
 
 def sweep_exit_code() -> int:
     """0 when every job completed; 128 + the signal's number when a stop signal ended the sweep; else 1."""
-    return 128 + stop_signal if stop_signal is not None else last_exit_code
+    return 128 + stop_signal if stop_signal is not None else max(last_exit_code, refused_exit_code)
 
 
 class SweepReport(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        global refused_exit_code
+        refused_exit_code = 0
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         global last_exit_code
         sweep_dir = Path(config.hydra.sweep.dir)
