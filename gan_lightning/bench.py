@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import shutil
 import statistics
 import sys
 import time
@@ -37,7 +38,7 @@ from gan_lightning.build import RunContext, build_datamodule, build_module, buil
 from gan_lightning.config import compose, to_config, validate
 from gan_lightning.data.batches import TensorBatches
 from gan_lightning.commands import Command, Setting, boolean, main_guard, whole_number
-from gan_lightning.errors import require_choice
+from gan_lightning.errors import UserError, require_choice
 from gan_lightning.module import GAN, batch_coupled, split
 from gan_lightning.adapter.runtime import restore_cuda_check
 from gan_lightning.peers import PEERS, PLAIN_AUTOCAST, plain_autocast
@@ -326,28 +327,31 @@ def scaling(warmup: int, steps: int, folder: Path) -> Dict[str, List[Dict]]:
     return table
 
 
-# The sweep the launchers are timed on: the default MLP on ring8, one job per seed, as a user runs it.
-SWEEP = ["data=ring8", "model=mlp", "logger=csv", "callbacks.samples_every_n_steps=0", "callbacks.progress_every_n_steps=0"]
-LAUNCHERS = {"basic": [], "parallel": ["hydra/launcher=parallel"]}
+# Multiruns over seeds as a user runs them (one command line each, start-up included), through each launcher.
+SWEEP = ["logger=csv", "metrics=none", "callbacks.samples_every_n_steps=0", "callbacks.progress_every_n_steps=0"]
+LAUNCHERS = {"basic": [], "parallel": ["hydra/launcher=parallel"], "vectorized": ["hydra/launcher=vectorized"]}
 
 
-def sweep_wall_times(jobs: int, steps: int, folder: Path, overrides: List[str]) -> Dict[str, Dict]:
-    """Wall seconds of a ``jobs``-seed multirun of SWEEP through each launcher (one command line each, start-up
-    included), and seed-steps per second: training steps × jobs per wall second."""
+def sweep_wall_times(case: List[str], jobs: int, steps: int, folder: Path, overrides: List[str]) -> Dict[str, Dict]:
+    """Wall seconds of a ``jobs``-seed multirun of ``case`` through each launcher, seed-steps per second (training
+    steps × jobs per wall second) and each launcher's wall time over the basic launcher's."""
     import subprocess
 
     seeds = ",".join(str(seed) for seed in range(jobs))
     timed: Dict[str, Dict] = {}
     for launcher, launcher_overrides in LAUNCHERS.items():
-        command = [sys.executable, "-m", "gan_lightning.run", "-m", *SWEEP, f"trainer.max_steps={steps}", f"seed={seeds}", *overrides,
-                   *launcher_overrides, f"hydra.sweep.dir={folder / ('sweep_' + launcher)}"]  # fmt: skip
+        sweep_dir = folder / f"sweep_{launcher}"
+        shutil.rmtree(sweep_dir, ignore_errors=True)  # a fresh sweep, not a resumed one
+        command = [sys.executable, "-m", "gan_lightning.run", "-m", *case, *SWEEP, f"trainer.max_steps={steps}", f"seed={seeds}", *overrides,
+                   *launcher_overrides, f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
         started = time.perf_counter()
         result = subprocess.run(command, capture_output=True, text=True)
         seconds = time.perf_counter() - started
         if result.returncode != 0:
             raise RuntimeError(f"the {launcher} launcher's sweep failed (exit code {result.returncode}):\n{result.stderr[-3000:]}")
         timed[launcher] = {"wall_s": seconds, "seed_steps_per_s": jobs * steps / seconds}
-    timed["parallel"]["wall_time_vs_basic"] = timed["parallel"]["wall_s"] / timed["basic"]["wall_s"]
+    for launcher in LAUNCHERS:
+        timed[launcher]["wall_time_vs_basic"] = timed[launcher]["wall_s"] / timed["basic"]["wall_s"]
     return timed
 
 
@@ -411,9 +415,10 @@ COMMAND = Command(
         Setting("split", "also time the plain step as the framework's training step: splits the difference into "
                 "Lightning's loop and the module's step", False, boolean),  # fmt: skip
         Setting("peers", "also time what a user would write instead: " + ", ".join(PEERS) + " (gan_lightning/peers.py)", False, boolean),
-        Setting("sweeps", "also time a multirun over seeds of the default mlp on ring8 with the basic and the parallel launcher", False, boolean),
-        Setting("sweep_jobs", "jobs (seeds) of that multirun", 4, whole_number(1)),
-        Setting("sweep_steps", "training steps of each of its jobs", 2000, whole_number(1)),
+        Setting("sweeps", "also time multiruns over seeds with the " + ", ".join(LAUNCHERS) + " launchers", False, boolean),
+        Setting("sweep_cases", "comma-separated cases of those multiruns: " + ", ".join(VECTORIZED_CASES), "mlp_ring8_small"),
+        Setting("sweep_jobs", "comma-separated numbers of jobs (seeds) of those multiruns", "4"),
+        Setting("sweep_steps", "training steps of each of their jobs", 2000, whole_number(1)),
         Setting("vectorized", "also time " + ", ".join(map(str, MEMBERS)) + " seeds trained side by side against one separate run: "
                 + ", ".join(VECTORIZED_CASES), False, boolean),  # fmt: skip
         Setting("out", "the results file", "bench.json"),
@@ -430,6 +435,12 @@ def main(argv=None) -> int:
     cases = [name for name in args.cases.split(",") if name]  # cases= (none): only the extra measurements
     for name in cases:
         require_choice("cases", name, CASES)
+    sweep_cases = [name for name in args.sweep_cases.split(",") if name]
+    for name in sweep_cases:
+        require_choice("sweep_cases", name, VECTORIZED_CASES)
+    sweep_jobs = [int(jobs) for jobs in str(args.sweep_jobs).split(",") if jobs.strip().isdigit() and int(jobs) > 0]
+    if len(sweep_jobs) != len(str(args.sweep_jobs).split(",")):
+        raise UserError(f"sweep_jobs={args.sweep_jobs}: allowed: whole numbers of at least 1, comma-separated (4 or 1,4,16)")
     for name in cases:  # composes and validates every case with the overrides before any is timed
         require_choice("trainer.precision", case_config(name, args.overrides).trainer.precision, PLAIN_AUTOCAST)
     torch.set_num_threads(args.threads)
@@ -463,11 +474,14 @@ def main(argv=None) -> int:
             print(f"{'':22} framework - plain per step: {extra_ms['lightning_loop_and_callbacks']:.3f} ms Lightning's loop and callbacks, "
                   f"{extra_ms['module_step']:.3f} ms the module's step beyond the plain step", flush=True)
     if args.sweeps:
-        results["sweeps"] = {"jobs": args.sweep_jobs, "steps": args.sweep_steps, **sweep_wall_times(args.sweep_jobs, args.sweep_steps, folder, args.overrides)}
-        for launcher in LAUNCHERS:
-            timed = results["sweeps"][launcher]
-            print(f"{args.sweep_jobs}-job sweep, {launcher} launcher: {timed['wall_s']:.1f} s, {timed['seed_steps_per_s']:.1f} seed-steps/s", flush=True)
-        print(f"parallel / basic wall time: {results['sweeps']['parallel']['wall_time_vs_basic']:.3f}", flush=True)
+        results["sweeps"] = {"steps": args.sweep_steps}
+        for name in sweep_cases:
+            for jobs in sweep_jobs:
+                timed = sweep_wall_times(VECTORIZED_CASES[name], jobs, args.sweep_steps, folder, args.overrides)
+                results["sweeps"].setdefault(name, {})[str(jobs)] = timed
+                line = ", ".join(f"{launcher} {t['wall_s']:.1f} s ({t['seed_steps_per_s']:.1f} seed-steps/s, {t['wall_time_vs_basic']:.3f} of basic)"
+                                 for launcher, t in timed.items())  # fmt: skip
+                print(f"sweep of {jobs} seeds, {name}: {line}", flush=True)
     if args.vectorized:
         results["vectorized"] = vectorized_speed(args.rounds, args.warmup, args.steps, folder, args.overrides)
         for name, timed in results["vectorized"].items():

@@ -93,3 +93,19 @@ def test_preempted_job_is_requeued_and_resumes_from_its_checkpoint(slurm_cluster
     assert f"interrupted by SIGUSR2 after step {resumed_at}; checkpoint at step {resumed_at} saved" in log
     assert f"sweep {sweep}: 1 jobs: 1 completed" in output
 
+
+
+def test_vectorized_groups_run_as_one_array_task_each(slurm_cluster, tmp_path):
+    # Two settings × two seeds: two groups, so two tasks of one job array, each training its two members.
+    sweep = tmp_path / "sweep"
+    args = ["-m", "hydra/launcher=vectorized", "hydra.launcher.groups=slurm", *TOY[1:], "seed=0,1", "objective=nonsaturating,hinge",
+            "trainer.max_steps=100", f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    result = cli(args, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    summaries = {job: json.loads((sweep / job / "summary.json").read_text()) for job in "0123"}
+    assert {job: (s["status"], s["global_step"]) for job, s in summaries.items()} == dict.fromkeys("0123", ("completed", 100))
+    ids = {job: s["slurm_job_id"] for job, s in summaries.items()}
+    # Jobs 0 and 2 (seeds 0 and 1 of the first setting) are one group, 1 and 3 the other.
+    assert ids["0"] == ids["2"] and ids["1"] == ids["3"] and ids["0"] != ids["1"]
+    assert all(re.fullmatch(r"\d+_[01]", i) for i in ids.values()) and len({i.split("_")[0] for i in ids.values()}) == 1
+    assert f"sweep {sweep}: 4 jobs: 4 completed" in result.stdout + result.stderr

@@ -153,3 +153,29 @@ def test_settings_a_group_cannot_reproduce_are_refused_before_training_and_runs_
         summary = read_summary(fresh / job)
         assert summary["status"] == "failed" and summary["global_step"] == 0 and "model.d_dropout" in summary["error"]
         assert not (fresh / job / "checkpoints").exists()
+
+
+def test_groups_run_side_by_side_with_the_parallel_launcher(tmp_path):
+    # Four seeds in groups of two, two groups at a time: each group in a worker process of its own.
+    sweep = tmp_path / "sweep"
+    args = ["-m", *TOY, "trainer.max_steps=300", "callbacks.progress_every_n_steps=50", "seed=0,1,2,3", VECTORIZED, "hydra.launcher.groups=parallel",
+            "hydra.launcher.parallel.n_jobs=2", "hydra.launcher.max_members=2", f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    result = cli(args, cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "vectorized group of 2 seeds (0, 1)" in output and "vectorized group of 2 seeds (2, 3)" in output
+    assert f"sweep {sweep}: 4 jobs: 4 completed" in output
+    for job in "0123":
+        assert read_summary(sweep / job)["global_step"] == 300
+    # Members of a group share their group's log lines (its progress: the members' means); groups differ.
+    progress = {job: [line.split("] - ")[1] for line in (sweep / job / "run.log").read_text().splitlines() if "step 50/300" in line] for job in "0123"}
+    assert progress["0"] == progress["1"] and progress["2"] == progress["3"] and progress["0"] != progress["2"] and len(progress["0"]) == 1
+    first, second = log_times(sweep / "0"), log_times(sweep / "2")
+    assert first[0] < second[-1] and second[0] < first[-1]  # the groups trained at the same time
+    assert len({run.run["run_id"] for job in "0123" for run in wandb_runs(sweep / job)}) == 4
+
+
+def log_times(run_dir: Path):
+    from tests.test_parallel import log_times as times
+
+    return times(run_dir)
