@@ -73,3 +73,22 @@ def test_parzen_estimate_of_a_checkpoint_matches_the_one_at_the_end_of_training(
     assert metrics["parzen_log_likelihood"] == pytest.approx(summary["metrics"]["parzen_log_likelihood"], rel=1e-9)
     # 3 steps of training leave G far from the data: far below the paper's 225 (nats, 784 pixels).
     assert metrics["parzen_log_likelihood"] < 0
+
+
+@pytest.mark.parametrize("study", ["theory_1d", "mode_coverage_2d"])
+def test_studies_over_seeds_train_their_seeds_vectorized(study):
+    from gan_lightning.grouping import plan
+    from gan_lightning.parallel import VECTORIZED_TARGET
+
+    cfg = compose_config([f"experiment={study}"], with_hydra=True)
+    assert cfg.hydra.launcher._target_ == VECTORIZED_TARGET and cfg.hydra.launcher.groups == "basic"
+    # The sweep's jobs form one group per setting, all of its seeds together.
+    params = OmegaConf.to_container(cfg.hydra.sweeper.params)
+    overrides = OverridesParser.create().parse_overrides([f"{key}={value}" for key, value in params.items()])
+    import itertools
+
+    choices = [[f"{o.key_or_group}={v}" for v in o.sweep_string_iterator()] for o in overrides]
+    jobs = list(enumerate(list(combination) for combination in itertools.product(*choices)))
+    groups = plan(jobs)
+    seeds = len(choices[list(params).index("seed")])
+    assert len(groups) == len(jobs) // seeds and all(len(group) == seeds for group in groups)
