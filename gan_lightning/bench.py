@@ -435,7 +435,7 @@ def main(argv=None) -> int:
     cases = [name for name in args.cases.split(",") if name]  # cases= (none): only the extra measurements
     for name in cases:
         require_choice("cases", name, CASES)
-    sweep_cases = [name for name in args.sweep_cases.split(",") if name]
+    sweep_cases = [name for name in args.sweep_cases.split(",") if name] if args.sweeps else []
     for name in sweep_cases:
         require_choice("sweep_cases", name, VECTORIZED_CASES)
     sweep_jobs = [int(jobs) for jobs in str(args.sweep_jobs).split(",") if jobs.strip().isdigit() and int(jobs) > 0]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import logging
 import shutil
+import signal
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -324,9 +325,10 @@ def group_callbacks(config: Config, members: List[Member]) -> List[pl.Callback]:
 
 def run_group(cfg: DictConfig, jobs: Sequence[MemberJob]) -> "GroupResult":
     """Train ``jobs`` as one vectorized group; each member's directory ends with its summary."""
-    from gan_lightning.parallel import is_parallel
-    from gan_lightning.run import record_failure, report_end, run_context, save_summary, sweep_value
+    from gan_lightning.parallel import SweepStopped, is_parallel, sweep_stopping
+    from gan_lightning.run import quiet_dependencies, record_failure, report_end, run_context, save_summary, sweep_value
 
+    quiet_dependencies()
     hydra_config = HydraConfig.get()
     started = time.perf_counter()
     members: List[Member] = []
@@ -335,6 +337,8 @@ def run_group(cfg: DictConfig, jobs: Sequence[MemberJob]) -> "GroupResult":
     try:
         members = new_members(cfg, jobs, run_context)
         prepare_members(members)
+        if sweep_stopping(hydra_config):
+            raise SweepStopped()
         train_group(members, job_log_name(hydra_config))
     except Exception as error:
         exit_code = record_failure(error, failure, Path(jobs[0].run_dir), multirun=True)
@@ -350,6 +354,8 @@ def run_group(cfg: DictConfig, jobs: Sequence[MemberJob]) -> "GroupResult":
             if member.directory.claimed or not member.directory.holds_previous_run:
                 save_summary(member.directory.path, member.summary)
             member.directory.release()
+        if is_parallel(hydra_config):
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # as after a parallel job (gan_lightning.run.run)
     for member in members:
         report_end(member.context, member.summary)
     if exit_code >= 128 and not is_parallel(hydra_config):

@@ -55,7 +55,8 @@ def test_a_vectorized_sweep_leaves_each_job_the_run_its_separate_job_leaves(tmp_
     # Two settings × two seeds: two groups of two (jobs 0 and 2, 1 and 3: the sweep varies the seed slowest). In float64 each member trains what the basic launcher's job
     # with its seed trains, so every file a run leaves can be compared with that job's.
     overrides = [*TOY, "trainer.max_steps=20", "trainer.precision=64-true", "metrics=toy2d", "metrics.every_n_steps=10",
-                 "callbacks.samples_every_n_steps=10", "seed=0,1", "objective=nonsaturating,hinge"]  # fmt: skip
+                 "callbacks.samples_every_n_steps=10", "trainer.d_steps=2", "regularization.ema_decay=0.9",  # samples and metrics from G's EMA
+                 "seed=0,1", "objective=nonsaturating,hinge"]  # fmt: skip
     vectorized, basic = tmp_path / "vectorized", tmp_path / "basic"
     result = cli(["-m", *overrides, VECTORIZED, f"hydra.sweep.dir={vectorized}"], cwd=tmp_path)
     output = result.stdout + result.stderr
