@@ -149,6 +149,7 @@ class MemberRuns(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: VectorizedGAN) -> None:
         for index, member in enumerate(self.members):  # the networks' views are taken where the group now lives
             member.module = member_module(pl_module, index, member.config)
+            member.module._trainer = member.trainer  # what the module's own logging and step checks read
             member.trainer.group_trainer, member.trainer.save = trainer, self.saver(trainer, pl_module, index)
             member.trainer.datamodule = trainer.datamodule.datamodules[index]
             if member.resume is not None:
@@ -161,12 +162,13 @@ class MemberRuns(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: VectorizedGAN, outputs: Any, batch: Any, batch_idx: int) -> None:
         steps_done = pl_module.steps_done
+        for member in self.members:
+            member.module.steps_done = steps_done  # logged_step, and when periodic callbacks fire, follow from it
         if pl_module.logging_now:
             self.log_values(trainer, pl_module)
         if any(self.due(callback, pl_module) for callback in self.members[0].callbacks):
             pl_module.check_losses()  # nothing is saved, drawn or evaluated from weights a non-finite loss spoilt
         for member in self.members:
-            member.module.steps_done = steps_done
             for callback in member.callbacks:
                 callback.on_train_batch_end(member.trainer, member.module, outputs, batch, batch_idx)
 
@@ -178,10 +180,7 @@ class MemberRuns(pl.Callback):
         """Each member's values to its loggers; their means over the members to the group's progress line."""
         rows = pl_module.latest_member_values
         for member, values in zip(self.members, rows):
-            member.trainer.callback_metrics.update({name: torch.tensor(value) for name, value in values.items()})
-            for logger in member.trainer.loggers:
-                logger.log_metrics({**values, "epoch": trainer.current_epoch}, step=pl_module.logged_step)
-                logger.save()
+            member.module.write_scalars(values)
         trainer.callback_metrics.update({name: torch.tensor(sum(row[name] for row in rows) / len(rows)) for name in rows[0]})
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: VectorizedGAN) -> None:

@@ -136,6 +136,16 @@ def test_a_stopped_vectorized_sweep_resumes_every_member_where_it_stopped(tmp_pa
         mine, theirs = weights(sweep / job), weights(straight / job)
         assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
 
+    # A member's checkpoint is a separate run's: the basic launcher continues each job from it, in the same W&B run.
+    separately = [a for a in args if a != VECTORIZED]
+    separately[separately.index(f"trainer.max_steps={steps + 40}")] = f"trainer.max_steps={steps + 60}"
+    continued = cli(separately, cwd=tmp_path)
+    assert continued.returncode == 0, continued.stderr[-3000:]
+    for job in "012":
+        assert f"resuming from {sweep / job / 'checkpoints' / 'last.ckpt'} at step {steps + 40}" in (sweep / job / "run.log").read_text()
+        assert read_summary(sweep / job)["global_step"] == steps + 60
+        assert len({run.run["run_id"] for run in wandb_runs(sweep / job)}) == 1
+
 
 def test_settings_a_group_cannot_reproduce_are_refused_before_training_and_runs_stay_as_they_were(tmp_path):
     sweep = tmp_path / "sweep"
