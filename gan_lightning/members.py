@@ -35,7 +35,11 @@ from gan_lightning.config import Config, to_config, validate
 from gan_lightning.distributed import slurm_job
 from gan_lightning.errors import Diverged, UserError
 from gan_lightning.module import GAN
+from gan_lightning.parallel import SweepStopped, is_parallel, job_threads, sweep_stopping
 from gan_lightning.periodic import Periodic
+from gan_lightning.run import (
+    own_run_id, previous_metrics, quiet_dependencies, record_failure, record_outcome, report_end, run_context, save_summary, sweep_value,
+)  # fmt: skip
 from gan_lightning.rundir import RunDirectory, job_log_name
 from gan_lightning.tracking import build_loggers
 from gan_lightning.vectorized import Group, VectorizedGAN, build_group, check_vectorizable, group_checkpoint, member_checkpoint
@@ -240,9 +244,6 @@ def prepare_members(members: List[Member]) -> None:
 
 def train_group(members: List[Member], log_name: str) -> None:
     """Build the group, claim the members' directories and train; every member's summary records the outcome."""
-    from gan_lightning.parallel import job_threads
-    from gan_lightning.run import own_run_id, previous_metrics
-
     first, hydra_config = members[0].config, HydraConfig.get()
     threads = job_threads(hydra_config, first.trainer.num_threads)
     if threads is not None:
@@ -278,8 +279,6 @@ def member_hydra_config(hydra_config: Any, member: Member) -> Any:
 
 
 def fit_group(group: Group, members: List[Member]) -> None:
-    from gan_lightning.run import record_outcome
-
     first = members[0].config
     for member in members:
         member.callbacks = [c for c in build_callbacks(member.config, member.context) if not isinstance(c, (ProgressLog, StopOnSignal))]
@@ -324,9 +323,6 @@ def group_callbacks(config: Config, members: List[Member]) -> List[pl.Callback]:
 
 def run_group(cfg: DictConfig, jobs: Sequence[MemberJob]) -> "GroupResult":
     """Train ``jobs`` as one vectorized group; each member's directory ends with its summary."""
-    from gan_lightning.parallel import SweepStopped, is_parallel, sweep_stopping
-    from gan_lightning.run import quiet_dependencies, record_failure, report_end, run_context, save_summary, sweep_value
-
     quiet_dependencies()
     hydra_config = HydraConfig.get()
     started = time.perf_counter()
