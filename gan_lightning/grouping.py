@@ -126,6 +126,8 @@ def per_member(jobs: List[Job], returned: JobReturn) -> List[JobReturn]:
     """One result per job of the sweep: a group's job returns its members' values together."""
     if len(jobs) == 1:
         return [returned]
-    completed = returned.status == JobStatus.COMPLETED
-    values = returned.return_value.values if completed else [returned._return_value] * len(jobs)
-    return [dataclasses.replace(returned, overrides=overrides, _return_value=value) for (_, overrides), value in zip(jobs, values)]
+    members = [dataclasses.replace(returned, overrides=overrides) for _, overrides in jobs]  # a failed job's error, for each
+    if returned.status == JobStatus.COMPLETED:
+        for member, value in zip(members, returned.return_value.values):
+            member.return_value = value
+    return members

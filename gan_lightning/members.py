@@ -28,6 +28,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from gan_lightning.adapter.access import attach, checkpoint_now, place_like
 from gan_lightning.build import RunContext, build_callbacks, build_trainer, module_settings
 from gan_lightning.callbacks import Interrupted, PeriodicCheckpoint, ProgressLog, StopOnSignal
 from gan_lightning.checkpoints import AtomicCheckpointIO, Resume, check_compatible, select_resume
@@ -101,7 +102,7 @@ def member_module(group: VectorizedGAN, index: int, config: Config) -> GAN:
     module = GAN(group.generator.network(index), group.discriminator.network(index), **module_settings(config))
     if group.generator_ema is not None:
         module.generator_ema.network = group.generator_ema.network.network(index)
-    module._device, module._dtype = group.device, group.dtype
+    place_like(module, group)
     module.steps_done = group.steps_done
     return module
 
@@ -135,7 +136,7 @@ class MemberRuns(pl.Callback):
 
     def group_checkpoint_now(self, trainer: pl.Trainer, pl_module: VectorizedGAN) -> Dict[str, Any]:
         if self.dumped is None or self.dumped[0] != pl_module.steps_done:
-            self.dumped = (pl_module.steps_done, trainer._checkpoint_connector.dump_checkpoint(weights_only=False))
+            self.dumped = (pl_module.steps_done, checkpoint_now(trainer))
         return self.dumped[1]
 
     def saver(self, trainer: pl.Trainer, pl_module: VectorizedGAN, index: int):
@@ -153,7 +154,7 @@ class MemberRuns(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: VectorizedGAN) -> None:
         for index, member in enumerate(self.members):  # the networks' views are taken where the group now lives
             member.module = member_module(pl_module, index, member.config)
-            member.module._trainer = member.trainer  # what the module's own logging and step checks read
+            attach(member.module, member.trainer)  # what the module's own logging and step checks read
             member.trainer.group_trainer, member.trainer.save = trainer, self.saver(trainer, pl_module, index)
             member.trainer.datamodule = trainer.datamodule.datamodules[index]
             if member.resume is not None:

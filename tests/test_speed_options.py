@@ -56,7 +56,13 @@ def test_fused_optimizers_are_the_default_and_take_the_same_steps(tmp_path, opti
     fused = optimizer_checkpoint(tmp_path, "fused", f"optimizer={optimizer}")
     unfused = optimizer_checkpoint(tmp_path, "unfused", f"optimizer={optimizer}", "optimizer.g.fused=false", "optimizer.d.fused=false")
     assert fused_flags(fused) == [True, True] and fused_flags(unfused) == [None, None]
-    assert_same_training(unfused["state_dict"], fused["state_dict"], atol=1e-5)
+    # Summed in another order, a gradient at rounding level can change sign, and Adam then steps that element by
+    # ±lr (m/√v ≈ ±1): a few elements may differ by up to lr a step, while the mean difference stays at rounding
+    # level, far below the 2·10⁻⁴ a step of lr = 2·10⁻⁴ moves every element.
+    lr, steps = 2e-4, 5
+    for key, weight in unfused["state_dict"].items():
+        difference = (fused["state_dict"][key].float() - weight.float()).abs()
+        assert difference.mean() < 1e-5 and difference.max() <= 2 * lr * steps, key
     first_tensor_state = fused["optimizer_states"][0]["state"][0]
     assert float(first_tensor_state["step" if optimizer == "adam" else "momentum_buffer"].abs().max()) > 0  # real steps were taken
 
