@@ -30,16 +30,15 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from gan_lightning.adapter.access import attach, checkpoint_now, place_like
 from gan_lightning.build import RunContext, build_callbacks, build_trainer, module_settings
-from gan_lightning.callbacks import Interrupted, PeriodicCheckpoint, ProgressLog, StopOnSignal
+from gan_lightning.callbacks import PeriodicCheckpoint, ProgressLog, StopOnSignal
 from gan_lightning.checkpoints import AtomicCheckpointIO, Resume, check_compatible, select_resume
 from gan_lightning.config import Config, to_config, validate
-from gan_lightning.distributed import slurm_job
-from gan_lightning.errors import Diverged, UserError
+from gan_lightning.errors import UserError
 from gan_lightning.module import GAN
 from gan_lightning.parallel import SweepStopped, is_parallel, job_threads, sweep_stopping
 from gan_lightning.periodic import Periodic
 from gan_lightning.run import (
-    own_run_id, previous_metrics, quiet_dependencies, record_failure, record_outcome, report_end, run_context, save_summary, sweep_value,
+    initial_summary, own_run_id, previous_metrics, quiet_dependencies, record_failure, record_outcome, report_end, run_context, save_summary, sweep_value,
 )  # fmt: skip
 from gan_lightning.rundir import RunDirectory, job_log_name
 from gan_lightning.tracking import build_loggers
@@ -171,15 +170,11 @@ class MemberRuns(pl.Callback):
             member.module.steps_done = steps_done  # logged_step, and when periodic callbacks fire, follow from it
         if pl_module.logging_now:
             self.log_values(trainer, pl_module)
-        if any(self.due(callback, pl_module) for callback in self.members[0].callbacks):
+        if any(isinstance(callback, Periodic) and callback.fires_after_step(pl_module) for callback in self.members[0].callbacks):
             pl_module.check_losses()  # nothing is saved, drawn or evaluated from weights a non-finite loss spoilt
         for member in self.members:
             for callback in member.callbacks:
                 callback.on_train_batch_end(member.trainer, member.module, outputs, batch, batch_idx)
-
-    @staticmethod
-    def due(callback: pl.Callback, pl_module: GAN) -> bool:
-        return isinstance(callback, Periodic) and (callback.is_due(pl_module.steps_done) or pl_module.steps_done == pl_module.max_steps)
 
     def log_values(self, trainer: pl.Trainer, pl_module: VectorizedGAN) -> None:
         """Each member's values to its loggers; their means over the members to the group's progress line."""
@@ -217,8 +212,7 @@ def new_members(cfg: DictConfig, jobs: Sequence[MemberJob], context_of) -> List[
     for job in jobs:
         member_cfg = member_config(cfg, job.seed)
         context = context_of(member_cfg, Path(job.run_dir), job.overrides)
-        summary = {"status": "failed", "global_step": 0, "metrics": {}, "overrides": list(job.overrides), **slurm_job()}
-        members.append(Member(job, to_config(member_cfg), member_cfg, context, RunDirectory(context.run_dir), summary))
+        members.append(Member(job, to_config(member_cfg), member_cfg, context, RunDirectory(context.run_dir), initial_summary(job.overrides)))
     return members
 
 
@@ -299,14 +293,9 @@ def fit_group(group: Group, members: List[Member]) -> None:
             checkpoint["callbacks"] = {}  # each member's callbacks take their own states (MemberRuns.on_train_start)
             resume_path = staging / "group.ckpt"
             torch.save(checkpoint, resume_path)
-        stop.install()
-        trainer.fit(group.module, datamodule=group.datamodule, ckpt_path=resume_path, weights_only=True)
-    except BaseException as error:
-        if stop.received is not None and not isinstance(error, (Interrupted, UserError, Diverged)):
-            raise Interrupted(stop.received, group.module.steps_done, saved=False) from error  # a second Ctrl-C
-        raise
+        with stop.installed(group.module):
+            trainer.fit(group.module, datamodule=group.datamodule, ckpt_path=resume_path, weights_only=True)
     finally:
-        stop.uninstall()
         shutil.rmtree(staging, ignore_errors=True)
         for index, member in enumerate(members):
             if member.module is None:  # stopped before training began
@@ -377,4 +366,4 @@ class RefusedJob:
 
 
 def new_summaries(jobs: Sequence[MemberJob]) -> List[RefusedJob]:
-    return [RefusedJob(RunDirectory(Path(job.run_dir)), {"status": "failed", "global_step": 0, "metrics": {}, "overrides": list(job.overrides)}) for job in jobs]
+    return [RefusedJob(RunDirectory(Path(job.run_dir)), initial_summary(job.overrides)) for job in jobs]

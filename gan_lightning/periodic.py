@@ -19,8 +19,12 @@ class Periodic(pl.Callback):
     def is_due(self, steps_done: int) -> bool:
         return due(steps_done, self.every_n_steps)
 
+    def fires_after_step(self, pl_module) -> bool:
+        """Whether the step just completed makes it fire: a multiple of every_n_steps, or the last."""
+        return self.is_due(pl_module.steps_done) or pl_module.steps_done == pl_module.max_steps
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self.is_due(pl_module.steps_done) or pl_module.steps_done == pl_module.max_steps:
+        if self.fires_after_step(pl_module):
             self.fire_now(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:

@@ -113,18 +113,11 @@ def train(config: Config, context: RunContext, prepared: Prepared, summary: Dict
         log.info(f"resuming from {resume.path} at step {resume.steps_done}")
     trainer = build_trainer(config, context)
     stop = next(c for c in trainer.callbacks if isinstance(c, StopOnSignal))
-    checkpoint = stop.checkpoint
-    stop.install()
     try:
-        trainer.fit(module, datamodule=prepared.datamodule, ckpt_path=resume.path if resume else None, weights_only=True)
-    except BaseException as error:
-        if stop.received is not None and not isinstance(error, (Interrupted, UserError, Diverged)):
-            # A second Ctrl-C, which Lightning turns into SystemExit(1): stopped at once, without the checkpoint.
-            raise Interrupted(stop.received, module.steps_done, saved=False) from error
-        raise
+        with stop.installed(module):
+            trainer.fit(module, datamodule=prepared.datamodule, ckpt_path=resume.path if resume else None, weights_only=True)
     finally:
-        stop.uninstall()
-        record_outcome(summary, config, trainer, module, checkpoint)
+        record_outcome(summary, config, trainer, module, stop.checkpoint)
     summary["status"] = "completed"
 
 
@@ -171,7 +164,7 @@ def run_in(directory: RunDirectory, cfg: DictConfig) -> Optional[float]:
     parallel = is_parallel(hydra_config)
     rank_zero = process_rank() == 0
     started = time.perf_counter()
-    summary: Dict[str, Any] = {"status": "failed", "global_step": 0, "metrics": {}, "overrides": list(hydra_config.overrides.task), **slurm_job()}
+    summary = initial_summary(hydra_config.overrides.task)
     exit_code = 0
     try:
         config = to_config(cfg)
@@ -216,6 +209,11 @@ def report_end(context: RunContext, summary: Dict[str, Any]) -> None:
         log.info(f"run directory: {context.run_dir} (samples/, checkpoints/, summary.json" + (", csv/" if (context.run_dir / "csv").exists() else "") + ")")
         if summary.get("wandb_dir"):
             log.info(f"W&B run: {summary['wandb_dir']} (upload every segment with: wandb sync {context.run_dir / 'wandb'}/*run-*-{context.run_id})")
+
+
+def initial_summary(overrides: Any) -> Dict[str, Any]:
+    """A job's summary until it ends: failed at step 0 unless it records otherwise."""
+    return {"status": "failed", "global_step": 0, "metrics": {}, "overrides": list(overrides), **slurm_job()}
 
 
 def own_run_id(resume: Optional[Resume], run_dir: Path) -> Optional[str]:

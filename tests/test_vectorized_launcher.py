@@ -20,6 +20,7 @@ from gan_lightning.grouping import plan, quoted, seed_of
 from gan_lightning.summary import read_summary
 from gan_lightning.wandb_records import WandbRun
 from tests.conftest import cli
+from tests.test_parallel import log_times
 
 TOY = ["data=ring8", "model=mlp", "callbacks.progress_every_n_steps=0"]
 VECTORIZED = "hydra/launcher=vectorized"
@@ -184,9 +185,3 @@ def test_groups_run_side_by_side_with_the_parallel_launcher(tmp_path):
     first, second = log_times(sweep / "0"), log_times(sweep / "2")
     assert first[0] < second[-1] and second[0] < first[-1]  # the groups trained at the same time
     assert len({run.run["run_id"] for job in "0123" for run in wandb_runs(sweep / job)}) == 4
-
-
-def log_times(run_dir: Path):
-    from tests.test_parallel import log_times as times
-
-    return times(run_dir)

@@ -9,14 +9,16 @@ place before (submitit's requeue on SIGUSR2) runs after the checkpoint. A second
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import pytorch_lightning as pl
 import torch
 
 from gan_lightning.callbacks.checkpoint import PeriodicCheckpoint
+from gan_lightning.errors import Diverged, UserError
 
 log = logging.getLogger("gan_lightning")
 
@@ -53,6 +55,20 @@ class StopOnSignal(pl.Callback):
         for signum, handler in self.previous.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
         self.previous = {}
+
+    @contextlib.contextmanager
+    def installed(self, pl_module) -> Iterator[None]:
+        """The signals handled while the block trains ``pl_module``. A second Ctrl-C, which Lightning turns into
+        SystemExit(1), leaves the block as ``Interrupted`` without a checkpoint."""
+        self.install()
+        try:
+            yield
+        except BaseException as error:
+            if self.received is not None and not isinstance(error, (Interrupted, UserError, Diverged)):
+                raise Interrupted(self.received, pl_module.steps_done, saved=False) from error
+            raise
+        finally:
+            self.uninstall()
 
     def handle(self, signum: int, frame: Any) -> None:
         if self.received == signal.SIGINT and signum == signal.SIGINT:
