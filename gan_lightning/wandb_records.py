@@ -36,7 +36,7 @@ from typing import Any, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 from wandb.proto.wandb_internal_pb2 import Record
 
-__all__ = ["WandbRecordError", "WandbRun", "find_wandb_file", "flatten", "logged_keys", "payloads", "records", "segments"]
+__all__ = ["TransactionLog", "WandbRecordError", "WandbRun", "find_wandb_file", "flatten", "logged_keys", "payloads", "records", "segments"]
 
 FILE_IDENT = b":W&B"
 FILE_MAGIC = 0xBEE1
@@ -54,6 +54,14 @@ class WandbRecordError(ValueError):
     """The file is not a W&B transaction log, or it is corrupt (bad header, checksum, chunk order)."""
 
 
+class _TornTail(Exception):
+    """The file ends before its last chunk or record does: what a writer killed mid-record leaves."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(offset)
+        self.offset = offset
+
+
 def _chunks(data: bytes, path: PathLike) -> Iterator[Tuple[int, bytes, int]]:
     """Yield ``(chunk_type, payload, offset)`` for every chunk after the file header."""
     pos = FILE_HEADER.size
@@ -66,7 +74,7 @@ def _chunks(data: bytes, path: PathLike) -> Iterator[Tuple[int, bytes, int]]:
             pos += left_in_block
             continue
         if end - pos < CHUNK_HEADER.size:
-            raise WandbRecordError(f"{path}: truncated chunk header at offset {pos}")
+            raise _TornTail(pos)
         crc, length, chunk_type = CHUNK_HEADER.unpack_from(data, pos)
         if crc == 0 and length == 0 and chunk_type == 0:
             # A zeroed tail of a block (LevelDB readers skip it); nothing real follows in this block.
@@ -78,7 +86,7 @@ def _chunks(data: bytes, path: PathLike) -> Iterator[Tuple[int, bytes, int]]:
         if length > left_in_block - CHUNK_HEADER.size:
             raise WandbRecordError(f"{path}: chunk at offset {pos} overflows its block (length {length})")
         if start + length > end:
-            raise WandbRecordError(f"{path}: truncated chunk at offset {pos}")
+            raise _TornTail(pos)
         payload = data[start : start + length]
         if zlib.crc32(payload, zlib.crc32(bytes([chunk_type]))) != crc:
             raise WandbRecordError(f"{path}: checksum mismatch in chunk at offset {pos}")
@@ -86,45 +94,71 @@ def _chunks(data: bytes, path: PathLike) -> Iterator[Tuple[int, bytes, int]]:
         pos = start + length
 
 
+class TransactionLog:
+    """The records of one ``.wandb`` file, read in order: iterate it for each record's raw payload.
+
+    A run killed while W&B was writing leaves a torn tail: a last chunk cut short, or a record whose
+    later chunks never came. Iteration yields every complete record before it and stops there, and
+    ``torn_tail_at`` then holds the offset where the torn part begins (``None`` for a file that ends
+    cleanly). Anything else that is wrong (header, checksum, chunk order) raises ``WandbRecordError``.
+    """
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = Path(path)
+        self.torn_tail_at: Optional[int] = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        data = self.path.read_bytes()
+        if len(data) < FILE_HEADER.size:
+            raise WandbRecordError(f"{self.path}: shorter than the {FILE_HEADER.size}-byte W&B header")
+        ident, magic, version = FILE_HEADER.unpack_from(data, 0)
+        if ident != FILE_IDENT or magic != FILE_MAGIC:
+            raise WandbRecordError(f"{self.path}: not a W&B transaction log (header {data[:7]!r})")
+        if version != FILE_VERSION:
+            raise WandbRecordError(f"{self.path}: unsupported W&B store version {version}")
+        parts: Optional[List[bytes]] = None
+        first_offset = 0
+        try:
+            for chunk_type, payload, offset in _chunks(data, self.path):
+                if chunk_type == FULL:
+                    if parts is not None:
+                        raise WandbRecordError(f"{self.path}: FULL chunk at offset {offset} inside a fragmented record")
+                    yield payload
+                elif chunk_type == FIRST:
+                    if parts is not None:
+                        raise WandbRecordError(f"{self.path}: FIRST chunk at offset {offset} inside a fragmented record")
+                    parts, first_offset = [payload], offset
+                elif chunk_type in (MIDDLE, LAST):
+                    if parts is None:
+                        raise WandbRecordError(f"{self.path}: chunk type {chunk_type} at offset {offset} without a FIRST")
+                    parts.append(payload)
+                    if chunk_type == LAST:
+                        yield b"".join(parts)
+                        parts = None
+                else:
+                    raise WandbRecordError(f"{self.path}: unknown chunk type {chunk_type} at offset {offset}")
+        except _TornTail as torn:
+            self.torn_tail_at = first_offset if parts is not None else torn.offset
+            return
+        if parts is not None:
+            self.torn_tail_at = first_offset
+
+
 def payloads(path: PathLike) -> Iterator[bytes]:
-    """Yield each record's raw payload (chunks reassembled, checksums verified), in file order."""
-    data = Path(path).read_bytes()
-    if len(data) < FILE_HEADER.size:
-        raise WandbRecordError(f"{path}: shorter than the {FILE_HEADER.size}-byte W&B header")
-    ident, magic, version = FILE_HEADER.unpack_from(data, 0)
-    if ident != FILE_IDENT or magic != FILE_MAGIC:
-        raise WandbRecordError(f"{path}: not a W&B transaction log (header {data[:7]!r})")
-    if version != FILE_VERSION:
-        raise WandbRecordError(f"{path}: unsupported W&B store version {version}")
-    parts: Optional[List[bytes]] = None
-    for chunk_type, payload, offset in _chunks(data, path):
-        if chunk_type == FULL:
-            if parts is not None:
-                raise WandbRecordError(f"{path}: FULL chunk at offset {offset} inside a fragmented record")
-            yield payload
-        elif chunk_type == FIRST:
-            if parts is not None:
-                raise WandbRecordError(f"{path}: FIRST chunk at offset {offset} inside a fragmented record")
-            parts = [payload]
-        elif chunk_type in (MIDDLE, LAST):
-            if parts is None:
-                raise WandbRecordError(f"{path}: chunk type {chunk_type} at offset {offset} without a FIRST")
-            parts.append(payload)
-            if chunk_type == LAST:
-                yield b"".join(parts)
-                parts = None
-        else:
-            raise WandbRecordError(f"{path}: unknown chunk type {chunk_type} at offset {offset}")
-    if parts is not None:
-        raise WandbRecordError(f"{path}: file ends inside a fragmented record")
+    """Yield each complete record's raw payload (chunks reassembled, checksums verified), in file order."""
+    return iter(TransactionLog(path))
 
 
 def records(path: PathLike) -> Iterator[Record]:
     """Yield every ``Record`` of a ``.wandb`` file (or of the run found at ``path``, see ``find_wandb_file``), in order."""
     for payload in payloads(find_wandb_file(path)):
-        record = Record()
-        record.ParseFromString(payload)
-        yield record
+        yield _parsed(payload)
+
+
+def _parsed(payload: bytes) -> Record:
+    record = Record()
+    record.ParseFromString(payload)
+    return record
 
 
 def find_wandb_file(path: PathLike) -> Path:
@@ -236,11 +270,14 @@ class WandbRun:
         files: paths from ``files`` records (files saved to the run), in order, without duplicates.
         artifacts: one dict per ``artifact`` record: ``name``, ``type``, ``aliases``, ``digest``.
         exit_code: the exit record's code, or None if the run did not finish cleanly.
+        torn_tail_at: where the record a kill cut short begins, or None (see ``TransactionLog``).
     """
 
     def __init__(self, path: PathLike) -> None:
         self.path = find_wandb_file(path)
-        self.records: List[Record] = list(records(self.path))
+        log = TransactionLog(self.path)
+        self.records: List[Record] = [_parsed(payload) for payload in log]
+        self.torn_tail_at = log.torn_tail_at
         self.history: List[Dict[str, Any]] = []
         self.summary: Dict[str, Any] = {}
         self.config: Dict[str, Any] = {}
@@ -351,7 +388,8 @@ def segments(wandb_dir: PathLike, run_id: str) -> List[Path]:
 def logged_keys(wandb_dir: PathLike, run_id: str) -> Dict[int, Set[str]]:
     """For each ``trainer/global_step``, the keys that earlier segments of run ``run_id`` already logged at it.
 
-    A segment cut short by a kill may end in a torn record: what precedes it is read, the rest ignored.
+    A segment cut short by a kill may end in a torn record: what precedes it is read, the rest ignored, so
+    the steps it held are logged again. A corrupt segment counts for what was read before the fault.
     """
     seen: Dict[int, Set[str]] = {}
     for path in segments(wandb_dir, run_id):

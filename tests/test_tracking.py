@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
 
 from tests.conftest import cli
 from tests.helpers.hydra import run_in_process
-from gan_lightning.wandb_records import WandbRun
+from gan_lightning.wandb_records import FIRST, FULL, LAST, MIDDLE, TransactionLog, WandbRecordError, WandbRun, _chunks, find_wandb_file
 
 SWEEP = ["-m", "objective=minimax,nonsaturating", "data=ring8", "model=mlp", "trainer.max_steps=100", "trainer.log_every_n_steps=10",
          "metrics=toy2d", "metrics.every_n_steps=50", "callbacks.samples_every_n_steps=50", "logger.log_model=true"]  # fmt: skip
@@ -80,6 +82,53 @@ def test_report_reads_a_multirun_from_local_files(sweep):
     assert Image.open(sweep / "report" / "curves_0.png").size == (1000, 640)
     assert Image.open(sweep / "report" / "samples.png").size == (600, 340)
     assert "![last samples of every run](report/samples.png)" in report
+
+
+WANDB_RUN_WITH_SPLIT_RECORDS = """
+import sys, wandb
+run = wandb.init(mode="offline", dir=sys.argv[1], project="cuts", settings=wandb.Settings(console="off"))
+for step in range(200):
+    # Rows of about 400 bytes cross a 32 KiB block now and then (FIRST, LAST); one of 80 KiB spans three (MIDDLE too).
+    run.log({"loss": float(step), "note": "x" * (80_000 if step == 100 else 400)})
+run.finish()
+"""
+
+
+def test_a_run_file_cut_at_any_chunk_reads_as_its_complete_records_and_names_where_the_torn_one_begins(tmp_path):
+    """A kill can cut W&B's log anywhere: the reader keeps each record that was whole and flags the rest."""
+    made = subprocess.run([sys.executable, "-c", WANDB_RUN_WITH_SPLIT_RECORDS, str(tmp_path)], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr[-3000:]
+    path = find_wandb_file(tmp_path / "wandb")
+    data = path.read_bytes()
+    whole = list(TransactionLog(path))
+    starts, ends, middles = [], [], 0  # where each record's first chunk begins and its last chunk ends
+    for chunk_type, payload, offset in _chunks(data, path):
+        if chunk_type in (FULL, FIRST):
+            starts.append(offset)
+        if chunk_type in (FULL, LAST):
+            ends.append(offset + 7 + len(payload))
+        middles += chunk_type == MIDDLE
+    assert len(starts) == len(ends) == len(whole) > 200 and middles >= 1
+    split = [i for i in range(len(whole)) if starts[i] // 32768 != (ends[i] - 1) // 32768]
+    assert split, "no record crosses a 32 KiB block: the test needs one"
+    cuts = {starts[i] + d for i in [0, 1, len(whole) // 2, *split, len(whole) - 1] for d in (0, 3, 7, 10)}
+    cuts |= {ends[i] - 1 for i in split} | {32768 * (1 + ends[split[0]] // 32768) - 3}
+    for cut in sorted(cuts):
+        (tmp_path / "cut.wandb").write_bytes(data[:cut])
+        log = TransactionLog(tmp_path / "cut.wandb")
+        kept = list(log)
+        complete = sum(end <= cut for end in ends)
+        assert kept == whole[:complete], cut
+        torn = next((start for start, end in zip(starts, ends) if start < cut < end), None)
+        assert log.torn_tail_at == torn, cut
+    cut_run = WandbRun(tmp_path / "cut.wandb")
+    assert cut_run.history == WandbRun(path).history[: len(cut_run.history)]
+
+    corrupt = bytearray(data)
+    corrupt[starts[len(whole) // 2] + 9] ^= 0xFF  # a byte inside a record in the middle: damage, not a kill
+    (tmp_path / "corrupt.wandb").write_bytes(bytes(corrupt))
+    with pytest.raises(WandbRecordError, match="checksum mismatch"):
+        list(TransactionLog(tmp_path / "corrupt.wandb"))
 
 
 def test_an_unusable_wandb_folder_does_not_stop_training(run_dir):
