@@ -125,7 +125,7 @@ class PlainStep:
 
     def __init__(
         self, objective, generator: torch.nn.Module, discriminator: torch.nn.Module, d_optimizer, g_optimizer, d_steps: int, simultaneous: bool,
-        d_batch_stats: str = "separate",
+        d_batch_stats: str = "separate", g_fakes: str = "reuse",
     ):  # fmt: skip
         self.generator, self.discriminator, self.objective = generator, discriminator, objective
         self.d_optimizer, self.g_optimizer, self.k = d_optimizer, g_optimizer, d_steps
@@ -133,6 +133,7 @@ class PlainStep:
         self.separate = coupled and d_batch_stats == "separate"
         self.g_scores_real = objective.g_uses_real or (coupled and not self.separate)
         self.simultaneous = simultaneous
+        self.reuse_fakes = g_fakes == "reuse"
 
     def scores(self, real: torch.Tensor, fake: torch.Tensor):
         """D's outputs for real and fake samples: in a forward pass each, or in one over both."""
@@ -145,9 +146,9 @@ class PlainStep:
         d_optimizer, g_optimizer = self.d_optimizer, self.g_optimizer
         reals = split(samples, self.k)
         for real in reals[:-1] if self.simultaneous else reals:
-            with torch.no_grad():
+            with torch.set_grad_enabled(self.reuse_fakes and real is reals[-1]):  # G's update scores the last fakes again
                 fake = generator(generator.sample_latent(batch))
-            real_out, fake_out = self.scores(real, fake)
+            real_out, fake_out = self.scores(real, fake.detach())
             loss = objective.d_loss(real_out, fake_out)
             d_optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -166,7 +167,8 @@ class PlainStep:
             g_optimizer.step()
         else:
             discriminator.requires_grad_(False)
-            fake = generator(generator.sample_latent(batch))
+            if not self.reuse_fakes:
+                fake = generator(generator.sample_latent(batch))
             real_out, fake_out = self.scores(real, fake) if self.g_scores_real else (None, discriminator(fake))
             loss = objective.g_loss(fake_out, real_out)
             g_optimizer.zero_grad(set_to_none=True)
@@ -183,7 +185,9 @@ def plain_training(cfg, data: torch.Tensor, total_steps: int, after_step: Callab
     generator, discriminator = with_speed_options(cfg, generator.to(device), discriminator.to(device))
     d_optimizer, g_optimizer = cfg.optimizer.d.build(discriminator.parameters()), cfg.optimizer.g.build(generator.parameters())
     simultaneous = cfg.trainer.updates == "simultaneous"
-    step = PlainStep(cfg.objective, generator, discriminator, d_optimizer, g_optimizer, cfg.trainer.d_steps, simultaneous, cfg.model.d_batch_stats)
+    step = PlainStep(
+        cfg.objective, generator, discriminator, d_optimizer, g_optimizer, cfg.trainer.d_steps, simultaneous, cfg.model.d_batch_stats, cfg.trainer.g_fakes
+    )
     # Held on the training device and drawn by index, as the framework holds small data sets.
     batches = endless(TensorBatches(data.to(device), cfg.data.batch_size * cfg.trainer.d_steps, cfg.seed))
     for number in range(1, total_steps + 1):
@@ -202,7 +206,10 @@ class PlainStepInLightning(GAN):
         super().on_train_start()
         d_optimizer, g_optimizer = (optimizer.optimizer for optimizer in self.optimizers())
         d_batch_stats = "separate" if self.losses.separate_batches else "joint"
-        self.plain_step = PlainStep(self.objective, self.generator, self.discriminator, d_optimizer, g_optimizer, self.d_steps, self.simultaneous, d_batch_stats)
+        g_fakes = "reuse" if self.reuse_fakes else "fresh"
+        self.plain_step = PlainStep(
+            self.objective, self.generator, self.discriminator, d_optimizer, g_optimizer, self.d_steps, self.simultaneous, d_batch_stats, g_fakes
+        )
 
     def training_step(self, batch, batch_idx: int) -> None:
         self.plain_step(batch)

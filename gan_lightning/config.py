@@ -32,6 +32,9 @@ class TrainerConfig:
     # alternating: Algorithm 1, G is updated against the D of after D's update. simultaneous: the last D
     # update and the G update take their gradients from one forward pass at the same (D, G), then both step.
     updates: str = MISSING
+    # reuse: G's first update scores the fakes of D's last update again (one G forward pass less, as PyTorch's
+    # DCGAN example); fresh: it draws new latents, as Algorithm 1. Simultaneous updates share them anyway.
+    g_fakes: str = MISSING
     accelerator: str = MISSING  # auto | cpu | gpu
     devices: Any = MISSING  # a count, a list of device ids, or "auto"
     num_nodes: int = MISSING
@@ -65,6 +68,7 @@ class TrainerConfig:
         require_choice("trainer.updates", self.updates, ("alternating", "simultaneous"))
         if self.updates == "simultaneous" and self.g_steps != 1:
             raise invalid("trainer.g_steps", self.g_steps, "1 with trainer.updates=simultaneous (one G update shares the last D update's forward pass)")
+        require_choice("trainer.g_fakes", self.g_fakes, ("reuse", "fresh"))
         require_choice("trainer.accelerator", self.accelerator, ("auto", "cpu", "gpu", "cuda", "mps"))
         require_positive("trainer.num_nodes", self.num_nodes, "a positive number of nodes")
         if self.strategy not in STRATEGIES:

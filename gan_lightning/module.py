@@ -73,7 +73,10 @@ class GAN(FastPathModule):
     """Each training step is one iteration of Algorithm 1 of Goodfellow et al. 2014.
 
     The batch holds ``d_steps`` real minibatches. For each, D takes one update on that real minibatch and
-    a fresh fake one; then G takes ``g_steps`` updates on fresh latents. When D's output for one sample
+    a fresh fake one; then G takes ``g_steps`` updates. With ``g_fakes="fresh"`` each G update draws fresh
+    latents, as Algorithm 1 does; with ``"reuse"`` the first one scores the fakes of D's last update again,
+    through the G graph kept from making them, as PyTorch's DCGAN example does: one forward pass of G less
+    per step, and G's gradient is still taken against the D that D's update produced. When D's output for one sample
     depends on the rest of its batch (batch norm), ``d_batch_stats`` says which batch that is: with
     ``separate`` D scores real and fake samples in minibatches of their own, and G's update scores the
     fakes alone; with ``joint`` D scores them in one minibatch in both updates, so D(G(z)) is computed the
@@ -104,6 +107,7 @@ class GAN(FastPathModule):
         max_skipped_fraction: float = 0.1,
         fast_path: bool = True,
         d_batch_stats: str = "separate",
+        g_fakes: str = "reuse",
         layout: Optional[Layout] = None,
     ):
         super().__init__(fast_path)
@@ -111,6 +115,7 @@ class GAN(FastPathModule):
         self.g_optimizer_config, self.d_optimizer_config = g_optimizer, d_optimizer
         self.d_steps, self.g_steps, self.max_steps = d_steps, g_steps, max_steps
         self.simultaneous = updates == "simultaneous"
+        self.reuse_fakes = g_fakes == "reuse" and not self.simultaneous
         self.generator_ema = ExponentialMovingAverage(generator, ema_decay) if ema_decay is not None else None
         self.ema_start_step = ema_start_step
         self.on_nan = on_nan  # "stop": raise Diverged; "skip": drop the update and count it
@@ -172,14 +177,17 @@ class GAN(FastPathModule):
         reals, labels = batch if isinstance(batch, (tuple, list)) else (batch, None)
         minibatches = list(zip(split(reals, self.d_steps), split(labels, self.d_steps) if labels is not None else [None] * self.d_steps))
         first_update = self.steps_done * self.d_steps
-        for i, (real, real_labels) in enumerate(minibatches[:-1] if self.simultaneous else minibatches):
-            d_loss, real_out, fake_out = self.discriminator_update(real, real_labels, d_optimizer, first_update + i)
+        d_minibatches = minibatches[:-1] if self.simultaneous else minibatches
+        kept = None  # the last D update's fakes (and their labels), G's graph attached, for G's first update
+        for i, (real, real_labels) in enumerate(d_minibatches):
+            keep = self.reuse_fakes and i == len(d_minibatches) - 1
+            d_loss, real_out, fake_out, kept = self.discriminator_update(real, real_labels, d_optimizer, first_update + i, keep)
         if self.simultaneous:
             real, real_labels = minibatches[-1]
             d_loss, g_loss, real_out, fake_out = self.simultaneous_update(real, real_labels, d_optimizer, g_optimizer, first_update + self.d_steps - 1)
         else:
-            for _ in range(self.g_steps):
-                g_loss = self.generator_update(real, real_labels, g_optimizer, d_optimizer)
+            for j in range(self.g_steps):
+                g_loss = self.generator_update(real, real_labels, g_optimizer, d_optimizer, kept if j == 0 else None)
         if self.generator_ema is not None:
             self.generator_ema.update(self.generator, decay=0.0 if self.steps_done < self.ema_start_step else None)
         self.count_step()
@@ -241,15 +249,18 @@ class GAN(FastPathModule):
             logger.log_metrics({**values, "epoch": trainer.current_epoch}, step=self.logged_step)
             logger.save()
 
-    def discriminator_update(self, real: Tensor, labels: Optional[Tensor], optimizer, update_index: int) -> tuple[Tensor, Tensor, Tensor]:
-        # Nothing to freeze: G runs under no_grad here, so no G gradient is computed anyway.
+    def discriminator_update(self, real: Tensor, labels: Optional[Tensor], optimizer, update_index: int, keep_fakes: bool = False):
+        """One D update; returns D's loss and outputs, and with ``keep_fakes`` the fakes and their labels with
+        G's graph, made by the network G's update trains (its DDP wrapper), for G's update to reuse."""
+        # Nothing to freeze: D's loss sees the fakes detached (or made under no_grad), so no G gradient is computed.
         fake_labels = self.generator.sample_labels(len(real))
-        with torch.no_grad():
-            fake = self.generator(self.generator.sample_latent(len(real)), fake_labels)
-        loss, scores = self.discriminator_loss(real, labels, fake, fake_labels, update_index)
+        generator = self.replicas[0] if self.replicas and keep_fakes else self.generator
+        with torch.set_grad_enabled(keep_fakes):
+            fake = generator(self.generator.sample_latent(len(real)), fake_labels)
+        loss, scores = self.discriminator_loss(real, labels, fake.detach(), fake_labels, update_index)
         if self.apply_update(loss, optimizer, self.d_optimizer_config, "loss/d"):
             self.objective.after_d_step(self.discriminator)
-        return loss, scores.real, scores.fake
+        return loss, scores.real, scores.fake, (fake, fake_labels) if keep_fakes else None
 
     def simultaneous_update(self, real: Tensor, labels: Optional[Tensor], d_optimizer, g_optimizer, update_index: int):
         """D's and G's gradients from one forward pass at the current (D, G), then a step of each."""
@@ -273,13 +284,17 @@ class GAN(FastPathModule):
         discriminator = self.replicas[1] if self.replicas else self.discriminator  # the update's network synchronises
         return self.losses.discriminator(discriminator, real, labels, fake, fake_labels, update_index, penalised=self.discriminator)
 
-    def generator_update(self, real: Tensor, labels: Optional[Tensor], optimizer, d_optimizer) -> Tensor:
+    def generator_update(self, real: Tensor, labels: Optional[Tensor], optimizer, d_optimizer, fakes: Optional[tuple] = None) -> Tensor:
+        """One G update, on ``fakes`` (kept from D's update, see discriminator_update) or on fresh ones."""
         # D is only scored here: its parameters (d_optimizer's, a list at hand, where D.parameters() walks
         # every submodule) need no gradient. Only G's gradients are synchronised, so D runs outside its DDP wrapper.
         with frozen(self.parameters_of(d_optimizer)):
-            generator = self.replicas[0] if self.replicas else self.generator
-            fake_labels = self.generator.sample_labels(len(real))
-            fake = generator(self.generator.sample_latent(len(real)), fake_labels)
+            if fakes is None:
+                generator = self.replicas[0] if self.replicas else self.generator
+                fake_labels = self.generator.sample_labels(len(real))
+                fake = generator(self.generator.sample_latent(len(real)), fake_labels)
+            else:
+                fake, fake_labels = fakes
             scores = self.losses.score(self.discriminator, real if self.g_scores_real else None, fake, labels, fake_labels)
             loss = self.losses.generator(scores, fake_labels)
             self.apply_update(loss, optimizer, self.g_optimizer_config, "loss/g")

@@ -267,11 +267,37 @@ def test_simultaneous_updates_take_both_gradients_at_the_same_point(tmp_path, ob
     assert not all(torch.allclose(a, b, atol=1e-6) for a, b in zip(alternating.generator.parameters(), module.generator.parameters()))
 
 
-@pytest.mark.parametrize("updates,forwards", [("alternating", 2), ("simultaneous", 1)])
-def test_simultaneous_updates_run_g_and_d_once_per_step(tmp_path, updates, forwards):
+@pytest.mark.parametrize("g_fakes,draws", [("reuse", 1), ("fresh", 2)])
+@pytest.mark.parametrize("objective", ["nonsaturating", "relativistic"])
+def test_g_update_takes_its_gradient_against_the_updated_d_on_the_fakes_its_setting_names(tmp_path, objective, g_fakes, draws):
+    # With plain SGD: D' = D - lr ∇D's loss on G(z1); then G moves by -lr ∇G's loss against D', on G(z1) again
+    # (reuse) or on G(z2) from a second draw (fresh, Algorithm 1).
     record = RecordsFirstStep()
-    fit(tmp_path, "trainer.max_steps=6", f"trainer.updates={updates}", callbacks=[record])
-    assert record.forwards == {"generator": 6 * forwards, "discriminator": 6 * forwards}
+    module, _, _ = fit(tmp_path, "trainer.max_steps=1", f"objective={objective}", f"trainer.g_fakes={g_fakes}", *SGD, callbacks=[record])
+    assert len(record.latents) == draws
+    generator, discriminator = record.generator, record.discriminator
+    with torch.no_grad():
+        first_fakes = generator(record.latents[0])
+    real_out, fake_out = discriminator(torch.cat([record.real, first_fakes])).chunk(2)
+    d_grads = torch.autograd.grad(module.objective.d_loss(real_out, fake_out), list(discriminator.parameters()))
+    with torch.no_grad():
+        for parameter, grad in zip(discriminator.parameters(), d_grads):
+            parameter -= 0.1 * grad
+    for after, updated in zip(module.discriminator.parameters(), discriminator.parameters()):
+        assert torch.allclose(after, updated, atol=1e-6)
+    real_out, fake_out = discriminator(torch.cat([record.real, generator(record.latents[-1])])).chunk(2)
+    g_grads = torch.autograd.grad(module.objective.g_loss(fake_out, real_out), list(generator.parameters()))
+    for after, start, grad in zip(module.generator.parameters(), generator.parameters(), g_grads):
+        assert torch.allclose(after, start - 0.1 * grad, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "updates,g_fakes,g_forwards,d_forwards", [("alternating", "fresh", 2, 2), ("alternating", "reuse", 1, 2), ("simultaneous", "fresh", 1, 1)]
+)
+def test_reused_fakes_and_simultaneous_updates_save_forward_passes(tmp_path, updates, g_fakes, g_forwards, d_forwards):
+    record = RecordsFirstStep()
+    fit(tmp_path, "trainer.max_steps=6", f"trainer.updates={updates}", f"trainer.g_fakes={g_fakes}", callbacks=[record])
+    assert record.forwards == {"generator": 6 * g_forwards, "discriminator": 6 * d_forwards}
 
 
 def test_simultaneous_updates_with_several_d_steps_share_the_last_one(tmp_path):
