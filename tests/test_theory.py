@@ -128,7 +128,9 @@ def test_wasserstein_keeps_every_critic_weight_inside_the_clip_range(tmp_path):
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     critic = torch.cat([v.flatten() for k, v in state.items() if k.startswith("discriminator.")])
     assert critic.abs().max().item() <= clip
-    assert (critic.abs() == clip).float().mean().item() > 0.3  # with lr 0.01 most weights hit the bound
+    # Adam moves each weight by about lr = clip a step: past the bound, where it is clipped back, unless the
+    # sign of its gradient turned. A fifth or more sit on the bound; without clipping none would.
+    assert (critic.abs() == clip).float().mean().item() > 0.2
 
 
 def test_one_dimensional_game_reaches_the_equilibrium(tmp_path):
