@@ -249,14 +249,20 @@ class GAN(FastPathModule):
             logger.log_metrics({**values, "epoch": trainer.current_epoch}, step=self.logged_step)
             logger.save()
 
+    def new_fakes(self, n: int, for_g_update: bool = True) -> Tuple[Tensor, Optional[Tensor]]:
+        """``n`` fakes from fresh latents, and their labels (None for an unconditional G). For a G update they
+        come with G's graph, from the network that update trains (its DDP wrapper, which synchronises G's
+        gradients); otherwise under no_grad."""
+        generator = self.replicas[0] if self.replicas and for_g_update else self.generator
+        fake_labels = self.generator.sample_labels(n)
+        with torch.set_grad_enabled(for_g_update):
+            return generator(self.generator.sample_latent(n), fake_labels), fake_labels
+
     def discriminator_update(self, real: Tensor, labels: Optional[Tensor], optimizer, update_index: int, keep_fakes: bool = False):
-        """One D update; returns D's loss and outputs, and with ``keep_fakes`` the fakes and their labels with
-        G's graph, made by the network G's update trains (its DDP wrapper), for G's update to reuse."""
+        """One D update; returns D's loss and outputs, and with ``keep_fakes`` its fakes and their labels made
+        for G's update (see new_fakes), for G's update to reuse."""
         # Nothing to freeze: D's loss sees the fakes detached (or made under no_grad), so no G gradient is computed.
-        fake_labels = self.generator.sample_labels(len(real))
-        generator = self.replicas[0] if self.replicas and keep_fakes else self.generator
-        with torch.set_grad_enabled(keep_fakes):
-            fake = generator(self.generator.sample_latent(len(real)), fake_labels)
+        fake, fake_labels = self.new_fakes(len(real), for_g_update=keep_fakes)
         loss, scores = self.discriminator_loss(real, labels, fake.detach(), fake_labels, update_index)
         if self.apply_update(loss, optimizer, self.d_optimizer_config, "loss/d"):
             self.objective.after_d_step(self.discriminator)
@@ -264,9 +270,7 @@ class GAN(FastPathModule):
 
     def simultaneous_update(self, real: Tensor, labels: Optional[Tensor], d_optimizer, g_optimizer, update_index: int):
         """D's and G's gradients from one forward pass at the current (D, G), then a step of each."""
-        generator = self.replicas[0] if self.replicas else self.generator
-        fake_labels = self.generator.sample_labels(len(real))
-        fake = generator(self.generator.sample_latent(len(real)), fake_labels)
+        fake, fake_labels = self.new_fakes(len(real))
         d_loss, scores = self.discriminator_loss(real, labels, fake, fake_labels, update_index)
         g_loss = self.losses.generator(scores, fake_labels)
         # Both gradients before either step: the steps change the weights the backward passes read.
@@ -289,12 +293,7 @@ class GAN(FastPathModule):
         # D is only scored here: its parameters (d_optimizer's, a list at hand, where D.parameters() walks
         # every submodule) need no gradient. Only G's gradients are synchronised, so D runs outside its DDP wrapper.
         with frozen(self.parameters_of(d_optimizer)):
-            if fakes is None:
-                generator = self.replicas[0] if self.replicas else self.generator
-                fake_labels = self.generator.sample_labels(len(real))
-                fake = generator(self.generator.sample_latent(len(real)), fake_labels)
-            else:
-                fake, fake_labels = fakes
+            fake, fake_labels = fakes if fakes is not None else self.new_fakes(len(real))
             scores = self.losses.score(self.discriminator, real if self.g_scores_real else None, fake, labels, fake_labels)
             loss = self.losses.generator(scores, fake_labels)
             self.apply_update(loss, optimizer, self.g_optimizer_config, "loss/g")
