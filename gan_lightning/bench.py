@@ -39,6 +39,7 @@ from gan_lightning.config import compose, to_config, validate
 from gan_lightning.data.batches import TensorBatches
 from gan_lightning.commands import Command, Setting, boolean, main_guard, whole_number
 from gan_lightning.errors import UserError, require_choice
+from gan_lightning.graphs import WARMUP_STEPS
 from gan_lightning.module import GAN, batch_coupled, split
 from gan_lightning.adapter.runtime import restore_cuda_check
 from gan_lightning.peers import PEERS, PLAIN_AUTOCAST, plain_autocast
@@ -177,17 +178,48 @@ class PlainStep:
             discriminator.requires_grad_(True)
 
 
+class CapturedPlainStep:
+    """PlainStep as PyTorch's CUDA-graph recipe has a user write it: a few eager steps on a side stream, then the
+    step captured once with a static input batch, and replayed."""
+
+    def __init__(self, step: PlainStep, device: torch.device):
+        self.step, self.device = step, device
+        self.eager_steps, self.graph, self.inputs = 0, None, None
+
+    def __call__(self, samples: torch.Tensor) -> None:
+        if self.graph is not None:
+            self.inputs.copy_(samples, non_blocking=True)
+        elif self.eager_steps < WARMUP_STEPS:
+            self.eager_steps += 1
+            stream = torch.cuda.Stream(self.device)
+            stream.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(stream):
+                self.step(samples)
+            torch.cuda.current_stream(self.device).wait_stream(stream)
+            return
+        else:
+            self.inputs, self.graph = samples.clone(), torch.cuda.CUDAGraph()
+            torch.cuda.synchronize(self.device)
+            with torch.cuda.graph(self.graph):
+                self.step(self.inputs)
+        self.graph.replay()
+
+
 def plain_training(cfg, data: torch.Tensor, total_steps: int, after_step: Callable[[int], None] = lambda step: None):
-    """The hand-written loop around PlainStep; returns (G, D)."""
+    """The hand-written loop around PlainStep (captured as a CUDA graph with trainer.cuda_graph=true); returns (G, D)."""
     pl.seed_everything(cfg.seed, verbose=False)
     device = plain_device(cfg)
     generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, cfg.objective.per_sample_d)
     generator, discriminator = with_speed_options(cfg, generator.to(device), discriminator.to(device))
-    d_optimizer, g_optimizer = cfg.optimizer.d.build(discriminator.parameters()), cfg.optimizer.g.build(generator.parameters())
+    capturable = cfg.trainer.cuda_graph
+    d_optimizer = cfg.optimizer.d.build(discriminator.parameters(), capturable=capturable)
+    g_optimizer = cfg.optimizer.g.build(generator.parameters(), capturable=capturable)
     simultaneous = cfg.trainer.updates == "simultaneous"
     step = PlainStep(
         cfg.objective, generator, discriminator, d_optimizer, g_optimizer, cfg.trainer.d_steps, simultaneous, cfg.model.d_batch_stats, cfg.trainer.g_fakes
     )
+    if cfg.trainer.cuda_graph:
+        step = CapturedPlainStep(step, device)
     # Held on the training device and drawn by index, as the framework holds small data sets.
     batches = endless(TensorBatches(data.to(device), cfg.data.batch_size * cfg.trainer.d_steps, cfg.seed))
     for number in range(1, total_steps + 1):
@@ -236,6 +268,8 @@ class Comparison:
     plain: List[float]
     plain_in_lightning: List[float] = field(default_factory=list)  # with split=true
     peers: Dict[str, List[float]] = field(default_factory=dict)  # with peers=true: steps/s of each peer per round
+    plain_eager: List[float] = field(default_factory=list)  # with trainer.cuda_graph=true: the plain loop without graphs
+    graph_gpu_ms: float | None = None  # with trainer.cuda_graph=true: GPU time of one replay of the framework's step
 
     def summary(self) -> Dict:
         def spread(xs: List[float]) -> Dict[str, float]:
@@ -257,6 +291,13 @@ class Comparison:
             for peer, rates in self.peers.items():
                 per_round = [f / p for f, p in zip(self.framework, rates)]
                 summary["peers"][peer] = {"steps_per_s": spread(rates), "ratio_median": statistics.median(per_round), "ratio_per_round": per_round}
+        if self.plain_eager:
+            # What a user gains: the framework with graphs against the loop they would write without them.
+            per_round = [f / p for f, p in zip(self.framework, self.plain_eager)]
+            summary["plain_eager"] = {"steps_per_s": spread(self.plain_eager), "ratio_median": statistics.median(per_round), "ratio_per_round": per_round}
+        if self.graph_gpu_ms is not None:
+            summary["graph_gpu_ms_per_step"] = self.graph_gpu_ms
+            summary["framework_wall_ms_per_step"] = 1000 / statistics.median(self.framework)
         if self.plain_in_lightning:
             ms = {label: 1000 / statistics.median(rates) for label, rates in
                   (("framework", self.framework), ("plain", self.plain), ("plain_in_lightning", self.plain_in_lightning))}  # fmt: skip
@@ -285,11 +326,44 @@ def compare(name: str, rounds: int, warmup: int, steps: int, folder: Path, extra
         if split:
             runs.append(lambda: result.plain_in_lightning.append(
                 framework_round(case_config(name, extra), data, warmup, steps, folder / f"{name}_{r}_plain_step", PlainStepInLightning)))  # fmt: skip
+        if cfg.trainer.cuda_graph:
+            runs.append(lambda: result.plain_eager.append(plain_round(case_config(name, [*extra, "trainer.cuda_graph=false"]), data, warmup, steps)))
         for peer, rates in result.peers.items():
             runs.append(lambda peer=peer, rates=rates: rates.append(PEERS[peer](case_config(name, extra), data, warmup, steps, plain_device(cfg))))
         for run in runs if r % 2 == 0 else reversed(runs):
             run()
+    if cfg.trainer.cuda_graph:
+        result.graph_gpu_ms = graph_gpu_ms(case_config(name, extra), data, warmup, folder / f"{name}_graph")
     return result
+
+
+class ReplayTimer(pl.Callback):
+    """After step ``at``, the GPU time of ``replays`` replays of the step's graph (CUDA events), in milliseconds per
+    replay: against the wall time per step, what is left is the CPU's time per step. The replays train on."""
+
+    def __init__(self, at: int, replays: int = 200):
+        self.at, self.replays, self.ms = at, replays, None
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if module.steps_done != self.at:
+            return
+        graph = next(iter(module.step_graphs.graphs.values())).graph
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        for _ in range(10):
+            graph.replay()
+        start.record()
+        for _ in range(self.replays):
+            graph.replay()
+        end.record()
+        torch.cuda.synchronize()
+        self.ms = start.elapsed_time(end) / self.replays
+
+
+def graph_gpu_ms(cfg, data: torch.Tensor, warmup: int, folder: Path) -> float:
+    """Milliseconds of GPU time per replay of the framework's captured step."""
+    timer = ReplayTimer(warmup + WARMUP_STEPS + 1)
+    framework_training(cfg, data, timer.at + 1, folder, timer)
+    return timer.ms
 
 
 def fid_cost(folder: Path) -> Dict[str, float]:
@@ -472,6 +546,13 @@ def main(argv=None) -> int:
         f, p = summary["framework_steps_per_s"], summary["plain_steps_per_s"]
         print(f"{name:22} {f['median']:9.1f} [{f['min']:.1f}-{f['max']:.1f}] {p['median']:9.1f} [{p['min']:.1f}-{p['max']:.1f}] "
               f"{summary['ratio_median']:9.3f} [{min(summary['ratio_per_round']):.3f}-{max(summary['ratio_per_round']):.3f}]", flush=True)
+        if "plain_eager" in summary:
+            timed = summary["plain_eager"]
+            rates, ratios = timed["steps_per_s"], timed["ratio_per_round"]
+            print(f"{'':22} {'':22} {rates['median']:9.1f} [{rates['min']:.1f}-{rates['max']:.1f}] "
+                  f"{timed['ratio_median']:9.3f} [{min(ratios):.3f}-{max(ratios):.3f}]  framework/plain without CUDA graphs", flush=True)  # fmt: skip
+            print(f"{'':22} a replay of the captured step: {summary['graph_gpu_ms_per_step']:.3f} ms of GPU time; "
+                  f"the framework's step: {summary['framework_wall_ms_per_step']:.3f} ms wall", flush=True)
         for peer, timed in summary.get("peers", {}).items():
             rates, ratios = timed["steps_per_s"], timed["ratio_per_round"]
             print(f"{'':22} {'':22} {rates['median']:9.1f} [{rates['min']:.1f}-{rates['max']:.1f}] "

@@ -54,7 +54,7 @@ def with_speed_options(cfg: Config, generator: nn.Module, discriminator: nn.Modu
 
 
 # The settings of trainer and regularization that the GAN module takes, under the same names.
-MODULE_TRAINER_SETTINGS = ("d_steps", "g_steps", "updates", "g_fakes", "max_steps", "on_nan", "max_skipped_fraction", "fast_path")
+MODULE_TRAINER_SETTINGS = ("d_steps", "g_steps", "updates", "g_fakes", "max_steps", "on_nan", "max_skipped_fraction", "fast_path", "cuda_graph")
 MODULE_REGULARIZATION_SETTINGS = ("r1_gamma", "r1_interval", "ema_decay", "ema_start_step")
 
 

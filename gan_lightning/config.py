@@ -42,6 +42,7 @@ class TrainerConfig:
     sync_batchnorm: bool = MISSING  # batch norm over the batches of all processes (GPUs only)
     channels_last: bool = MISSING  # NHWC memory format for convolutional G and D (faster on recent GPUs)
     compile: bool = MISSING  # torch.compile G and D (a one-off compilation, then faster steps)
+    cuda_graph: bool = MISSING  # the whole training step captured as CUDA graphs and replayed (gan_lightning/graphs.py)
     precision: str = MISSING  # 32-true | bf16-mixed | 16-mixed
     num_threads: Optional[int] = MISSING  # PyTorch's intra-op CPU threads; null: PyTorch's default
     log_every_n_steps: int = MISSING
@@ -58,6 +59,8 @@ class TrainerConfig:
             raise invalid("trainer.accelerator", self.accelerator, "auto or cpu: this machine has no CUDA GPU that PyTorch can use")
         if self.accelerator == "mps" and not torch.backends.mps.is_available():
             raise invalid("trainer.accelerator", self.accelerator, "auto or cpu: this machine has no Apple GPU (MPS) that PyTorch can use")
+        if self.cuda_graph and not torch.cuda.is_available():
+            raise invalid("trainer.cuda_graph", self.cuda_graph, "false: this machine has no CUDA GPU that PyTorch can use, and CUDA graphs run on one")
         if self.precision in ("16-mixed", "16") and not (self.accelerator != "cpu" and torch.cuda.is_available()):
             raise invalid("trainer.precision", self.precision, "32-true or bf16-mixed on the CPU (float16 mixed precision needs a CUDA GPU)")
 
@@ -88,6 +91,24 @@ class TrainerConfig:
             raise invalid("trainer.max_skipped_fraction", self.max_skipped_fraction, "a fraction in [0, 1] of the updates that trainer.on_nan=skip may drop")
         if self.profiler is not None and self.profiler not in PROFILERS:
             raise invalid("trainer.profiler", self.profiler, "null (none), " + " or ".join(PROFILERS))
+        if self.cuda_graph:
+            self.check_capturable()
+
+    def check_capturable(self) -> None:
+        """The settings a training step captured as a CUDA graph cannot run with (trainer.cuda_graph=true)."""
+        because = "with trainer.cuda_graph=true"
+        if self.accelerator in ("cpu", "mps"):
+            raise invalid("trainer.accelerator", self.accelerator, f"auto, gpu or cuda {because} (CUDA graphs run on CUDA GPUs)")
+        if self.strategy != "auto" or _many(self.devices) or self.num_nodes > 1:
+            raise invalid("trainer.strategy", self.strategy, f"auto on one device {because} (a captured step does not synchronise gradients)")
+        if self.precision not in ("32-true", "32", "bf16-mixed"):
+            raise invalid("trainer.precision", self.precision, f"32-true or bf16-mixed {because} (16-mixed's loss scaling reads a host value per step)")
+        if self.on_nan != "stop":
+            raise invalid("trainer.on_nan", self.on_nan, f"stop {because} (skip reads every loss on the host before its update)")
+        if not self.fast_path:
+            raise invalid("trainer.fast_path", self.fast_path, f"true {because} (Lightning's own update wrappers call hooks in Python at every update)")
+        if self.compile:
+            raise invalid("trainer.compile", self.compile, f"false {because} (the captured step already issues every kernel at once)")
 
 
 def _many(devices: Any) -> bool:
@@ -226,6 +247,9 @@ def validate(cfg: Config) -> None:
     cfg.optimizer.d.check("optimizer.d")
     cfg.regularization.check()
     cfg.trainer.check()
+    if cfg.trainer.cuda_graph:
+        cfg.optimizer.g.check_capturable("optimizer.g")
+        cfg.optimizer.d.check_capturable("optimizer.d")
     cfg.logger.check()
     cfg.callbacks.check(cfg.metrics)
     cfg.metrics.check(cfg.data)

@@ -19,6 +19,7 @@ from gan_lightning.checkpoints import TrainingState, read_training_state, write_
 from gan_lightning.distributed import gather, rank_seed
 from gan_lightning.ema import ExponentialMovingAverage
 from gan_lightning.errors import Diverged, UserError
+from gan_lightning.graphs import StepGraphs
 from gan_lightning.losses import R1, Layout, Losses, Scores, score
 from gan_lightning.models import Generator
 from gan_lightning.models.conditional import ConditionalDiscriminator
@@ -108,6 +109,7 @@ class GAN(FastPathModule):
         fast_path: bool = True,
         d_batch_stats: str = "separate",
         g_fakes: str = "reuse",
+        cuda_graph: bool = False,
         layout: Optional[Layout] = None,
     ):
         super().__init__(fast_path)
@@ -118,6 +120,8 @@ class GAN(FastPathModule):
         self.reuse_fakes = g_fakes == "reuse" and not self.simultaneous
         self.generator_ema = ExponentialMovingAverage(generator, ema_decay) if ema_decay is not None else None
         self.ema_start_step = ema_start_step
+        self.cuda_graph = cuda_graph  # the step captured as CUDA graphs (gan_lightning/graphs.py), made at on_train_start
+        self.step_graphs: Optional[StepGraphs] = None
         self.on_nan = on_nan  # "stop": raise Diverged; "skip": drop the update and count it
         self.max_skipped_fraction = max_skipped_fraction  # on_nan=skip: past it, skipping has become the rule: Diverged
         self.steps_done = 0  # completed training steps (iterations), saved in checkpoints
@@ -147,9 +151,10 @@ class GAN(FastPathModule):
             )
 
     def configure_optimizers(self):
+        # A captured step reads the optimizers' step counts on the GPU (capturable), not as host numbers.
         return [
-            self.d_optimizer_config.build(self.discriminator.parameters(), fused=self.fusable(self.d_optimizer_config)),
-            self.g_optimizer_config.build(self.generator.parameters(), fused=self.fusable(self.g_optimizer_config)),
+            self.d_optimizer_config.build(self.discriminator.parameters(), fused=self.fusable(self.d_optimizer_config), capturable=self.cuda_graph),
+            self.g_optimizer_config.build(self.generator.parameters(), fused=self.fusable(self.g_optimizer_config), capturable=self.cuda_graph),
         ]
 
     def fusable(self, config: OptimizerConfig) -> bool:
@@ -174,6 +179,21 @@ class GAN(FastPathModule):
         d_optimizer, g_optimizer = self.optimizers()
         self.d_optimizer_config.adjust(d_optimizer, self.steps_done)
         self.g_optimizer_config.adjust(g_optimizer, self.steps_done)
+        if self.step_graphs is not None:
+            run = lambda batch: self.updates(batch, d_optimizer, g_optimizer)  # noqa: E731
+            outputs, self.grad_norms = self.step_graphs.run(self.step_variant(), batch, self.steps_done, run)
+        else:
+            outputs, _ = self.updates(batch, d_optimizer, g_optimizer)
+        self.count_step()
+        if self.logging_now or self.steps_done % LOSS_CHECK_EVERY_N_STEPS == 0:
+            self.check_losses()
+            self.check_skipped(final=False)
+        if self.logging_now:
+            self.log_step(*outputs, d_optimizer, g_optimizer)
+
+    def updates(self, batch, d_optimizer, g_optimizer):
+        """The step's D and G updates and the EMA's; returns (D's loss, G's loss, D's outputs on the last real and
+        fake minibatches) and the gradient norms computed for logging."""
         reals, labels = batch if isinstance(batch, (tuple, list)) else (batch, None)
         minibatches = list(zip(split(reals, self.d_steps), split(labels, self.d_steps) if labels is not None else [None] * self.d_steps))
         first_update = self.steps_done * self.d_steps
@@ -189,13 +209,46 @@ class GAN(FastPathModule):
             for j in range(self.g_steps):
                 g_loss = self.generator_update(real, real_labels, g_optimizer, d_optimizer, kept if j == 0 else None)
         if self.generator_ema is not None:
-            self.generator_ema.update(self.generator, decay=0.0 if self.steps_done < self.ema_start_step else None)
-        self.count_step()
-        if self.logging_now or self.steps_done % LOSS_CHECK_EVERY_N_STEPS == 0:
-            self.check_losses()
-            self.check_skipped(final=False)
-        if self.logging_now:
-            self.log_step(d_loss, g_loss, real_out, fake_out, d_optimizer, g_optimizer)
+            self.generator_ema.update(self.generator, decay=0.0 if self.ema_warming_up() else None)
+        return (d_loss, g_loss, real_out, fake_out), dict(self.grad_norms)
+
+    def ema_warming_up(self) -> bool:
+        """Whether the EMA still copies G (before regularization.ema_start_step)."""
+        return self.steps_done < self.ema_start_step
+
+    def step_variant(self) -> tuple:
+        """What decides the work of the next step beyond its tensors' values: the penalties due at each of its D
+        updates, and whether the EMA has started. A captured step is replayed only for its own variant."""
+        first_update = self.steps_done * self.d_steps
+        due = tuple(penalty.due(first_update + i) for penalty in self.losses.penalties for i in range(self.d_steps))
+        return due, self.generator_ema is not None and self.ema_warming_up()
+
+    def on_train_start(self) -> None:
+        super().on_train_start()
+        self.step_graphs = None
+        if self.cuda_graph:
+            self.check_capturable()
+            self.step_graphs = StepGraphs(self.device, self.d_steps + self.g_steps + int(self.simultaneous), self.graph_generators())
+
+    def check_capturable(self) -> None:
+        """Refuse, naming the setting, what a captured step cannot do (config validation refuses the rest)."""
+        if self.device.type != "cuda":
+            raise UserError(f"trainer.cuda_graph=true captures the step on a CUDA GPU; this run trains on {self.device.type}: trainer.cuda_graph=false")
+        if not self.direct_updates:
+            raise UserError(
+                "trainer.cuda_graph=true needs backward passes and optimizer steps that call torch directly: one device, 32-true or "
+                "bf16-mixed, trainer.fast_path=true and no callback implementing on_before_backward, on_after_backward or "
+                "on_before_optimizer_step"
+            )
+
+    def capturing(self) -> bool:
+        """Whether the step running now is being captured: a graph replays it at every step, logging steps included,
+        so it computes every logged value."""
+        return self.step_graphs is not None and self.step_graphs.capturing is not None
+
+    def graph_generators(self) -> List[torch.Generator]:
+        """The CUDA generators besides the default one that a step draws from (a captured step registers them)."""
+        return []
 
     def count_step(self) -> None:
         """One training step done; training stops after max_steps of them."""
@@ -321,9 +374,12 @@ class GAN(FastPathModule):
         else:
             # Read back at the next check, not now: a host read per update would make the CPU wait for the
             # GPU's queue to drain twice a step. The weights a non-finite loss spoils are never checkpointed.
-            self.unchecked_losses.append((self.steps_done + 1, name, loss.detach()))
+            if self.capturing():
+                self.step_graphs.watch(name, loss)
+            else:
+                self.unchecked_losses.append((self.steps_done + 1, name, loss.detach()))
         self.backward_pass(loss if loss.dim() == 0 else loss.sum(), **backward_options)  # members' losses: a sum
-        if self.logging_now:  # before clipping: the norm the loss produced (a tensor: no host sync)
+        if self.logging_now or self.capturing():  # before clipping: the norm the loss produced (a tensor: no host sync)
             self.grad_norms[name.replace("loss/", "grad_norm/")] = self.gradient_norm([p.grad for p in self.parameters_of(optimizer) if p.grad is not None])
         return True
 
@@ -335,6 +391,8 @@ class GAN(FastPathModule):
         if config.grad_clip_norm is not None:
             self.clip(optimizer, config.grad_clip_norm)
         self.step_optimizer(optimizer)
+        if self.capturing():
+            self.step_graphs.stepped(lambda: self.count_optimizer_step(optimizer))
 
     def clip(self, optimizer, max_norm: float) -> None:
         """Scale the gradients down to a total 2-norm of at most ``max_norm``."""
@@ -344,8 +402,14 @@ class GAN(FastPathModule):
         """Raise Diverged for the first non-finite loss since the last check, on any process (on_nan=stop): every
         process checks at the same steps and stops at the earliest divergence."""
         pending, self.unchecked_losses = self.unchecked_losses, []
-        if not pending:
-            return
+        if pending:
+            self.raise_first_nonfinite(pending)
+        if self.step_graphs is not None:  # captured steps ran after any eager step pending here
+            found = self.step_graphs.first_nonfinite()
+            if found is not None:
+                raise Diverged(*found)
+
+    def raise_first_nonfinite(self, pending: List[Tuple[int, str, Tensor]]) -> None:
         # One host read; a loss per member (gan_lightning.vectorized) is finite when every member's is.
         finite = torch.isfinite(torch.stack([loss.float() for _, _, loss in pending]).reshape(len(pending), -1)).all(dim=1).tolist()
         first = finite.index(False) if False in finite else len(pending)

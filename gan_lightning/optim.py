@@ -32,9 +32,13 @@ class OptimizerConfig(Registered, group="optimizer"):
         if self.grad_clip_norm is not None:
             require_positive(f"{setting}.grad_clip_norm", self.grad_clip_norm, "a positive norm, or null for no clipping")
 
-    def build(self, params: Iterable[torch.nn.Parameter], fused: Optional[bool] = None) -> torch.optim.Optimizer:
-        """The optimizer for ``params``; ``fused`` overrides the setting of the same name."""
+    def build(self, params: Iterable[torch.nn.Parameter], fused: Optional[bool] = None, capturable: bool = False) -> torch.optim.Optimizer:
+        """The optimizer for ``params``; ``fused`` overrides the setting of the same name; ``capturable``: its steps
+        can be captured in a CUDA graph."""
         raise NotImplementedError
+
+    def check_capturable(self, setting: str) -> None:
+        """Refuse what a step captured as a CUDA graph cannot follow (trainer.cuda_graph=true)."""
 
     def adjust(self, optimizer: torch.optim.Optimizer, step: int) -> None:
         """Set step-dependent hyperparameters before training step ``step`` (none by default)."""
@@ -51,9 +55,12 @@ class Adam(OptimizerConfig, name="adam"):
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise invalid(f"{setting}.betas", list(self.betas), "two numbers in [0, 1)")
 
-    def build(self, params, fused=None):
+    def build(self, params, fused=None, capturable=False):
         implementation = self.implementation(self.fused if fused is None else fused)
-        return torch.optim.Adam(params, lr=self.lr, betas=tuple(self.betas), weight_decay=self.weight_decay, **implementation)
+        # capturable: the step count lives on the GPU, so a captured step's bias corrections follow it.
+        return torch.optim.Adam(
+            params, lr=self.lr, betas=tuple(self.betas), weight_decay=self.weight_decay, capturable=capturable, **implementation
+        )
 
 
 @dataclass
@@ -81,7 +88,14 @@ class SGD(OptimizerConfig, name="sgd"):
         for group in optimizer.param_groups:
             group["momentum"] = self.momentum + (self.momentum_final - self.momentum) * progress
 
-    def build(self, params, fused=None):
+    def check_capturable(self, setting: str) -> None:
+        if self.momentum_final is not None:
+            raise invalid(
+                f"{setting}.momentum_final", self.momentum_final,
+                "null with trainer.cuda_graph=true (torch's SGD takes its momentum as a host number, which a captured step fixes at capture)",
+            )  # fmt: skip
+
+    def build(self, params, fused=None, capturable=False):  # SGD keeps no step count: its steps capture as they are
         implementation = self.implementation(self.fused if fused is None else fused)
         return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov, weight_decay=self.weight_decay, **implementation)
 

@@ -294,6 +294,9 @@ class VectorizedGAN(GAN):
     def gradient_norm(self, gradients: List[Tensor]) -> Tensor:
         return per_member_norm(gradients)
 
+    def graph_generators(self) -> List[torch.Generator]:
+        return self.streams.on(self.device)  # each member's latents come from its own stream
+
     def clip(self, optimizer, max_norm: float) -> None:
         """torch's clip_grad_norm_, each member by its own norm."""
         gradients = [p.grad for p in self.parameters_of(optimizer) if p.grad is not None]

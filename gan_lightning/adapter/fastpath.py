@@ -108,6 +108,13 @@ class FastPathModule(pl.LightningModule):
         else:
             self.manual_backward(loss, **backward_options)
 
+    @staticmethod
+    def count_optimizer_step(optimizer) -> None:
+        """Lightning's count of a step of ``optimizer`` that ran without a call of it (a replayed CUDA graph's): what
+        its wrapper does around a step, so that trainer.global_step counts the step."""
+        optimizer._on_before_step()
+        optimizer._on_after_step()
+
     def step_optimizer(self, optimizer) -> None:
         """A step of ``optimizer`` (Lightning's wrapper); Lightning counts it in trainer.global_step either way."""
         if self.direct_updates:
