@@ -228,7 +228,8 @@ class GAN(FastPathModule):
         self.step_graphs = None
         if self.cuda_graph:
             self.check_capturable()
-            self.step_graphs = StepGraphs(self.device, self.d_steps + self.g_steps + int(self.simultaneous), self.graph_generators())
+            # One loss checked per update (the simultaneous update's two losses stand for the last D and the G update).
+            self.step_graphs = StepGraphs(self.device, self.d_steps + self.g_steps, self.graph_generators())
 
     def check_capturable(self) -> None:
         """Refuse, naming the setting, what a captured step cannot do (config validation refuses the rest)."""
