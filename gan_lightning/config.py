@@ -102,7 +102,7 @@ class TrainerConfig:
         if self.strategy != "auto" or _many(self.devices) or self.num_nodes > 1:
             raise invalid("trainer.strategy", self.strategy, f"auto on one device {because} (a captured step does not synchronise gradients)")
         if self.precision not in ("32-true", "32", "bf16-mixed"):
-            raise invalid("trainer.precision", self.precision, f"32-true or bf16-mixed {because} (16-mixed's loss scaling reads a host value per step)")
+            raise invalid("trainer.precision", self.precision, f"32-true or bf16-mixed {because} (the others pass every update through Lightning's precision plugin)")
         if self.on_nan != "stop":
             raise invalid("trainer.on_nan", self.on_nan, f"stop {because} (skip reads every loss on the host before its update)")
         if not self.fast_path:

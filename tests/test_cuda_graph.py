@@ -154,22 +154,34 @@ def test_the_record_of_nonfinite_losses_charges_each_loss_to_the_first_step_it_w
     assert (step, name) == (2, "loss/d") and math.isinf(value)
 
 
+def test_a_machine_without_cuda_refuses_the_setting_before_the_run_starts(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU: the refusal of machines without one cannot show here")
+    done = cli([*MLP, "trainer.max_steps=5", "trainer.cuda_graph=true"], cwd=tmp_path)
+    message = "trainer.cuda_graph=True is not allowed: false: this machine has no CUDA GPU"
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not list(tmp_path.rglob("last.ckpt"))
+
+
 @pytest.mark.parametrize(
     "overrides, named",
     [
-        ([], "trainer.cuda_graph=True is not allowed: false: this machine has no CUDA GPU"),
         (["trainer.accelerator=cpu"], "trainer.accelerator='cpu'"),
         (["trainer.on_nan=skip"], "trainer.on_nan='skip'"),
         (["trainer.precision=16-mixed"], "trainer.precision='16-mixed'"),
+        (["trainer.precision=bf16-true"], "trainer.precision='bf16-true'"),
         (["trainer.compile=true"], "trainer.compile=True"),
         (["trainer.fast_path=false"], "trainer.fast_path=False"),
         (["trainer=ddp"], "trainer.strategy='gan_ddp'"),
         (["optimizer=sgd", "optimizer.d.momentum_final=0.7"], "optimizer.d.momentum_final=0.7"),
     ],
 )
-def test_settings_a_captured_step_cannot_run_are_refused_with_their_name(tmp_path, overrides, named):
-    if not overrides and torch.cuda.is_available():
-        pytest.skip("this machine has a CUDA GPU: the refusal of machines without one cannot show here")
-    done = cli([*MLP, "trainer.max_steps=5", "trainer.cuda_graph=true", *overrides], cwd=tmp_path)
-    assert done.returncode == 2 and named in done.stderr and "Traceback" not in done.stderr, done.stderr
-    assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("last.ckpt"))
+def test_settings_a_captured_step_cannot_run_are_refused_with_their_name(overrides, named):
+    from gan_lightning.config import to_config, validate
+    from gan_lightning.errors import UserError
+    from tests.helpers.hydra import compose_config
+
+    with pytest.raises(UserError) as refused:
+        validate(to_config(compose_config([*MLP, "trainer.cuda_graph=true", *overrides])))
+    assert str(refused.value).startswith(f"{named} is not allowed: ") and "trainer.cuda_graph=true" in str(refused.value)
+    validate(to_config(compose_config([*MLP, *overrides])))  # allowed without CUDA graphs
