@@ -6,9 +6,10 @@ GPU waits for the CPU: 4.5-6 ms per step on an H200 whatever the model. A graph 
 What changes from step to step without changing the work reaches the graph through memory it reads: the real
 batch (copied into a static buffer), the latents (drawn inside the graph by PyTorch's graph-safe random number
 generation, the same numbers an eager step draws) and the optimizers' state (Adam with ``capturable=True``
-keeps its step count on the GPU). What changes the work itself (whether R1 is due at this step's D updates,
-whether the EMA has started) is a *variant*: each variant is captured the first time it is due, after a few
-eager steps of its own that initialise what is created lazily (cuBLAS workspaces, optimizer state).
+keeps its step count on the GPU). What changes the work itself is a *variant*: whether R1 is due at this
+step's D updates, whether the EMA has started, the batch's shape. Each variant is captured the first time it is
+due, after a few eager steps of its own that initialise what is created lazily (cuBLAS workspaces, optimizer
+state).
 
 A graph reads no host value, so the finiteness of the losses is accumulated on the GPU: for each update of the
 step, the first step at which its loss was not finite. The module reads it at its usual checks.
@@ -88,6 +89,8 @@ class StepGraphs:
     def run(self, variant: Hashable, batch, steps_done: int, updates: Callable[..., StepOutputs]) -> StepOutputs:
         """One training step (the ``steps_done + 1``-th): eager while ``variant`` warms up, then captured and
         replayed."""
+        # A batch of another shape (a data loader's short last batch) is a variant of its own: a graph's buffers are fixed.
+        variant = (variant, tuple(tuple(t.shape) for t in as_tuple(batch)))
         captured = self.graphs.get(variant)
         if captured is None:
             done = self.eager_steps.get(variant, 0)
