@@ -39,7 +39,7 @@ from gan_lightning.config import compose, to_config, validate
 from gan_lightning.data.batches import TensorBatches
 from gan_lightning.commands import Command, Setting, boolean, main_guard, whole_number
 from gan_lightning.errors import UserError, require_choice
-from gan_lightning.graphs import WARMUP_STEPS
+from gan_lightning.graphs import WARMUP_STEPS, on_side_stream
 from gan_lightning.module import GAN, batch_coupled, split
 from gan_lightning.adapter.runtime import restore_cuda_check
 from gan_lightning.peers import PEERS, PLAIN_AUTOCAST, plain_autocast
@@ -191,11 +191,7 @@ class CapturedPlainStep:
             self.inputs.copy_(samples, non_blocking=True)
         elif self.eager_steps < WARMUP_STEPS:
             self.eager_steps += 1
-            stream = torch.cuda.Stream(self.device)
-            stream.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(stream):
-                self.step(samples)
-            torch.cuda.current_stream(self.device).wait_stream(stream)
+            on_side_stream(self.device, self.step, samples)
             return
         else:
             self.inputs, self.graph = samples.clone(), torch.cuda.CUDAGraph()
@@ -267,8 +263,9 @@ class Comparison:
     framework: List[float]
     plain: List[float]
     plain_in_lightning: List[float] = field(default_factory=list)  # with split=true
-    peers: Dict[str, List[float]] = field(default_factory=dict)  # with peers=true: steps/s of each peer per round
-    plain_eager: List[float] = field(default_factory=list)  # with trainer.cuda_graph=true: the plain loop without graphs
+    # Steps/s per round of the other loops timed beside the framework: each pattern of peers.py with peers=true, and
+    # with trainer.cuda_graph=true the plain loop without graphs (what a user gains: the loop they would write otherwise).
+    peers: Dict[str, List[float]] = field(default_factory=dict)
     graph_gpu_ms: float | None = None  # with trainer.cuda_graph=true: GPU time of one replay of the framework's step
 
     def summary(self) -> Dict:
@@ -291,10 +288,6 @@ class Comparison:
             for peer, rates in self.peers.items():
                 per_round = [f / p for f, p in zip(self.framework, rates)]
                 summary["peers"][peer] = {"steps_per_s": spread(rates), "ratio_median": statistics.median(per_round), "ratio_per_round": per_round}
-        if self.plain_eager:
-            # What a user gains: the framework with graphs against the loop they would write without them.
-            per_round = [f / p for f, p in zip(self.framework, self.plain_eager)]
-            summary["plain_eager"] = {"steps_per_s": spread(self.plain_eager), "ratio_median": statistics.median(per_round), "ratio_per_round": per_round}
         if self.graph_gpu_ms is not None:
             summary["graph_gpu_ms_per_step"] = self.graph_gpu_ms
             summary["framework_wall_ms_per_step"] = 1000 / statistics.median(self.framework)
@@ -309,16 +302,25 @@ class Comparison:
         return summary
 
 
+EAGER_PLAIN = "plain loop without CUDA graphs"  # beside the framework with trainer.cuda_graph=true
+
+
 def compare(name: str, rounds: int, warmup: int, steps: int, folder: Path, extra: List[str] = (), split: bool = False, peers: bool = False) -> Comparison:
     """``rounds`` rounds of each loop on case ``name``; with ``split``, also of PlainStepInLightning; with ``peers``,
-    also of each pattern of gan_lightning.peers."""
+    also of each pattern of gan_lightning.peers; with trainer.cuda_graph=true, also of the plain loop without graphs."""
     cfg = case_config(name, extra)
     data = case_data(cfg, name)
-    result = Comparison(name, [], [], peers={peer: [] for peer in PEERS} if peers else {})
+    others: Dict[str, Callable[[], float]] = {}  # the loops timed after the framework and the plain loop: steps/s of a round
+    if peers:
+        for peer in PEERS:
+            others[peer] = lambda peer=peer: PEERS[peer](case_config(name, extra), data, warmup, steps, plain_device(cfg))
+    if cfg.trainer.cuda_graph:
+        others[EAGER_PLAIN] = lambda: plain_round(case_config(name, [*extra, "trainer.cuda_graph=false"]), data, warmup, steps)
+    result = Comparison(name, [], [], peers={other: [] for other in others})
     for r in range(rounds):
         # Alternate which loop goes first, so neither always runs on a warmer (or busier) machine. The plain loop
         # stays next to both loops it is compared with (the framework and, with split, the plain step in
-        # Lightning), so that each pair runs back to back; the peers come after them, in the same round.
+        # Lightning), so that each pair runs back to back; the other loops come after them, in the same round.
         runs: List[Callable[[], None]] = [
             lambda: result.framework.append(framework_round(case_config(name, extra), data, warmup, steps, folder / f"{name}_{r}")),
             lambda: result.plain.append(plain_round(case_config(name, extra), data, warmup, steps)),
@@ -326,10 +328,8 @@ def compare(name: str, rounds: int, warmup: int, steps: int, folder: Path, extra
         if split:
             runs.append(lambda: result.plain_in_lightning.append(
                 framework_round(case_config(name, extra), data, warmup, steps, folder / f"{name}_{r}_plain_step", PlainStepInLightning)))  # fmt: skip
-        if cfg.trainer.cuda_graph:
-            runs.append(lambda: result.plain_eager.append(plain_round(case_config(name, [*extra, "trainer.cuda_graph=false"]), data, warmup, steps)))
-        for peer, rates in result.peers.items():
-            runs.append(lambda peer=peer, rates=rates: rates.append(PEERS[peer](case_config(name, extra), data, warmup, steps, plain_device(cfg))))
+        for other, rates in result.peers.items():
+            runs.append(lambda other=other, rates=rates: rates.append(others[other]()))
         for run in runs if r % 2 == 0 else reversed(runs):
             run()
     if cfg.trainer.cuda_graph:
@@ -546,11 +546,7 @@ def main(argv=None) -> int:
         f, p = summary["framework_steps_per_s"], summary["plain_steps_per_s"]
         print(f"{name:22} {f['median']:9.1f} [{f['min']:.1f}-{f['max']:.1f}] {p['median']:9.1f} [{p['min']:.1f}-{p['max']:.1f}] "
               f"{summary['ratio_median']:9.3f} [{min(summary['ratio_per_round']):.3f}-{max(summary['ratio_per_round']):.3f}]", flush=True)
-        if "plain_eager" in summary:
-            timed = summary["plain_eager"]
-            rates, ratios = timed["steps_per_s"], timed["ratio_per_round"]
-            print(f"{'':22} {'':22} {rates['median']:9.1f} [{rates['min']:.1f}-{rates['max']:.1f}] "
-                  f"{timed['ratio_median']:9.3f} [{min(ratios):.3f}-{max(ratios):.3f}]  framework/plain without CUDA graphs", flush=True)  # fmt: skip
+        if "graph_gpu_ms_per_step" in summary:
             print(f"{'':22} a replay of the captured step: {summary['graph_gpu_ms_per_step']:.3f} ms of GPU time; "
                   f"the framework's step: {summary['framework_wall_ms_per_step']:.3f} ms wall", flush=True)
         for peer, timed in summary.get("peers", {}).items():

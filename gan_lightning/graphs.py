@@ -41,6 +41,17 @@ def like(batch, tensors: Tuple[Tensor, ...]):
     return tensors if isinstance(batch, (tuple, list)) else tensors[0]
 
 
+def on_side_stream(device: torch.device, work: Callable, *args):
+    """``work(*args)`` on a stream of its own, ordered after and before the current stream's work: PyTorch asks this
+    of the eager warm-up steps before a capture."""
+    stream = torch.cuda.Stream(device)
+    stream.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(stream):
+        result = work(*args)
+    torch.cuda.current_stream(device).wait_stream(stream)
+    return result
+
+
 @dataclass
 class Captured:
     graph: "torch.cuda.CUDAGraph"
@@ -52,9 +63,9 @@ class Captured:
 class StepGraphs:
     """Captured training steps, one per variant, and the non-finite-loss record they share.
 
-    ``updates`` is the module's step (the D and G updates and the EMA) as a function of the batch; it returns
-    the step's tensors. ``generators`` are the CUDA generators other than the default one that it draws from.
-    ``watched`` is the number of losses one step checks (one per update).
+    ``generators`` are the CUDA generators other than the default one that the step draws from; ``watched`` is
+    the number of losses one step checks (one per update). ``run`` takes the module's step (the D and G updates
+    and the EMA) as ``updates``, a function of the batch returning the step's tensors.
     """
 
     def __init__(self, device: torch.device, watched: int, generators: Sequence[torch.Generator] = ()):
@@ -96,7 +107,7 @@ class StepGraphs:
             done = self.eager_steps.get(variant, 0)
             if done < WARMUP_STEPS:
                 self.eager_steps[variant] = done + 1
-                return self.eager(batch, updates)
+                return on_side_stream(self.device, updates, batch)
             captured = self.capture(variant, batch, updates)
             log.info("training step %d captured as a CUDA graph (variant %d of the run: %s)", steps_done + 1, len(self.graphs), variant)
         else:
@@ -109,15 +120,6 @@ class StepGraphs:
         captured.graph.replay()
         self.step_synced_at = steps_done + 1
         return captured.outputs
-
-    def eager(self, batch, updates: Callable[..., StepOutputs]) -> StepOutputs:
-        # On a side stream, as PyTorch asks of the warm-up before a capture.
-        stream = torch.cuda.Stream(self.device)
-        stream.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(stream):
-            outputs = updates(batch)
-        torch.cuda.current_stream(self.device).wait_stream(stream)
-        return outputs
 
     def capture(self, variant: Hashable, batch, updates: Callable[..., StepOutputs]) -> Captured:
         inputs = tuple(t.clone() for t in as_tuple(batch))
