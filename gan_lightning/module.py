@@ -177,8 +177,8 @@ class GAN(FastPathModule):
     def training_step(self, batch, batch_idx: int) -> None:
         self.logging_now = self.is_logging_step()
         d_optimizer, g_optimizer = self.optimizers()
-        self.d_optimizer_config.adjust(d_optimizer, self.steps_done)
-        self.g_optimizer_config.adjust(g_optimizer, self.steps_done)
+        self.d_optimizer_config.adjust(d_optimizer, self.steps_done, self.max_steps)
+        self.g_optimizer_config.adjust(g_optimizer, self.steps_done, self.max_steps)
         if self.step_graphs is not None:
             run = lambda batch: self.updates(batch, d_optimizer, g_optimizer)  # noqa: E731
             outputs, self.grad_norms = self.step_graphs.run(self.step_variant(), batch, self.steps_done, run)

@@ -18,6 +18,8 @@ class OptimizerConfig(Registered, group="optimizer"):
     weight_decay: float = MISSING
     grad_clip_norm: Optional[float] = MISSING  # clip the gradient's global L2 norm before each step; null: no clipping
     fused: bool = MISSING  # torch's fused implementation: one kernel updates every parameter
+    # The learning rate moves linearly from lr at the first step to lr_final at trainer.max_steps; null: constant.
+    lr_final: Optional[float] = MISSING
 
     @staticmethod
     def implementation(fused: bool) -> dict:
@@ -31,6 +33,8 @@ class OptimizerConfig(Registered, group="optimizer"):
             raise invalid(f"{setting}.weight_decay", self.weight_decay, "zero or positive")
         if self.grad_clip_norm is not None:
             require_positive(f"{setting}.grad_clip_norm", self.grad_clip_norm, "a positive norm, or null for no clipping")
+        if self.lr_final is not None and self.lr_final < 0:
+            raise invalid(f"{setting}.lr_final", self.lr_final, "zero or positive (the learning rate at trainer.max_steps), or null for a constant one")
 
     def build(self, params: Iterable[torch.nn.Parameter], fused: Optional[bool] = None, capturable: bool = False) -> torch.optim.Optimizer:
         """The optimizer for ``params``; ``fused`` overrides the setting of the same name; ``capturable``: its steps
@@ -39,9 +43,18 @@ class OptimizerConfig(Registered, group="optimizer"):
 
     def check_capturable(self, setting: str) -> None:
         """Refuse what a step captured as a CUDA graph cannot follow (trainer.cuda_graph=true)."""
+        if self.lr_final is not None:
+            raise invalid(
+                f"{setting}.lr_final", self.lr_final,
+                "null with trainer.cuda_graph=true (the optimizer takes its learning rate as a host number, which a captured step fixes at capture)",
+            )  # fmt: skip
 
-    def adjust(self, optimizer: torch.optim.Optimizer, step: int) -> None:
-        """Set step-dependent hyperparameters before training step ``step`` (none by default)."""
+    def adjust(self, optimizer: torch.optim.Optimizer, step: int, max_steps: int) -> None:
+        """Set step-dependent hyperparameters before training step ``step`` of ``max_steps``."""
+        if self.lr_final is not None:
+            lr = self.lr + (self.lr_final - self.lr) * min(step / max_steps, 1.0)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
 
 
 @dataclass
@@ -81,7 +94,8 @@ class SGD(OptimizerConfig, name="sgd"):
                 raise invalid(f"{setting}.{name}", value, "a number in [0, 1)" + (", or null" if name == "momentum_final" else ""))
         require_positive(f"{setting}.momentum_ramp_steps", self.momentum_ramp_steps, "a positive number of steps")
 
-    def adjust(self, optimizer, step: int) -> None:
+    def adjust(self, optimizer, step: int, max_steps: int) -> None:
+        super().adjust(optimizer, step, max_steps)
         if self.momentum_final is None:
             return
         progress = min(step / self.momentum_ramp_steps, 1.0)
@@ -89,6 +103,7 @@ class SGD(OptimizerConfig, name="sgd"):
             group["momentum"] = self.momentum + (self.momentum_final - self.momentum) * progress
 
     def check_capturable(self, setting: str) -> None:
+        super().check_capturable(setting)
         if self.momentum_final is not None:
             raise invalid(
                 f"{setting}.momentum_final", self.momentum_final,

@@ -174,6 +174,7 @@ def test_a_machine_without_cuda_refuses_the_setting_before_the_run_starts(tmp_pa
         (["trainer.fast_path=false"], "trainer.fast_path=False"),
         (["trainer=ddp"], "trainer.strategy='gan_ddp'"),
         (["optimizer=sgd", "optimizer.d.momentum_final=0.7"], "optimizer.d.momentum_final=0.7"),
+        (["optimizer.g.lr_final=0"], "optimizer.g.lr_final=0.0"),
     ],
 )
 def test_settings_a_captured_step_cannot_run_are_refused_with_their_name(overrides, named):

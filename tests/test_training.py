@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 
 import pytest
@@ -110,9 +111,32 @@ def test_sgd_momentum_rises_linearly_to_its_final_value():
     optimizer = cfg.optimizer.g.build([torch.nn.Parameter(torch.zeros(1))])
     seen = []
     for step in (0, 50, 100, 400):
-        cfg.optimizer.g.adjust(optimizer, step)
+        cfg.optimizer.g.adjust(optimizer, step, max_steps=1000)
         seen.append(optimizer.param_groups[0]["momentum"])
     assert seen == pytest.approx([0.5, 0.6, 0.7, 0.7])
+
+
+def test_learning_rate_moves_linearly_to_lr_final_at_the_last_step(tmp_path):
+    lr, steps = 1e-3, 40
+    overrides = ["data=ring8", "model=mlp", f"optimizer.g.lr={lr}", "optimizer.g.lr_final=0", f"trainer.max_steps={steps}",
+                 "trainer.log_every_n_steps=5", "logger=csv", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]  # fmt: skip
+    run_in_process(overrides, tmp_path)
+    with open(tmp_path / "csv" / "metrics.csv", newline="") as f:
+        logged = [(int(float(row["step"])), float(row["lr/g"]), float(row["lr/d"])) for row in csv.DictReader(f) if row.get("lr/g")]
+    assert len(logged) >= 7
+    for step, lr_g, lr_d in logged:  # the CSV logs step N's values under step N - 1 (counted from 0)
+        assert lr_g == pytest.approx(lr * (1 - step / steps), rel=1e-9), step
+        assert lr_d == 2e-4  # D keeps the default's constant rate
+    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["optimizer_states"]
+    assert [optimizer["param_groups"][0]["lr"] for optimizer in state] == pytest.approx([2e-4, lr / steps])  # D, then G
+
+
+def test_a_negative_lr_final_is_refused_with_the_setting_and_what_is_allowed():
+    from gan_lightning.config import validate
+    from gan_lightning.errors import UserError
+
+    with pytest.raises(UserError, match=r"^optimizer\.d\.lr_final=-1\.0 is not allowed: zero or positive"):
+        validate(to_config(compose_config(["data=ring8", "model=mlp", "optimizer.d.lr_final=-1"])))
 
 
 def test_gradient_clipping_bounds_each_update(tmp_path):
