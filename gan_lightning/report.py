@@ -25,7 +25,7 @@ log = logging.getLogger("gan_lightning")
 
 CURVE_PANELS = (("losses", ("loss/d", "loss/g")), ("D outputs", ("d/real", "d/fake")))
 # Metrics shown in the table, in this order, when any run has them.
-TABLE_METRICS = ("fid", "is_mean", "kid_mean", "precision", "recall", "modes", "hq_fraction", "reverse_kl", "w1_distance", "ks_statistic", "loss/d", "loss/g", "d/real", "d/fake")
+TABLE_METRICS = ("fid", "is_mean", "kid_mean", "precision", "recall", "modes", "hq_fraction", "reverse_kl", "balanced_hq_fraction", "w1_distance", "ks_statistic", "loss/d", "loss/g", "d/real", "d/fake")
 FIGURE_DPI = 100
 CURVES_SIZE = (10.0, 3.2)  # inches per row of panels
 SAMPLE_PANEL = 3.0  # inches per run in the sample-grid figure

@@ -71,7 +71,7 @@ def test_better_means_lower_or_higher_as_the_metric_says():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["metrics=toy2d", "callbacks.keep_best=fid"], "callbacks.keep_best='fid' is not allowed: a metric that metrics=toy2d measures (modes, hq_fraction, reverse_kl), or null."),
+        (["metrics=toy2d", "callbacks.keep_best=fid"], "callbacks.keep_best='fid' is not allowed: a metric that metrics=toy2d measures (modes, hq_fraction, reverse_kl, balanced_hq_fraction), or null."),
         (["metrics=none", "callbacks.keep_best=fid"], "callbacks.keep_best='fid' is not allowed: a metric that metrics=none measures (none), or null."),
         (["callbacks.keep_limit=0"], "callbacks.keep_limit=0 is not allowed: a positive number of checkpoints, or null to keep all."),
         (["callbacks.keep_every_n_steps=-5"], "callbacks.keep_every_n_steps=-5 is not allowed: a number of steps, or 0 to turn it off."),

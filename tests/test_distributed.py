@@ -109,7 +109,7 @@ def test_each_process_generates_its_share_of_an_evaluation_and_the_scores_equal_
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     alone = json.loads(evaluated.stdout)
     assert alone["step"] == STEPS and alone["protocol"] == summary["metrics_protocol"]
-    assert alone["metrics"] == {name: summary["metrics"][name] for name in ("modes", "hq_fraction", "reverse_kl")}
+    assert alone["metrics"] == {name: summary["metrics"][name] for name in ("modes", "hq_fraction", "reverse_kl", "balanced_hq_fraction")}
 
 
 def test_resume_restores_each_ranks_random_stream(toy_run, tmp_path):

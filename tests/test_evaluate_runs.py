@@ -43,7 +43,7 @@ def test_a_sweeps_checkpoints_are_scored_once_into_tables_summaries_and_each_run
         summary = read_summary(sweep / job)
         # The run's last checkpoint scores what training measured at that step: same samples, same protocol.
         last = next(r for r in rows if Path(r["run"]).name == job and r["step"] == "150")
-        for name in ("modes", "hq_fraction", "reverse_kl"):
+        for name in ("modes", "hq_fraction", "reverse_kl", "balanced_hq_fraction"):
             assert float(last[name]) == float(before[job]["metrics"][name])  # summary.json writes inf as "inf"
         scored = {int(r["step"]): float(r["hq_fraction"]) for r in rows if Path(r["run"]).name == job}
         best_step = min(scored, key=lambda step: (-scored[step], step))
@@ -57,7 +57,7 @@ def test_a_sweeps_checkpoints_are_scored_once_into_tables_summaries_and_each_run
         assert [row["evaluation/step"] for row in segments[-1].history] == [50, 100, 150]
         assert segments[-1].config["evaluation_protocol"] == summary["evaluation"]["protocol"]
     assert "## Protocol 1" in (sweep / "evaluation.md").read_text() and "## Protocol 2" not in (sweep / "evaluation.md").read_text()
-    assert all((sweep / f"evaluation_{name}.png").stat().st_size > 0 for name in ("modes", "hq_fraction", "reverse_kl"))
+    assert all((sweep / f"evaluation_{name}.png").stat().st_size > 0 for name in ("modes", "hq_fraction", "reverse_kl", "balanced_hq_fraction"))
 
     table = (sweep / "evaluation.csv").read_text()
     second = evaluate(f"runs={sweep}", "metrics.num_samples=500", cwd=tmp_path)

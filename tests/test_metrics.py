@@ -67,13 +67,13 @@ def test_frechet_distance_matches_torch_fidelity_on_random_statistics():
 def test_mode_coverage_of_points_on_every_mode():
     centers = to_config(compose_config(["data=ring8", "model=mlp"])).data.centers
     result = mode_coverage(centers.repeat(10, 1), centers, std=0.01)
-    assert result == {"modes": 8.0, "hq_fraction": 1.0, "reverse_kl": pytest.approx(0.0, abs=1e-12)}
+    assert result == {"modes": 8.0, "hq_fraction": 1.0, "reverse_kl": pytest.approx(0.0, abs=1e-12), "balanced_hq_fraction": 1.0}
 
 
 def test_mode_coverage_of_points_off_every_mode():
     centers = to_config(compose_config(["data=ring8", "model=mlp"])).data.centers
     result = mode_coverage(torch.zeros(100, 2), centers, std=0.01)  # the ring's centre is 1 away from every mode
-    assert result["modes"] == 0 and result["hq_fraction"] == 0 and math.isinf(result["reverse_kl"])
+    assert result["modes"] == 0 and result["hq_fraction"] == 0 and math.isinf(result["reverse_kl"]) and result["balanced_hq_fraction"] == 0
 
 
 def test_mode_coverage_of_a_sample_that_misses_modes():
@@ -83,6 +83,22 @@ def test_mode_coverage_of_a_sample_that_misses_modes():
     result = mode_coverage(torch.cat([on_three, far]), centers, std=0.01)
     assert result["modes"] == 3.0 and result["hq_fraction"] == pytest.approx(0.6)
     assert result["reverse_kl"] == pytest.approx(math.log(8 / 3))  # KL of uniform-on-3 against uniform-on-8
+    assert result["balanced_hq_fraction"] == pytest.approx(3 * 100 / 8 / 100)  # each mode counts at most 100/8 of its 20
+
+
+def test_balanced_hq_fraction_counts_each_mode_up_to_its_fair_share():
+    centers = to_config(compose_config(["data=ring8", "model=mlp"])).data.centers
+    collapsed = mode_coverage(centers[:1].repeat(80, 1), centers, std=0.01)
+    assert collapsed["hq_fraction"] == 1.0 and collapsed["balanced_hq_fraction"] == pytest.approx(1 / 8)
+    # Six modes with 10 samples each, two with 20 (fair share 100/8 = 12.5): 6 × 10 + 2 × 12.5 of 100 count.
+    uneven = mode_coverage(torch.cat([centers[:6].repeat(10, 1), centers[6:].repeat(20, 1)]), centers, std=0.01)
+    assert uneven["hq_fraction"] == 1.0 and uneven["balanced_hq_fraction"] == pytest.approx(0.85)
+    # The data's own samples: high quality within 3 std for 1 - exp(-9/2) of them in 2-D, less the modes' sampling noise.
+    generator = torch.Generator().manual_seed(0)
+    data = centers[torch.randint(8, (2500,), generator=generator)] + 0.01 * torch.randn(2500, 2, generator=generator)
+    scored = mode_coverage(data, centers, std=0.01)
+    assert scored["hq_fraction"] == pytest.approx(1 - math.exp(-4.5), abs=0.01)
+    assert 0.93 < scored["balanced_hq_fraction"] < scored["hq_fraction"]
 
 
 # ---------------------------------------------------------------- the domain extractor and torch-fidelity
@@ -236,7 +252,7 @@ def test_fashion_mnist_run_tracks_image_metrics_and_they_improve(run_dir, domain
 def test_ring8_run_tracks_mode_coverage_and_evaluate_and_sample_read_its_checkpoint(run_dir):
     overrides = ["data=ring8", "model=mlp", "trainer.max_steps=300", "metrics=toy2d", "metrics.every_n_steps=100", "regularization.ema_decay=0.99", *QUIET]
     summary = run_in_process(overrides, run_dir)
-    for key in ("modes", "hq_fraction", "reverse_kl"):
+    for key in ("modes", "hq_fraction", "reverse_kl", "balanced_hq_fraction"):
         assert [step for step, _ in logged_series(run_dir, f"metrics/{key}")] == [99, 199, 299]
         assert key in summary["metrics"]
     # The protocol beside the scores, in summary.json and the W&B run's config: samples of the EMA of G.
@@ -251,7 +267,7 @@ def test_ring8_run_tracks_mode_coverage_and_evaluate_and_sample_read_its_checkpo
     assert evaluated.returncode == 0, evaluated.stderr
     result = json.loads(evaluated.stdout)
     assert result["step"] == 300
-    assert result["metrics"] == {k: pytest.approx(summary["metrics"][k]) for k in ("modes", "hq_fraction", "reverse_kl")}
+    assert result["metrics"] == {k: pytest.approx(summary["metrics"][k]) for k in ("modes", "hq_fraction", "reverse_kl", "balanced_hq_fraction")}
     assert result["protocol"] == protocol
     out = run_dir / "grid.png"
     sampled = subprocess.run([sys.executable, "-m", "gan_lightning.sample", f"ckpt={checkpoint}", "n=500", f"out={out}"], capture_output=True, text=True, cwd=run_dir)

@@ -34,6 +34,7 @@ SUMMARY_GOALS = {
     "recall": "max",
     "modes": "max",
     "hq_fraction": "max",
+    "balanced_hq_fraction": "max",
     "parzen_log_likelihood": "max",
 }
 

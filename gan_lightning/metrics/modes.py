@@ -21,7 +21,10 @@ def mode_coverage(samples: Tensor, centers: Tensor, std: float, threshold: float
     ``threshold`` standard deviations. ``modes``: modes with at least one high-quality sample.
     ``hq_fraction``: share of high-quality samples. ``reverse_kl``: KL(q ‖ uniform) of the histogram q of
     high-quality samples over the modes (0 when they spread evenly, log K when all sit on one mode;
-    infinite when there is no high-quality sample).
+    infinite when there is no high-quality sample). ``balanced_hq_fraction``: the share of high-quality
+    samples when each mode counts at most its fair share (1/K of the samples): one number that every
+    failure lowers (samples between modes, lost modes, modes over- or under-filled), so that a search can
+    maximise it; the data's own samples score about 0.96 on 2 500 samples of 25 modes.
     """
     samples, centers = samples.detach().double().cpu(), centers.detach().double().cpu()
     distance, nearest = torch.cdist(samples, centers).min(dim=1)
@@ -33,14 +36,15 @@ def mode_coverage(samples: Tensor, centers: Tensor, std: float, threshold: float
     else:
         q = counts[counts > 0] / total
         reverse_kl = float((q * torch.log(q * len(centers))).sum())
-    return {"modes": float((counts > 0).sum()), "hq_fraction": total / len(samples), "reverse_kl": reverse_kl}
+    balanced = counts.clamp(max=len(samples) / len(centers)).sum().item() / len(samples)
+    return {"modes": float((counts > 0).sum()), "hq_fraction": total / len(samples), "reverse_kl": reverse_kl, "balanced_hq_fraction": balanced}
 
 
 @dataclass
 class Toy2DMetrics(MetricsConfig, name="toy2d"):
     """``metrics=toy2d``: modes captured, high-quality fraction and reverse KL on ring8/grid25."""
 
-    MEASURES = ("modes", "hq_fraction", "reverse_kl")
+    MEASURES = ("modes", "hq_fraction", "reverse_kl", "balanced_hq_fraction")
 
     num_samples: int = MISSING  # samples per evaluation (PacGAN: 2 500)
     threshold: float = MISSING  # high quality: within this many standard deviations of a mode
