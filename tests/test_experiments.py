@@ -20,6 +20,7 @@ PARZEN_SMALL = ["metrics.num_samples=300", "metrics.validation_num_samples=100",
 SMOKE = {
     "theory_1d": ["trainer.max_steps=3", "data.num_samples=1000", "callbacks.num_samples=200", "callbacks.samples_every_n_steps=0"],
     "mode_coverage_2d": ["trainer.max_steps=3", "data.num_samples=1000", "model.pack=2", "metrics.num_samples=200"],
+    "mode_coverage_recipe": ["trainer.max_steps=3", "data.num_samples=1000", "metrics.num_samples=200"],
     "objectives_fashion_mnist": ["trainer.max_steps=3", "data.limit=256", "metrics.final_num_samples=250", "metrics.real_num_samples=250",
                                  "metrics.kid_subset_size=100", "callbacks.num_samples=4"],  # fmt: skip
     # MNIST is not on every machine; Fashion-MNIST has the same format.
@@ -53,7 +54,8 @@ def test_one_job_of_every_study_runs(tmp_path, study, request):
     summary = run_in_process([f"experiment={study}", *SMOKE[study], *QUIET], tmp_path)
     assert summary["status"] == "completed" and summary["global_step"] == 3, summary.get("error")
     assert math.isfinite(summary["metrics"]["loss/d"]) and math.isfinite(summary["metrics"]["loss/g"]), summary["metrics"]
-    expected = {"theory_1d": "d/real", "mode_coverage_2d": "reverse_kl", "objectives_fashion_mnist": "fid", "goodfellow2014": "parzen_log_likelihood"}
+    expected = {"theory_1d": "d/real", "mode_coverage_2d": "reverse_kl", "mode_coverage_recipe": "balanced_hq_fraction", "objectives_fashion_mnist": "fid",
+                "goodfellow2014": "parzen_log_likelihood"}  # fmt: skip
     assert expected[study] in summary["metrics"]
 
 
@@ -75,7 +77,18 @@ def test_parzen_estimate_of_a_checkpoint_matches_the_one_at_the_end_of_training(
     assert metrics["parzen_log_likelihood"] < 0
 
 
-@pytest.mark.parametrize("study", ["theory_1d", "mode_coverage_2d"])
+@pytest.mark.slow
+def test_the_recipe_covers_the_grid_with_high_quality_samples_in_one_cpu_run(tmp_path):
+    # experiment=mode_coverage_recipe's seed 0 on grid25 at half its budget (its learning rates fall to 0 over
+    # the 20 000 steps), about 6 min on one CPU thread: a regression in the framework's training (objective,
+    # R1, EMA, the learning-rate schedule, the networks) shows as lost modes or samples between them.
+    summary = run_in_process(["experiment=mode_coverage_recipe", "data=grid25", "seed=0", "trainer.max_steps=20000", *QUIET], tmp_path)
+    assert summary["status"] == "completed", summary.get("error")
+    metrics = summary["metrics"]
+    assert metrics["modes"] >= 24 and metrics["hq_fraction"] >= 0.90, metrics
+
+
+@pytest.mark.parametrize("study", ["theory_1d", "mode_coverage_2d", "mode_coverage_recipe"])
 def test_studies_over_seeds_train_their_seeds_vectorized(study):
     from gan_lightning.grouping import plan
     from gan_lightning.parallel import VECTORIZED_TARGET

@@ -49,3 +49,21 @@ def test_failed_and_diverged_trials_do_not_stop_the_study(tmp_path):
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert best["best_value"] == trials[3]["metrics"]["reverse_kl"]
     assert best["best_params"]["optimizer.d.lr"] == 1e-4 and best["best_params"]["model"] == "mlp"
+
+
+def test_recipe_search_maximises_balanced_hq_fraction_on_grid25_and_names_the_best_trial(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["-m", "experiment=mode_coverage_recipe", "hparams_search=mode_coverage_recipe", "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=3"]
+    result = cli([*args, *QUIET, "metrics.every_n_steps=100", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    trials = summaries(sweep, 3)
+    assert not (sweep / "3").exists()  # the preset's sweep over data sets and seeds is replaced by the search's trials
+    assert all(s["status"] == "completed" and "data=grid25" in s["overrides"] and "seed=0" in s["overrides"] for s in trials)
+    values = [s["metrics"]["balanced_hq_fraction"] for s in trials]
+    for s in trials:  # never above the plain high-quality share: each mode counts at most its fair share
+        assert s["metrics"]["balanced_hq_fraction"] <= s["metrics"]["hq_fraction"]
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert len(set(values)) > 1 and best["best_value"] == max(values)  # maximised, not minimised
+    assert {"objective", "regularization.r1_gamma", "optimizer.g.lr", "model.g_norm"} <= set(best["best_params"])
+    winner = trials[values.index(max(values))]["overrides"]
+    assert all(f"{name}={value}" in winner for name, value in best["best_params"].items())
