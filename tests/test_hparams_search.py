@@ -57,7 +57,7 @@ def test_recipe_search_maximises_balanced_hq_fraction_on_grid25_and_names_the_be
     result = cli([*args, *QUIET, "metrics.every_n_steps=100", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     trials = summaries(sweep, 3)
-    assert not (sweep / "3").exists()  # the preset's sweep over data sets and seeds is replaced by the search's trials
+    assert not (sweep / "3").exists()  # the preset's sweep over seeds is replaced by the search's trials
     assert all(s["status"] == "completed" and "data=grid25" in s["overrides"] and "seed=0" in s["overrides"] for s in trials)
     values = [s["metrics"]["balanced_hq_fraction"] for s in trials]
     for s in trials:  # never above the plain high-quality share: each mode counts at most its fair share

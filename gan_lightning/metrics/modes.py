@@ -42,7 +42,8 @@ def mode_coverage(samples: Tensor, centers: Tensor, std: float, threshold: float
 
 @dataclass
 class Toy2DMetrics(MetricsConfig, name="toy2d"):
-    """``metrics=toy2d``: modes captured, high-quality fraction and reverse KL on ring8/grid25."""
+    """``metrics=toy2d``: modes captured, high-quality fraction, reverse KL and the balanced high-quality fraction
+    on ring8/grid25."""
 
     MEASURES = ("modes", "hq_fraction", "reverse_kl", "balanced_hq_fraction")
 
