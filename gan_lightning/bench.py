@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 import shutil
 import statistics
 import sys
@@ -43,6 +42,7 @@ from gan_lightning.graphs import WARMUP_STEPS, on_side_stream
 from gan_lightning.module import GAN, batch_coupled, split
 from gan_lightning.adapter.runtime import restore_cuda_check
 from gan_lightning.peers import PEERS, PLAIN_AUTOCAST, plain_autocast
+from gan_lightning.summary import machine
 
 # ring8 with PacGAN's networks (G 4 × 400 ReLU with batch norm, D 3 maxout layers of 200 × 5), the model
 # this data set is studied with; "mlp_ring8_small" is the default MLP, whose 5 ms steps expose the
@@ -532,9 +532,7 @@ def main(argv=None) -> int:
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     folder = Path(args.workdir)
     results = {
-        "machine": {"python": platform.python_version(), "torch": torch.__version__, "processor": platform.processor() or platform.machine(),
-                    "cpus": __import__("os").cpu_count(), "threads": args.threads,
-                    "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"},  # fmt: skip
+        "machine": machine(),
         "settings": {"rounds": args.rounds, "warmup": args.warmup, "steps": args.steps, "overrides": args.overrides},
         "cases": [],
     }

@@ -336,6 +336,7 @@ def run_group(cfg: DictConfig, jobs: Sequence[MemberJob]) -> "GroupResult":
         for member in members or new_summaries(jobs):
             member.summary.update({key: failure[key] for key in ("status", "error") if key in failure})
             member.summary["wall_time_s"] = wall
+            member.summary["group_size"] = len(jobs)  # the runs that shared wall_time_s
             if member.directory.claimed or not member.directory.holds_previous_run:
                 save_summary(member.directory.path, member.summary)
             member.directory.release()

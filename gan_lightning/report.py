@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Tuple
 
 from gan_lightning.commands import Command, Setting, main_guard
 from gan_lightning.errors import UserError
-from gan_lightning.summary import FILENAME, read_summary
+from gan_lightning.summary import FILENAME, measured_on, read_summary
 
 log = logging.getLogger("gan_lightning")
 
@@ -189,6 +189,7 @@ def write_report(directory: Path) -> Path:
         "",
         f"{len(runs)} run(s): " + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) + ".",
         "Metrics are the final values from each run's summary.json; steps count training steps (d_steps D updates and g_steps G updates each).",
+        measured_on([run.summary for run in runs]),
         "",
         runs_table(runs),
         "",

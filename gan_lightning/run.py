@@ -34,7 +34,7 @@ from gan_lightning.metrics import latest_evaluation
 from gan_lightning.module import GAN
 from gan_lightning.parallel import SweepStopped, is_parallel, job_threads, sweep_stopping
 from gan_lightning.rundir import RunDirectory, job_log_name
-from gan_lightning.summary import read_summary, scalar_metrics, write_summary
+from gan_lightning.summary import machine, read_summary, scalar_metrics, write_summary
 from gan_lightning.sweep import sweep_exit_code
 from gan_lightning.tracking import finish_wandb, scrub_secrets
 
@@ -132,6 +132,7 @@ def record_outcome(summary: Dict[str, Any], config: Config, trainer: Any, module
     if config.trainer.on_nan == "skip":
         summary["skipped_updates"] = module.skipped_updates
     summary["wandb_dir"] = finish_wandb(trainer.loggers, protocol)
+    summary["machine"] = {**machine(), "processes": trainer.world_size}  # beside wall_time_s: what that time was spent on
     best = checkpoint.best_record()
     if best is not None:
         summary["best"] = best

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import platform
 from pathlib import Path
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Iterable, Mapping
 
 from gan_lightning.files import atomic_write
 
@@ -20,6 +22,47 @@ def scalar_metrics(metrics: Mapping[str, Any]) -> Dict[str, float]:
         number = float(value)
         out[key] = number if math.isfinite(number) else str(number)
     return out
+
+
+def processor_name() -> str:
+    """The CPU's model name where the system tells it (Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> Dict[str, Any]:
+    """What a run or benchmark was measured on, so that its times can be read beside other machines'.
+
+    ``cpus`` counts the cores this process may use (a container's or a SLURM job's share, not the host's);
+    ``threads`` is PyTorch's intra-op thread count as the run set it (``trainer.num_threads``).
+    """
+    import torch
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    return {"processor": processor_name(), "cpus": cpus, "threads": torch.get_num_threads(), "device": device,
+            "python": platform.python_version(), "torch": torch.__version__}  # fmt: skip
+
+
+def describe_machine(record: Mapping[str, Any]) -> str:
+    """A ``machine`` record in words: the GPU, or the processor with the threads and cores the run had."""
+    if record.get("device", "cpu") != "cpu":
+        return f"{record['device']} (torch {record.get('torch', '?')})"
+    return f"{record.get('processor', '?')} CPU, {record.get('threads', '?')} thread(s) of {record.get('cpus', '?')} core(s) (torch {record.get('torch', '?')})"
+
+
+def measured_on(summaries: Iterable[Mapping[str, Any]]) -> str:
+    """Where a set of runs' wall times were measured: each machine they recorded, with how many ran on it."""
+    counts: Dict[str, int] = {}
+    for summary in summaries:
+        name = describe_machine(summary["machine"]) if "machine" in summary else "not recorded"
+        counts[name] = counts.get(name, 0) + 1
+    return "Measured on: " + "; ".join(f"{name} ({n} run(s))" for name, n in counts.items()) + "."
 
 
 def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,11 @@ def test_ring8_run_writes_summary_samples_checkpoint_and_csv(run_dir):
     assert {"loss/d", "loss/g", "d/real", "d/fake"} <= set(summary["metrics"])
     assert summary["overrides"][:3] == ["data=ring8", "model=mlp", "trainer.max_steps=300"]
     assert 0 < summary["wall_time_s"] < 120
+    # What that time was spent on: this process's cores, the thread count trainer.num_threads set, this CPU.
+    machine = summary["machine"]
+    assert (machine["threads"], machine["processes"], machine["torch"]) == (1, 1, torch.__version__)
+    assert machine["cpus"] == len(os.sched_getaffinity(0)) and machine["device"] == ("cpu" if not torch.cuda.is_available() else torch.cuda.get_device_name())
+    assert machine["processor"] and (not Path("/proc/cpuinfo").exists() or machine["processor"] in Path("/proc/cpuinfo").read_text())
     assert summary["returned"] is None  # no optimized_metric configured
     assert sorted(p.name for p in (run_dir / "samples").glob("step_*.png")) == ["step_000100.png", "step_000200.png", "step_000300.png"]
     assert (run_dir / "samples" / "last.png").read_bytes() == (run_dir / "samples" / "step_000300.png").read_bytes()

@@ -12,6 +12,7 @@ from PIL import Image
 
 from tests.conftest import cli
 from tests.helpers.hydra import run_in_process
+from gan_lightning.summary import describe_machine
 from gan_lightning.wandb_records import FIRST, FULL, LAST, MIDDLE, TransactionLog, WandbRecordError, WandbRun, _chunks, find_wandb_file
 
 SWEEP = ["-m", "objective=minimax,nonsaturating", "data=ring8", "model=mlp", "trainer.max_steps=100", "trainer.log_every_n_steps=10",
@@ -78,6 +79,7 @@ def test_report_reads_a_multirun_from_local_files(sweep):
     assert len(rows) == 2 and "objective=minimax" in rows[0] and "completed" in rows[0]
     summary = json.loads((sweep / "1" / "summary.json").read_text())
     assert f"{summary['metrics']['reverse_kl']:.4g}" in rows[1]
+    assert f"Measured on: {describe_machine(summary['machine'])} (2 run(s))." in report.splitlines()
     # Curves: 5 panels (losses, D outputs, 3 metrics) in 2 rows of 3; samples: 2 runs side by side.
     assert Image.open(sweep / "report" / "curves_0.png").size == (1000, 640)
     assert Image.open(sweep / "report" / "samples.png").size == (600, 340)

@@ -74,6 +74,8 @@ def test_a_vectorized_sweep_leaves_each_job_the_run_its_separate_job_leaves(tmp_
         for key, value in theirs["metrics"].items():
             assert mine["metrics"][key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
         assert mine["metrics_protocol"] == theirs["metrics_protocol"]
+        assert (mine["group_size"], mine["machine"]) == (2, theirs["machine"]) and "group_size" not in theirs
+        assert mine["wall_time_s"] == read_summary(vectorized / str(int(job) ^ 2))["wall_time_s"]  # the group's, shared
         assert relative_difference(weights(vectorized / job), weights(basic / job)) < 1e-9
         rows, their_rows = csv_rows(vectorized / job), csv_rows(basic / job)
         assert [row["step"] for row in rows] == [row["step"] for row in their_rows]

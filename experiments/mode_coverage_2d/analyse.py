@@ -4,7 +4,8 @@
 
 Reads every job's summary.json (final modes, hq_fraction, reverse_kl with 2 500 samples) and
 csv/metrics.csv (the same every metrics.every_n_steps) and writes into OUT_DIR (default: this folder)
-results.csv (one row per run), table.md (mean ± standard error per data set and arm) and
+results.csv (one row per run), table.md (mean ± standard error per data set and arm, with the steps each
+run trained, the longest wall time of a run or vectorized group, and the machines they ran on) and
 scatter.png (the last samples of seed 0 of every arm) and progress.png (metrics against the step).
 With --arm NAME every run is that arm (a preset whose settings are not in the runs' overrides).
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from gan_lightning.report import find_runs, mean_and_error, read_series
-from gan_lightning.summary import read_summary
+from gan_lightning.summary import measured_on, read_summary
 
 # Lin et al. 2018, Table 1: mean ± standard error over 10 runs (modes, high-quality %, reverse KL).
 PAPER = {
@@ -54,10 +55,10 @@ def read_runs(sweeps: List[Path], arm_name: Optional[str] = None) -> List[dict]:
             runs.append({
                 "sweep": sweep.name, "job": job.name, "data": settings.get("data", "ring8"), "arm": arm_name or arm(settings),
                 "seed": int(settings.get("seed", 0)), "status": summary["status"], "steps": summary["global_step"],
-                "wall_time_s": summary["wall_time_s"], "modes": metrics.get("modes"),
+                "wall_time_s": summary["wall_time_s"], "group_size": summary.get("group_size"), "modes": metrics.get("modes"),
                 "hq_percent": None if metrics.get("hq_fraction") is None else 100 * metrics["hq_fraction"],
                 "reverse_kl": float(metrics["reverse_kl"]) if metrics.get("reverse_kl") is not None else None,
-                "folder": job,
+                "folder": job, "summary": summary,
             })  # fmt: skip
     return runs
 
@@ -69,18 +70,21 @@ def mean_se(values: List[float], digits: int) -> str:
 
 
 def table(runs: List[dict]) -> str:
-    lines = ["| data | arm | runs | modes | high quality (%) | reverse KL | paper: modes | paper: high quality (%) | paper: reverse KL |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    lines = ["| data | arm | runs | steps | modes | high quality (%) | reverse KL | wall time (min) | published: modes | published: high quality (%) | published: reverse KL |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for data in ("ring8", "grid25"):
         for name in ARMS + sorted({r["arm"] for r in runs} - set(ARMS)):
             group = [r for r in runs if r["data"] == data and r["arm"] == name and r["status"] == "completed"]
             if not group:
                 continue
             paper = PAPER.get((data, name), ("", "", ""))
-            lines.append(f"| {data} | {name} | {len(group)} | {mean_se([r['modes'] for r in group], 1)} | "
+            steps = sorted({r["steps"] for r in group})
+            budget = f"{steps[0]}" if len(steps) == 1 else f"{steps[0]}–{steps[-1]}"
+            lines.append(f"| {data} | {name} | {len(group)} | {budget} | {mean_se([r['modes'] for r in group], 1)} | "
                          f"{mean_se([r['hq_percent'] for r in group], 1)} | {mean_se([r['reverse_kl'] for r in group], 3)} | "
-                         f"{paper[0]} | {paper[1]} | {paper[2]} |")  # fmt: skip
-    return "\n".join(lines)
+                         f"{max(r['wall_time_s'] for r in group) / 60:.1f} | {paper[0]} | {paper[1]} | {paper[2]} |")  # fmt: skip
+    recorded = [r["summary"] for r in runs if "machine" in r["summary"]]  # older runs did not record theirs
+    return "\n".join(lines + (["", measured_on(recorded)] if recorded else []))
 
 
 def series(folder: Path, key: str):
@@ -96,12 +100,12 @@ def main(sweeps: List[Path], out: Path, arm_name: Optional[str] = None) -> None:
 
     runs = read_runs(sweeps, arm_name)
     out.mkdir(parents=True, exist_ok=True)
-    fields = [k for k in runs[0] if k != "folder"]
+    fields = [k for k in runs[0] if k not in ("folder", "summary")]
     with open(out / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         for r in runs:
-            writer.writerow({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items() if k != "folder"})
+            writer.writerow({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items() if k in fields})
     text = table(runs)
     (out / "table.md").write_text(text + "\n")
     print(text)
