@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The checks that need a CUDA GPU, in one go within a time budget (default 540 s): the CUDA-graph tests, the
-# benchmark of the captured step against the eager plain loop, then PacGAN's Table 1 on ring8 at 40 000 steps
-# with captured steps (experiment=mode_coverage_2d) for whatever time is left. Logs and results go to OUT_DIR.
+# benchmark of the captured step against the eager plain loop, then PacGAN's Table 1 (experiment=mode_coverage_2d,
+# GAN and PacGAN2, 10 seeds each as vectorized groups, captured steps) for whatever time is left, on PACGAN_DATA
+# (default grid25) for PACGAN_STEPS steps (default 40 000, a tenth of the paper's). Logs and results go to OUT_DIR.
 #
 #   bash scripts/gpu_checks.sh OUT_DIR [SECONDS]
 #
@@ -36,10 +37,11 @@ timeout 120 python3 -m gan_lightning.bench rounds=2 warmup=30 steps=200 cases=ml
     trainer.cuda_graph=true out="$out/bench_graph.json" workdir=/tmp/bench_runs > "$out/bench.log" 2>&1
 grep -vE "Warning|INFO|warn" "$out/bench.log" | tail -12
 
-echo "== PacGAN Table 1 on ring8, 40 000 steps, 10 seeds per arm, captured steps ($(left) s left)"
+data=${PACGAN_DATA:-grid25} steps=${PACGAN_STEPS:-40000}
+echo "== PacGAN Table 1 on $data, $steps steps, 10 seeds per arm, captured steps ($(left) s left)"
 if [ "$(left)" -gt 60 ]; then
-    timeout "$(left)" python3 -m gan_lightning.run -m experiment=mode_coverage_2d data=ring8 trainer.cuda_graph=true trainer.max_steps=40000 \
-        metrics.every_n_steps=10000 callbacks.progress_every_n_steps=5000 hydra.sweep.dir=/tmp/pacgan > "$out/pacgan.log" 2>&1
+    timeout "$(left)" python3 -m gan_lightning.run -m experiment=mode_coverage_2d data="$data" trainer.cuda_graph=true trainer.max_steps="$steps" \
+        metrics.every_n_steps=$((steps / 4)) callbacks.progress_every_n_steps=$((steps / 8)) hydra.sweep.dir=/tmp/pacgan > "$out/pacgan.log" 2>&1
     grep -E "step [0-9]+/|SIGTERM|Error" "$out/pacgan.log" | tail -4
     (cd /tmp && tar czf "$out/pacgan_runs.tar.gz" --exclude='*.ckpt' pacgan 2>/dev/null)
 fi
