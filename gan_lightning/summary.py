@@ -52,8 +52,11 @@ def machine() -> Dict[str, Any]:
 def describe_machine(record: Mapping[str, Any]) -> str:
     """A ``machine`` record in words: the GPU, or the processor with the threads and cores the run had."""
     if record.get("device", "cpu") != "cpu":
-        return f"{record['device']} (torch {record.get('torch', '?')})"
-    return f"{record.get('processor', '?')} CPU, {record.get('threads', '?')} thread(s) of {record.get('cpus', '?')} core(s) (torch {record.get('torch', '?')})"
+        where = record["device"]
+    else:
+        where = f"{record.get('processor', '?')} CPU, {record.get('threads', '?')} thread(s) of {record.get('cpus', '?')} core(s)"
+    processes = f", {record['processes']} processes" if record.get("processes", 1) > 1 else ""
+    return f"{where}{processes}, torch {record.get('torch', '?')}"
 
 
 def measured_on(summaries: Iterable[Mapping[str, Any]]) -> str:

@@ -91,6 +91,7 @@ def test_rank_zero_alone_writes_the_run_directory(toy_run):
     assert summary["metrics"]["loss/d"] == pytest.approx(ranks[0]["metrics"]["loss/d"])
     assert ranks[0]["metrics"]["loss/d"] != ranks[1]["metrics"]["loss/d"]
     assert "slurm_job_id" not in summary
+    assert summary["machine"]["processes"] == 2  # the wall time was spent by two processes
     with open(run_dir / "csv" / "metrics.csv") as f:
         rows = [row for row in csv.DictReader(f) if row.get("loss/d")]
     assert len(rows) == STEPS // 10
