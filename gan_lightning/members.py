@@ -38,7 +38,7 @@ from gan_lightning.module import GAN
 from gan_lightning.parallel import SweepStopped, is_parallel, job_threads, sweep_stopping
 from gan_lightning.periodic import Periodic
 from gan_lightning.run import (
-    initial_summary, own_run_id, previous_metrics, quiet_dependencies, record_failure, record_outcome, report_end, run_context, save_summary, sweep_value,
+    initial_summary, own_run_id, previous_metrics, quiet_dependencies, record_failure, record_outcome, report_end, run_context, save_summary, sweep_value, wall_times,
 )  # fmt: skip
 from gan_lightning.rundir import RunDirectory, job_log_name
 from gan_lightning.tracking import build_loggers
@@ -332,10 +332,10 @@ def run_group(cfg: DictConfig, jobs: Sequence[MemberJob]) -> "GroupResult":
         if not is_parallel(hydra_config):
             raise
     finally:
-        wall = round(time.perf_counter() - started, 3)
+        wall = time.perf_counter() - started
         for member in members or new_summaries(jobs):
             member.summary.update({key: failure[key] for key in ("status", "error") if key in failure})
-            member.summary["wall_time_s"] = wall
+            member.summary.update(wall_times(member.resume, member.directory.path, wall))
             member.summary["group_size"] = len(jobs)  # the runs that shared wall_time_s
             if member.directory.claimed or not member.directory.holds_previous_run:
                 save_summary(member.directory.path, member.summary)
@@ -364,6 +364,7 @@ class RefusedJob:
 
     directory: RunDirectory
     summary: Dict[str, Any]
+    resume: Optional[Resume] = None  # a refused job continued nothing
 
 
 def new_summaries(jobs: Sequence[MemberJob]) -> List[RefusedJob]:

@@ -166,6 +166,7 @@ def run_in(directory: RunDirectory, cfg: DictConfig) -> Optional[float]:
     rank_zero = process_rank() == 0
     started = time.perf_counter()
     summary = initial_summary(hydra_config.overrides.task)
+    resume: Optional[Resume] = None
     exit_code = 0
     try:
         config = to_config(cfg)
@@ -174,6 +175,7 @@ def run_in(directory: RunDirectory, cfg: DictConfig) -> Optional[float]:
         if rank_zero:  # the other processes of a data-parallel job work inside rank 0's hold on the directory
             directory.acquire()
         prepared = prepare(config, context)
+        resume = prepared.resume
         if sweep_stopping(hydra_config):
             raise SweepStopped()
         directory.claim(cfg, hydra_config, job_log_name(hydra_config), write_config=rank_zero)
@@ -189,7 +191,7 @@ def run_in(directory: RunDirectory, cfg: DictConfig) -> Optional[float]:
         if not parallel:  # a parallel job's worker process lives on: the sweep's process reports the stop
             raise
     finally:
-        summary["wall_time_s"] = round(time.perf_counter() - started, 3)
+        summary.update(wall_times(resume, context.run_dir, time.perf_counter() - started))
         # A refused start or resume leaves the files of a run already in the directory as they were.
         if rank_zero and (directory.claimed or not directory.holds_previous_run):
             save_summary(context.run_dir, summary)
@@ -217,11 +219,26 @@ def initial_summary(overrides: Any) -> Dict[str, Any]:
     return {"status": "failed", "global_step": 0, "metrics": {}, "overrides": list(overrides), **slurm_job()}
 
 
+def continues_own_run(resume: Optional[Resume], run_dir: Path) -> bool:
+    """Whether ``resume`` is a checkpoint of this run directory; one of another run (resume=PATH) starts a new run."""
+    return resume is not None and Path(resume.path).resolve().parent.parent == Path(run_dir).resolve()
+
+
 def own_run_id(resume: Optional[Resume], run_dir: Path) -> Optional[str]:
-    """The run id a checkpoint of this run directory carries; a checkpoint of another run (resume=PATH) starts a new run."""
-    if resume is None or Path(resume.path).resolve().parent.parent != Path(run_dir).resolve():
-        return None
-    return stored_run_id(resume.checkpoint)
+    """The run id a checkpoint of this run directory carries."""
+    return stored_run_id(resume.checkpoint) if continues_own_run(resume, run_dir) else None
+
+
+def wall_times(resume: Optional[Resume], run_dir: Path, seconds: float) -> Dict[str, float]:
+    """``wall_time_s``: the run's seconds over all its segments, so a resumed or requeued run adds those its summary
+    recorded before; ``segment_wall_time_s``: this process's share, when it continued its own run."""
+    if not continues_own_run(resume, run_dir):
+        return {"wall_time_s": round(seconds, 3)}
+    try:
+        earlier = float(read_summary(run_dir).get("wall_time_s", 0.0))
+    except (OSError, ValueError, TypeError):  # no readable summary: the earlier segment was killed before writing it
+        earlier = 0.0
+    return {"wall_time_s": round(earlier + seconds, 3), "segment_wall_time_s": round(seconds, 3)}
 
 
 def record_failure(error: Exception, summary: Dict[str, Any], run_dir: Path, multirun: bool) -> int:

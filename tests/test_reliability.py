@@ -64,9 +64,14 @@ def test_a_completed_run_is_not_trained_again(tmp_path):
 
 
 def test_raising_max_steps_continues_a_finished_run(tmp_path):
-    run_in_process([*TOY, "trainer.max_steps=30"], tmp_path)
+    first = run_in_process([*TOY, "trainer.max_steps=30"], tmp_path)
     summary = run_in_process([*TOY, "trainer.max_steps=60"], tmp_path)
     assert summary["global_step"] == 60
+    # Its wall time counts both segments; a run started elsewhere from this checkpoint counts only its own.
+    assert summary["wall_time_s"] == pytest.approx(first["wall_time_s"] + summary["segment_wall_time_s"], abs=2e-3)
+    assert 0 < summary["segment_wall_time_s"] and "segment_wall_time_s" not in first
+    other = run_in_process([*TOY, "trainer.max_steps=90", f"resume={tmp_path / 'checkpoints' / 'last.ckpt'}"], tmp_path / "other")
+    assert other["global_step"] == 90 and "segment_wall_time_s" not in other
 
 
 WRITER = textwrap.dedent(

@@ -123,9 +123,12 @@ def test_a_stopped_vectorized_sweep_resumes_every_member_where_it_stopped(tmp_pa
     resumed = cli(args, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming 3 members from their checkpoints at step {steps}" in resumed.stderr
-    for job in "012":
+    for job, before in zip("012", stopped):
         summary = read_summary(sweep / job)
         assert summary["status"] == "completed" and summary["global_step"] == steps + 40
+        # The run's wall time is both segments' (the stopped process's, then the resumed group's).
+        assert summary["wall_time_s"] == pytest.approx(before["wall_time_s"] + summary["segment_wall_time_s"], abs=2e-3)
+        assert summary["segment_wall_time_s"] > 0 and "segment_wall_time_s" not in before
         ids = [run.run["run_id"] for run in wandb_runs(sweep / job)]
         assert len(ids) == 2 and len(set(ids)) == 1  # one W&B run, continued
         logged = [int(row["step"]) for row in csv_rows(sweep / job) if row["loss/d"]]
@@ -146,7 +149,9 @@ def test_a_stopped_vectorized_sweep_resumes_every_member_where_it_stopped(tmp_pa
     assert continued.returncode == 0, continued.stderr[-3000:]
     for job in "012":
         assert f"resuming from {sweep / job / 'checkpoints' / 'last.ckpt'} at step {steps + 40}" in (sweep / job / "run.log").read_text()
-        assert read_summary(sweep / job)["global_step"] == steps + 60
+        summary = read_summary(sweep / job)
+        assert summary["global_step"] == steps + 60
+        assert summary["wall_time_s"] > stopped[int(job)]["wall_time_s"] + summary["segment_wall_time_s"]  # three segments
         assert len({run.run["run_id"] for run in wandb_runs(sweep / job)}) == 1
 
 
