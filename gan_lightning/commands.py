@@ -20,6 +20,7 @@ from gan_lightning.files import user_fixable
 
 
 REQUIRED = object()  # a setting without a default
+LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # as Hydra's, so every command's lines look alike
 
 
 def whole_number(minimum: int) -> Callable[[str], int]:
@@ -99,7 +100,7 @@ class Command:
 
 def main_guard(body: Callable[[], int]) -> None:
     """Run a command: user errors and bad overrides print one message (no traceback) and exit 2."""
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
     try:
         sys.exit(body())
     except UserError as error:

@@ -14,7 +14,7 @@ import traceback
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import hydra
 import pytorch_lightning as pl
@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer
 from gan_lightning.callbacks import Interrupted, StopOnSignal
 from gan_lightning.checkpoints import Resume, check_compatible, select_resume, stored_run_id
-from gan_lightning.config import Config, to_config, validate
+from gan_lightning.config import CONF_DIR, Config, to_config, validate
 from gan_lightning.distributed import process_rank, slurm_job
 from gan_lightning.errors import Diverged, UserError
 from gan_lightning.files import user_fixable
@@ -35,7 +35,7 @@ from gan_lightning.module import GAN
 from gan_lightning.parallel import SweepStopped, is_parallel, job_threads, sweep_stopping
 from gan_lightning.rundir import RunDirectory, job_log_name
 from gan_lightning.summary import machine, read_summary, scalar_metrics, write_summary
-from gan_lightning.sweep import sweep_exit_code
+from gan_lightning.sweep import reset_sweep_outcome, sweep_exit_code
 from gan_lightning.tracking import finish_wandb, scrub_secrets
 
 log = logging.getLogger("gan_lightning")
@@ -292,11 +292,23 @@ def sweep_value(metric: Optional[str], summary: Dict[str, Any]) -> Optional[floa
     return None if value is None or math.isnan(float(value)) else float(value)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> Optional[float]:
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def hydra_main(cfg: DictConfig) -> Optional[float]:
     return run(cfg)
 
 
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m gan_lightning.run ARGV``: Hydra's command line, in this process; returns the exit code (a run
+    that fails exits through SystemExit with its own code)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    reset_sweep_outcome()
+    saved, sys.argv = sys.argv, [sys.argv[0] if sys.argv else "gan_lightning.run", *argv]
+    try:
+        hydra_main()
+    finally:
+        sys.argv = saved
+    return sweep_exit_code()  # a multirun exits non-zero unless every job completed
+
+
 if __name__ == "__main__":
-    main()
-    sys.exit(sweep_exit_code())  # a multirun exits non-zero unless every job completed
+    sys.exit(main())

@@ -38,6 +38,12 @@ def tally(sweep_dir: Path) -> Counter:
     return counts
 
 
+def reset_sweep_outcome() -> None:
+    """Forget the last multirun's outcome: a command run in this process again starts afresh."""
+    global last_exit_code, stop_signal, refused_exit_code
+    last_exit_code, stop_signal, refused_exit_code = 0, None, 0
+
+
 def sweep_exit_code() -> int:
     """0 when every job completed; 128 + the signal's number when a stop signal ended the sweep; else 1."""
     return 128 + stop_signal if stop_signal is not None else max(last_exit_code, refused_exit_code)

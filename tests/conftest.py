@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 import pytest
 
@@ -15,12 +16,17 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.pop("WANDB_MODE", None)
 os.environ["WANDB_SILENT"] = "true"
-# Feature extractors and real-data features are built by the tests themselves: in a fresh cache per test session,
-# or in the one GAN_LIGHTNING_TEST_CACHE names (.ci/run shares one between its sessions, so the extractor is trained
-# once per CI run).
-os.environ["XDG_CACHE_HOME"] = os.environ.get("GAN_LIGHTNING_TEST_CACHE") or tempfile.mkdtemp(prefix="gan_lightning_test_cache_")
+# One cache for the whole test session, its pytest-xdist workers included (they inherit this process's environment):
+# the feature extractor and real-data features are built once, by the first test that needs them. .ci/run names one
+# (GAN_LIGHTNING_TEST_CACHE) for all its sessions.
+os.environ.setdefault("GAN_LIGHTNING_TEST_CACHE", tempfile.mkdtemp(prefix="gan_lightning_test_cache_"))
+os.environ["XDG_CACHE_HOME"] = os.environ["GAN_LIGHTNING_TEST_CACHE"]
+# W&B's own folders (settings, artifact staging) apart for each worker: its runs live in their run directories.
+for variable in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
+    os.environ[variable] = tempfile.mkdtemp(prefix=f"gan_lightning_test_{variable.lower()}_")
 
-from tests.helpers.hydra import compose_config, metrics_as_asked, run_in_process  # noqa: E402
+from tests.helpers.commands import command, with_test_defaults  # noqa: E402
+from tests.helpers.hydra import compose_config, run_in_process  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,67 +36,27 @@ def run_dir(tmp_path) -> Path:
     return tmp_path / "run"
 
 
-def extractor_file() -> Path:
-    from gan_lightning.config import compose, to_config
-    from gan_lightning.metrics.domain import extractor_path
-
-    return extractor_path(to_config(compose(["model=mlp"])).data)
-
-
-EXTRACTOR_COMMAND = [sys.executable, "-m", "gan_lightning.extractor", "data=fashion_mnist"]
-# The extractor's build through the real command, started in the background as soon as the collected tests show
-# that one of them needs it: it trains on one core while the tests before that one run on the other.
-extractor_build: Optional[subprocess.Popen] = None
-
-
-@pytest.hookimpl(trylast=True)  # after -m and -k have deselected what will not run
-def pytest_collection_modifyitems(session, config, items) -> None:
-    global extractor_build
-    if any("domain_extractor" in item.fixturenames for item in items) and not extractor_file().is_file():
-        output = tempfile.TemporaryFile(mode="w+")
-        extractor_build = subprocess.Popen(EXTRACTOR_COMMAND, cwd=REPO, stdout=output, stderr=subprocess.STDOUT, text=True)
-        extractor_build.output = output
-
-
-def pytest_sessionfinish(session, exitstatus) -> None:
-    if extractor_build is not None and extractor_build.poll() is None:
-        extractor_build.kill()  # the session ended before a test needed it (-x, Ctrl-C)
-        extractor_build.wait()
-
-
 @pytest.fixture(scope="session")
 def domain_extractor() -> Path:
-    """The Fashion-MNIST domain feature extractor, built through the real command by the first test session that
-    needs it in this cache."""
-    import re
-
-    import torch
-
-    path = extractor_file()
-    if extractor_build is not None:
-        returncode = extractor_build.wait(timeout=900)
-        extractor_build.output.seek(0)
-        output = extractor_build.output.read()
-        assert returncode == 0, output[-3000:]
-        accuracy = float(re.search(r"fashion_mnist: test accuracy ([0-9.]+)", output).group(1))
-    elif path.is_file():
-        accuracy = torch.load(path, weights_only=True)["test_accuracy"]
-    else:
-        result = subprocess.run(EXTRACTOR_COMMAND, cwd=REPO, capture_output=True, text=True, timeout=900)
-        assert result.returncode == 0, result.stderr
-        accuracy = float(re.search(r"fashion_mnist: test accuracy ([0-9.]+)", result.stdout).group(1))
-    assert accuracy >= 0.90
-    return path
+    """The Fashion-MNIST domain feature extractor, built through its command (in this process) by the first test
+    that needs it; the other workers of the session wait for its file."""
+    result = command("extractor", ["data=fashion_mnist"], cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    match = re.search(r"fashion_mnist: test accuracy ([0-9.]+) \((.+)\)", result.stdout)
+    assert match is not None, result.stdout + result.stderr[-3000:]
+    assert float(match.group(1)) >= 0.90
+    return Path(match.group(2))
 
 
-def cli(args: List[str], cwd: Path, env: dict | None = None, timeout: float = 600, metrics_default: bool = False) -> subprocess.CompletedProcess:
-    """``python -m gan_lightning.run ARGS`` in ``cwd``, as a user would type it; sample quality is measured only when
-    ARGS ask for it, or with ``metrics_default`` (the command's own default, metrics=auto)."""
-    args = list(args) if metrics_default else metrics_as_asked(args)
+def cli(args: List[str], cwd: Path, env: dict | None = None, timeout: float = 600, defaults: bool = True) -> subprocess.CompletedProcess:
+    """``python -m gan_lightning.run ARGS`` in a new process in ``cwd``, as a user would type it, for tests whose
+    subject is the process (signals, kills, launchers); ``defaults``: the tests' defaults (no metrics, a CSV log)
+    unless ARGS choose otherwise."""
+    args = with_test_defaults(args) if defaults else list(args)
     full_env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k != "HYDRA_FULL_ERROR"}
     return subprocess.run(
         [sys.executable, "-m", "gan_lightning.run", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
     )
 
 
-__all__ = ["compose_config", "run_in_process", "cli", "REPO"]
+__all__ = ["compose_config", "run_in_process", "cli", "command", "REPO"]

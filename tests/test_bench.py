@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from tests.conftest import REPO
+from tests.helpers.commands import command
 
 
 def test_bench_compares_the_framework_with_the_plain_loop(tmp_path):
     out = tmp_path / "bench.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "gan_lightning.bench", "cases=mlp_ring8_small", "rounds=2", "warmup=3", "steps=10", "peers=true",
-         f"out={out}", f"workdir={tmp_path / 'runs'}"],  # fmt: skip
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )
+    result = command("bench", ["cases=mlp_ring8_small", "rounds=2", "warmup=3", "steps=10", "peers=true", f"out={out}", f"workdir={tmp_path / 'runs'}"], cwd=REPO)
     assert result.returncode == 0, result.stderr
     results = json.loads(out.read_text())
     (case,) = results["cases"]

@@ -14,7 +14,7 @@ from gan_lightning.checkpoints import load_safely
 from gan_lightning.config import to_config, validate
 from gan_lightning.errors import UserError
 from gan_lightning.summary import read_summary
-from tests.conftest import cli
+from tests.helpers.commands import run_command
 from tests.helpers.hydra import compose_config
 from tests.test_history import checkpoint_step, start, wait_for
 
@@ -41,7 +41,7 @@ def test_a_killed_and_resumed_run_keeps_its_latest_steps_and_its_best_checkpoint
     interrupted_at = read_summary(run_dir)["global_step"]
     assert 100 <= interrupted_at < 300
 
-    resumed = cli(args, cwd=tmp_path)
+    resumed = run_command(args, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     checkpoints = run_dir / "checkpoints"
     # Every 50 steps, the latest 3 kept; the interrupted step's own checkpoint is not in the history.

@@ -1,4 +1,6 @@
-"""The command line as users meet it: clear one-paragraph errors without tracebacks, and multiruns."""
+"""The command line as users meet it: clear one-paragraph errors without tracebacks, and multiruns.
+
+Through the command's ``main(argv)`` in this process; one multirun goes through the real ``python -m`` entry point."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import json
 from pathlib import Path
 
 from tests.conftest import cli
+from tests.helpers.commands import run_command
 
 TOY = ["data=ring8", "model=mlp", "logger=csv", "callbacks.progress_every_n_steps=0"]
 
@@ -19,18 +22,18 @@ def assert_user_error(result, *fragments):
 
 
 def test_unknown_option_lists_the_choices_without_a_traceback(tmp_path):
-    result = cli(["objective=nope"], cwd=tmp_path)
+    result = run_command(["objective=nope"], cwd=tmp_path)
     assert_user_error(result, "Could not find 'objective/nope'", "Available options in 'objective'", "minimax", "nonsaturating")
     assert not (tmp_path / "outputs").exists()  # nothing was written
 
 
 def test_wrong_type_is_reported_by_hydra_without_a_traceback(tmp_path):
-    result = cli(["trainer.max_steps=many"], cwd=tmp_path)
+    result = run_command(["trainer.max_steps=many"], cwd=tmp_path)
     assert_user_error(result, "Value 'many' of type 'str' could not be converted to Integer", "full_key: trainer.max_steps")
 
 
 def test_missing_data_is_one_paragraph_and_exit_code_2(tmp_path):
-    result = cli(["data=fashion_mnist", "data.root=/nonexistent", "data.download=false", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
+    result = run_command(["data=fashion_mnist", "data.root=/nonexistent", "data.download=false", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
     assert result.returncode == 2
     assert_user_error(result, "Fashion-MNIST was not found", "data.root: /nonexistent (does not exist)", "apt-get install dataset-fashion-mnist")
     error_lines = [line for line in result.stderr.splitlines() if "not found" in line]
@@ -41,7 +44,7 @@ def test_missing_data_is_one_paragraph_and_exit_code_2(tmp_path):
 
 
 def test_model_that_cannot_fit_the_data_is_refused_before_training(tmp_path):
-    result = cli(["model=dcgan", "data=ring8", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
+    result = run_command(["model=dcgan", "data=ring8", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
     assert result.returncode == 2
     assert_user_error(result, "model=dcgan needs image data", "shape (2,)")
 
@@ -59,7 +62,7 @@ def test_two_job_multirun_gives_each_job_its_directory_and_summary(tmp_path):
 
 def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
     sweep = tmp_path / "sweep"
-    result = cli(["-m", "model=dcgan,mlp", "data=ring8", "logger=csv", "trainer.max_steps=30", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    result = run_command(["-m", "model=dcgan,mlp", "data=ring8", "logger=csv", "trainer.max_steps=30", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     statuses = {p.parent.name: json.loads(p.read_text())["status"] for p in sweep.glob("*/summary.json")}
     assert statuses == {"0": "failed", "1": "completed"}
     assert f"sweep {sweep}: 2 jobs: 1 completed, 1 failed" in result.stdout + result.stderr

@@ -14,7 +14,7 @@ import torch
 
 from gan_lightning.errors import Diverged
 from gan_lightning.graphs import WARMUP_STEPS, Captured, StepGraphs
-from tests.conftest import cli
+from tests.helpers.commands import run_command
 from tests.helpers.hydra import run_in_process
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="trainer.cuda_graph captures CUDA graphs: this machine has no CUDA GPU")
@@ -157,7 +157,7 @@ def test_the_record_of_nonfinite_losses_charges_each_loss_to_the_first_step_it_w
 def test_a_machine_without_cuda_refuses_the_setting_before_the_run_starts(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA GPU: the refusal of machines without one cannot show here")
-    done = cli([*MLP, "trainer.max_steps=5", "trainer.cuda_graph=true"], cwd=tmp_path)
+    done = run_command([*MLP, "trainer.max_steps=5", "trainer.cuda_graph=true"], cwd=tmp_path)
     message = "trainer.cuda_graph=True is not allowed: false: this machine has no CUDA GPU"
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert not list(tmp_path.rglob("last.ckpt"))

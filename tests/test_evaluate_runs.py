@@ -4,29 +4,26 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from gan_lightning.summary import read_summary
 from gan_lightning.wandb_records import WandbRun
-from tests.conftest import cli
+from tests.helpers.commands import Result, command, run_command
 
-RUN = ["data=ring8", "model=mlp", "metrics=toy2d", "metrics.every_n_steps=50", "metrics.num_samples=500", "trainer.max_steps=150",
+RUN = ["data=ring8", "model=mlp", "logger=wandb", "metrics=toy2d", "metrics.every_n_steps=50", "metrics.num_samples=500", "trainer.max_steps=150",
        "callbacks.checkpoint_every_n_steps=50", "callbacks.keep_every_n_steps=50", "callbacks.samples_every_n_steps=0",
        "callbacks.progress_every_n_steps=0"]  # fmt: skip
 
 
-def evaluate(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gan_lightning.evaluate", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+def evaluate(*args: str, cwd: Path) -> Result:
+    return command("evaluate", args, cwd=cwd)
 
 
-@pytest.mark.slow
 def test_a_sweeps_checkpoints_are_scored_once_into_tables_summaries_and_each_runs_wandb_run(tmp_path):
     sweep = tmp_path / "sweep"
-    trained = cli(["-m", *RUN, "seed=0,1", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    trained = run_command(["-m", *RUN, "seed=0,1", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr[-3000:]
     before = {job: read_summary(sweep / job) for job in "01"}
 

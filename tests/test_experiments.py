@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from tests.conftest import REPO
+from tests.helpers.commands import command
 from tests.helpers.hydra import CONF_DIR, compose_config, run_in_process
 
 QUIET = ["logger=none", "callbacks.progress_every_n_steps=0", "callbacks.checkpoint_every_n_steps=0"]
@@ -62,10 +61,7 @@ def test_one_job_of_every_study_runs(tmp_path, study, request):
 def test_parzen_estimate_of_a_checkpoint_matches_the_one_at_the_end_of_training(tmp_path):
     # The paper's evaluation through the evaluate command, on Fashion-MNIST (same format as MNIST).
     summary = run_in_process(["experiment=goodfellow2014", *SMOKE["goodfellow2014"], *QUIET], tmp_path)
-    result = subprocess.run(
-        [sys.executable, "-m", "gan_lightning.evaluate", f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", "metrics=parzen", *PARZEN_SMALL],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    result = command("evaluate", [f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", "metrics=parzen", *PARZEN_SMALL], cwd=REPO)
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)["metrics"]
     sigmas = compose_config(["metrics=parzen"]).metrics.sigmas

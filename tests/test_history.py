@@ -23,8 +23,10 @@ from gan_lightning.checkpoints import load_safely
 from gan_lightning.summary import read_summary
 from gan_lightning.wandb_records import WandbRun
 from tests.conftest import REPO, cli
+from tests.helpers.commands import run_command
 
-TOY = ["data=ring8", "model=mlp", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]
+# W&B and the CSV log, the run's history being the subject here.
+TOY = ["data=ring8", "model=mlp", "logger=wandb", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]
 LOGGED = [*TOY, "trainer.log_every_n_steps=10", "callbacks.checkpoint_every_n_steps=50"]
 
 
@@ -68,7 +70,7 @@ def file_hashes(folder: Path) -> Dict[str, str]:
 def test_five_kills_leave_every_logged_step_once_in_the_csv_log_and_in_one_wandb_run(tmp_path):
     run_dir = tmp_path / "run"
     args = [
-        "data=ring8", "model=mlp", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=100",
+        "data=ring8", "model=mlp", "logger=wandb", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=100",
         "trainer.log_every_n_steps=10", "callbacks.checkpoint_every_n_steps=50", "trainer.max_steps=1000", f"hydra.run.dir={run_dir}",
     ]  # fmt: skip
     rng = random.Random(os.getpid())
@@ -82,7 +84,7 @@ def test_five_kills_leave_every_logged_step_once_in_the_csv_log_and_in_one_wandb
         process.wait()
         kills.append(checkpoint_step(run_dir))
     assert kills == sorted(set(kills)) and kills[-1] < 1000, kills
-    finished = cli(args, cwd=tmp_path)
+    finished = run_command(args, cwd=tmp_path)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert read_summary(run_dir)["global_step"] == 1000
 
@@ -124,7 +126,7 @@ def test_a_stop_signal_checkpoints_the_current_step_and_exits_with_128_plus_its_
     # The periodic checkpoint would come at step 100000: this one was written on the way out, at the current step.
     assert checkpoint_step(run_dir) == stopped_at
     if signum == signal.SIGTERM:
-        resumed = cli([*args, f"trainer.max_steps={stopped_at + 20}"], cwd=tmp_path)
+        resumed = run_command([*args, f"trainer.max_steps={stopped_at + 20}"], cwd=tmp_path)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert f"at step {stopped_at}" in resumed.stderr
         assert read_summary(run_dir)["global_step"] == stopped_at + 20
@@ -134,11 +136,11 @@ def test_a_stop_signal_checkpoints_the_current_step_and_exits_with_128_plus_its_
 def test_every_refused_resume_leaves_every_file_of_the_run_byte_identical(tmp_path):
     run_dir = tmp_path / "run"
     args = [*LOGGED, "trainer.max_steps=60", f"hydra.run.dir={run_dir}"]
-    assert cli(args, cwd=tmp_path).returncode == 0
+    assert run_command(args, cwd=tmp_path).returncode == 0
     before = file_hashes(run_dir)
 
     def refused(overrides: List[str], message: str) -> None:
-        result = cli([*args, "trainer.max_steps=120", *overrides], cwd=tmp_path)
+        result = run_command([*args, "trainer.max_steps=120", *overrides], cwd=tmp_path)
         assert result.returncode == 2, result.stderr[-3000:]
         assert message in result.stderr and "Traceback" not in result.stderr, result.stderr[-3000:]
         assert file_hashes(run_dir) == before, overrides
@@ -156,23 +158,23 @@ def test_every_refused_resume_leaves_every_file_of_the_run_byte_identical(tmp_pa
 
 def test_a_second_run_on_a_directory_in_use_is_refused_and_the_first_completes_untouched(tmp_path):
     run_dir = tmp_path / "run"
-    # At least 15 s of training on any machine (10 ms a step): the second run meets the first one running.
+    # At least 5 s of training on any machine (10 ms a step): the second run, in this process, meets the first running.
     slow = "callbacks.extra=[{_target_: tests.helpers.faults.SlowSteps, seconds: 0.01}]"
-    args = [*LOGGED, "trainer.max_steps=1500", slow, f"hydra.run.dir={run_dir}"]
+    args = [*LOGGED, "trainer.max_steps=500", slow, f"hydra.run.dir={run_dir}"]
     first = subprocess.Popen([sys.executable, "-m", "gan_lightning.run", *args], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: checkpoint_step(run_dir) > 0, first)
-    second = cli([*TOY, "trainer.max_steps=50", "seed=7", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    second = run_command([*TOY, "trainer.max_steps=50", "seed=7", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     assert first.poll() is None  # refused while the first run was training
     assert second.returncode == 2 and "Traceback" not in second.stderr
     assert f"{run_dir} is in use by another run (process {first.pid} on " in second.stderr
     _, stderr = first.communicate(timeout=300)
     assert first.returncode == 0, stderr[-3000:]
     summary = read_summary(run_dir)
-    assert summary["status"] == "completed" and summary["global_step"] == 1500
+    assert summary["status"] == "completed" and summary["global_step"] == 500
     assert "seed=7" not in (run_dir / ".hydra" / "overrides.yaml").read_text()
-    assert checkpoint_step(run_dir) == 1500
-    assert csv_steps(run_dir) == list(range(9, 1500, 10))
+    assert checkpoint_step(run_dir) == 500
+    assert csv_steps(run_dir) == list(range(9, 500, 10))
     assert not list(run_dir.glob("checkpoints/.*.tmp"))
 
 
@@ -185,7 +187,7 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert json.loads((run_dir / ".lock").read_text())["pid"] == process.pid  # the killed run never released it
-    resumed = cli(args, cwd=tmp_path)
+    resumed = run_command(args, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"taking over the lock of {run_dir} left by a run that is no longer running (process {process.pid} on " in resumed.stderr
     assert read_summary(run_dir)["global_step"] == 2000
@@ -193,10 +195,10 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
 
 
 def test_a_multirun_exits_non_zero_unless_every_job_completed(tmp_path):
-    ok = cli(["-m", *TOY, "trainer.max_steps=20", "seed=0,1", f"hydra.sweep.dir={tmp_path / 'ok'}"], cwd=tmp_path)
+    ok = run_command(["-m", *TOY, "trainer.max_steps=20", "seed=0,1", f"hydra.sweep.dir={tmp_path / 'ok'}"], cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr[-3000:]
     assert ok.stdout.strip().splitlines()[-1].endswith("2 jobs: 2 completed")
-    mixed = cli(["-m", *TOY, "trainer.max_steps=20", "optimizer.d.lr=0.0002,-1", f"hydra.sweep.dir={tmp_path / 'mixed'}"], cwd=tmp_path)
+    mixed = run_command(["-m", *TOY, "trainer.max_steps=20", "optimizer.d.lr=0.0002,-1", f"hydra.sweep.dir={tmp_path / 'mixed'}"], cwd=tmp_path)
     assert mixed.returncode == 1
     assert mixed.stdout.strip().splitlines()[-1].endswith("2 jobs: 1 completed, 1 failed")
     assert read_summary(tmp_path / "mixed" / "0")["status"] == "completed"

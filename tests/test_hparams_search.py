@@ -6,7 +6,7 @@ import json
 
 import yaml
 
-from tests.conftest import cli
+from tests.helpers.commands import run_command
 
 QUIET = ["logger=csv", "callbacks.progress_every_n_steps=0", "trainer.max_steps=200"]
 
@@ -17,7 +17,7 @@ def summaries(sweep, n):
 
 def test_three_trial_search_names_the_best_parameters(tmp_path):
     sweep = tmp_path / "sweep"
-    result = cli(["-m", "hparams_search=ring8_optuna", "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=3", *QUIET, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    result = run_command(["-m", "hparams_search=ring8_optuna", "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=3", *QUIET, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     trials = summaries(sweep, 3)
     assert not (sweep / "3").exists()
@@ -37,7 +37,7 @@ def test_failed_and_diverged_trials_do_not_stop_the_study(tmp_path):
     # 2-D points (a failure), and one that trains.
     sweep = tmp_path / "sweep"
     args = ["-m", "hparams_search=ring8_optuna", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2", "optimizer.d.lr=choice(1e30,1e-4)", "model=choice(dcgan,mlp)"]
-    result = cli([*args, *QUIET, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    result = run_command([*args, *QUIET, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert result.returncode == 1, result.stderr  # the study ran to its end; not every trial completed
     output = result.stdout + result.stderr
     trials = summaries(sweep, 4)
@@ -54,7 +54,7 @@ def test_failed_and_diverged_trials_do_not_stop_the_study(tmp_path):
 def test_recipe_search_maximises_balanced_hq_fraction_on_grid25_and_names_the_best_trial(tmp_path):
     sweep = tmp_path / "sweep"
     args = ["-m", "experiment=mode_coverage_recipe", "hparams_search=mode_coverage_recipe", "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=3"]
-    result = cli([*args, *QUIET, "metrics.every_n_steps=100", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    result = run_command([*args, *QUIET, "metrics.every_n_steps=100", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     trials = summaries(sweep, 3)
     assert not (sweep / "3").exists()  # the preset's sweep over seeds is replaced by the search's trials

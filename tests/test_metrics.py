@@ -26,6 +26,7 @@ from gan_lightning.metrics.domain import DomainFeatureExtractor
 from gan_lightning.metrics.fidelity import INCEPTION, RealImages, image_metrics, inception_weights_path
 from gan_lightning.paths import cache_root
 from gan_lightning.wandb_records import WandbRun
+from tests.helpers.commands import command, run_command
 from tests.helpers.hydra import compose_config, run_in_process
 
 QUIET = ["callbacks.progress_every_n_steps=0"]
@@ -250,7 +251,7 @@ def test_fashion_mnist_run_tracks_image_metrics_and_they_improve(run_dir, domain
 
 
 def test_ring8_run_tracks_mode_coverage_and_evaluate_and_sample_read_its_checkpoint(run_dir):
-    overrides = ["data=ring8", "model=mlp", "trainer.max_steps=300", "metrics=toy2d", "metrics.every_n_steps=100", "regularization.ema_decay=0.99", *QUIET]
+    overrides = ["data=ring8", "model=mlp", "logger=wandb", "trainer.max_steps=300", "metrics=toy2d", "metrics.every_n_steps=100", "regularization.ema_decay=0.99", *QUIET]
     summary = run_in_process(overrides, run_dir)
     for key in ("modes", "hq_fraction", "reverse_kl", "balanced_hq_fraction"):
         assert [step for step, _ in logged_series(run_dir, f"metrics/{key}")] == [99, 199, 299]
@@ -263,14 +264,14 @@ def test_ring8_run_tracks_mode_coverage_and_evaluate_and_sample_read_its_checkpo
     assert wandb_run.config["metrics_protocol"] == {"periodic": protocol, "final": protocol}
     assert wandb_run.summary["metrics_protocol"] == protocol  # beside the run summary's metric values
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
-    evaluated = subprocess.run([sys.executable, "-m", "gan_lightning.evaluate", f"ckpt={checkpoint}"], capture_output=True, text=True, cwd=run_dir)
+    evaluated = command("evaluate", [f"ckpt={checkpoint}"], cwd=run_dir)
     assert evaluated.returncode == 0, evaluated.stderr
     result = json.loads(evaluated.stdout)
     assert result["step"] == 300
     assert result["metrics"] == {k: pytest.approx(summary["metrics"][k]) for k in ("modes", "hq_fraction", "reverse_kl", "balanced_hq_fraction")}
     assert result["protocol"] == protocol
     out = run_dir / "grid.png"
-    sampled = subprocess.run([sys.executable, "-m", "gan_lightning.sample", f"ckpt={checkpoint}", "n=500", f"out={out}"], capture_output=True, text=True, cwd=run_dir)
+    sampled = command("sample", [f"ckpt={checkpoint}", "n=500", f"out={out}"], cwd=run_dir)
     assert sampled.returncode == 0, sampled.stderr
     assert Image.open(out).size == (400, 400)
 
@@ -278,13 +279,13 @@ def test_ring8_run_tracks_mode_coverage_and_evaluate_and_sample_read_its_checkpo
 def test_sample_writes_an_image_grid_of_n_images(tmp_path):
     run_in_process(["data.limit=256", "trainer.max_steps=2", "logger=none", *QUIET], tmp_path)
     out = tmp_path / "grid.png"
-    result = subprocess.run([sys.executable, "-m", "gan_lightning.sample", f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", "n=25", f"out={out}"], capture_output=True, text=True, cwd=tmp_path)
+    result = command("sample", [f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", "n=25", f"out={out}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert Image.open(out).size == (5 * 30 + 2, 5 * 30 + 2)
 
 
 def test_evaluate_reports_a_missing_checkpoint_without_a_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "gan_lightning.evaluate", "ckpt=/nonexistent.ckpt"], capture_output=True, text=True, cwd=tmp_path)
+    result = command("evaluate", ["ckpt=/nonexistent.ckpt"], cwd=tmp_path)
     assert result.returncode == 2 and "ckpt='/nonexistent.ckpt': no such checkpoint file" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -295,8 +296,7 @@ def test_evaluation_split_over_two_processes_equals_one_process(tmp_path, domain
     metrics = ["metrics.final_num_samples=600", "metrics.batch_size=250", "metrics.real_num_samples=1000", "metrics.kid_subset_size=200"]
     results = {}
     for processes in (1, 2):
-        evaluated = subprocess.run([sys.executable, "-m", "gan_lightning.evaluate", f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", *metrics,
-                                    f"processes={processes}"], capture_output=True, text=True, cwd=tmp_path, timeout=600)  # fmt: skip
+        evaluated = command("evaluate", [f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", *metrics, f"processes={processes}"], cwd=tmp_path)
         assert evaluated.returncode == 0, evaluated.stderr[-3000:]
         assert ("2 CPU processes share the generation and feature extraction" in evaluated.stderr) == (processes == 2)
         results[processes] = json.loads(evaluated.stdout)
@@ -341,11 +341,9 @@ def test_metrics_auto_chooses_the_metrics_that_fit_the_data(data, kind):
 
 
 def test_a_default_gaussian1d_run_tracks_its_distance_to_the_data(tmp_path):
-    from tests.conftest import cli
-
     run_dir = tmp_path / "run"
-    result = cli(["data=gaussian1d", "model=mlp", "trainer.max_steps=1000", "metrics.every_n_steps=250", "logger=csv", *QUIET, f"hydra.run.dir={run_dir}"],
-                 cwd=tmp_path, metrics_default=True)  # fmt: skip
+    result = run_command(["data=gaussian1d", "model=mlp", "trainer.max_steps=1000", "metrics.every_n_steps=250", "logger=csv", *QUIET, f"hydra.run.dir={run_dir}"],
+                 cwd=tmp_path, defaults=False)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     w1 = logged_series(run_dir, "metrics/w1_distance")
@@ -364,11 +362,9 @@ def test_a_default_gaussian1d_run_tracks_its_distance_to_the_data(tmp_path):
 
 
 def test_a_default_image_run_logs_every_image_metric_against_the_step_to_wandb_and_its_summary(tmp_path, domain_extractor):
-    from tests.conftest import cli
-
     run_dir = tmp_path / "run"
     small = ["metrics.image.num_samples=500", "metrics.image.final_num_samples=1000", "metrics.image.real_num_samples=1000", "metrics.image.kid_subset_size=200"]
-    result = cli(["data.limit=512", "trainer.max_steps=40", "metrics.every_n_steps=20", *small, *QUIET, f"hydra.run.dir={run_dir}"], cwd=tmp_path, metrics_default=True)
+    result = run_command(["data.limit=512", "trainer.max_steps=40", "metrics.every_n_steps=20", *small, *QUIET, f"hydra.run.dir={run_dir}"], cwd=tmp_path, defaults=False)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     names = ("fid", "is_mean", "kid_mean", "precision", "recall")

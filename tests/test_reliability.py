@@ -16,7 +16,8 @@ import torch
 
 from gan_lightning.checkpoints import load_safely
 from gan_lightning.summary import read_summary
-from tests.conftest import REPO, cli
+from tests.conftest import REPO
+from tests.helpers.commands import run_command
 from tests.helpers.hydra import run_in_process
 
 QUIET = ["callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]
@@ -43,7 +44,7 @@ def test_killed_run_resumes_and_ends_exactly_like_an_uninterrupted_one(tmp_path)
     killed_at = load_safely(checkpoint)["gan_lightning"]["steps_done"]
     assert 100 <= killed_at < 1500
 
-    resumed = cli([*args, f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    resumed = run_command([*args, f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming from {checkpoint} at step {killed_at}" in resumed.stderr
     summary = read_summary(run_dir)
@@ -111,7 +112,7 @@ def test_a_kill_during_a_checkpoint_write_leaves_the_previous_checkpoint_loadabl
 def test_divergence_stops_with_status_exit_code_and_a_good_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
     args = [*TOY, "optimizer=sgd", "optimizer.d.lr=1e10", "optimizer.g.lr=1e10", "trainer.max_steps=50", "callbacks.checkpoint_every_n_steps=1"]
-    result = cli([*args, f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    result = run_command([*args, f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     assert result.returncode == 3
     assert "Traceback" not in result.stderr
     summary = read_summary(run_dir)
@@ -125,7 +126,7 @@ def test_divergence_stops_with_status_exit_code_and_a_good_checkpoint(tmp_path):
 def test_non_finite_weights_are_never_checkpointed(tmp_path):
     # lr 1e30 turns the weights infinite in the first step: no checkpoint may be written at all.
     args = [*TOY, "optimizer=sgd", "optimizer.d.lr=1e30", "optimizer.g.lr=1e30", "trainer.max_steps=5", "callbacks.checkpoint_every_n_steps=1"]
-    result = cli([*args, f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
+    result = run_command([*args, f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
     assert result.returncode == 3 and "no checkpoint had been written yet" in result.stderr
     assert not (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
 
@@ -170,7 +171,7 @@ def test_on_nan_skip_drops_non_finite_updates_and_counts_them(tmp_path, monkeypa
 
 def test_a_failing_job_of_three_leaves_the_other_two_completed(tmp_path):
     sweep = tmp_path / "sweep"
-    result = cli(["-m", *TOY, "optimizer.d.lr=0.0002,-1,0.001", "trainer.max_steps=30", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    result = run_command(["-m", *TOY, "optimizer.d.lr=0.0002,-1,0.001", "trainer.max_steps=30", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     statuses = {p.parent.name: json.loads(p.read_text())["status"] for p in sweep.glob("*/summary.json")}
     assert statuses == {"0": "completed", "1": "failed", "2": "completed"}
     assert f"sweep {sweep}: 3 jobs: 2 completed, 1 failed" in result.stdout + result.stderr
@@ -256,7 +257,7 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path, capsys, caplog):
 def test_secrets_in_the_environment_never_reach_run_files(tmp_path, monkeypatch):
     secret = "0123456789abcdef0123456789abcdef01234567"
     monkeypatch.setenv("WANDB_API_KEY", secret)
-    run_in_process(["data=ring8", "model=mlp", "trainer.max_steps=20", *QUIET], tmp_path)
+    run_in_process(["data=ring8", "model=mlp", "logger=wandb", "trainer.max_steps=20", *QUIET], tmp_path)
     assert list((tmp_path / "wandb").glob("offline-run-*"))
     for path in tmp_path.rglob("*"):
         if path.is_file():

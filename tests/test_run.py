@@ -73,7 +73,7 @@ def test_same_seed_gives_the_same_training(tmp_path):
 def test_default_run_learns_fashion_mnist(run_dir, domain_extractor):
     """`make run`'s configuration, unchanged: its samples must match the data's pixel statistics, and it measures
     them every 1 000 steps within 5 % of its wall time."""
-    summary = run_in_process([], run_dir, metrics_default=True)
+    summary = run_in_process([], run_dir, defaults=False)
     assert summary["status"] == "completed" and summary["global_step"] == 5000
     assert (run_dir / "samples" / "step_005000.png").is_file() and list((run_dir / "wandb").glob("offline-run-*"))
     (wandb_run,) = [WandbRun(folder) for folder in (run_dir / "wandb").glob("*run-*")]

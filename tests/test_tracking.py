@@ -10,12 +10,12 @@ import sys
 import pytest
 from PIL import Image
 
-from tests.conftest import cli
+from tests.helpers.commands import run_command
 from tests.helpers.hydra import run_in_process
 from gan_lightning.summary import describe_machine
 from gan_lightning.wandb_records import FIRST, FULL, LAST, MIDDLE, TransactionLog, WandbRecordError, WandbRun, _chunks, find_wandb_file
 
-SWEEP = ["-m", "objective=minimax,nonsaturating", "data=ring8", "model=mlp", "trainer.max_steps=100", "trainer.log_every_n_steps=10",
+SWEEP = ["-m", "objective=minimax,nonsaturating", "data=ring8", "model=mlp", "logger=wandb", "trainer.max_steps=100", "trainer.log_every_n_steps=10",
          "metrics=toy2d", "metrics.every_n_steps=50", "callbacks.samples_every_n_steps=50", "logger.log_model=true"]  # fmt: skip
 
 
@@ -23,7 +23,7 @@ SWEEP = ["-m", "objective=minimax,nonsaturating", "data=ring8", "model=mlp", "tr
 def sweep(tmp_path_factory):
     """A real 2-job multirun with the default logger (W&B offline + CSV)."""
     folder = tmp_path_factory.mktemp("tracking") / "sweep"
-    result = cli([*SWEEP, f"hydra.sweep.dir={folder}"], cwd=folder.parent)
+    result = run_command([*SWEEP, f"hydra.sweep.dir={folder}"], cwd=folder.parent)
     assert result.returncode == 0, result.stderr
     return folder
 
@@ -79,7 +79,7 @@ def test_report_reads_a_multirun_from_local_files(sweep):
     assert len(rows) == 2 and "objective=minimax" in rows[0] and "completed" in rows[0]
     summary = json.loads((sweep / "1" / "summary.json").read_text())
     assert f"{summary['metrics']['reverse_kl']:.4g}" in rows[1]
-    assert f"Measured on: {describe_machine(summary['machine'])} (2 run(s))." in report.splitlines()
+    assert f"Measured on: {describe_machine(summary['machine'])} (2 run_command(s))." in report.splitlines()
     # Curves: 5 panels (losses, D outputs, 3 metrics) in 2 rows of 3; samples: 2 runs side by side.
     assert Image.open(sweep / "report" / "curves_0.png").size == (1000, 640)
     assert Image.open(sweep / "report" / "samples.png").size == (600, 340)
@@ -136,7 +136,7 @@ def test_a_run_file_cut_at_any_chunk_reads_as_its_complete_records_and_names_whe
 def test_an_unusable_wandb_folder_does_not_stop_training(run_dir):
     run_dir.mkdir(parents=True)
     (run_dir / "wandb").write_text("not a folder")
-    summary = run_in_process(["data=ring8", "model=mlp", "trainer.max_steps=100", "trainer.log_every_n_steps=10", "callbacks.progress_every_n_steps=0"], run_dir)
+    summary = run_in_process(["data=ring8", "model=mlp", "logger=wandb", "trainer.max_steps=100", "trainer.log_every_n_steps=10", "callbacks.progress_every_n_steps=0"], run_dir)
     assert summary["status"] == "completed" and summary["global_step"] == 100
     with open(run_dir / "csv" / "metrics.csv") as f:
         assert [int(row["step"]) for row in csv.DictReader(f) if row["loss/d"]] == list(range(9, 100, 10))
@@ -144,7 +144,7 @@ def test_an_unusable_wandb_folder_does_not_stop_training(run_dir):
 
 def test_a_tracker_that_dies_mid_run_does_not_stop_training(run_dir, caplog):
     summary = run_in_process(
-        ["data=ring8", "model=mlp", "trainer.max_steps=100", "trainer.log_every_n_steps=10", "callbacks.progress_every_n_steps=0",
+        ["data=ring8", "model=mlp", "logger=wandb", "trainer.max_steps=100", "trainer.log_every_n_steps=10", "callbacks.progress_every_n_steps=0",
          "callbacks.extra=[{_target_: tests.helpers.faults.EndTrackerRun, at_step: 50}]"],  # fmt: skip
         run_dir,
     )
@@ -155,7 +155,7 @@ def test_a_tracker_that_dies_mid_run_does_not_stop_training(run_dir, caplog):
 
 
 def test_progress_lines_carry_the_key_numbers_in_a_non_interactive_log(tmp_path):
-    result = cli(["data=ring8", "model=mlp", "trainer.max_steps=100", "logger=none", "metrics=toy2d", "metrics.every_n_steps=50",
+    result = run_command(["data=ring8", "model=mlp", "trainer.max_steps=100", "logger=none", "metrics=toy2d", "metrics.every_n_steps=50",
                   "callbacks.progress_every_n_steps=50", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)  # fmt: skip
     lines = [line for line in result.stderr.splitlines() if "step 100/100" in line]
     assert len(lines) == 1

@@ -19,6 +19,7 @@ from gan_lightning.checkpoints import load_safely
 from gan_lightning.data.idx import DataFinder
 from gan_lightning.summary import read_summary
 from tests.conftest import REPO, cli
+from tests.helpers.commands import Result, command, run_command
 from tests.test_history import checkpoint_step, file_hashes, start, wait_for
 
 TOY = ["data=ring8", "model=mlp", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]
@@ -36,11 +37,7 @@ def tmpfs(folder: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
-def command(module: str, args: List[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
-
-
-def assert_user_error(result: subprocess.CompletedProcess, *phrases: str) -> None:
+def assert_user_error(result: Result, *phrases: str) -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 2, output[-3000:]
     assert "Traceback" not in output, output[-3000:]
@@ -57,16 +54,15 @@ def fashion_mnist_copy(folder: Path) -> Path:
     return folder
 
 
-@pytest.mark.slow
 def test_a_truncated_data_file_is_named_with_how_to_get_a_good_copy_and_the_run_is_untouched(tmp_path):
     data = fashion_mnist_copy(tmp_path / "data")
     run_dir = tmp_path / "run"
     args = ["data=fashion_mnist", f"data.root={data}", "model=mlp", "callbacks.progress_every_n_steps=0", f"hydra.run.dir={run_dir}"]
-    assert cli([*args, "trainer.max_steps=2"], cwd=tmp_path).returncode == 0
+    assert run_command([*args, "trainer.max_steps=2"], cwd=tmp_path).returncode == 0
     images = next(data.glob("train-images*"))
     images.write_bytes(images.read_bytes()[: images.stat().st_size // 2])
     before = file_hashes(run_dir)
-    result = cli([*args, "trainer.max_steps=4"], cwd=tmp_path)
+    result = run_command([*args, "trainer.max_steps=4"], cwd=tmp_path)
     assert_user_error(result, f"{images} is damaged", "get a good copy")
     assert file_hashes(run_dir) == before
 
@@ -78,7 +74,7 @@ def test_a_data_file_shorter_than_its_header_says_is_refused(tmp_path):
         raw = f.read()
     with gzip.open(labels, "wb") as f:
         f.write(raw[:-100])  # a valid gzip stream of a cut-off file
-    result = cli(["data=fashion_mnist", f"data.root={data}", "model=mlp", "trainer.max_steps=2", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
+    result = run_command(["data=fashion_mnist", f"data.root={data}", "model=mlp", "trainer.max_steps=2", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
     assert_user_error(result, f"{labels} is damaged: its header announces 60000 values of shape (60000,), it holds 59900")
 
 
@@ -97,7 +93,7 @@ def test_a_full_disk_ends_the_run_with_a_message_the_last_checkpoint_intact_and_
         kept = load_safely(run_dir / "checkpoints" / "last.ckpt")["gan_lightning"]["steps_done"]
         assert 0 < kept < 3000
         filler.unlink()
-        resumed = cli(args, cwd=tmp_path)
+        resumed = run_command(args, cwd=tmp_path)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert f"at step {kept}" in resumed.stderr
         assert read_summary(run_dir)["global_step"] == 3000
@@ -108,43 +104,42 @@ def test_a_read_only_run_directory_is_one_message(tmp_path):
         run_dir = disk / "run"
         run_dir.mkdir()
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
-        result = cli([*TOY, "trainer.max_steps=5", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+        result = run_command([*TOY, "trainer.max_steps=5", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
         assert_user_error(result, f"cannot write {run_dir / '.lock'}: the file system is read-only")
 
 
-@pytest.mark.slow
 def test_the_other_commands_answer_bad_input_with_one_message(tmp_path):
     good = tmp_path / "good"
-    assert cli([*TOY, "trainer.max_steps=20", "logger=none", f"hydra.run.dir={good}"], cwd=tmp_path).returncode == 0
+    assert run_command([*TOY, "trainer.max_steps=20", "logger=none", f"hydra.run.dir={good}"], cwd=tmp_path).returncode == 0
     damaged = tmp_path / "damaged.ckpt"
     damaged.write_bytes((good / "checkpoints" / "last.ckpt").read_bytes()[:2000])
 
-    assert_user_error(command("gan_lightning.evaluate", [f"ckpt={damaged}"], REPO), f"{damaged} is not a readable checkpoint")
-    assert_user_error(command("gan_lightning.sample", [f"ckpt={tmp_path / 'missing.ckpt'}"], REPO), "no such checkpoint file")
-    assert_user_error(command("gan_lightning.sample", [f"ckpt={good / 'checkpoints' / 'last.ckpt'}", "n=zero"], REPO), "n='zero' is not allowed: a whole number of at least 1")
-    assert_user_error(command("gan_lightning.report", [f"dir={tmp_path / 'nothing'}"], REPO), "is not a directory")
+    assert_user_error(command("evaluate", [f"ckpt={damaged}"], cwd=REPO), f"{damaged} is not a readable checkpoint")
+    assert_user_error(command("sample", [f"ckpt={tmp_path / 'missing.ckpt'}"], cwd=REPO), "no such checkpoint file")
+    assert_user_error(command("sample", [f"ckpt={good / 'checkpoints' / 'last.ckpt'}", "n=zero"], cwd=REPO), "n='zero' is not allowed: a whole number of at least 1")
+    assert_user_error(command("report", [f"dir={tmp_path / 'nothing'}"], cwd=REPO), "is not a directory")
     (tmp_path / "empty").mkdir()
-    assert_user_error(command("gan_lightning.report", [f"dir={tmp_path / 'empty'}"], REPO), "holds no readable run")
-    assert_user_error(command("gan_lightning.extractor", ["data=nonexistent"], REPO), "nonexistent")
-    assert_user_error(command("gan_lightning.bench", ["cases=nonexistent"], REPO), "cases='nonexistent' is not allowed")
-    assert_user_error(command("gan_lightning.bench", ["rounds=-1"], REPO), "rounds='-1' is not allowed: a whole number of at least 1")
-    assert_user_error(command("gan_lightning.data", ["dataset=nonexistent"], REPO), "dataset='nonexistent' is not allowed")
-    assert_user_error(command("gan_lightning.data", ["fashion_mnist"], REPO), "unknown argument 'fashion_mnist'; allowed: dataset=, root=")
-    assert_user_error(command("gan_lightning.sample", ["n=3"], REPO), "ckpt= is required")
+    assert_user_error(command("report", [f"dir={tmp_path / 'empty'}"], cwd=REPO), "holds no readable run")
+    assert_user_error(command("extractor", ["data=nonexistent"], cwd=REPO), "nonexistent")
+    assert_user_error(command("bench", ["cases=nonexistent"], cwd=REPO), "cases='nonexistent' is not allowed")
+    assert_user_error(command("bench", ["rounds=-1"], cwd=REPO), "rounds='-1' is not allowed: a whole number of at least 1")
+    assert_user_error(command("data", ["dataset=nonexistent"], cwd=REPO), "dataset='nonexistent' is not allowed")
+    assert_user_error(command("data", ["fashion_mnist"], cwd=REPO), "unknown argument 'fashion_mnist'; allowed: dataset=, root=")
+    assert_user_error(command("sample", ["n=3"], cwd=REPO), "ckpt= is required")
 
     # A sweep with one unreadable summary: the report leaves that run out, names it, and reports the rest.
     sweep = tmp_path / "sweep"
     shutil.copytree(good, sweep / "0")
     shutil.copytree(good, sweep / "1")
     (sweep / "1" / "summary.json").write_text("{not json")
-    report = command("gan_lightning.report", [f"dir={sweep}"], REPO)
+    report = command("report", [f"dir={sweep}"], cwd=REPO)
     assert report.returncode == 0, report.stderr[-3000:]
     assert f"left out {sweep / '1' / 'summary.json'}" in report.stderr
     text = (sweep / "report.md").read_text()
-    assert "1 run(s): 1 completed." in text and "### 0:" in text and "### 1:" not in text
+    assert "1 run_command(s): 1 completed." in text and "### 0:" in text and "### 1:" not in text
 
     with tmpfs(tmp_path / "disk", "5m") as disk:
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         out = disk / "samples.png"
-        result = command("gan_lightning.sample", [f"ckpt={good / 'checkpoints' / 'last.ckpt'}", f"out={out}"], REPO)
+        result = command("sample", [f"ckpt={good / 'checkpoints' / 'last.ckpt'}", f"out={out}"], cwd=REPO)
         assert_user_error(result, "the file system is read-only")

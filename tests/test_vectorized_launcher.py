@@ -20,9 +20,11 @@ from gan_lightning.grouping import plan, quoted, seed_of
 from gan_lightning.summary import read_summary
 from gan_lightning.wandb_records import WandbRun
 from tests.conftest import cli
+from tests.helpers.commands import run_command
 from tests.test_parallel import log_times
 
-TOY = ["data=ring8", "model=mlp", "callbacks.progress_every_n_steps=0"]
+# Each member a complete run: W&B and the CSV log included.
+TOY = ["data=ring8", "model=mlp", "logger=wandb", "callbacks.progress_every_n_steps=0"]
 VECTORIZED = "hydra/launcher=vectorized"
 
 
@@ -64,7 +66,7 @@ def test_a_vectorized_sweep_leaves_each_job_the_run_its_separate_job_leaves(tmp_
     assert result.returncode == 0, output[-3000:]
     assert output.count("vectorized group of 2 seeds (0, 1)") == 2 and "Traceback" not in output
     assert f"sweep {vectorized}: 4 jobs: 4 completed" in output
-    reference = cli(["-m", *overrides, f"hydra.sweep.dir={basic}"], cwd=tmp_path)
+    reference = run_command(["-m", *overrides, f"hydra.sweep.dir={basic}"], cwd=tmp_path)
     assert reference.returncode == 0, reference.stderr[-3000:]
     run_ids = set()
     for job in "0123":
@@ -120,7 +122,7 @@ def test_a_stopped_vectorized_sweep_resumes_every_member_where_it_stopped(tmp_pa
 
     # The same command, with fewer steps left: every member continues from its own checkpoint.
     args[args.index("trainer.max_steps=3000")] = f"trainer.max_steps={steps + 40}"
-    resumed = cli(args, cwd=tmp_path)
+    resumed = run_command(args, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming 3 members from their checkpoints at step {steps}" in resumed.stderr
     for job, before in zip("012", stopped):
@@ -136,7 +138,7 @@ def test_a_stopped_vectorized_sweep_resumes_every_member_where_it_stopped(tmp_pa
 
     # What it trained is what an uninterrupted group of the same seeds trains, bit for bit.
     straight = tmp_path / "straight"
-    uninterrupted = cli([*args[:-1], f"hydra.sweep.dir={straight}"], cwd=tmp_path)
+    uninterrupted = run_command([*args[:-1], f"hydra.sweep.dir={straight}"], cwd=tmp_path)
     assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
     for job in "012":
         mine, theirs = weights(sweep / job), weights(straight / job)
@@ -145,7 +147,7 @@ def test_a_stopped_vectorized_sweep_resumes_every_member_where_it_stopped(tmp_pa
     # A member's checkpoint is a separate run's: the basic launcher continues each job from it, in the same W&B run.
     separately = [a for a in args if a != VECTORIZED]
     separately[separately.index(f"trainer.max_steps={steps + 40}")] = f"trainer.max_steps={steps + 60}"
-    continued = cli(separately, cwd=tmp_path)
+    continued = run_command(separately, cwd=tmp_path)
     assert continued.returncode == 0, continued.stderr[-3000:]
     for job in "012":
         assert f"resuming from {sweep / job / 'checkpoints' / 'last.ckpt'} at step {steps + 40}" in (sweep / job / "run.log").read_text()
@@ -157,16 +159,16 @@ def test_a_stopped_vectorized_sweep_resumes_every_member_where_it_stopped(tmp_pa
 
 def test_settings_a_group_cannot_reproduce_are_refused_before_training_and_runs_stay_as_they_were(tmp_path):
     sweep = tmp_path / "sweep"
-    done = cli(["-m", *TOY, "trainer.max_steps=5", "seed=0,1", VECTORIZED, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    done = run_command(["-m", *TOY, "trainer.max_steps=5", "seed=0,1", VECTORIZED, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     before = {job: (sweep / job / "summary.json").read_text() for job in "01"}
-    refused = cli(["-m", *TOY, "trainer.max_steps=5", "seed=0,1", "trainer.on_nan=skip", VECTORIZED, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    refused = run_command(["-m", *TOY, "trainer.max_steps=5", "seed=0,1", "trainer.on_nan=skip", VECTORIZED, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
     assert "trainer.on_nan=skip cannot be trained with vectorized seeds; allowed: stop" in refused.stderr
     assert {job: (sweep / job / "summary.json").read_text() for job in "01"} == before
     # In new directories, each job's summary says why it did not train.
     fresh = tmp_path / "fresh"
-    refused = cli(["-m", *TOY, "seed=0,1", "model.d_dropout=0.2", VECTORIZED, f"hydra.sweep.dir={fresh}"], cwd=tmp_path)
+    refused = run_command(["-m", *TOY, "seed=0,1", "model.d_dropout=0.2", VECTORIZED, f"hydra.sweep.dir={fresh}"], cwd=tmp_path)
     assert refused.returncode != 0 and "model.d_dropout=0.2 cannot be trained with vectorized seeds" in refused.stderr
     for job in "01":
         summary = read_summary(fresh / job)
