@@ -30,6 +30,12 @@ from tests.helpers.hydra import compose_config, run_in_process  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
+# pytest-xdist's workers inherit this process's environment: give them the one it had before importing Lightning
+# changed it (a test checks that training undoes that change).
+from gan_lightning.adapter.runtime import restore_cuda_check  # noqa: E402
+
+restore_cuda_check()
+
 
 @pytest.fixture
 def run_dir(tmp_path) -> Path:

@@ -20,9 +20,10 @@ from gan_lightning.parallel import LAUNCHER_TARGET, default_jobs, job_devices, j
 from gan_lightning.summary import read_summary
 from gan_lightning.wandb_records import WandbRun
 from tests.conftest import REPO, cli
+from tests.helpers.commands import command
 from tests.helpers.hydra import run_in_process
 
-TOY = ["data=ring8", "model=mlp", "callbacks.samples_every_n_steps=0"]
+TOY = ["data=ring8", "model=mlp", "logger=wandb", "callbacks.samples_every_n_steps=0"]  # each job a complete run, W&B included
 PARALLEL = ["hydra/launcher=parallel", "hydra.launcher.n_jobs=2"]
 
 
@@ -135,10 +136,7 @@ def test_the_benchmark_times_every_launcher_on_the_same_sweep(tmp_path):
     import json
 
     out = tmp_path / "bench.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "gan_lightning.bench", "cases=", "sweeps=true", "sweep_jobs=2", "sweep_steps=20", f"out={out}", f"workdir={tmp_path}"],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    result = command("bench", ["cases=", "sweeps=true", "sweep_jobs=2", "sweep_steps=20", f"out={out}", f"workdir={tmp_path}"], cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     sweeps = json.loads(out.read_text())["sweeps"]["mlp_ring8_small"]["2"]
     for launcher in ("basic", "parallel", "vectorized"):

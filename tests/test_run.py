@@ -48,7 +48,7 @@ def test_optimized_metric_is_returned_to_the_sweeper(run_dir):
 
 
 def test_fashion_mnist_slice_with_dcgan_and_offline_wandb(run_dir):
-    summary = run_in_process(["data.limit=512", "trainer.max_steps=30", "callbacks.num_samples=16", *FAST], run_dir)
+    summary = run_in_process(["data.limit=512", "logger=wandb", "trainer.max_steps=30", "callbacks.num_samples=16", *FAST], run_dir)
     assert summary["status"] == "completed" and summary["global_step"] == 30
     grid = Image.open(run_dir / "samples" / "last.png")
     # 16 images of 28×28 in a 4×4 grid with 2-pixel padding.

@@ -79,7 +79,7 @@ def test_report_reads_a_multirun_from_local_files(sweep):
     assert len(rows) == 2 and "objective=minimax" in rows[0] and "completed" in rows[0]
     summary = json.loads((sweep / "1" / "summary.json").read_text())
     assert f"{summary['metrics']['reverse_kl']:.4g}" in rows[1]
-    assert f"Measured on: {describe_machine(summary['machine'])} (2 run_command(s))." in report.splitlines()
+    assert f"Measured on: {describe_machine(summary['machine'])} (2 run(s))." in report.splitlines()
     # Curves: 5 panels (losses, D outputs, 3 metrics) in 2 rows of 3; samples: 2 runs side by side.
     assert Image.open(sweep / "report" / "curves_0.png").size == (1000, 640)
     assert Image.open(sweep / "report" / "samples.png").size == (600, 340)

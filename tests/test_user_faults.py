@@ -136,7 +136,7 @@ def test_the_other_commands_answer_bad_input_with_one_message(tmp_path):
     assert report.returncode == 0, report.stderr[-3000:]
     assert f"left out {sweep / '1' / 'summary.json'}" in report.stderr
     text = (sweep / "report.md").read_text()
-    assert "1 run_command(s): 1 completed." in text and "### 0:" in text and "### 1:" not in text
+    assert "1 run(s): 1 completed." in text and "### 0:" in text and "### 1:" not in text
 
     with tmpfs(tmp_path / "disk", "5m") as disk:
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
