@@ -33,7 +33,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelSummary
 
-from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer, with_speed_options
+from gan_lightning.runs.build import build_datamodule, build_module, build_trainer, with_speed_options
+from gan_lightning.runs.context import RunContext
 from gan_lightning.config import compose, to_config, validate
 from gan_lightning.data.batches import TensorBatches
 from gan_lightning.commands import Command, Setting, boolean, main_guard, whole_number
@@ -526,7 +527,7 @@ def main(argv=None) -> int:
         require_choice("trainer.precision", case_config(name, args.overrides).trainer.precision, PLAIN_AUTOCAST)
     torch.set_num_threads(args.threads)
     restore_cuda_check()  # the plain loop runs as it would in a process that never imported Lightning
-    from gan_lightning.run import quiet_dependencies
+    from gan_lightning.runs.lifecycle import quiet_dependencies
 
     quiet_dependencies()
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)

@@ -6,20 +6,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional
 
-import torch
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from gan_lightning.data import DataConfig
-from gan_lightning.distributed import STRATEGIES
 from gan_lightning.errors import UserError, invalid, require_choice, require_positive
 from gan_lightning.metrics import AutoMetrics, MetricsConfig
 from gan_lightning.models import ModelConfig
 from gan_lightning.objectives import Objective
 from gan_lightning.optim import OptimizerPair
 from gan_lightning.registry import SCHEMAS
-from gan_lightning.adapter.steploop import PROFILERS
+
+# trainer.strategy: one device, or G and D in separate DDP wrappers (gan_lightning/adapter/ddp.py).
+STRATEGIES = ("auto", "gan_ddp", "gan_ddp_find_unused")
+# trainer.profiler: Lightning's profilers (gan_lightning/adapter/steploop.py), each writing its report to the run directory.
+PROFILERS = ("simple", "advanced")
 
 
 @dataclass
@@ -55,6 +57,8 @@ class TrainerConfig:
 
     def check_machine(self) -> None:
         """The settings this machine cannot run (checked where the run runs: a SLURM job's node, not the login node)."""
+        import torch
+
         if self.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
             raise invalid("trainer.accelerator", self.accelerator, "auto or cpu: this machine has no CUDA GPU that PyTorch can use")
         if self.accelerator == "mps" and not torch.backends.mps.is_available():

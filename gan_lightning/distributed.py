@@ -13,13 +13,12 @@ import sys
 from typing import Any, Dict, List
 
 import numpy as np
-import torch
 from omegaconf import OmegaConf
-from pytorch_lightning.utilities.rank_zero import rank_zero_only
+
+from gan_lightning.lazy import torch
 
 log = logging.getLogger("gan_lightning")
 
-STRATEGIES = ("auto", "gan_ddp", "gan_ddp_find_unused")
 # What the launcher sets in the parent process for the job's processes; restored when the job ends.
 LAUNCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
 
@@ -27,6 +26,8 @@ LAUNCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SI
 def process_rank() -> int:
     """This process's global rank: 0 outside data-parallel runs. Before the strategy sets it, Lightning
     reads it from the launcher's environment (LOCAL_RANK, RANK, SLURM_PROCID)."""
+    from pytorch_lightning.utilities.rank_zero import rank_zero_only
+
     return int(getattr(rank_zero_only, "rank", 0) or 0)
 
 

@@ -1,5 +1,7 @@
-"""Errors the user can fix: printed as one clear message, never as a traceback."""
+"""How runs end other than by completing: errors the user can fix (one clear message, never a traceback), divergence
+and stop signals."""
 
+import signal
 from typing import Iterable
 
 
@@ -29,3 +31,17 @@ class Diverged(Exception):
     def __init__(self, step: int, what: str, value: float):
         super().__init__(f"training diverged at step {step}: {what} = {value}")
         self.step, self.what, self.value = step, what, value
+
+
+class Interrupted(Exception):
+    """A stop signal ended training (after its current step, with a checkpoint when one could be saved)."""
+
+    def __init__(self, signum: int, step: int, saved: bool):
+        name = signal.Signals(signum).name
+        kept = f"checkpoint at step {step} saved" if saved else "no checkpoint could be saved"
+        super().__init__(f"interrupted by {name} after step {step}; {kept}: run the same command to resume")
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

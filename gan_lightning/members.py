@@ -29,7 +29,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from gan_lightning.adapter.access import attach, checkpoint_now, place_like
-from gan_lightning.build import RunContext, build_callbacks, build_trainer, module_settings
+from gan_lightning.runs.build import build_callbacks, build_trainer, module_settings
+from gan_lightning.runs.context import RunContext
 from gan_lightning.callbacks import PeriodicCheckpoint, ProgressLog, StopOnSignal
 from gan_lightning.checkpoints import AtomicCheckpointIO, Resume, check_compatible, select_resume
 from gan_lightning.config import Config, to_config, validate
@@ -37,9 +38,9 @@ from gan_lightning.errors import UserError
 from gan_lightning.module import GAN
 from gan_lightning.parallel import SweepStopped, is_parallel, job_threads, sweep_stopping
 from gan_lightning.periodic import Periodic
-from gan_lightning.run import (
-    initial_summary, own_run_id, previous_metrics, quiet_dependencies, record_failure, record_outcome, report_end, run_context, save_summary, sweep_value, wall_times,
-)  # fmt: skip
+from gan_lightning.runs.context import run_context
+from gan_lightning.runs.lifecycle import initial_summary, quiet_dependencies, record_failure, report_end, save_summary, sweep_value, wall_times
+from gan_lightning.runs.training import own_run_id, previous_metrics, record_outcome
 from gan_lightning.rundir import RunDirectory, job_log_name
 from gan_lightning.tracking import build_loggers
 from gan_lightning.vectorized import Group, VectorizedGAN, build_group, check_vectorizable, group_checkpoint, member_checkpoint
@@ -341,7 +342,7 @@ def run_group(cfg: DictConfig, jobs: Sequence[MemberJob]) -> "GroupResult":
                 save_summary(member.directory.path, member.summary)
             member.directory.release()
         if is_parallel(hydra_config):
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # as after a parallel job (gan_lightning.run.run)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # as after a parallel job (gan_lightning.runs.lifecycle.run)
     for member in members:
         report_end(member.context, member.summary)
     if exit_code >= 128 and not is_parallel(hydra_config):

@@ -21,7 +21,7 @@ from gan_lightning.ema import ExponentialMovingAverage
 from gan_lightning.errors import Diverged, UserError
 from gan_lightning.graphs import StepGraphs
 from gan_lightning.losses import R1, Layout, Losses, Scores, score
-from gan_lightning.models import Generator
+from gan_lightning.models.generator import Generator
 from gan_lightning.models.conditional import ConditionalDiscriminator
 from gan_lightning.objectives import Objective
 from gan_lightning.optim import OptimizerConfig

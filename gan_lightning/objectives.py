@@ -8,16 +8,17 @@ losses and exact gradients.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, List, Optional
-
-import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from typing import TYPE_CHECKING, ClassVar, List, Optional
 
 from omegaconf import MISSING
 
-from gan_lightning.losses import InterpolateGradientPenalty, Penalty
+from gan_lightning.lazy import F, torch
 from gan_lightning.registry import Registered
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+    from gan_lightning.losses import Penalty
 
 
 @dataclass
@@ -90,10 +91,10 @@ class Wasserstein(CriticObjective, name="wasserstein"):
 
     clip: float = MISSING  # every critic weight is clipped to [−clip, clip] after each update
 
-    @torch.no_grad()
     def after_d_step(self, discriminator: nn.Module) -> None:
-        for p in discriminator.parameters():
-            p.clamp_(-self.clip, self.clip)
+        with torch.no_grad():
+            for p in discriminator.parameters():
+                p.clamp_(-self.clip, self.clip)
 
 
 @dataclass
@@ -104,6 +105,8 @@ class WGANGP(CriticObjective, name="wgan_gp"):
     per_sample_d: ClassVar[bool] = True
 
     def penalties(self) -> List[Penalty]:
+        from gan_lightning.losses import InterpolateGradientPenalty
+
         return [InterpolateGradientPenalty(self.gp_weight)]
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, List, Optional
 
-import torch
 from omegaconf import MISSING
 
 from gan_lightning.errors import invalid, require_positive
+from gan_lightning.lazy import torch
 from gan_lightning.registry import Registered
 
 

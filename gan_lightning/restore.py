@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Tuple
 
 from omegaconf import OmegaConf
 
-from gan_lightning.build import build_module
+from gan_lightning.runs.build import build_module
 from gan_lightning.checkpoints import load_safely, steps_done, stored_config
 from gan_lightning.config import Config, compose, to_config
 from gan_lightning.errors import UserError

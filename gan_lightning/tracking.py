@@ -29,18 +29,6 @@ from gan_lightning.wandb_records import logged_keys
 
 log = logging.getLogger("gan_lightning")
 
-SECRET_MARKERS = ("api_key", "apikey", "token", "secret", "password")
-
-
-def scrub_secrets(tree: Any) -> Any:
-    """A copy of a config tree without values whose key names a secret (API keys, tokens, passwords)."""
-    if isinstance(tree, dict):
-        return {k: scrub_secrets(v) for k, v in tree.items() if not any(m in str(k).lower() for m in SECRET_MARKERS)}
-    if isinstance(tree, list):
-        return [scrub_secrets(v) for v in tree]
-    return tree
-
-
 # How long W&B may take to start (its own default is 90 s) before the run goes on without it.
 WANDB_INIT_TIMEOUT_S = 15
 # How long the W&B server may take to answer at all before the run logs offline. W&B's own start would also

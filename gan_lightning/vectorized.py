@@ -33,12 +33,12 @@ import torch
 from torch import Tensor, nn
 from torch.func import vmap
 
-from gan_lightning.build import build_datamodule, build_networks, module_settings
+from gan_lightning.runs.build import build_datamodule, build_networks, module_settings
 from gan_lightning.checkpoints import PROJECT_KEY, project_part, read_training_state, write_training_state
 from gan_lightning.config import Config
 from gan_lightning.errors import UserError
 from gan_lightning.losses import Layout
-from gan_lightning.models import Generator
+from gan_lightning.models.generator import Generator
 from gan_lightning.module import GAN
 
 MEMBER_DIM = 1  # the members' dimension in a training step's tensors: (batch, member, ...)

@@ -22,7 +22,8 @@ from pytorch_lightning.strategies import DDPStrategy
 from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 
 from gan_lightning.adapter.steploop import SettledAnswersEpochLoop, Unprofiled
-from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer
+from gan_lightning.runs.context import RunContext
+from gan_lightning.runs.build import build_datamodule, build_module, build_trainer
 from gan_lightning.config import to_config
 from tests.helpers.hydra import compose_config
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan_lightning.build import build_module
+from gan_lightning.runs.build import build_module
 from gan_lightning.config import to_config
 from tests.conftest import run_in_process
 from tests.helpers.hydra import compose_config

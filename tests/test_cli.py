@@ -5,7 +5,6 @@ Through the command's ``main(argv)`` in this process; one multirun goes through 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from tests.conftest import cli
 from tests.helpers.commands import run_command

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_lightning.build import build_module
+from gan_lightning.runs.build import build_module
 from gan_lightning.config import to_config
 from gan_lightning.models.conditional import ConditionalBatchNorm2d, ConditionalDiscriminator
 from tests.helpers.hydra import compose_config, run_in_process

@@ -21,7 +21,8 @@ from PIL import Image
 
 from gan_lightning.config import to_config
 from gan_lightning.errors import UserError
-from gan_lightning.metrics import frechet_distance, mode_coverage
+from gan_lightning.metrics.frechet import frechet_distance
+from gan_lightning.metrics.modes import mode_coverage
 from gan_lightning.metrics.domain import DomainFeatureExtractor
 from gan_lightning.metrics.fidelity import INCEPTION, RealImages, image_metrics, inception_weights_path
 from gan_lightning.paths import cache_root
@@ -350,7 +351,7 @@ def test_a_default_gaussian1d_run_tracks_its_distance_to_the_data(tmp_path):
     assert [step for step, _ in w1] == [249, 499, 749, 999]
     assert summary["metrics"]["w1_distance"] == pytest.approx(w1[-1][1])
     # Within half a standard deviation of p_data from the first evaluation on; the untrained G is about 2 away.
-    from gan_lightning.build import build_module
+    from gan_lightning.runs.build import build_module
     from gan_lightning.metrics.toy1d import normal_distances
 
     untrained = build_module(to_config(compose_config(["data=gaussian1d", "model=mlp"])))
@@ -417,7 +418,7 @@ def test_processes_that_need_the_extractor_at_once_wait_for_one_build(tmp_path):
 
 
 def test_evaluations_in_one_process_share_the_extractor_and_what_it_keeps_of_the_reference(domain_extractor):
-    from gan_lightning.build import build_module
+    from gan_lightning.runs.build import build_module
     from gan_lightning.metrics.fidelity import ImageQuality, shared_features
 
     shared_features.cache_clear()  # what earlier tests in this process left is not this test's

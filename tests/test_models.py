@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gan_lightning.errors import UserError
-from gan_lightning.models.dcgan import resolution_stages
+from gan_lightning.models.configs import resolution_stages
 from gan_lightning.models.layers import Maxout
 from tests.helpers.hydra import compose_config
 from gan_lightning.config import to_config

@@ -12,7 +12,8 @@ from pytorch_lightning.plugins.precision import HalfPrecision, MixedPrecision
 import torch
 
 import gan_lightning
-from gan_lightning.build import RunContext, build_datamodule, build_module, build_trainer
+from gan_lightning.runs.context import RunContext
+from gan_lightning.runs.build import build_datamodule, build_module, build_trainer
 from gan_lightning.config import to_config
 from gan_lightning.data.batches import TensorBatches
 from gan_lightning.adapter.fastpath import direct_updates_possible

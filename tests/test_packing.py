@@ -75,7 +75,7 @@ def test_packing_is_refused_for_a_conditional_d(tmp_path):
 
 
 def test_d_output_histograms_take_whole_packs(tmp_path):
-    from gan_lightning.build import build_datamodule, build_module
+    from gan_lightning.runs.build import build_datamodule, build_module
     from gan_lightning.callbacks import SampleGrid
 
     cfg = to_config(compose_config(["data=ring8", "model=mlp", "model.pack=2", "data.num_samples=1000"]))

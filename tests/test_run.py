@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_lightning.build import build_module
+from gan_lightning.runs.build import build_module
 from gan_lightning.config import to_config
 from gan_lightning.wandb_records import WandbRun
 from tests.helpers.hydra import compose_config, run_in_process

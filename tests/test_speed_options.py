@@ -33,7 +33,7 @@ def assert_same_training(a, b):
 
 
 def built(*overrides):
-    from gan_lightning.build import build_module
+    from gan_lightning.runs.build import build_module
     from gan_lightning.config import to_config
     from tests.helpers.hydra import compose_config
 

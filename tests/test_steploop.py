@@ -12,7 +12,8 @@ import torch
 from pytorch_lightning.loops.training_epoch_loop import _TrainingEpochLoop
 from torch.utils.data import DataLoader
 
-from gan_lightning.build import RunContext, build_trainer
+from gan_lightning.runs.context import RunContext
+from gan_lightning.runs.build import build_trainer
 from gan_lightning.config import to_config
 from gan_lightning.module import GAN
 from gan_lightning.adapter.steploop import SettledAnswersEpochLoop, Unprofiled

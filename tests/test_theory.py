@@ -7,12 +7,11 @@ optimal discriminator of Goodfellow et al. 2014 (Proposition 1) is D*(x) = p_dat
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
-from gan_lightning.build import build_module
+from gan_lightning.runs.build import build_module
 from gan_lightning.config import to_config
 from gan_lightning.losses import Layout, input_gradients
 from tests.helpers.hydra import compose_config, run_in_process

@@ -55,7 +55,7 @@ def d_gradient_norm_on_real(tmp_path, *overrides) -> float:
     overrides = ["data=ring8", "model=mlp", "trainer.max_steps=150", *QUIET, *overrides]
     run_in_process(overrides, tmp_path)
     cfg = to_config(compose_config(overrides))
-    from gan_lightning.build import build_module
+    from gan_lightning.runs.build import build_module
 
     module = build_module(cfg)
     module.load_state_dict(torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"])
@@ -85,7 +85,7 @@ def test_ema_follows_the_documented_update():
 def test_samples_come_from_the_ema_generator_when_enabled(tmp_path):
     overrides = ["data=ring8", "model=mlp", "trainer.max_steps=50", "regularization.ema_decay=0.9", *QUIET]
     run_in_process(overrides, tmp_path)
-    from gan_lightning.build import build_module
+    from gan_lightning.runs.build import build_module
 
     module = build_module(to_config(compose_config(overrides)))
     module.load_state_dict(torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"])
@@ -143,7 +143,7 @@ def test_gradient_clipping_bounds_each_update(tmp_path):
     clip, lr = 1e-3, 1.0
     overrides = ["data=ring8", "model=mlp", "optimizer=sgd", "optimizer.d.momentum=0", f"optimizer.d.lr={lr}", f"optimizer.d.grad_clip_norm={clip}", "trainer.max_steps=1", *QUIET]
     cfg = to_config(compose_config(overrides))
-    from gan_lightning.build import build_module
+    from gan_lightning.runs.build import build_module
     import pytorch_lightning as pl
 
     pl.seed_everything(cfg.seed, verbose=False)

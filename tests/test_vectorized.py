@@ -16,7 +16,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from gan_lightning.build import build_datamodule, build_module
+from gan_lightning.runs.build import build_datamodule, build_module
 from gan_lightning.config import to_config
 from gan_lightning.errors import UserError
 from gan_lightning.vectorized import build_group

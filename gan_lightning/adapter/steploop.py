@@ -18,7 +18,7 @@ from pytorch_lightning.loops.training_epoch_loop import _TrainingEpochLoop
 from pytorch_lightning.profilers import AdvancedProfiler, Profiler, SimpleProfiler
 from pytorch_lightning.utilities.signature_utils import is_param_in_hook_signature
 
-# trainer.profiler: Lightning's profilers, each writing its report to the run directory.
+# trainer.profiler (its allowed names: gan_lightning.config.PROFILERS): Lightning's profilers.
 PROFILERS = {"simple": SimpleProfiler, "advanced": AdvancedProfiler}
 
 

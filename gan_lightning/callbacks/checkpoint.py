@@ -13,7 +13,8 @@ from typing import Any, Dict, Optional
 from gan_lightning.checkpoints import write_run
 from gan_lightning.errors import Diverged
 from gan_lightning.files import atomic_write
-from gan_lightning.metrics import Evaluation, better
+from gan_lightning.metrics import better
+from gan_lightning.metrics.evaluation import Evaluation
 from gan_lightning.periodic import Periodic, due
 
 

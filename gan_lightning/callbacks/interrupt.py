@@ -18,25 +18,13 @@ import pytorch_lightning as pl
 import torch
 
 from gan_lightning.callbacks.checkpoint import PeriodicCheckpoint
-from gan_lightning.errors import Diverged, UserError
+from gan_lightning.errors import Diverged, Interrupted, UserError
 
 log = logging.getLogger("gan_lightning")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
 # Under DDP the processes compare their signals (one small all-reduce) every this many steps.
 AGREE_EVERY_N_STEPS = 10
-
-
-class Interrupted(Exception):
-    def __init__(self, signum: int, step: int, saved: bool):
-        name = signal.Signals(signum).name
-        kept = f"checkpoint at step {step} saved" if saved else "no checkpoint could be saved"
-        super().__init__(f"interrupted by {name} after step {step}; {kept}: run the same command to resume")
-        self.signum = signum
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signum
 
 
 class StopOnSignal(pl.Callback):

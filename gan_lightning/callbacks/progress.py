@@ -13,7 +13,7 @@ from typing import Optional
 
 import pytorch_lightning as pl
 
-from gan_lightning.metrics import latest_evaluation
+from gan_lightning.metrics.evaluation import latest_evaluation
 from gan_lightning.periodic import due
 
 log = logging.getLogger("gan_lightning")

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
-import pytorch_lightning as pl
 from omegaconf import MISSING
-from torch import Tensor
 
 from gan_lightning.errors import UserError, require_positive
 from gan_lightning.registry import Registered
 
-Discriminate = Callable[[Tensor], Tensor]  # samples -> D's outputs (probabilities for classifier objectives)
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
+    from torch import Tensor
+
+Discriminate = Callable[["Tensor"], "Tensor"]  # samples -> D's outputs (probabilities for classifier objectives)
 
 
 @dataclass

@@ -8,16 +8,18 @@ import os
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
-import torch
 from omegaconf import MISSING
-from torch import Tensor
 
 from gan_lightning.data.images import StoredImages
 from gan_lightning.errors import UserError, require_choice
 from gan_lightning.files import download, download_error
+from gan_lightning.lazy import torch
 from gan_lightning.paths import cache_root
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 ENV_VAR = "GAN_LIGHTNING_DATA"
 SPLIT_FILES = {

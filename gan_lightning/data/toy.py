@@ -5,16 +5,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, ClassVar, Dict, Optional, Tuple
 
 import numpy as np
-import torch
 from omegaconf import MISSING
-from torch import Tensor
 
 from gan_lightning.data import DataConfig
+from gan_lightning.lazy import torch
 from gan_lightning.data.plots import save_histogram, save_scatter
 from gan_lightning.errors import require_positive
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 @dataclass

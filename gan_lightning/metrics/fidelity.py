@@ -5,26 +5,27 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 import torch
 import torch_fidelity
 from torch_fidelity.metric_fid import fid_featuresdict_to_statistics, fid_featuresdict_to_statistics_cached, fid_statistics_to_metric
 from torch_fidelity.metric_isc import isc_featuresdict_to_metric
 from torch_fidelity.utils import create_feature_extractor, extract_featuresdict_from_input_id_cached, resolve_feature_layer_for_metric
-from omegaconf import MISSING
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from gan_lightning.errors import UserError, invalid, require_choice, require_positive
+from gan_lightning.errors import UserError, invalid
 from gan_lightning.distributed import Shares
-from gan_lightning.metrics import Evaluation, MetricsConfig, concatenate
+from gan_lightning.metrics import domain  # noqa: F401  (registers the domain extractor with torch-fidelity)
+from gan_lightning.metrics.evaluation import Evaluation, concatenate
 from gan_lightning.metrics.manifold import Reference
-from gan_lightning.metrics import domain
 from gan_lightning.files import download, download_error
 from gan_lightning.paths import cache_root
+
+if TYPE_CHECKING:
+    from gan_lightning.metrics.configs import ImageMetrics
 
 log = logging.getLogger("gan_lightning")
 
@@ -89,43 +90,6 @@ def inception_weights_path(configured: Optional[str]) -> Path:
             "metrics.features=domain (a classifier trained on the data set itself, which needs no download)."
         ) from None
     return path
-
-
-@dataclass
-class ImageMetrics(MetricsConfig, name="image"):
-    """``metrics=image``: FID, IS, KID and precision/recall of generated images."""
-
-    MEASURES = ("fid", "is_mean", "kid_mean", "precision", "recall", "intra_fid")
-
-    features: str = MISSING  # domain | inception
-    inception_weights: Optional[str] = MISSING  # a local Inception-v3 state dict; null: torch hub cache or download
-    num_samples: int = MISSING  # generated samples per periodic evaluation
-    final_num_samples: int = MISSING  # generated samples at the last step
-    real_split: str = MISSING  # the real images compared against
-    real_num_samples: int = MISSING
-    kid_subset_size: int = MISSING
-    batch_size: int = MISSING
-    intra_fid: bool = MISSING  # conditional G: also the mean FID over classes (Miyato & Koyama 2018), one per class
-
-    def check(self, data_config) -> None:
-        super().check(data_config)
-        require_choice("metrics.features", self.features, ("domain", "inception"))
-        for name in ("num_samples", "final_num_samples", "real_num_samples", "kid_subset_size", "batch_size"):
-            require_positive(f"metrics.{name}", getattr(self, name), "a positive number")
-        if len(data_config.sample_shape) != 3:
-            raise UserError(f"metrics=image needs image data, but the data's samples have shape {data_config.sample_shape}; use metrics=toy2d for ring8 and grid25.")
-
-    def extractor(self, data_config) -> Tuple[str, Path]:
-        """(torch-fidelity extractor name, weights file), building or fetching the weights when needed."""
-        if self.features == "domain":
-            return domain.NAME, domain.ensure_domain_extractor(data_config)
-        return INCEPTION, inception_weights_path(self.inception_weights)
-
-    def prepare(self, data_config) -> None:
-        self.extractor(data_config)
-
-    def callback(self, data_config, seed: int):
-        return ImageQuality(self, data_config, seed)
 
 
 class RealImages:

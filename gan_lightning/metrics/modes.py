@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Dict
+from typing import TYPE_CHECKING, Any, Dict
 
 import torch
-from omegaconf import MISSING
 from torch import Tensor
 
-from gan_lightning.errors import UserError, require_positive
-from gan_lightning.metrics import Evaluation, MetricsConfig
+from gan_lightning.metrics.evaluation import Evaluation
+
+if TYPE_CHECKING:
+    from gan_lightning.metrics.configs import Toy2DMetrics
 
 
 def mode_coverage(samples: Tensor, centers: Tensor, std: float, threshold: float = 3.0) -> Dict[str, float]:
@@ -38,27 +38,6 @@ def mode_coverage(samples: Tensor, centers: Tensor, std: float, threshold: float
         reverse_kl = float((q * torch.log(q * len(centers))).sum())
     balanced = counts.clamp(max=len(samples) / len(centers)).sum().item() / len(samples)
     return {"modes": float((counts > 0).sum()), "hq_fraction": total / len(samples), "reverse_kl": reverse_kl, "balanced_hq_fraction": balanced}
-
-
-@dataclass
-class Toy2DMetrics(MetricsConfig, name="toy2d"):
-    """``metrics=toy2d``: modes captured, high-quality fraction, reverse KL and the balanced high-quality fraction
-    on ring8/grid25."""
-
-    MEASURES = ("modes", "hq_fraction", "reverse_kl", "balanced_hq_fraction")
-
-    num_samples: int = MISSING  # samples per evaluation (PacGAN: 2 500)
-    threshold: float = MISSING  # high quality: within this many standard deviations of a mode
-
-    def check(self, data_config) -> None:
-        super().check(data_config)
-        require_positive("metrics.num_samples", self.num_samples, "a positive number of samples")
-        require_positive("metrics.threshold", self.threshold, "a positive number of standard deviations")
-        if not hasattr(data_config, "centers"):
-            raise UserError(f"metrics=toy2d needs a 2-D Gaussian mixture (data=ring8 or data=grid25), not {type(data_config).__name__} data.")
-
-    def callback(self, data_config, seed: int):
-        return ModeCoverage(self, data_config, seed)
 
 
 class ModeCoverage(Evaluation):

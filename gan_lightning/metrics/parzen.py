@@ -7,17 +7,17 @@ high-variance estimate in high dimensions, kept for comparison with the paper (M
 
 from __future__ import annotations
 
-import logging
 import math
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Sequence
 
 import torch
-from omegaconf import MISSING
 from torch import Tensor
 
-from gan_lightning.errors import UserError, invalid, require_positive
-from gan_lightning.metrics import Evaluation, MetricsConfig
+from gan_lightning.errors import invalid
+from gan_lightning.metrics.evaluation import Evaluation
+
+if TYPE_CHECKING:
+    from gan_lightning.metrics.configs import ParzenMetrics
 
 
 def parzen_log_likelihood(points: Tensor, centres: Tensor, sigma: float, batch_size: int = 256) -> Tensor:
@@ -38,46 +38,6 @@ def parzen_estimate(generated: Tensor, validation: Tensor, test: Tensor, sigmas:
     sigma = max(scores, key=scores.get)
     test_ll = parzen_log_likelihood(test, generated, sigma)
     return {"sigma": sigma, "log_likelihood": test_ll.mean().item(), "standard_error": (test_ll.std() / math.sqrt(len(test_ll))).item()}
-
-
-@dataclass
-class ParzenMetrics(MetricsConfig, name="parzen"):
-    """``metrics=parzen``: the Parzen-window test log-likelihood of Goodfellow et al. 2014, on pixels in [0, 1].
-
-    As in the paper's code (``parzen_ll.py``): the window is fitted on ``num_samples`` generated images,
-    σ is the best of ``sigmas`` on ``validation_num_samples`` training images from ``validation_start`` on
-    (images the run did not train on when ``data.limit`` ≤ ``validation_start``), and the estimate is the
-    mean log-likelihood of the first ``test_num_samples`` test images with its standard error.
-    """
-
-    MEASURES = ("parzen_log_likelihood",)
-
-    num_samples: int = MISSING
-    validation_start: int = MISSING
-    validation_num_samples: int = MISSING
-    test_num_samples: int = MISSING
-    sigmas: List[float] = field(default_factory=lambda: MISSING)
-
-    def check(self, data_config) -> None:
-        super().check(data_config)
-        for name in ("num_samples", "validation_num_samples", "test_num_samples"):
-            require_positive(f"metrics.{name}", getattr(self, name), "a positive number of images")
-        if self.validation_start < 0:
-            raise invalid("metrics.validation_start", self.validation_start, "an index into the training images, 0 or more")
-        if not self.sigmas or min(self.sigmas) <= 0:
-            raise invalid("metrics.sigmas", list(self.sigmas), "a non-empty list of positive bandwidths")
-        if len(data_config.sample_shape) != 3 or data_config.value_range is None:
-            raise UserError(f"metrics=parzen needs image data (mnist, fashion_mnist), not {type(data_config).__name__} data.")
-        limit = getattr(data_config, "limit", None)
-        if limit is None or limit > self.validation_start:
-            # Not an error (the paper's σ would then be chosen on images G was trained on), but worth knowing.
-            logging.getLogger("gan_lightning").warning(
-                f"metrics=parzen chooses σ on training images from {self.validation_start} on, which this run trains on "
-                f"(data.limit={limit}); set data.limit={self.validation_start} to hold them out, as the paper does"
-            )
-
-    def callback(self, data_config, seed: int):
-        return ParzenEvaluation(self, data_config, seed)
 
 
 class ParzenEvaluation(Evaluation):

@@ -6,16 +6,15 @@ p_data is known in closed form, so the distances are computed against it exactly
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Dict
+from typing import TYPE_CHECKING, Any, Dict
 
 import torch
-from omegaconf import MISSING
 from torch import Tensor
 
-from gan_lightning.data.toy import Gaussian1D
-from gan_lightning.errors import UserError, require_positive
-from gan_lightning.metrics import Evaluation, MetricsConfig
+from gan_lightning.metrics.evaluation import Evaluation
+
+if TYPE_CHECKING:
+    from gan_lightning.metrics.configs import Toy1DMetrics
 
 
 def normal_distances(samples: Tensor, mean: float, std: float) -> Dict[str, float]:
@@ -41,25 +40,6 @@ def normal_distances(samples: Tensor, mean: float, std: float) -> Dict[str, floa
     cdf = torch.special.ndtr((x - mean) / std)
     ks = torch.maximum(high - cdf, cdf - low).max()
     return {"w1_distance": float((below + above).sum()), "ks_statistic": float(ks)}
-
-
-@dataclass
-class Toy1DMetrics(MetricsConfig, name="toy1d"):
-    """``metrics=toy1d``: the Wasserstein-1 distance and the Kolmogorov–Smirnov statistic between G's samples and
-    the data's normal distribution (``data=gaussian1d``)."""
-
-    MEASURES = ("w1_distance", "ks_statistic")
-
-    num_samples: int = MISSING  # samples per evaluation
-
-    def check(self, data_config) -> None:
-        super().check(data_config)
-        require_positive("metrics.num_samples", self.num_samples, "a positive number of samples")
-        if not isinstance(data_config, Gaussian1D):
-            raise UserError(f"metrics=toy1d needs the 1-D normal distribution (data=gaussian1d), not {type(data_config).__name__} data.")
-
-    def callback(self, data_config, seed: int):
-        return NormalDistances(self, data_config, seed)
 
 
 class NormalDistances(Evaluation):

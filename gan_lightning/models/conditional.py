@@ -11,8 +11,6 @@ from typing import Tuple, Union
 
 from torch import Tensor, nn
 
-COND_D = ("projection", "acgan")
-
 
 class ConditionalBatchNorm2d(nn.Module):
     """Batch norm without its own affine map; a per-class gain and bias take its place."""

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
-from omegaconf import MISSING
 from torch import Tensor, nn
 
-from gan_lightning.errors import UserError, require_choice, require_positive
-from gan_lightning.models import Generator, ModelConfig, init_weights
-from gan_lightning.models.layers import ACTIVATIONS, NORMS, activation, norm_2d, output_activation
+from gan_lightning.models.configs import resolution_stages
+from gan_lightning.models.generator import Generator, init_weights
+from gan_lightning.models.layers import activation, norm_2d, output_activation
 
-
-def resolution_stages(side: int) -> Tuple[int, int]:
-    """(base side, number of ×2 stages): 28 → (7, 2), 32 → (4, 3), 64 → (4, 4)."""
-    stages = 0
-    while side % 2 == 0 and side > 7:
-        side //= 2
-        stages += 1
-    return side, stages
+if TYPE_CHECKING:
+    from gan_lightning.models.configs import DCGAN
 
 
 class DCGANGenerator(Generator):
@@ -66,43 +58,3 @@ class DCGANDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x)).squeeze(-1)
-
-
-@dataclass
-class DCGAN(ModelConfig, name="dcgan"):
-    """Radford et al. 2016: convolutional G and D; widths double at every halving of the resolution."""
-
-    g_width: int = MISSING  # channels of G's last hidden layer
-    d_width: int = MISSING  # channels of D's first layer
-    g_norm: str = MISSING
-    d_norm: str = MISSING  # auto: batch norm, or layer norm where the objective penalises D's per-sample gradients
-    g_activation: str = MISSING
-    d_activation: str = MISSING
-
-    def check(self, sample_shape: Tuple[int, ...]) -> None:
-        super().check(sample_shape)
-        if len(sample_shape) != 3:
-            raise UserError(
-                f"model=dcgan needs image data (channels × height × width), but the data's samples have shape "
-                f"{tuple(sample_shape)}; use model=mlp for vector data such as ring8, grid25 or gaussian1d."
-            )
-        channels, height, width = sample_shape
-        base, stages = resolution_stages(height)
-        if height != width or stages < 2:
-            raise UserError(
-                f"model=dcgan supports square images whose side halves at least twice down to 7 or less "
-                f"(16, 28, 32, 64, 128, ...), but the data's images are {height}×{width}."
-            )
-        require_positive("model.g_width", self.g_width, "a positive number of channels")
-        require_positive("model.d_width", self.d_width, "a positive number of channels")
-        require_choice("model.g_norm", self.g_norm, NORMS)
-        require_choice("model.d_norm", self.d_norm, NORMS + ("auto",))
-        require_choice("model.g_activation", self.g_activation, ACTIVATIONS)
-        require_choice("model.d_activation", self.d_activation, ACTIVATIONS)
-
-    def generator(self, sample_shape, value_range, num_classes: int) -> Generator:
-        return DCGANGenerator(self, sample_shape, value_range, num_classes)
-
-    def discriminator(self, sample_shape, per_sample_d: bool) -> nn.Module:
-        norm = ("layer" if per_sample_d else "batch") if self.d_norm == "auto" else self.d_norm
-        return DCGANDiscriminator(self, sample_shape, norm)

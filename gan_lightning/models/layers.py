@@ -6,11 +6,6 @@ import torch
 from torch import Tensor, nn
 
 
-ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh")
-OUTPUTS = ("auto", "tanh", "sigmoid", "identity")
-NORMS = ("none", "batch", "layer")
-
-
 def activation(name: str) -> nn.Module:
     return {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "elu": nn.ELU, "tanh": nn.Tanh}[name]()
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
-from omegaconf import MISSING
 from torch import Tensor, nn
 
-from gan_lightning.errors import invalid, require_choice, require_positive
-from gan_lightning.models import Generator, ModelConfig
-from gan_lightning.models.layers import ACTIVATIONS, NORMS, Maxout, activation, norm_1d, output_activation
+from gan_lightning.models.generator import Generator
+from gan_lightning.models.layers import Maxout, activation, norm_1d, output_activation
+
+if TYPE_CHECKING:
+    from gan_lightning.models.configs import MLP
 
 
 class MLPGenerator(Generator):
@@ -72,46 +72,3 @@ class MLPDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x)).squeeze(-1)
-
-
-@dataclass
-class MLP(ModelConfig, name="mlp"):
-    """Goodfellow et al. 2014: fully connected generator and discriminator for vectors or flattened images."""
-
-    g_hidden: List[int] = field(default_factory=lambda: MISSING)
-    g_activation: str = MISSING
-    g_norm: str = MISSING
-    d_hidden: List[int] = field(default_factory=lambda: MISSING)
-    d_activation: str = MISSING  # an activation name, or "maxout"
-    d_norm: str = MISSING  # none | batch | layer, after every hidden layer but the first
-    d_maxout_pieces: int = MISSING
-    d_dropout_input: float = MISSING  # probability of dropping an input unit
-    d_dropout: float = MISSING  # probability of dropping a hidden unit
-    pack: int = MISSING  # PacGAN: D scores packs of this many samples (1: one sample per output)
-
-    @property
-    def d_pack(self) -> int:
-        return self.pack
-
-    def check(self, sample_shape: Tuple[int, ...]) -> None:
-        super().check(sample_shape)
-        for setting, widths in (("model.g_hidden", self.g_hidden), ("model.d_hidden", self.d_hidden)):
-            if not widths or min(widths) < 1:
-                raise invalid(setting, list(widths), "a non-empty list of positive layer widths")
-        require_choice("model.g_activation", self.g_activation, ACTIVATIONS)
-        require_choice("model.d_activation", self.d_activation, ACTIVATIONS + ("maxout",))
-        require_choice("model.g_norm", self.g_norm, NORMS)
-        require_choice("model.d_norm", self.d_norm, NORMS)
-        require_positive("model.d_maxout_pieces", self.d_maxout_pieces, "at least 1 piece per maxout unit")
-        for setting, p in (("model.d_dropout_input", self.d_dropout_input), ("model.d_dropout", self.d_dropout)):
-            if not 0.0 <= p < 1.0:
-                raise invalid(setting, p, "a drop probability in [0, 1)")
-        require_positive("model.pack", self.pack, "a positive number of samples per D input (1: no packing)")
-        if self.pack > 1 and self.conditional:
-            raise invalid("model.pack", self.pack, "1 with model.conditional=true (a conditional D scores each sample with its own label)")
-
-    def generator(self, sample_shape, value_range, num_classes: int) -> Generator:
-        return MLPGenerator(self, sample_shape, value_range, num_classes)
-
-    def discriminator(self, sample_shape, per_sample_d: bool) -> nn.Module:
-        return MLPDiscriminator(self, sample_shape)

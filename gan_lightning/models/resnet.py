@@ -9,22 +9,17 @@ output. Spectral normalisation of D is on by default (``model.d_spectral_norm``)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
 import torch.nn.functional as F
-from omegaconf import MISSING
 from torch import Tensor, nn
 
-from gan_lightning.errors import UserError, require_positive
-from gan_lightning.models import Generator, ModelConfig
 from gan_lightning.models.conditional import ConditionalBatchNorm2d
+from gan_lightning.models.generator import Generator
 from gan_lightning.models.layers import output_activation
 
-
-def supported_side(side: int) -> bool:
-    """Sides 4·2^k with k ≥ 2: 16, 32, 64, 128, ..."""
-    return side >= 16 and side % 4 == 0 and (side // 4) & (side // 4 - 1) == 0
+if TYPE_CHECKING:
+    from gan_lightning.models.configs import ResNet
 
 
 class UpBlock(nn.Module):
@@ -100,27 +95,3 @@ class ResNetDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x)).squeeze(-1)
-
-
-@dataclass
-class ResNet(ModelConfig, name="resnet"):
-    """Gulrajani et al. 2017; Miyato et al. 2018: residual G and D for 32×32 and larger images."""
-
-    g_width: int = MISSING  # channels of every G block (SNGAN CIFAR-10: 256)
-    d_width: int = MISSING  # channels of every D block (SNGAN CIFAR-10: 128)
-
-    def check(self, sample_shape: Tuple[int, ...]) -> None:
-        super().check(sample_shape)
-        if len(sample_shape) != 3 or sample_shape[1] != sample_shape[2] or not supported_side(sample_shape[1]):
-            raise UserError(
-                f"model=resnet supports square images of side 16, 32, 64, 128, ... (4·2^k), but the data's samples have shape "
-                f"{tuple(sample_shape)}; set data.image_size to one of those, or use model=dcgan or model=mlp."
-            )
-        require_positive("model.g_width", self.g_width, "a positive number of channels")
-        require_positive("model.d_width", self.d_width, "a positive number of channels")
-
-    def generator(self, sample_shape, value_range, num_classes: int) -> Generator:
-        return ResNetGenerator(self, sample_shape, value_range, num_classes)
-
-    def discriminator(self, sample_shape, per_sample_d: bool) -> nn.Module:
-        return ResNetDiscriminator(self, sample_shape)

@@ -10,7 +10,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
 from gan_lightning.config import CONF_DIR, compose  # noqa: F401  (CONF_DIR: for the tests)
-from gan_lightning.run import run
+from gan_lightning.runs.lifecycle import run
 from gan_lightning.summary import read_summary
 from tests.helpers.commands import with_test_defaults
 
@@ -20,7 +20,7 @@ def compose_config(overrides: List[str] = (), with_hydra: bool = False) -> DictC
 
 
 def run_in_process(overrides: List[str], run_dir: Path, defaults: bool = True) -> Dict[str, Any]:
-    """One job through ``gan_lightning.run.run`` with Hydra's job context set up (with the tests' defaults, no
+    """One job through ``gan_lightning.runs.lifecycle.run`` with Hydra's job context set up (with the tests' defaults, no
     metrics and a CSV log, unless ``overrides`` choose otherwise or ``defaults`` is false); returns its summary."""
     cfg = compose_config(with_test_defaults(overrides) if defaults else list(overrides), with_hydra=True)
     with open_dict(cfg):

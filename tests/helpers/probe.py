@@ -13,7 +13,7 @@ from typing import Any, Dict
 import pytorch_lightning as pl
 import torch
 
-from gan_lightning.metrics import Evaluation
+from gan_lightning.metrics.evaluation import Evaluation
 
 
 def parameters(module: torch.nn.Module) -> Dict[str, torch.Tensor]:

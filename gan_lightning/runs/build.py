@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytorch_lightning as pl
@@ -16,26 +14,12 @@ from gan_lightning.callbacks import PeriodicCheckpoint, ProgressLog, SampleGrid,
 from gan_lightning.callbacks.checkpoint import History
 from gan_lightning.checkpoints import AtomicCheckpointIO
 from gan_lightning.config import Config
+from gan_lightning.runs.context import RunContext
 from gan_lightning.adapter.ddp import build_strategy
 from gan_lightning.module import GAN
 from gan_lightning.parallel import current_hydra_config, job_devices
 from gan_lightning.adapter.steploop import build_profiler, settle_per_step_questions
 from gan_lightning.tracking import build_loggers
-
-
-@dataclass
-class RunContext:
-    """Where a run writes, how trackers name it, and where it continues from."""
-
-    run_dir: Path
-    name: str
-    group: Optional[str] = None
-    tags: List[str] = field(default_factory=list)
-    # The run's resolved config (secrets removed) with the option chosen in each group under "choices": stored in
-    # every checkpoint (evaluate and sample rebuild the run from it) and logged as the trackers' hyperparameters.
-    config: Dict[str, Any] = field(default_factory=dict)
-    run_id: Optional[str] = None  # the run's one W&B run, the same at every resume
-    resume_step: int = 0  # training steps the checkpoint it resumes from holds
 
 
 def build_datamodule(cfg: Config) -> pl.LightningDataModule:

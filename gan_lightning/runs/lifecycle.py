@@ -1,0 +1,200 @@
+"""A run from its composed config to ``summary.json`` and its exit status, for every kind of job.
+
+The settings are checked first, with nothing but the config schemas imported: a refused setting costs no torch or
+Lightning import. Only then are the data, networks and trainer built (``gan_lightning.runs.training``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, Optional
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from gan_lightning.config import to_config, validate
+from gan_lightning.distributed import process_rank, slurm_job
+from gan_lightning.errors import Diverged, Interrupted, UserError
+from gan_lightning.files import user_fixable
+from gan_lightning.parallel import SweepStopped, is_parallel, sweep_stopping
+from gan_lightning.rundir import RunDirectory, job_log_name
+from gan_lightning.runs.context import RunContext, run_context
+from gan_lightning.summary import read_summary, write_summary
+
+if TYPE_CHECKING:
+    from gan_lightning.checkpoints import Resume
+
+log = logging.getLogger("gan_lightning")
+
+
+def quiet_dependencies() -> None:
+    """Drop messages from dependencies that say nothing about this run (advertising, internal deprecations)."""
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    # The EMA copy of G is always in eval mode, on purpose.
+    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
+    # Epochs never end a run here (steps do), and logging counts steps across epochs.
+    warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
+    # Jobs reach SLURM through hydra/launcher=slurm (submitit), which starts them inside the allocation.
+    warnings.filterwarnings("ignore", message=r".*The `srun` command is available on your system but is not used.*")
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(lambda record: not str(record.msg).startswith("💡"))
+
+# Exit statuses. A user error (bad setting, missing data, unusable checkpoint, full disk) prints its message and
+# no traceback; a bug of ours exits 1 with its traceback; a stop signal exits 128 + its number (143 for SIGTERM).
+USER_ERROR_EXIT = 2
+DIVERGED_EXIT = 3
+
+
+def run(cfg: DictConfig) -> Optional[float]:
+    quiet_dependencies()
+    directory = RunDirectory(Path(HydraConfig.get().runtime.output_dir))
+    try:
+        return run_in(directory, cfg)
+    finally:
+        directory.release()  # after the last message, so that run.log has it
+        if is_parallel(HydraConfig.get()):
+            # The worker process waits for its next job: a Ctrl-C then must not end it (the sweep's process
+            # marks the sweep as stopping, which the next job checks before it trains).
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_in(directory: RunDirectory, cfg: DictConfig) -> Optional[float]:
+    hydra_config = HydraConfig.get()
+    context = run_context(cfg)
+    multirun = hydra_config.mode == RunMode.MULTIRUN
+    parallel = is_parallel(hydra_config)
+    # Until the settings pass, every process of a job refuses them alike, and reports so.
+    rank_zero = True
+    started = time.perf_counter()
+    summary = initial_summary(hydra_config.overrides.task)
+    resume: Optional[Resume] = None
+    exit_code = 0
+    try:
+        config = to_config(cfg)
+        validate(config)  # settings alone, before the directory is looked at
+        config.trainer.check_machine()
+        from gan_lightning.runs.training import own_run_id, prepare, train  # what training needs, once the settings pass
+
+        rank_zero = process_rank() == 0
+        if rank_zero:  # the other processes of a data-parallel job work inside rank 0's hold on the directory
+            directory.acquire()
+        prepared = prepare(config, context)
+        resume = prepared.resume
+        if sweep_stopping(hydra_config):
+            raise SweepStopped()
+        directory.claim(cfg, hydra_config, job_log_name(hydra_config), write_config=rank_zero)
+        if rank_zero:
+            context.run_id = directory.run_id(own_run_id(prepared.resume, context.run_dir))
+        context.resume_step = prepared.resume.steps_done if prepared.resume else 0
+        train(config, context, prepared, summary)
+    except Exception as error:
+        exit_code = record_failure(error, summary, context.run_dir, multirun)
+    except BaseException as error:
+        summary["status"] = "interrupted"
+        summary["error"] = f"{type(error).__name__}: {error}"
+        if not parallel:  # a parallel job's worker process lives on: the sweep's process reports the stop
+            raise
+    finally:
+        summary.update(wall_times(resume, context.run_dir, time.perf_counter() - started))
+        # A refused start or resume leaves the files of a run already in the directory as they were.
+        if rank_zero and (directory.claimed or not directory.holds_previous_run):
+            save_summary(context.run_dir, summary)
+    if not rank_zero:
+        # The other processes of a data-parallel job leave the summary, final messages and exit status to rank 0
+        # (a failing exit here would make Lightning's launcher kill rank 0 before it reports).
+        return None
+    report_end(context, summary)
+    if (exit_code >= 128 and not parallel) or (exit_code and not multirun):
+        # Interruptions stop a basic multirun too: the jobs after this one would be stopped by the same signal.
+        sys.exit(exit_code)
+    return sweep_value(OmegaConf.select(cfg, "optimized_metric"), summary)
+
+
+def report_end(context: RunContext, summary: Dict[str, Any]) -> None:
+    """Where a completed run's files and W&B run are."""
+    if summary["status"] == "completed":
+        log.info(f"run directory: {context.run_dir} (samples/, checkpoints/, summary.json" + (", csv/" if (context.run_dir / "csv").exists() else "") + ")")
+        if summary.get("wandb_dir"):
+            log.info(f"W&B run: {summary['wandb_dir']} (upload every segment with: wandb sync {context.run_dir / 'wandb'}/*run-*-{context.run_id})")
+
+
+def initial_summary(overrides: Any) -> Dict[str, Any]:
+    """A job's summary until it ends: failed at step 0 unless it records otherwise."""
+    return {"status": "failed", "global_step": 0, "metrics": {}, "overrides": list(overrides), **slurm_job()}
+
+
+def continues_own_run(resume: Optional[Resume], run_dir: Path) -> bool:
+    """Whether ``resume`` is a checkpoint of this run directory; one of another run (resume=PATH) starts a new run."""
+    return resume is not None and Path(resume.path).resolve().parent.parent == Path(run_dir).resolve()
+
+
+def wall_times(resume: Optional[Resume], run_dir: Path, seconds: float) -> Dict[str, float]:
+    """``wall_time_s``: the run's seconds over all its segments, so a resumed or requeued run adds those its summary
+    recorded before; ``segment_wall_time_s``: this process's share, when it continued its own run."""
+    if not continues_own_run(resume, run_dir):
+        return {"wall_time_s": round(seconds, 3)}
+    try:
+        earlier = float(read_summary(run_dir).get("wall_time_s", 0.0))
+    except (OSError, ValueError, TypeError):  # no readable summary: the earlier segment was killed before writing it
+        earlier = 0.0
+    return {"wall_time_s": round(earlier + seconds, 3), "segment_wall_time_s": round(seconds, 3)}
+
+
+def record_failure(error: Exception, summary: Dict[str, Any], run_dir: Path, multirun: bool) -> int:
+    """Put ``error`` in the summary and the log; return the exit code it calls for."""
+    user_error = error if isinstance(error, UserError) else user_fixable(error, folder=run_dir)
+    if user_error is not None:
+        summary["error"] = str(user_error)
+        log.error(str(user_error))
+        return USER_ERROR_EXIT
+    if isinstance(error, Diverged):
+        summary.update(status="diverged", error=str(error))
+        last = run_dir / "checkpoints" / "last.ckpt"
+        kept = f"the last good checkpoint is kept: {last}" if last.exists() else "no checkpoint had been written yet"
+        log.error(f"{error}; {kept}")
+        return DIVERGED_EXIT
+    if isinstance(error, (Interrupted, SweepStopped)):
+        summary.update(status="interrupted", error=str(error))
+        log.warning(str(error))
+        return error.exit_code if isinstance(error, Interrupted) else 0
+    summary["error"] = f"{type(error).__name__}: {error}"
+    if not multirun:
+        raise error
+    # One broken job must not end a sweep: record it and let the others run.
+    log.error(f"job failed:\n{traceback.format_exc()}")
+    return 1
+
+
+def save_summary(run_dir: Path, summary: Dict[str, Any]) -> None:
+    try:
+        write_summary(run_dir, summary)
+    except OSError as error:  # the error that ended the run (a full disk) may forbid this write too
+        log.error(str(user_fixable(error, Path(run_dir) / "summary.json") or error))
+
+
+def sweep_value(metric: Optional[str], summary: Dict[str, Any]) -> Optional[float]:
+    """The value a run returns to a sweeper (Optuna) for ``optimized_metric``.
+
+    A diverged run returns the worst value for the study's direction: its hyperparameters made training
+    diverge, and the sampler should learn to avoid them. A failed run, or one without the metric, returns
+    None: the Optuna sweeper records that trial as failed and samples on without it (a NaN would make the
+    sweeper itself fail: optuna 2.10 refuses a NaN value, then a failed state that carries one).
+    """
+    if not metric:
+        return None
+    if summary["status"] == "diverged":
+        direction = str(OmegaConf.select(HydraConfig.get(), "sweeper.direction", default="minimize"))
+        return float("-inf") if "max" in direction.lower() else float("inf")
+    value = summary["metrics"].get(metric)
+    if value is None and summary["status"] == "completed":
+        log.error(f"optimized_metric={metric!r} is not among this run's metrics ({', '.join(sorted(summary['metrics']))}); nothing is returned to the sweeper")
+    return None if value is None or math.isnan(float(value)) else float(value)
+
+
