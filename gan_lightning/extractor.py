@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import sys
 
-import torch
-
 from gan_lightning.commands import Command, Setting, boolean, main_guard
 from gan_lightning.config import compose, to_config
-from gan_lightning.metrics.domain import ensure_domain_extractor
 
 
 COMMAND = Command(
@@ -28,6 +25,10 @@ def main(argv=None) -> int:
     own, overrides = COMMAND.parse(sys.argv[1:] if argv is None else argv)
     cfg = to_config(compose(["model=mlp", "metrics=none", *overrides]))  # the MLP fits any data: only the data settings matter here
     cfg.data.check()
+    import torch
+
+    from gan_lightning.metrics.domain import ensure_domain_extractor
+
     path = ensure_domain_extractor(cfg.data, force=own["force"])
     record = torch.load(path, map_location="cpu", weights_only=True)
     print(f"{cfg.data.cache_key}: test accuracy {record['test_accuracy']:.4f} ({path})")

@@ -9,10 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import torch
-
 from gan_lightning.commands import Command, Setting, main_guard, whole_number
-from gan_lightning.restore import load_run
 
 
 COMMAND = Command(
@@ -29,6 +26,10 @@ COMMAND = Command(
 
 def main(argv=None) -> int:
     own, overrides = COMMAND.parse(sys.argv[1:] if argv is None else argv)
+    import torch
+
+    from gan_lightning.runs.restore import load_run
+
     n, seed = own["n"], own["seed"]
     config, module = load_run(own["ckpt"], overrides)
     out = Path(own["out"])

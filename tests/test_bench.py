@@ -35,8 +35,8 @@ def test_bench_compares_the_framework_with_the_plain_loop(tmp_path):
 
 def test_the_peers_train_the_frameworks_networks_on_its_data(tmp_path, monkeypatch):
     # Both patterns update G and D (every parameter moves) with the framework's networks, and draw shuffled batches.
-    from gan_lightning import peers
-    from gan_lightning.bench import case_config, case_data
+    from gan_lightning.bench import peers
+    from gan_lightning.bench.loops import case_config, case_data
 
     cfg = case_config("mlp_ring8_small")
     built, g_forwards = [], []
@@ -67,7 +67,7 @@ def test_the_peers_train_the_frameworks_networks_on_its_data(tmp_path, monkeypat
 
 
 def test_each_round_runs_the_compared_loops_back_to_back(tmp_path, monkeypatch):
-    from gan_lightning import bench
+    from gan_lightning.bench import loops as bench
 
     order, framework_round, plain_round = [], bench.framework_round, bench.plain_round
 
@@ -93,7 +93,7 @@ def test_each_round_runs_the_compared_loops_back_to_back(tmp_path, monkeypatch):
 ])  # fmt: skip
 def test_the_plain_loop_does_the_frameworks_work(tmp_path, case, overrides):
     # A fair comparison times the same computation: from the same seed both loops end with the same weights.
-    from gan_lightning.bench import case_config, case_data, framework_training, plain_training
+    from gan_lightning.bench.loops import case_config, case_data, framework_training, plain_training
 
     settings = ["trainer.deterministic=true", *overrides]
     data = case_data(case_config(case), case)
@@ -110,7 +110,7 @@ def test_the_plain_loop_does_the_frameworks_work(tmp_path, case, overrides):
 def test_the_plain_step_inside_lightning_does_the_same_work_and_splits_the_difference(tmp_path):
     # The split times the plain step as the framework's training step: it must train the same weights, and
     # its two parts must add up to the whole difference between the loops.
-    from gan_lightning.bench import PlainStepInLightning, case_config, case_data, compare, framework_training, plain_training
+    from gan_lightning.bench.loops import PlainStepInLightning, case_config, case_data, compare, framework_training, plain_training
 
     case = "mlp_ring8_small"
     data = case_data(case_config(case), case)

@@ -89,7 +89,7 @@ class InjectNaN:
 @needs_cuda
 @pytest.mark.parametrize("graphed", [True, False])
 def test_a_nan_at_step_n_is_reported_as_divergence_at_step_n(tmp_path, graphed):
-    from gan_lightning.bench import case_config, case_data, framework_training
+    from gan_lightning.bench.loops import case_config, case_data, framework_training
 
     cfg = case_config("mlp_ring8_small", ["trainer.accelerator=gpu", f"trainer.cuda_graph={str(graphed).lower()}", "trainer.log_every_n_steps=1000"])
     with pytest.raises(Diverged) as raised:

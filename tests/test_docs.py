@@ -12,11 +12,8 @@ shown in their code blocks works with the current code.
 from __future__ import annotations
 
 import functools
-import importlib
-import io
 import re
 import shlex
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
@@ -33,8 +30,6 @@ LINK = re.compile(r"!?\[(?:[^\]\\]|\\.)*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\
 INLINE_CODE = re.compile(r"(`+).*?\1")
 ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
-# The module whose main() runs ``python -m gan_lightning.<command>``.
-ENTRY_POINTS = {"data": "gan_lightning.data.__main__"}
 # Hydra's own command-line flags, and whether each takes a value.
 HYDRA_FLAGS = {"--help": False, "-h": False, "--hydra-help": False, "--resolve": False, "--version": False,
                "--cfg": True, "-c": True, "--package": True, "-p": True, "--info": False}
@@ -260,18 +255,12 @@ def test_run_command_composes(command: Command):
 
 
 @functools.lru_cache(maxsize=None)
-def command_help(program: str) -> Tuple[object, str]:
+def command_help(program: str) -> Tuple[int, str]:
     """(exit status, output) of ``python -m gan_lightning.<program> --help``, run in this process."""
-    output = io.StringIO()
-    with redirect_stdout(output), redirect_stderr(output):
-        try:
-            module = importlib.import_module(ENTRY_POINTS.get(program, f"gan_lightning.{program}"))
-            status = module.main(["--help"])
-        except SystemExit as exit:
-            status = exit.code
-        except Exception as error:  # noqa: BLE001  (reported as the test's failure)
-            status = f"{type(error).__name__}: {error}"
-    return (0 if status is None else status), output.getvalue()
+    from tests.helpers.commands import command
+
+    result = command(program, ["--help"])
+    return result.returncode, result.stdout + result.stderr
 
 
 @functools.lru_cache(maxsize=None)

@@ -234,10 +234,10 @@ def test_what_members_cannot_reproduce_is_refused_naming_the_setting(override, s
 
 
 def test_the_benchmark_reports_seed_steps_per_second_of_groups_against_a_separate_run(tmp_path, monkeypatch):
-    from gan_lightning import bench
+    from gan_lightning.bench import __main__ as bench, loops
 
-    monkeypatch.setattr(bench, "VECTORIZED_CASES", {"gaussian1d_theory": bench.VECTORIZED_CASES["gaussian1d_theory"]})
-    monkeypatch.setattr(bench, "MEMBERS", (1, 3))
+    monkeypatch.setattr(loops, "VECTORIZED_CASES", {"gaussian1d_theory": loops.VECTORIZED_CASES["gaussian1d_theory"]})
+    monkeypatch.setattr(loops, "MEMBERS", (1, 3))
     out = tmp_path / "bench.json"
     assert bench.main(["cases=", "vectorized=true", "rounds=1", "warmup=2", "steps=6", f"out={out}", f"workdir={tmp_path / 'runs'}"]) == 0
     import json
