@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, ClassVar, List, Optional, Tuple
 
 from omegaconf import MISSING
 
-from gan_lightning.data.toy import Gaussian1D
+from gan_lightning.data.toy import Gaussian1D, GaussianMixture2D
 from gan_lightning.errors import UserError, invalid, require_choice, require_positive
 from gan_lightning.registry import Registered
 
@@ -60,7 +60,7 @@ class Toy2DMetrics(MetricsConfig, name="toy2d"):
         super().check(data_config)
         require_positive("metrics.num_samples", self.num_samples, "a positive number of samples")
         require_positive("metrics.threshold", self.threshold, "a positive number of standard deviations")
-        if not hasattr(data_config, "centers"):
+        if not isinstance(data_config, GaussianMixture2D):
             raise UserError(f"metrics=toy2d needs a 2-D Gaussian mixture (data=ring8 or data=grid25), not {type(data_config).__name__} data.")
 
     def callback(self, data_config, seed: int):
@@ -187,7 +187,7 @@ class AutoMetrics(MetricsConfig, name="auto"):
     def choose(self, data_config) -> MetricsConfig:
         if len(data_config.sample_shape) == 3:
             chosen: MetricsConfig = self.image
-        elif hasattr(data_config, "centers"):
+        elif isinstance(data_config, GaussianMixture2D):
             chosen = self.toy2d
         elif isinstance(data_config, Gaussian1D):
             chosen = self.toy1d
