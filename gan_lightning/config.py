@@ -155,9 +155,13 @@ class LoggerConfig:
     tags: List[str] = field(default_factory=lambda: MISSING)
     mode: str = MISSING  # offline | online | disabled ("dryrun": W&B's older name for offline, which it sets itself)
     log_model: bool = MISSING  # upload checkpoints as W&B artifacts
+    # How long closing the W&B run may take before the run ends without waiting (W&B's own wait has no limit);
+    # what it had not written stays in the run directory's wandb/ folder for `wandb sync`.
+    finish_timeout_s: float = MISSING
 
     def check(self) -> None:
         require_choice("logger.mode", self.mode, ("offline", "online", "disabled", "dryrun"))
+        require_positive("logger.finish_timeout_s", self.finish_timeout_s, "a positive number of seconds")
 
     @property
     def offline(self) -> bool:

@@ -11,10 +11,12 @@ import csv
 import io
 import logging
 import os
+import signal
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Set
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set
 
 from omegaconf import OmegaConf
 from pytorch_lightning.loggers import Logger, WandbLogger
@@ -287,13 +289,59 @@ def wandb_server_unreachable() -> Optional[str]:
     return None
 
 
-def stop_wandb_service() -> None:
+def within(seconds: float, call: Callable[[], Any]) -> bool:
+    """Run ``call`` in a thread of its own and wait for it at most ``seconds``: True when it returned (its error, if
+    any, raised here), False when it is still running. Signals reach this thread's handlers meanwhile."""
+    done = threading.Event()
+    errors: List[BaseException] = []
+
+    def target() -> None:
+        try:
+            call()
+        except BaseException as error:  # handed to the waiting thread
+            errors.append(error)
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name="gan_lightning W&B", daemon=True).start()
+    if not done.wait(seconds):
+        return False
+    if errors:
+        raise errors[0]
+    return True
+
+
+def wandb_service_processes() -> List[int]:
+    """The W&B service processes this process started (``wandb-core``), by their process ids (Linux's /proc)."""
+    found = []
+    for task in Path(f"/proc/{os.getpid()}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for pid in children:
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip().startswith("wandb-core"):
+                    found.append(int(pid))
+            except OSError:
+                continue
+    return found
+
+
+def stop_wandb_service(timeout_s: float = WANDB_SERVER_TIMEOUT_S) -> None:
+    """End W&B's service process, waiting at most ``timeout_s`` for it to shut down; one that does not answer is
+    killed, so that neither this process nor its exit waits for it (W&B waits for it at exit, without limit)."""
     import wandb
 
     try:
-        wandb.teardown(exit_code=1)
-    except Exception as error:  # nothing of the failed start is needed any more
+        if within(timeout_s, lambda: wandb.teardown(exit_code=1)):
+            return
+    except Exception as error:  # nothing of the service is needed any more
         log.debug(f"W&B teardown: {error}")
+        return
+    for pid in wandb_service_processes():
+        os.kill(pid, signal.SIGKILL)
+    log.warning(f"W&B's service did not shut down within {timeout_s:.0f} s; it was stopped")
 
 
 def define_summaries(run) -> None:
@@ -302,14 +350,18 @@ def define_summaries(run) -> None:
         run.define_metric(f"metrics/{name}", step_metric="trainer/global_step", summary=goal)
 
 
-def finish_wandb(loggers: List[Logger], metrics_protocol: Optional[Dict[str, Any]] = None) -> Optional[str]:
+def finish_wandb(loggers: List[Logger], metrics_protocol: Optional[Dict[str, Any]] = None, timeout_s: float = 60.0) -> Optional[str]:
     """Close this job's W&B run (a multirun starts the next job in the same process), its summary holding the
-    protocol of its latest sample-quality metrics beside them; return its folder."""
+    protocol of its latest sample-quality metrics beside them; return its folder. A run W&B does not close within
+    ``timeout_s`` is left as it is on disk (for ``wandb sync``), and W&B's service stopped: the run ends anyway."""
     for logger in loggers:
         if isinstance(logger, WandbLogger) and wandb_run_started(logger):
-            folder = logger.experiment.dir
+            folder = Path(logger.experiment.dir).parent
             if metrics_protocol and isinstance(logger, GuardedWandbLogger):
                 logger.guarded(logger.experiment.summary.update, {"metrics_protocol": metrics_protocol})
-            logger.experiment.finish()
-            return str(Path(folder).parent)
+            if not within(timeout_s, logger.experiment.finish):
+                log.warning(f"W&B did not close its run within {timeout_s:g} s (logger.finish_timeout_s); the run ends without "
+                            f"waiting: what W&B wrote is in {folder} (upload it with wandb sync)")  # fmt: skip
+                stop_wandb_service()
+            return str(folder)
     return None

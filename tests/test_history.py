@@ -204,6 +204,23 @@ def test_a_multirun_exits_non_zero_unless_every_job_completed(tmp_path):
     assert read_summary(tmp_path / "mixed" / "0")["status"] == "completed"
 
 
+def test_a_tracker_that_stops_answering_delays_the_end_of_a_run_by_its_limit_only(tmp_path):
+    # W&B's own finish (and its exit handler) wait for its service without limit; the run waits logger.finish_timeout_s.
+    run_dir = tmp_path / "run"
+    freeze = "callbacks.extra=[{_target_: tests.helpers.faults.FreezeTracker, at_step: 50}]"
+    args = [*LOGGED, "trainer.max_steps=60", "logger.finish_timeout_s=3", freeze, f"hydra.run.dir={run_dir}"]
+    started = time.time()
+    result = cli(args, cwd=tmp_path, env={"PYTHONPATH": str(REPO)}, timeout=120)
+    elapsed = time.time() - started
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "W&B did not close its run within 3 s (logger.finish_timeout_s); the run ends without waiting" in result.stderr
+    assert "W&B's service did not shut down within 5 s; it was stopped" in result.stderr
+    summary = read_summary(run_dir)
+    assert summary["status"] == "completed" and summary["global_step"] == 60
+    assert csv_steps(run_dir) == list(range(9, 60, 10))  # the CSV log is whole
+    assert elapsed < 45, elapsed  # start-up, 60 steps, the 3 s limit and the service's 5 s: not W&B's endless wait
+
+
 @pytest.mark.slow
 def test_a_wandb_server_that_never_answers_costs_seconds_not_minutes(tmp_path):
     import socket

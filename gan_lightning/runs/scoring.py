@@ -19,6 +19,7 @@ from gan_lightning.distributed import Shares
 from gan_lightning.checkpoints import load_safely, steps_done, stored_config, stored_run_id
 from gan_lightning.errors import UserError
 from gan_lightning.files import atomic_write
+from gan_lightning.tracking import stop_wandb_service, within
 from gan_lightning.callbacks.checkpoint import kept_step
 from gan_lightning.metrics import SUMMARY_GOALS, better
 from gan_lightning.runs.restore import configure, read_checkpoint, restore_module
@@ -190,7 +191,10 @@ def record_in_wandb(run_dir: Path, new: List[Dict[str, Any]], records: List[Dict
         for name, values in best_and_last(records).items():
             run.summary[f"evaluation/{name}"] = values
     finally:
-        run.finish()
+        timeout_s = float(logger.get("finish_timeout_s", 60.0))
+        if not within(timeout_s, run.finish):
+            log.warning(f"W&B did not close run {run_id} within {timeout_s:g} s; what it wrote is in {run_dir / 'wandb'} (upload it with wandb sync)")
+            stop_wandb_service()
 
 
 def comparable(protocol: Dict[str, Any]) -> Dict[str, Any]:

@@ -82,7 +82,7 @@ def record_outcome(summary: Dict[str, Any], config: Config, trainer: Any, module
         summary["evaluation_s"] = round(evaluation_seconds, 3)  # of wall_time_s: the cost of measuring sample quality
     if config.trainer.on_nan == "skip":
         summary["skipped_updates"] = module.skipped_updates
-    summary["wandb_dir"] = finish_wandb(trainer.loggers, protocol)
+    summary["wandb_dir"] = finish_wandb(trainer.loggers, protocol, config.logger.finish_timeout_s)
     summary["machine"] = {**machine(), "processes": trainer.world_size}  # beside wall_time_s: what that time was spent on
     best = checkpoint.best_record()
     if best is not None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import WandbLogger
+
+from gan_lightning.tracking import wandb_service_processes
 
 
 class EndTrackerRun(pl.Callback):
@@ -20,6 +24,21 @@ class EndTrackerRun(pl.Callback):
             for logger in trainer.loggers:
                 if isinstance(logger, WandbLogger):
                     logger.experiment.finish()
+
+
+class FreezeTracker(pl.Callback):
+    """Stops W&B's service process (SIGSTOP) after step ``at_step``: a tracker that no longer answers, as a hung
+    service or a stalled file system leaves it."""
+
+    def __init__(self, at_step: int):
+        self.at_step = at_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if pl_module.steps_done == self.at_step:
+            services = wandb_service_processes()
+            assert services, "no W&B service process to stop"
+            for pid in services:
+                os.kill(pid, signal.SIGSTOP)
 
 
 class PoisonDiscriminator(pl.Callback):
