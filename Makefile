@@ -4,8 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # One PyTorch thread per process unless the caller says otherwise (docs/configuration.md, "Threads").
 export OMP_NUM_THREADS ?= 1
+# Test processes side by side (pytest-xdist), one per core by default; each steals work from the others when done.
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=15
 
-.PHONY: install data run test test-slow test-slurm test-all clean
+.PHONY: install data run test test-quick test-slow test-slurm test-all lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,18 +24,31 @@ data: install
 run: data
 	$(PY) -m gan_lightning.run $(ARGS)
 
+# The default suite: everything but the long end-to-end runs and the SLURM cluster.
 test: data
-	$(PY) -m pytest -m "not slow and not slurm" $(PYTEST_ARGS)
+	$(PYTEST) -m "not slow and not slurm" $(PYTEST_ARGS)
+
+# For editing: the unit tests, which train no run and start no process.
+test-quick: install
+	$(PY) -m pytest -n $(TEST_WORKERS) -q -m "not slow and not slurm and not run" $(PYTEST_ARGS)
 
 test-slow: data
-	$(PY) -m pytest -m "slow" $(PYTEST_ARGS)
+	$(PYTEST) -m "slow" $(PYTEST_ARGS)
 
 # Jobs on a local single-node SLURM cluster (scripts/slurm/local-cluster.sh; installs SLURM with apt as root).
 test-slurm: install
-	$(PY) -m pytest -m "slurm" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "slurm" --durations=15 $(PYTEST_ARGS)
 
 test-all: data
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PYTEST) -m "not slurm" $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check gan_lightning tests scripts experiments
+	$(VENV)/bin/ruff format --check gan_lightning tests scripts experiments
+
+format: install
+	$(VENV)/bin/ruff format gan_lightning tests scripts experiments
+	$(VENV)/bin/ruff check --fix gan_lightning tests scripts experiments
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache

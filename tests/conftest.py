@@ -37,6 +37,24 @@ from gan_lightning.adapter.runtime import restore_cuda_check  # noqa: E402
 restore_cuda_check()
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark ``run`` the tests that train a run or start a process (``make test-quick`` leaves them out)."""
+    from tests.helpers.selection import trains
+
+    for item in items:
+        if trains(item.function.__name__, item.fixturenames):
+            item.add_marker(pytest.mark.run)
+
+
+@pytest.fixture(autouse=True)
+def own_wandb_service():
+    """Processes a test starts run W&B's service of their own, as a user's do: W&B names the service it started in
+    this process's environment (WANDB_SERVICE), where a child process would find it and log through it instead."""
+    os.environ.pop("WANDB_SERVICE", None)
+    yield
+    os.environ.pop("WANDB_SERVICE", None)
+
+
 @pytest.fixture
 def run_dir(tmp_path) -> Path:
     return tmp_path / "run"

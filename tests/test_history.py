@@ -243,6 +243,21 @@ def test_a_wandb_server_that_never_answers_costs_seconds_not_minutes(tmp_path):
     assert elapsed < 60, elapsed  # W&B's own start would wait 90 s, and its exit another minute
 
 
+def test_a_run_resumed_behind_its_log_keeps_every_logged_step_once(tmp_path):
+    # As after a kill: the CSV log holds steps the checkpoint does not (here rows up to step 30, a checkpoint of step
+    # 20). The resumed run replaces those rows, so every step is in the log once, none lost and none twice.
+    from tests.helpers.hydra import run_in_process
+
+    args = ["data=ring8", "model=mlp", "logger=csv", "trainer.log_every_n_steps=1", "callbacks.keep_every_n_steps=20", "callbacks.progress_every_n_steps=0"]
+    run_in_process([*args, "trainer.max_steps=30"], tmp_path)
+    checkpoints = tmp_path / "checkpoints"
+    (checkpoints / "last.ckpt").write_bytes((checkpoints / "step_000020.ckpt").read_bytes())
+    assert csv_steps(tmp_path) == list(range(30))
+    summary = run_in_process([*args, "trainer.max_steps=60"], tmp_path)
+    assert summary["global_step"] == 60
+    assert csv_steps(tmp_path) == list(range(60))
+
+
 def test_on_nan_skip_past_its_limit_ends_the_run_diverged(tmp_path, monkeypatch):
     from tests.helpers.hydra import run_in_process
     from tests.test_reliability import nan_d_losses
