@@ -1,8 +1,9 @@
-"""``python -m gan_lightning.extractor data=fashion_mnist``: build the domain feature extractor of a data set.
+"""``python -m gan_lightning.extractor data=fashion_mnist``: the domain feature extractor of a data set.
 
-Trains a small classifier on the training split, reports its test accuracy and stores it in the cache
-(``~/.cache/gan_lightning/extractors/``), where image metrics with ``metrics.features=domain`` find it. An
-extractor already in the cache is kept (``force=true`` trains it again); a build in progress elsewhere is waited for.
+Names the extractor image metrics with ``metrics.features=domain`` use and its test accuracy: the one that ships
+with the project (Fashion-MNIST's), or one built in the cache (``~/.cache/gan_lightning/extractors/``). Without
+either it trains a small classifier on the training split and stores it there; ``force=true`` trains one into the
+cache even so (it then takes the shipped one's place on this machine). A build in progress elsewhere is waited for.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from gan_lightning.config import compose, to_config
 COMMAND = Command(
     "gan_lightning.extractor",
     __doc__.strip(),
-    [Setting("force", "train it again even when the cache holds one", False, boolean)],
+    [Setting("force", "train one into the cache even when one is shipped or cached", False, boolean)],
     overrides="the data set and its settings, as for a run: data=fashion_mnist, data.root=DIR",
 )
 

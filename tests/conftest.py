@@ -62,8 +62,7 @@ def run_dir(tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def domain_extractor() -> Path:
-    """The Fashion-MNIST domain feature extractor, built through its command (in this process) by the first test
-    that needs it; the other workers of the session wait for its file."""
+    """The Fashion-MNIST domain feature extractor image metrics use, as its command (in this process) names it."""
     result = command("extractor", ["data=fashion_mnist"], cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     match = re.search(r"fashion_mnist: test accuracy ([0-9.]+) \((.+)\)", result.stdout)

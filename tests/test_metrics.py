@@ -110,7 +110,10 @@ def fashion(*overrides):
     return to_config(compose_config(["model=mlp", *overrides])).data
 
 
-def test_domain_extractor_is_cached_with_its_accuracy(domain_extractor):
+def test_the_shipped_domain_extractor_is_the_one_image_metrics_use(domain_extractor):
+    from gan_lightning.metrics.domain import SHIPPED
+
+    assert domain_extractor == SHIPPED / "domain-fashion_mnist-v1.pt"
     record = torch.load(domain_extractor, weights_only=True)
     assert record["dataset"] == "fashion_mnist" and record["test_accuracy"] >= 0.90
 
@@ -403,7 +406,7 @@ def test_kid_and_precision_recall_equal_torch_fidelitys_with_the_reference_kept_
 @pytest.mark.slow
 def test_processes_that_need_the_extractor_at_once_wait_for_one_build(tmp_path):
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    command = [sys.executable, "-m", "gan_lightning.extractor", "data=fashion_mnist"]
+    command = [sys.executable, "-m", "gan_lightning.extractor", "data=fashion_mnist", "force=true"]
     first = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     second = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     outputs = [process.communicate(timeout=900)[0] for process in (first, second)]
@@ -412,9 +415,14 @@ def test_processes_that_need_the_extractor_at_once_wait_for_one_build(tmp_path):
     assert sum("waiting for another process that builds the domain feature extractor" in output for output in outputs) == 1
     accuracies = [re.search(r"fashion_mnist: test accuracy ([0-9.]+)", output).group(1) for output in outputs]
     assert accuracies[0] == accuracies[1] and float(accuracies[0]) >= 0.9
-    # Built: a third call keeps it.
-    kept = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
-    assert kept.returncode == 0 and "building" not in kept.stderr + kept.stdout
+    # The build reproduces the shipped extractor (same recipe, same seed, the CPU), and takes its place on this machine.
+    from gan_lightning.metrics.domain import SHIPPED
+
+    built = tmp_path / "cache" / "gan_lightning" / "extractors" / "domain-fashion_mnist-v1.pt"
+    shipped = torch.load(SHIPPED / "domain-fashion_mnist-v1.pt", weights_only=True)
+    assert float(accuracies[0]) == pytest.approx(shipped["test_accuracy"], abs=0.002)
+    kept = subprocess.run(command[:-1], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert kept.returncode == 0 and "building" not in kept.stderr + kept.stdout and str(built) in kept.stdout
 
 
 def test_evaluations_in_one_process_share_the_extractor_and_what_it_keeps_of_the_reference(domain_extractor):

@@ -46,8 +46,21 @@ class DomainClassifier(nn.Module):
         return features, self.head(features)
 
 
-def extractor_path(data_config) -> Path:
+# Extractors that ship with the project (built by ``python -m gan_lightning.extractor``, which reproduces them bit
+# for bit on a CPU): every machine scores with the same weights, so FIDs compare across machines (docs/metrics.md).
+SHIPPED = Path(__file__).resolve().parent / "extractors"
+
+
+def built_path(data_config) -> Path:
+    """Where a build for this machine's cache goes (``python -m gan_lightning.extractor``)."""
     return cache_root() / "extractors" / f"domain-{data_config.cache_key}-v{VERSION}.pt"
+
+
+def extractor_path(data_config) -> Path:
+    """The extractor image metrics use: one built in the cache, else the one shipped for this data set, else where
+    a build goes."""
+    built, shipped = built_path(data_config), SHIPPED / f"domain-{data_config.cache_key}-v{VERSION}.pt"
+    return shipped if shipped.is_file() and not built.is_file() else built
 
 
 def accuracy(model: DomainClassifier, images: Tensor, labels: Tensor, batch_size: int = 1000) -> float:
@@ -84,17 +97,19 @@ def train_domain_classifier(data_config, epochs: int = 4, batch_size: int = 256,
         "state_dict": model.state_dict(),
         "test_accuracy": accuracy(model, test_images, test_labels),
     }
-    path = atomic_write(extractor_path(data_config), lambda f: torch.save(record, f))
+    path = atomic_write(built_path(data_config), lambda f: torch.save(record, f))
     log.info(f"domain feature extractor for {data_config.cache_key}: test accuracy {record['test_accuracy']:.4f}, saved to {path}")
     return record
 
 
 def ensure_domain_extractor(data_config, force: bool = False) -> Path:
-    """The cached extractor of this data set, trained first if there is none (or with ``force``). One process trains
-    it: the others that need it meanwhile (the jobs of a parallel sweep, two test sessions) wait for its file."""
+    """The extractor of this data set (``extractor_path``), trained into the cache first if there is none (or with
+    ``force``). One process trains it: the others that need it meanwhile (the jobs of a parallel sweep, two test
+    sessions) wait for its file."""
     path = extractor_path(data_config)
     if path.is_file() and not force:
         return path
+    path = built_path(data_config)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_suffix(".lock"), "a") as lock:
         try:
