@@ -404,6 +404,7 @@ def test_kid_and_precision_recall_equal_torch_fidelitys_with_the_reference_kept_
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # minutes of training: past the suite's 240 s limit on a busy machine
 def test_processes_that_need_the_extractor_at_once_wait_for_one_build(tmp_path):
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     command = [sys.executable, "-m", "gan_lightning.extractor", "data=fashion_mnist", "force=true"]

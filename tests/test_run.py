@@ -70,6 +70,7 @@ def test_same_seed_gives_the_same_training(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # minutes of training: past the suite's 240 s limit on a busy machine
 def test_default_run_learns_fashion_mnist(run_dir, domain_extractor):
     """`make run`'s configuration, unchanged: its samples must match the data's pixel statistics, and it measures
     them every 1 000 steps within 5 % of its wall time."""
