@@ -1,38 +1,30 @@
-"""Modules imported when first used.
+"""torch, imported when first used.
 
 The config schemas (every class Hydra composes and checks: ``config.py``, the options of ``models``, ``data``,
-``objectives``, ``optim``, ``metrics``) need torch only inside their methods. Importing it there on first use
-keeps ``--help``, composition and the checks of settings free of the seconds that torch and Lightning take to
-import; ``tests/test_commands.py`` checks that they stay so.
+``objectives``, ``optim``, ``metrics``) need torch only inside their methods. Importing it on first use keeps
+``--help``, composition and the checks of settings free of the seconds torch takes to import;
+``tests/test_commands.py`` checks that they stay so. The mechanism is the standard library's ``LazyLoader``:
+``sys.modules["torch"]`` is torch's own module object, whose code runs at the first attribute read.
 """
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
+import sys
 from types import ModuleType
-from typing import Optional
 
 
-class LazyModule:
-    """Stands for the module ``name``, which is imported when one of its attributes is first asked for."""
-
-    # Names no module it stands for has, so that every other attribute is the module's.
-    __slots__ = ("lazy_module_name", "lazy_module")
-
-    def __init__(self, name: str):
-        self.lazy_module_name = name
-        self.lazy_module: Optional[ModuleType] = None
-
-    def __getattr__(self, attribute: str):
-        if self.lazy_module is None:
-            self.lazy_module = importlib.import_module(self.lazy_module_name)
-        return getattr(self.lazy_module, attribute)
-
-    def __repr__(self) -> str:
-        return f"<module {self.lazy_module_name!r}, imported on first use>"
+def lazy_module(name: str) -> ModuleType:
+    """The top-level module ``name``, executed when one of its attributes is first read (at once if it already is)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module
 
 
-torch = LazyModule("torch")
-F = LazyModule("torch.nn.functional")
-nn = LazyModule("torch.nn")
-np = LazyModule("numpy")
+torch = lazy_module("torch")

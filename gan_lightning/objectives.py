@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, ClassVar, List, Optional
 
 from omegaconf import MISSING
 
-from gan_lightning.lazy import F, torch
+from gan_lightning.lazy import torch
 from gan_lightning.registry import Registered
 
 if TYPE_CHECKING:
@@ -57,11 +57,11 @@ class Minimax(Objective, name="minimax"):
 
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         # −[log D(x) + log(1 − D(G(z)))] with D = sigmoid(logit): −log σ(a) = softplus(−a), −log(1 − σ(a)) = softplus(a).
-        return F.softplus(-real_out).mean() + F.softplus(fake_out).mean()
+        return torch.nn.functional.softplus(-real_out).mean() + torch.nn.functional.softplus(fake_out).mean()
 
     def g_loss(self, fake_out: Tensor, real_out: Optional[Tensor] = None) -> Tensor:
         # log(1 − D(G(z))) = −softplus(a): its gradient σ(a) vanishes when D rejects the fakes.
-        return -F.softplus(fake_out).mean()
+        return -torch.nn.functional.softplus(fake_out).mean()
 
 
 @dataclass
@@ -69,7 +69,7 @@ class NonSaturating(Minimax, name="nonsaturating"):
     """Goodfellow et al. 2014, "Generative Adversarial Nets", §3: G maximises log D(G(z)) instead (same fixed point)."""
 
     def g_loss(self, fake_out: Tensor, real_out: Optional[Tensor] = None) -> Tensor:
-        return F.softplus(-fake_out).mean()
+        return torch.nn.functional.softplus(-fake_out).mean()
 
 
 @dataclass
@@ -117,7 +117,7 @@ class Hinge(Objective, name="hinge"):
     classifier: ClassVar[bool] = False
 
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
-        return F.relu(1 - real_out).mean() + F.relu(1 + fake_out).mean()
+        return torch.nn.functional.relu(1 - real_out).mean() + torch.nn.functional.relu(1 + fake_out).mean()
 
     def g_loss(self, fake_out: Tensor, real_out: Optional[Tensor] = None) -> Tensor:
         return -fake_out.mean()
@@ -148,8 +148,8 @@ class Relativistic(Objective, name="relativistic"):
 
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         # D(x_r) = σ(C(x_r) − E C(x_f)) should be 1 and D(x_f) = σ(C(x_f) − E C(x_r)) should be 0.
-        return F.softplus(-(real_out - fake_out.mean())).mean() + F.softplus(fake_out - real_out.mean()).mean()
+        return torch.nn.functional.softplus(-(real_out - fake_out.mean())).mean() + torch.nn.functional.softplus(fake_out - real_out.mean()).mean()
 
     def g_loss(self, fake_out: Tensor, real_out: Optional[Tensor] = None) -> Tensor:
         # The roles swap: fakes should look more real than the average real sample, and reals less.
-        return F.softplus(-(fake_out - real_out.mean())).mean() + F.softplus(real_out - fake_out.mean()).mean()
+        return torch.nn.functional.softplus(-(fake_out - real_out.mean())).mean() + torch.nn.functional.softplus(real_out - fake_out.mean()).mean()
