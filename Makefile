@@ -4,8 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # One PyTorch thread per process unless the caller says otherwise (docs/configuration.md, "Threads").
 export OMP_NUM_THREADS ?= 1
-# Test processes side by side (pytest-xdist), one per core by default; each steals work from the others when done.
-TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+# Test processes side by side (pytest-xdist), one per usable core (nproc would read OMP_NUM_THREADS as the count);
+# each steals work from the others when done.
+TEST_WORKERS ?= $(shell env -u OMP_NUM_THREADS nproc 2>/dev/null || echo 2)
 PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=15
 
 .PHONY: install data run test test-quick test-slow test-slurm test-all lint format clean
