@@ -14,8 +14,8 @@ from gan_lightning.data import DataConfig
 from gan_lightning.errors import UserError, invalid, require_choice, require_positive
 from gan_lightning.metrics import AutoMetrics, MetricsConfig
 from gan_lightning.models import ModelConfig
-from gan_lightning.objectives import Objective
-from gan_lightning.optim import OptimizerPair
+from gan_lightning.training.objectives import Objective
+from gan_lightning.training.optim import OptimizerPair
 from gan_lightning.registry import SCHEMAS
 
 # trainer.strategy: one device, or G and D in separate DDP wrappers (gan_lightning/adapter/ddp.py).
@@ -44,7 +44,7 @@ class TrainerConfig:
     sync_batchnorm: bool = MISSING  # batch norm over the batches of all processes (GPUs only)
     channels_last: bool = MISSING  # NHWC memory format for convolutional G and D (faster on recent GPUs)
     compile: bool = MISSING  # torch.compile G and D (a one-off compilation, then faster steps)
-    cuda_graph: bool = MISSING  # the whole training step captured as CUDA graphs and replayed (gan_lightning/graphs.py)
+    cuda_graph: bool = MISSING  # the whole training step captured as CUDA graphs and replayed (gan_lightning/training/cuda_graphs.py)
     precision: str = MISSING  # 32-true | bf16-mixed | 16-mixed
     num_threads: Optional[int] = MISSING  # PyTorch's intra-op CPU threads; null: PyTorch's default
     log_every_n_steps: int = MISSING

@@ -1,4 +1,4 @@
-"""Files written whole or not at all (also when downloaded), and file-system errors the user can fix."""
+"""Files written whole or not at all (also when downloaded), file-system errors the user can fix, and the cache folder."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Optional, Union
 
 from gan_lightning.errors import UserError
+
+
+def cache_root() -> Path:
+    """Where gan_lightning keeps what it downloads or builds once (data sets, feature extractors, real-data features):
+    ``$XDG_CACHE_HOME/gan_lightning``, or ``~/.cache/gan_lightning``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gan_lightning"
 
 # Errors of the file system or its permissions, not of this program: reported as one message, exit code 2.
 USER_FIXABLE = {

@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Tuple
 
 from gan_lightning.commands import Command, Setting, main_guard
 from gan_lightning.errors import UserError
-from gan_lightning.summary import FILENAME, measured_on, read_summary
+from gan_lightning.runs.summary import FILENAME, measured_on, read_summary
 
 log = logging.getLogger("gan_lightning")
 

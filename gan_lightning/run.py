@@ -13,10 +13,10 @@ from typing import Optional, Sequence
 import hydra
 from omegaconf import DictConfig
 
-import gan_lightning.distributed  # noqa: F401  (registers the resolvers conf/hydra/launcher/slurm.yaml uses)
-import gan_lightning.parallel  # noqa: F401  (registers the resolver conf/hydra/launcher/parallel.yaml uses)
+import gan_lightning.sweeps.slurm  # noqa: F401  (registers the resolvers conf/hydra/launcher/slurm.yaml uses)
+import gan_lightning.sweeps.parallel  # noqa: F401  (registers the resolver conf/hydra/launcher/parallel.yaml uses)
 from gan_lightning.config import CONF_DIR
-from gan_lightning.sweep import reset_sweep_outcome, sweep_exit_code
+from gan_lightning.sweeps.report import reset_sweep_outcome, sweep_exit_code
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")

@@ -30,7 +30,7 @@ def test_the_setting_decides_the_minibatches_d_sees_in_each_update(stats, object
     assert passes == d_update
     passes.clear()
     fake = module.generator(module.generator.sample_latent(BATCH))
-    scores = module.losses.score(module.discriminator, real if module.g_scores_real else None, fake, None, None)
+    scores = module.losses.score(module.discriminator, real if module.losses.g_scores_real else None, fake, None, None)
     module.losses.generator(scores, None)
     assert passes == g_update
 

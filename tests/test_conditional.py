@@ -58,7 +58,7 @@ def test_conditional_batch_norm_gives_each_class_its_own_gain_and_bias():
 def test_conditional_needs_labelled_data(tmp_path):
     with pytest.raises(SystemExit):
         run_in_process(["data=gaussian1d", "model=mlp", "model.conditional=true", *QUIET], tmp_path)
-    from gan_lightning.summary import read_summary
+    from gan_lightning.runs.summary import read_summary
 
     assert "model.conditional=true needs labelled data" in read_summary(tmp_path)["error"]
 

@@ -8,8 +8,8 @@ from hydra.errors import ConfigCompositionException
 from gan_lightning.config import Config, to_config, validate
 from gan_lightning.data import DataConfig
 from gan_lightning.models import ModelConfig
-from gan_lightning.objectives import Objective
-from gan_lightning.optim import OptimizerConfig
+from gan_lightning.training.objectives import Objective
+from gan_lightning.training.optim import OptimizerConfig
 from tests.helpers.hydra import CONF_DIR, compose_config
 
 NEEDS = {  # options that only make sense with certain other settings

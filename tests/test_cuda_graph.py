@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from gan_lightning.errors import Diverged
-from gan_lightning.graphs import WARMUP_STEPS, Captured, StepGraphs
+from gan_lightning.training.cuda_graphs import WARMUP_STEPS, Captured, StepGraphs
 from tests.helpers.commands import run_command
 from tests.helpers.hydra import run_in_process
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gan_lightning.summary import read_summary
-from gan_lightning.wandb_records import WandbRun
+from gan_lightning.runs.summary import read_summary
+from gan_lightning.tracking.wandb_records import WandbRun
 from tests.helpers.commands import Result, command, run_command
 
 RUN = ["data=ring8", "model=mlp", "logger=wandb", "metrics=toy2d", "metrics.every_n_steps=50", "metrics.num_samples=500", "trainer.max_steps=150",

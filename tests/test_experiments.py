@@ -87,8 +87,8 @@ def test_the_recipe_covers_the_grid_with_high_quality_samples_in_one_cpu_run(tmp
 
 @pytest.mark.parametrize("study", ["theory_1d", "mode_coverage_2d", "mode_coverage_recipe"])
 def test_studies_over_seeds_train_their_seeds_vectorized(study):
-    from gan_lightning.grouping import plan
-    from gan_lightning.parallel import VECTORIZED_TARGET
+    from gan_lightning.sweeps.vectorized.launcher import plan
+    from gan_lightning.runs.jobs import VECTORIZED_TARGET
 
     cfg = compose_config([f"experiment={study}"], with_hydra=True)
     assert cfg.hydra.launcher._target_ == VECTORIZED_TARGET and cfg.hydra.launcher.groups == "basic"

@@ -19,9 +19,9 @@ from typing import Dict, List
 
 import pytest
 
-from gan_lightning.checkpoints import load_safely
-from gan_lightning.summary import read_summary
-from gan_lightning.wandb_records import WandbRun
+from gan_lightning.runs.checkpoints import load_safely
+from gan_lightning.runs.summary import read_summary
+from gan_lightning.tracking.wandb_records import WandbRun
 from tests.conftest import REPO, cli
 from tests.helpers.commands import run_command
 

@@ -67,7 +67,7 @@ def test_an_empty_folder_is_a_startup_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         run_in_process(["data=image_folder", f"data.path={tmp_path / 'empty'}", "model=mlp", *QUIET], tmp_path / "run")
     assert exit_info.value.code == 2
-    from gan_lightning.summary import read_summary
+    from gan_lightning.runs.summary import read_summary
 
     assert "holds no image files" in read_summary(tmp_path / "run")["error"]
 
@@ -75,7 +75,7 @@ def test_an_empty_folder_is_a_startup_error(tmp_path, capsys):
 def test_a_missing_folder_setting_is_named(tmp_path):
     with pytest.raises(SystemExit):
         run_in_process(["data=image_folder", "model=mlp", *QUIET], tmp_path / "run")
-    from gan_lightning.summary import read_summary
+    from gan_lightning.runs.summary import read_summary
 
     assert read_summary(tmp_path / "run")["error"].startswith("data.path has no value")
 

@@ -6,7 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 
-import gan_lightning.distributed  # noqa: F401  (registers the resolvers the preset uses)
+import gan_lightning.sweeps.slurm  # noqa: F401  (registers the resolvers the preset uses)
 from tests.helpers.hydra import compose_config
 
 

@@ -17,7 +17,8 @@ from gan_lightning.runs.build import build_datamodule, build_module, build_train
 from gan_lightning.config import to_config
 from gan_lightning.data.batches import TensorBatches
 from gan_lightning.adapter.fastpath import direct_updates_possible
-from gan_lightning.module import GAN
+from gan_lightning.training.losses import batch_coupled
+from gan_lightning.training.module import GAN
 from tests.helpers.hydra import compose_config
 
 TOY = ["data=ring8", "model=mlp", "logger=none", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]
@@ -91,9 +92,9 @@ def test_batch_norm_in_d_scores_fakes_the_same_way_in_both_updates(tmp_path):
     # With batch norm in D, a fake-only batch would be normalised by statistics D never trained on.
     cfg = to_config(compose_config(["data=fashion_mnist", "data.limit=256", "model=dcgan", "logger=none"]))
     module = build_module(cfg)
-    assert module.d_batch_coupled
+    assert batch_coupled(module.discriminator)
     cfg = to_config(compose_config([*TOY, "model.d_spectral_norm=true"]))
-    assert not build_module(cfg).d_batch_coupled
+    assert not batch_coupled(build_module(cfg).discriminator)
 
 
 class CountsUpdateHooks(pl.Callback):
@@ -382,7 +383,7 @@ def test_d_is_frozen_for_gs_updates_only(tmp_path, g_steps):
 
 
 def test_frozen_parameters_get_no_gradient_and_keep_their_own_setting_after():
-    from gan_lightning.module import frozen
+    from gan_lightning.training.module import frozen
 
     network, already_fixed = torch.nn.Linear(2, 1), torch.nn.Parameter(torch.ones(1), requires_grad=False)
     x = torch.randn(4, 2, requires_grad=True)
@@ -430,7 +431,7 @@ def test_steps_that_neither_log_nor_check_read_nothing_from_the_device(tmp_path,
     # read); the 27 others leave their losses on the device.
     assert [step for step, reads in enumerate(per_step.per_step, 1) if reads] == [10, 20, 30]
     assert all(per_step.per_step[step - 1] == 2 for step in (10, 20, 30))
-    assert module.unchecked_losses == []
+    assert module.nonfinite.pending == []
 
 
 def test_on_nan_skip_reads_every_loss_before_its_update(tmp_path, framework_host_reads):

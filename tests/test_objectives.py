@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from gan_lightning.objectives import Minimax, NonSaturating
+from gan_lightning.training.objectives import Minimax, NonSaturating
 
 
 def probabilities_to_logits(p):
@@ -78,7 +78,7 @@ def test_every_objective_has_a_yaml_and_names_its_paper():
 
 
 def test_hinge_losses():
-    from gan_lightning.objectives import Hinge
+    from gan_lightning.training.objectives import Hinge
 
     real, fake = torch.tensor([2.0, 0.5, -1.0]), torch.tensor([-2.0, 0.0, 0.5])
     # max(0, 1 − D(x)): 0, 0.5, 2 → 2.5/3;  max(0, 1 + D(G(z))): 0, 1, 1.5 → 2.5/3
@@ -87,7 +87,7 @@ def test_hinge_losses():
 
 
 def test_least_squares_losses_use_the_configured_labels():
-    from gan_lightning.objectives import LeastSquares
+    from gan_lightning.training.objectives import LeastSquares
 
     objective = LeastSquares(fake_label=-1.0, real_label=1.0, g_target=0.0)
     real, fake = torch.tensor([1.0, 0.0]), torch.tensor([-1.0, 1.0])
@@ -96,7 +96,7 @@ def test_least_squares_losses_use_the_configured_labels():
 
 
 def test_relativistic_average_losses_compare_against_the_other_batch():
-    from gan_lightning.objectives import Relativistic
+    from gan_lightning.training.objectives import Relativistic
 
     real, fake = torch.tensor([3.0, 1.0], dtype=torch.float64), torch.tensor([0.0, -2.0], dtype=torch.float64)
     sp = torch.nn.functional.softplus
@@ -110,7 +110,7 @@ def test_relativistic_average_losses_compare_against_the_other_batch():
 
 
 def test_wasserstein_losses_are_the_critic_gap():
-    from gan_lightning.objectives import Wasserstein
+    from gan_lightning.training.objectives import Wasserstein
 
     real, fake = torch.tensor([2.0, 4.0]), torch.tensor([1.0, -1.0])
     assert Wasserstein(clip=0.01).d_loss(real, fake).item() == pytest.approx(0.0 - 3.0)

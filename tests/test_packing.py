@@ -9,8 +9,8 @@ import torch
 
 from gan_lightning.config import to_config
 from gan_lightning.models.layers import Maxout
-from gan_lightning.losses import input_gradients, r1_penalty
-from gan_lightning.summary import read_summary
+from gan_lightning.training.losses import input_gradients, r1_penalty
+from gan_lightning.runs.summary import read_summary
 from tests.helpers.hydra import compose_config, run_in_process
 
 QUIET = ["logger=none", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]
@@ -76,7 +76,7 @@ def test_packing_is_refused_for_a_conditional_d(tmp_path):
 
 def test_d_output_histograms_take_whole_packs(tmp_path):
     from gan_lightning.runs.build import build_datamodule, build_module
-    from gan_lightning.callbacks import SampleGrid
+    from gan_lightning.callbacks.samples import SampleGrid
 
     cfg = to_config(compose_config(["data=ring8", "model=mlp", "model.pack=2", "data.num_samples=1000"]))
     module, datamodule = build_module(cfg), build_datamodule(cfg)

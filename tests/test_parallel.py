@@ -16,9 +16,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from gan_lightning.parallel import LAUNCHER_TARGET, default_jobs, job_devices, job_threads
-from gan_lightning.summary import read_summary
-from gan_lightning.wandb_records import WandbRun
+from gan_lightning.runs.jobs import LAUNCHER_TARGET, job_devices, job_threads
+from gan_lightning.sweeps.parallel import default_jobs
+from gan_lightning.runs.summary import read_summary
+from gan_lightning.tracking.wandb_records import WandbRun
 from tests.conftest import REPO, cli
 from tests.helpers.commands import command
 from tests.helpers.hydra import run_in_process

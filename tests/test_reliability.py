@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan_lightning.checkpoints import load_safely
-from gan_lightning.summary import read_summary
+from gan_lightning.runs.checkpoints import load_safely
+from gan_lightning.runs.summary import read_summary
 from tests.conftest import REPO
 from tests.helpers.commands import run_command
 from tests.helpers.hydra import run_in_process
@@ -78,7 +78,7 @@ def test_raising_max_steps_continues_a_finished_run(tmp_path):
 WRITER = textwrap.dedent(
     """
     import io, sys, time, torch
-    import gan_lightning.checkpoints as checkpoints
+    import gan_lightning.runs.checkpoints as checkpoints
     path = sys.argv[1]
     writer = checkpoints.AtomicCheckpointIO()
     writer.save_checkpoint({"gan_lightning": {"steps_done": 1}, "w": torch.ones(1000)}, path)
@@ -133,7 +133,7 @@ def test_non_finite_weights_are_never_checkpointed(tmp_path):
 
 def nan_d_losses(monkeypatch, poisoned):
     """D's loss (Minimax and the objectives built on it) is NaN at the calls (1, 2, ...) ``poisoned`` picks."""
-    from gan_lightning.objectives import Minimax
+    from gan_lightning.training.objectives import Minimax
 
     calls = {"n": 0}
     real_d_loss = Minimax.d_loss

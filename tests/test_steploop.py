@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from gan_lightning.runs.context import RunContext
 from gan_lightning.runs.build import build_trainer
 from gan_lightning.config import to_config
-from gan_lightning.module import GAN
+from gan_lightning.training.module import GAN
 from gan_lightning.adapter.steploop import SettledAnswersEpochLoop, Unprofiled
 from tests.helpers.hydra import compose_config, run_in_process
 from tests.test_module import TOY as MODULE_TOY, fit as fit_toy
@@ -122,7 +122,7 @@ def test_a_requested_profiler_writes_its_report_to_the_run_directory(tmp_path):
 
 
 def test_progress_off_puts_no_progress_callback_in_the_loop(tmp_path):
-    from gan_lightning.callbacks import ProgressLog
+    from gan_lightning.callbacks.progress import ProgressLog
 
     def progress_callbacks(every_n_steps: int) -> int:
         cfg = to_config(compose_config([*TOY, f"callbacks.progress_every_n_steps={every_n_steps}"]))

@@ -13,7 +13,7 @@ import torch
 
 from gan_lightning.runs.build import build_module
 from gan_lightning.config import to_config
-from gan_lightning.losses import Layout, input_gradients
+from gan_lightning.training.losses import Layout, input_gradients
 from tests.helpers.hydra import compose_config, run_in_process
 
 GRID = torch.linspace(-2.0, 4.0, 601)
@@ -88,7 +88,7 @@ def test_value_at_the_optimal_discriminator_is_minus_log_4_plus_twice_the_jsd():
     torch.manual_seed(0)
     real, fake = torch.randn(2_000_000, dtype=torch.float64), torch.randn(2_000_000, dtype=torch.float64) + 2
     logit = lambda x: 2 - 2 * x  # noqa: E731  (the logit of D*)
-    from gan_lightning.objectives import Minimax
+    from gan_lightning.training.objectives import Minimax
 
     assert -Minimax().d_loss(logit(real), logit(fake)).item() == pytest.approx(-math.log(4) + 2 * jsd, abs=3e-3)
 

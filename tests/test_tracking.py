@@ -12,8 +12,8 @@ from PIL import Image
 
 from tests.helpers.commands import run_command
 from tests.helpers.hydra import run_in_process
-from gan_lightning.summary import describe_machine
-from gan_lightning.wandb_records import FIRST, FULL, LAST, MIDDLE, TransactionLog, WandbRecordError, WandbRun, _chunks, find_wandb_file
+from gan_lightning.runs.summary import describe_machine
+from gan_lightning.tracking.wandb_records import FIRST, FULL, LAST, MIDDLE, TransactionLog, WandbRecordError, WandbRun, _chunks, find_wandb_file
 
 SWEEP = ["-m", "objective=minimax,nonsaturating", "data=ring8", "model=mlp", "logger=wandb", "trainer.max_steps=100", "trainer.log_every_n_steps=10",
          "metrics=toy2d", "metrics.every_n_steps=50", "callbacks.samples_every_n_steps=50", "logger.log_model=true"]  # fmt: skip

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from gan_lightning.config import to_config
-from gan_lightning.ema import ExponentialMovingAverage
-from gan_lightning.losses import r1_penalty
+from gan_lightning.training.ema import ExponentialMovingAverage
+from gan_lightning.training.losses import r1_penalty
 from tests.helpers.hydra import CONF_DIR, compose_config, run_in_process
 from tests.test_objectives import ALL
 
@@ -40,7 +40,7 @@ def test_every_objective_and_model_runs_a_few_steps(tmp_path, objective, model):
 def test_wgan_gp_with_batch_norm_in_d_is_refused(tmp_path):
     with pytest.raises(SystemExit):
         run_in_process(["model=dcgan", "model.d_norm=batch", "objective=wgan_gp", "data.limit=256", "trainer.max_steps=1", *QUIET], tmp_path)
-    from gan_lightning.summary import read_summary
+    from gan_lightning.runs.summary import read_summary
 
     assert "use model.d_norm=layer or model.d_norm=none" in read_summary(tmp_path)["error"]
 

@@ -14,9 +14,9 @@ from typing import Iterator
 
 import pytest
 
-from gan_lightning.checkpoints import load_safely
+from gan_lightning.runs.checkpoints import load_safely
 from gan_lightning.data.idx import DataFinder
-from gan_lightning.summary import read_summary
+from gan_lightning.runs.summary import read_summary
 from tests.conftest import REPO
 from tests.helpers.commands import Result, command, run_command
 from tests.test_history import checkpoint_step, file_hashes, start, wait_for

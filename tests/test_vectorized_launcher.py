@@ -16,9 +16,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from gan_lightning.grouping import plan, quoted, seed_of
-from gan_lightning.summary import read_summary
-from gan_lightning.wandb_records import WandbRun
+from gan_lightning.sweeps.vectorized.launcher import plan, quoted, seed_of
+from gan_lightning.runs.summary import read_summary
+from gan_lightning.tracking.wandb_records import WandbRun
 from tests.conftest import cli
 from tests.helpers.commands import run_command
 from tests.test_parallel import log_times

@@ -18,7 +18,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from gan_lightning.report import find_runs, mean_and_error
-from gan_lightning.summary import read_summary
+from gan_lightning.runs.summary import read_summary
 
 OBJECTIVES = ["minimax", "nonsaturating", "least_squares", "wasserstein", "wgan_gp", "hinge"]
 # Lucic et al. 2018, Fashion-MNIST, best Inception FID (mean ± std of the best models' scores); no hinge.

@@ -7,6 +7,7 @@
 - ``runtime``: process-wide settings that importing Lightning changes.
 - ``ddp``: the launcher and strategy of data-parallel jobs.
 - ``access``: state of Lightning's objects that only private attributes reveal.
+- ``checkpoint_layout``: the keys of Lightning's checkpoints (weights, optimizers, loops, callbacks).
 
 ``trainer.fast_path=false`` runs plain Lightning instead (same weights, bit for bit). The private names used
 here exist in the Lightning versions ``pyproject.toml`` allows; tests/test_adapter.py pins them.

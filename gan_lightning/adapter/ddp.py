@@ -6,10 +6,12 @@ processes of a job by re-running the job, not the whole command line.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
+import sys
 from contextlib import nullcontext
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional
 
 import torch
 from lightning_fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
@@ -18,7 +20,28 @@ from pytorch_lightning.strategies import DDPStrategy
 from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 from torch.nn.parallel import DistributedDataParallel
 
-from gan_lightning.distributed import LAUNCH_ENV, job_command, log
+
+log = logging.getLogger("gan_lightning")
+
+# What the launcher sets in the parent process for the job's processes; restored when the job ends.
+LAUNCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+
+
+def job_command(local_rank: int) -> List[str]:
+    """The command that runs this Hydra job (not the whole multirun) as one more process in its run directory."""
+    from hydra.core.hydra_config import HydraConfig
+
+    hc = HydraConfig.get()
+    run_dir = str(hc.runtime.output_dir).replace("\\", "\\\\").replace("'", "\\'")
+    return [
+        sys.executable,
+        "-m",
+        "gan_lightning.run",
+        *hc.overrides.task,
+        f"hydra.run.dir='{run_dir}'",
+        "hydra.output_subdir=null",  # the job's .hydra/ is rank 0's
+        f"hydra.job.name={hc.job.name}_rank{local_rank}",  # its log: <run dir>/run_rank<N>.log
+    ]
 
 
 class JobLauncher(_SubprocessScriptLauncher):

@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     from gan_lightning.adapter.runtime import restore_cuda_check
     from gan_lightning.bench.loops import case_config, compare, fid_cost, scaling, sweep_wall_times, vectorized_speed
     from gan_lightning.bench.peers import PLAIN_AUTOCAST
-    from gan_lightning.summary import machine
+    from gan_lightning.runs.summary import machine
 
     for name in cases:  # composes and validates every case with the overrides before any is timed
         require_choice("trainer.precision", case_config(name, args.overrides).trainer.precision, PLAIN_AUTOCAST)

@@ -25,7 +25,7 @@ SWEEP = ["logger=csv", "metrics=none", "callbacks.samples_every_n_steps=0", "cal
 LAUNCHERS = {"basic": [], "parallel": ["hydra/launcher=parallel"], "vectorized": ["hydra/launcher=vectorized"]}
 
 
-# Seeds trained side by side (gan_lightning.vectorized): the 1-D game with theory_1d's networks, and the default
+# Seeds trained side by side (gan_lightning.sweeps.vectorized): the 1-D game with theory_1d's networks, and the default
 # MLP and PacGAN's networks on ring8.
 VECTORIZED_CASES: Dict[str, List[str]] = {
     "gaussian1d_theory": ["model=mlp", "data=gaussian1d", "model.g_hidden=[64,64]", "model.d_hidden=[64,64]"],

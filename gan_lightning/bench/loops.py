@@ -20,8 +20,9 @@ from gan_lightning.runs.build import build_datamodule, build_module, build_train
 from gan_lightning.runs.context import RunContext
 from gan_lightning.config import compose, to_config, validate
 from gan_lightning.data.batches import TensorBatches
-from gan_lightning.graphs import WARMUP_STEPS, on_side_stream
-from gan_lightning.module import GAN, batch_coupled, split
+from gan_lightning.training.cuda_graphs import WARMUP_STEPS, on_side_stream
+from gan_lightning.training.losses import batch_coupled
+from gan_lightning.training.module import GAN, split
 from gan_lightning.bench.cases import CASES, FRAMEWORK, LAUNCHERS, MEMBERS, SWEEP, VECTORIZED_CASES
 from gan_lightning.bench.peers import PEERS, plain_autocast
 
@@ -335,7 +336,7 @@ def fid_cost(folder: Path) -> Dict[str, float]:
     the first computes the real features and what KID and precision/recall keep of them; the second finds them
     kept, as every later evaluation of a run does."""
     from gan_lightning.metrics.fidelity import ImageQuality, shared_features
-    from gan_lightning.paths import cache_root
+    from gan_lightning.files import cache_root
 
     shared_features.cache_clear()
 
@@ -397,7 +398,7 @@ def sweep_wall_times(case: List[str], jobs: int, steps: int, folder: Path, overr
 
 def vectorized_round(cfg, members: int, warmup: int, steps: int, folder: Path) -> float:
     """Steady-state training steps per second of ``members`` seeds trained as one group, in the framework's trainer."""
-    from gan_lightning.vectorized import build_group
+    from gan_lightning.sweeps.vectorized.module import build_group
 
     cfg.trainer.max_steps = warmup + steps + 1
     group = build_group(cfg, list(range(members)))

@@ -1,6 +1,6 @@
 """Checkpoints in the run directory: ``checkpoints/last.ckpt`` every N steps and at the end, and a history beside it:
 ``step_<N>.ckpt`` every ``keep_every_n_steps`` steps (the latest ``keep_limit``) and ``best.ckpt`` at the best value
-of a metric."""
+of a metric, in the folder layout of ``checkpoint_files``."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from gan_lightning.checkpoints import write_run
+from gan_lightning.training.periodic import Periodic, due
+from gan_lightning.callbacks.checkpoint_files import best_checkpoint, kept_checkpoint, kept_checkpoints, last_checkpoint
 from gan_lightning.errors import Diverged
 from gan_lightning.files import atomic_write
-from gan_lightning.metrics import better
+from gan_lightning.metrics.goals import better
 from gan_lightning.metrics.evaluation import Evaluation
-from gan_lightning.periodic import Periodic, due
-
+from gan_lightning.training.state import write_run
 
 @dataclass
 class History:
@@ -27,10 +27,6 @@ class History:
     best_metric: Optional[str] = None
 
 
-def kept_step(path: Path) -> int:
-    return int(path.stem.split("_")[1])
-
-
 class PeriodicCheckpoint(Periodic):
     """Saves through Lightning (atomic writes), and keeps the checkpoint history ``history`` asks for.
 
@@ -39,10 +35,10 @@ class PeriodicCheckpoint(Periodic):
     value so far is part of every checkpoint (this callback's state), so a resumed run compares with it.
     """
 
-    def __init__(self, folder: Path, every_n_steps: int, history: Optional[History] = None, run_config: Optional[Dict[str, Any]] = None,
+    def __init__(self, run_dir: Path, every_n_steps: int, history: Optional[History] = None, run_config: Optional[Dict[str, Any]] = None,
                  run_id: Optional[str] = None):  # fmt: skip
         super().__init__(every_n_steps)
-        self.folder, self.history = Path(folder), history or History()
+        self.run_dir, self.history = Path(run_dir), history or History()
         self.run_config = run_config or {}
         self.run_id = run_id
         self.best: Optional[Dict[str, float]] = None  # {"value", "step"} of history.best_metric's best so far
@@ -58,11 +54,11 @@ class PeriodicCheckpoint(Periodic):
 
     @property
     def last_path(self) -> Path:
-        return self.folder / "last.ckpt"
+        return last_checkpoint(self.run_dir)
 
     @property
     def best_path(self) -> Path:
-        return self.folder / "best.ckpt"
+        return best_checkpoint(self.run_dir)
 
     def is_due(self, steps_done: int) -> bool:
         return super().is_due(steps_done) or due(steps_done, self.history.every_n_steps)
@@ -89,9 +85,9 @@ class PeriodicCheckpoint(Periodic):
     def keep_step(self, step: int) -> None:
         """Copy last.ckpt to step_<N>.ckpt (atomically), then drop the oldest beyond history.limit."""
         with open(self.last_path, "rb") as source:
-            atomic_write(self.folder / f"step_{step:06d}.ckpt", lambda target: shutil.copyfileobj(source, target))
+            atomic_write(kept_checkpoint(self.run_dir, step), lambda target: shutil.copyfileobj(source, target))
         if self.history.limit is not None:
-            kept = sorted(self.folder.glob("step_*.ckpt"), key=kept_step)
+            kept = kept_checkpoints(self.run_dir)
             for old in kept[: max(len(kept) - self.history.limit, 0)]:
                 old.unlink()
 

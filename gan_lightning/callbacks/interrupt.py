@@ -12,13 +12,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
-from typing import Any, Dict, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
 
 import pytorch_lightning as pl
 import torch
 
-from gan_lightning.callbacks.checkpoint import PeriodicCheckpoint
 from gan_lightning.errors import Diverged, Interrupted, UserError
+
+if TYPE_CHECKING:
+    from gan_lightning.callbacks.checkpoint import PeriodicCheckpoint
 
 log = logging.getLogger("gan_lightning")
 

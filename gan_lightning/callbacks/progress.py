@@ -14,7 +14,7 @@ from typing import Optional
 import pytorch_lightning as pl
 
 from gan_lightning.metrics.evaluation import latest_evaluation
-from gan_lightning.periodic import due
+from gan_lightning.training.periodic import due
 
 log = logging.getLogger("gan_lightning")
 

@@ -9,7 +9,7 @@ from typing import Optional
 import torch
 from pytorch_lightning.loggers import WandbLogger
 
-from gan_lightning.periodic import Periodic
+from gan_lightning.training.periodic import Periodic
 
 
 def class_rows(num_classes: int, num_samples: int) -> Optional[torch.Tensor]:

@@ -16,7 +16,7 @@ from gan_lightning.data.images import StoredImages
 from gan_lightning.errors import UserError, require_choice
 from gan_lightning.files import download, download_error
 from gan_lightning.lazy import torch
-from gan_lightning.paths import cache_root
+from gan_lightning.files import cache_root
 
 if TYPE_CHECKING:
     from torch import Tensor

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, List, Optional, Tuple
 import numpy as np
 from omegaconf import MISSING
 
-from gan_lightning.data import DataConfig
+from gan_lightning.data.base import DataConfig
 from gan_lightning.data.plots import save_image_grid
 from gan_lightning.errors import UserError, invalid, require_choice, require_positive
 from gan_lightning.files import download, download_error
 from gan_lightning.lazy import torch
-from gan_lightning.paths import cache_root
+from gan_lightning.files import cache_root
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl

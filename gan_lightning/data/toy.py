@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, ClassVar, Dict, Optional, Tuple
 import numpy as np
 from omegaconf import MISSING
 
-from gan_lightning.data import DataConfig
+from gan_lightning.data.base import DataConfig
 from gan_lightning.lazy import torch
 from gan_lightning.data.plots import save_histogram, save_scatter
 from gan_lightning.errors import require_positive

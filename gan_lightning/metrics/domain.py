@@ -19,7 +19,7 @@ from torch_fidelity import FeatureExtractorBase, register_feature_extractor
 from tqdm import tqdm
 
 from gan_lightning.files import atomic_write
-from gan_lightning.paths import cache_root
+from gan_lightning.files import cache_root
 
 log = logging.getLogger("gan_lightning")
 

@@ -8,8 +8,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 from torch import Tensor
 
-from gan_lightning.distributed import Shares
-from gan_lightning.periodic import Periodic
+from gan_lightning.training.distributed import Shares
+from gan_lightning.training.periodic import Periodic
 
 
 class Evaluation(Periodic):

@@ -17,12 +17,12 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from gan_lightning.errors import UserError, invalid
-from gan_lightning.distributed import Shares
+from gan_lightning.training.distributed import Shares
 from gan_lightning.metrics import domain  # noqa: F401  (registers the domain extractor with torch-fidelity)
 from gan_lightning.metrics.evaluation import Evaluation, concatenate
 from gan_lightning.metrics.manifold import Reference
 from gan_lightning.files import download, download_error
-from gan_lightning.paths import cache_root
+from gan_lightning.files import cache_root
 
 if TYPE_CHECKING:
     from gan_lightning.metrics.configs import ImageMetrics

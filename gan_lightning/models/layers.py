@@ -30,7 +30,7 @@ def norm_2d(name: str, channels: int) -> nn.Module:
 class Maxout(nn.Module):
     """Goodfellow et al. 2013: a linear map to ``units × pieces`` values, keeping the largest piece of each unit."""
 
-    member_major_rows = True  # gan_lightning.vectorized: its own work is per row
+    member_major_rows = True  # gan_lightning.sweeps.vectorized: its own work is per row
 
     def __init__(self, in_features: int, units: int, pieces: int):
         super().__init__()

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 class MLPGenerator(Generator):
-    # gan_lightning.vectorized: its own work (reshaping each row into a sample) is per row, so it runs unchanged on the
+    # gan_lightning.sweeps.vectorized: its own work (reshaping each row into a sample) is per row, so it runs unchanged on the
     # rows of several networks laid one network's after another (its layers are then their member-major forms).
     member_major_rows = True
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import pytorch_lightning as pl
 import torch
@@ -10,16 +10,21 @@ from hydra.utils import instantiate
 from pytorch_lightning.plugins.environments import SLURMEnvironment
 from torch import nn
 
-from gan_lightning.callbacks import PeriodicCheckpoint, ProgressLog, SampleGrid, StopOnSignal
+from gan_lightning.callbacks.checkpoint import PeriodicCheckpoint
+from gan_lightning.callbacks.interrupt import StopOnSignal
+from gan_lightning.callbacks.progress import ProgressLog
+from gan_lightning.callbacks.samples import SampleGrid
 from gan_lightning.callbacks.checkpoint import History
-from gan_lightning.checkpoints import AtomicCheckpointIO
-from gan_lightning.config import Config
+from gan_lightning.runs.checkpoints import AtomicCheckpointIO
 from gan_lightning.runs.context import RunContext
 from gan_lightning.adapter.ddp import build_strategy
-from gan_lightning.module import GAN
-from gan_lightning.parallel import current_hydra_config, job_devices
+from gan_lightning.training.module import GAN, StepSettings
+from gan_lightning.runs.jobs import current_hydra_config, job_devices
 from gan_lightning.adapter.steploop import build_profiler, settle_per_step_questions
-from gan_lightning.tracking import build_loggers
+from gan_lightning.tracking.loggers import build_loggers
+
+if TYPE_CHECKING:
+    from gan_lightning.config import Config
 
 
 def build_datamodule(cfg: Config) -> pl.LightningDataModule:
@@ -37,11 +42,6 @@ def with_speed_options(cfg: Config, generator: nn.Module, discriminator: nn.Modu
     return generator, discriminator
 
 
-# The settings of trainer and regularization that the GAN module takes, under the same names.
-MODULE_TRAINER_SETTINGS = ("d_steps", "g_steps", "updates", "g_fakes", "max_steps", "on_nan", "max_skipped_fraction", "fast_path", "cuda_graph")
-MODULE_REGULARIZATION_SETTINGS = ("r1_gamma", "r1_interval", "ema_decay", "ema_start_step")
-
-
 def build_networks(cfg: Config) -> Tuple[nn.Module, nn.Module]:
     """The configured G and D, drawing their initial weights from torch's global generator."""
     num_classes = cfg.data.num_classes if cfg.model.conditional else 0
@@ -50,10 +50,15 @@ def build_networks(cfg: Config) -> Tuple[nn.Module, nn.Module]:
 
 
 def module_settings(cfg: Config) -> Dict[str, Any]:
-    """What the GAN module takes besides its networks."""
-    settings = {name: getattr(cfg.trainer, name) for name in MODULE_TRAINER_SETTINGS}
-    settings.update({name: getattr(cfg.regularization, name) for name in MODULE_REGULARIZATION_SETTINGS})
-    return dict(objective=cfg.objective, g_optimizer=cfg.optimizer.g, d_optimizer=cfg.optimizer.d, d_batch_stats=cfg.model.d_batch_stats, **settings)
+    """What the GAN module takes besides its networks: the objective, the optimizers and how it trains."""
+    trainer, regularization = cfg.trainer, cfg.regularization
+    settings = StepSettings(
+        d_steps=trainer.d_steps, g_steps=trainer.g_steps, updates=trainer.updates, g_fakes=trainer.g_fakes, max_steps=trainer.max_steps,
+        d_batch_stats=cfg.model.d_batch_stats, r1_gamma=regularization.r1_gamma, r1_interval=regularization.r1_interval,
+        ema_decay=regularization.ema_decay, ema_start_step=regularization.ema_start_step, on_nan=trainer.on_nan,
+        max_skipped_fraction=trainer.max_skipped_fraction, fast_path=trainer.fast_path, cuda_graph=trainer.cuda_graph,
+    )  # fmt: skip
+    return dict(objective=cfg.objective, g_optimizer=cfg.optimizer.g, d_optimizer=cfg.optimizer.d, settings=settings)
 
 
 def build_module(cfg: Config, module_class: type = GAN) -> GAN:
@@ -66,7 +71,7 @@ def build_callbacks(cfg: Config, context: RunContext) -> List[pl.Callback]:
     metrics = cfg.metrics.callback(cfg.data, cfg.seed)
     # Callbacks run in this order at every step: metrics first, so the progress line shows this step's values.
     kept = History(cfg.callbacks.keep_every_n_steps, cfg.callbacks.keep_limit, cfg.callbacks.keep_best)
-    checkpoint = PeriodicCheckpoint(run_dir / "checkpoints", cfg.callbacks.checkpoint_every_n_steps, kept, context.config, context.run_id)
+    checkpoint = PeriodicCheckpoint(run_dir, cfg.callbacks.checkpoint_every_n_steps, kept, context.config, context.run_id)
     callbacks: List[pl.Callback] = [
         *([metrics] if metrics is not None else []),
         SampleGrid(cfg.data, run_dir / "samples", cfg.callbacks.samples_every_n_steps, cfg.callbacks.num_samples, cfg.seed),

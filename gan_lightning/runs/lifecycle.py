@@ -20,17 +20,19 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from gan_lightning.callbacks.checkpoint_files import last_checkpoint
 from gan_lightning.config import to_config, validate
-from gan_lightning.distributed import process_rank, slurm_job
+from gan_lightning.runs.summary import slurm_job
+from gan_lightning.training.distributed import process_rank
 from gan_lightning.errors import Diverged, Interrupted, UserError
 from gan_lightning.files import user_fixable
-from gan_lightning.parallel import SweepStopped, is_parallel, sweep_stopping
-from gan_lightning.rundir import RunDirectory, job_log_name
+from gan_lightning.runs.jobs import SweepStopped, is_parallel, sweep_stopping
+from gan_lightning.runs.directory import RunDirectory, continues_own_run, job_log_name
 from gan_lightning.runs.context import RunContext, run_context
-from gan_lightning.summary import read_summary, write_summary
+from gan_lightning.runs.summary import read_summary, write_summary
 
 if TYPE_CHECKING:
-    from gan_lightning.checkpoints import Resume
+    from gan_lightning.runs.checkpoints import Resume
 
 log = logging.getLogger("gan_lightning")
 
@@ -102,10 +104,8 @@ def run_in(directory: RunDirectory, cfg: DictConfig) -> Optional[float]:
         if not parallel:  # a parallel job's worker process lives on: the sweep's process reports the stop
             raise
     finally:
-        summary.update(wall_times(resume, context.run_dir, time.perf_counter() - started))
-        # A refused start or resume leaves the files of a run already in the directory as they were.
-        if rank_zero and (directory.claimed or not directory.holds_previous_run):
-            save_summary(context.run_dir, summary)
+        if rank_zero:
+            end_summary(directory, summary, resume, time.perf_counter() - started)
     if not rank_zero:
         # The other processes of a data-parallel job leave the summary, final messages and exit status to rank 0
         # (a failing exit here would make Lightning's launcher kill rank 0 before it reports).
@@ -130,15 +130,10 @@ def initial_summary(overrides: Any) -> Dict[str, Any]:
     return {"status": "failed", "global_step": 0, "metrics": {}, "overrides": list(overrides), **slurm_job()}
 
 
-def continues_own_run(resume: Optional[Resume], run_dir: Path) -> bool:
-    """Whether ``resume`` is a checkpoint of this run directory; one of another run (resume=PATH) starts a new run."""
-    return resume is not None and Path(resume.path).resolve().parent.parent == Path(run_dir).resolve()
-
-
 def wall_times(resume: Optional[Resume], run_dir: Path, seconds: float) -> Dict[str, float]:
     """``wall_time_s``: the run's seconds over all its segments, so a resumed or requeued run adds those its summary
     recorded before; ``segment_wall_time_s``: this process's share, when it continued its own run."""
-    if not continues_own_run(resume, run_dir):
+    if resume is None or not continues_own_run(resume.path, run_dir):
         return {"wall_time_s": round(seconds, 3)}
     try:
         earlier = float(read_summary(run_dir).get("wall_time_s", 0.0))
@@ -156,7 +151,7 @@ def record_failure(error: Exception, summary: Dict[str, Any], run_dir: Path, mul
         return USER_ERROR_EXIT
     if isinstance(error, Diverged):
         summary.update(status="diverged", error=str(error))
-        last = run_dir / "checkpoints" / "last.ckpt"
+        last = last_checkpoint(run_dir)
         kept = f"the last good checkpoint is kept: {last}" if last.exists() else "no checkpoint had been written yet"
         log.error(f"{error}; {kept}")
         return DIVERGED_EXIT
@@ -170,6 +165,14 @@ def record_failure(error: Exception, summary: Dict[str, Any], run_dir: Path, mul
     # One broken job must not end a sweep: record it and let the others run.
     log.error(f"job failed:\n{traceback.format_exc()}")
     return 1
+
+
+def end_summary(directory: RunDirectory, summary: Dict[str, Any], resume: Optional[Resume], seconds: float) -> None:
+    """A run's summary.json at its end, with its wall times: every run of a job, a vectorized group's members too. A
+    refused start or resume leaves the files of a run already in the directory as they were."""
+    summary.update(wall_times(resume, directory.path, seconds))
+    if directory.claimed or not directory.holds_previous_run:
+        save_summary(directory.path, summary)
 
 
 def save_summary(run_dir: Path, summary: Dict[str, Any]) -> None:

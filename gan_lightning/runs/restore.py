@@ -7,11 +7,14 @@ from typing import Any, Dict, List, Tuple
 
 from omegaconf import OmegaConf
 
+from gan_lightning.adapter.checkpoint_layout import weights
+
 from gan_lightning.runs.build import build_module
-from gan_lightning.checkpoints import load_safely, steps_done, stored_config
+from gan_lightning.training.state import steps_done, stored_config
+from gan_lightning.runs.checkpoints import load_safely
 from gan_lightning.config import Config, compose, to_config
 from gan_lightning.errors import UserError
-from gan_lightning.module import GAN
+from gan_lightning.training.module import GAN
 
 # What the checkpoint fixes: the networks and the data they were trained on. Everything else
 # (metrics, trainer, logger) comes from the command line, on top of the defaults.
@@ -41,7 +44,7 @@ def configure(checkpoint: Dict[str, Any], overrides: List[str]) -> Config:
 def restore_module(checkpoint: Dict[str, Any], config: Config) -> GAN:
     """The GAN with the checkpoint's weights (G, D and the EMA of G), in eval mode."""
     module = build_module(config)
-    module.load_state_dict(checkpoint["state_dict"])
+    module.load_state_dict(weights(checkpoint))
     module.steps_done = steps_done(checkpoint)
     return module.eval()
 

@@ -15,15 +15,16 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
-from gan_lightning.distributed import Shares
-from gan_lightning.checkpoints import load_safely, steps_done, stored_config, stored_run_id
+from gan_lightning.training.distributed import Shares
+from gan_lightning.training.state import steps_done, stored_config, stored_run_id
+from gan_lightning.runs.checkpoints import load_safely
 from gan_lightning.errors import UserError
 from gan_lightning.files import atomic_write
-from gan_lightning.tracking import stop_wandb_service, within
-from gan_lightning.callbacks.checkpoint import kept_step
-from gan_lightning.metrics import SUMMARY_GOALS, better
+from gan_lightning.tracking.loggers import stop_wandb_service, within
+from gan_lightning.callbacks.checkpoint_files import best_checkpoint, checkpoint_folder, kept_checkpoints, kept_step, last_checkpoint
+from gan_lightning.metrics.goals import SUMMARY_GOALS, better
 from gan_lightning.runs.restore import configure, read_checkpoint, restore_module
-from gan_lightning.summary import FILENAME, read_summary, scalar_metrics, write_summary
+from gan_lightning.runs.summary import FILENAME, read_summary, scalar_metrics, write_summary
 
 log = logging.getLogger("gan_lightning")
 CACHE = "evaluation.json"  # in each run directory: every score computed for it, with its protocol
@@ -109,21 +110,20 @@ def run_directories(paths: List[Path]) -> List[Path]:
     for path in paths:
         if not path.is_dir():
             raise UserError(f"runs={str(path)!r}: no such directory.")
-        if (path / "checkpoints").is_dir():
+        if checkpoint_folder(path).is_dir():
             runs.append(path)
             continue
-        inside = sorted((p for p in path.iterdir() if (p / "checkpoints").is_dir()), key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name))
+        inside = sorted((p for p in path.iterdir() if checkpoint_folder(p).is_dir()), key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name))
         if not inside:
             raise UserError(f"runs={str(path)!r}: neither a run directory (with checkpoints/) nor a sweep directory holding runs.")
         runs.extend(inside)
     return runs
 
 
-def kept_checkpoints(run_dir: Path) -> List[Path]:
+def checkpoints_to_score(run_dir: Path) -> List[Path]:
     """step_<N>.ckpt, and best.ckpt and last.ckpt where they hold a step no other file does, in step order."""
-    by_step = {kept_step(path): path for path in (run_dir / "checkpoints").glob("step_*.ckpt")}
-    for name in ("best.ckpt", "last.ckpt"):
-        path = run_dir / "checkpoints" / name
+    by_step = {kept_step(path): path for path in kept_checkpoints(run_dir)}
+    for path in (best_checkpoint(run_dir), last_checkpoint(run_dir)):
         if path.is_file():
             by_step.setdefault(steps_done(load_safely(path)), path)
     return [by_step[step] for step in sorted(by_step)]
@@ -254,7 +254,7 @@ def evaluate_runs(paths: List[Path], out: Path, overrides: List[str], force: boo
     found: Dict[Path, Optional[Dict[str, Any]]] = {}
     missing: Dict[Path, Scoring] = {}
     for run_dir in runs:
-        for path in kept_checkpoints(run_dir):
+        for path in checkpoints_to_score(run_dir):
             scoring = Scoring(path, overrides)
             found[path] = scoring.cached([] if force else caches[run_dir])
             if found[path] is None:

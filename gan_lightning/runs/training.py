@@ -6,23 +6,26 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 
 from gan_lightning.runs.build import build_datamodule, build_module, build_trainer
-from gan_lightning.callbacks import StopOnSignal
-from gan_lightning.checkpoints import Resume, check_compatible, select_resume, stored_run_id
-from gan_lightning.config import Config
+from gan_lightning.callbacks.interrupt import StopOnSignal
+from gan_lightning.training.state import stored_run_id
+from gan_lightning.runs.checkpoints import Resume, check_compatible, select_resume
 from gan_lightning.metrics.evaluation import latest_evaluation
-from gan_lightning.module import GAN
-from gan_lightning.parallel import job_threads
+from gan_lightning.training.module import GAN
+from gan_lightning.runs.jobs import job_threads
 from gan_lightning.runs.context import RunContext
-from gan_lightning.runs.lifecycle import continues_own_run
-from gan_lightning.summary import machine, read_summary, scalar_metrics
-from gan_lightning.tracking import finish_wandb
+from gan_lightning.runs.directory import continues_own_run
+from gan_lightning.runs.summary import machine, read_summary, scalar_metrics
+from gan_lightning.tracking.loggers import finish_wandb
+
+if TYPE_CHECKING:
+    from gan_lightning.config import Config
 
 log = logging.getLogger("gan_lightning")
 
@@ -81,7 +84,7 @@ def record_outcome(summary: Dict[str, Any], config: Config, trainer: Any, module
         summary["metrics_protocol"] = protocol  # how its sample-quality metrics were computed
         summary["evaluation_s"] = round(evaluation_seconds, 3)  # of wall_time_s: the cost of measuring sample quality
     if config.trainer.on_nan == "skip":
-        summary["skipped_updates"] = module.skipped_updates
+        summary["skipped_updates"] = module.nonfinite.skipped
     summary["wandb_dir"] = finish_wandb(trainer.loggers, protocol, config.logger.finish_timeout_s)
     summary["machine"] = {**machine(), "processes": trainer.world_size}  # beside wall_time_s: what that time was spent on
     best = checkpoint.best_record()
@@ -98,4 +101,4 @@ def previous_metrics(run_dir: Path) -> Dict[str, Any]:
 
 def own_run_id(resume: Optional[Resume], run_dir: Path) -> Optional[str]:
     """The run id a checkpoint of this run directory carries."""
-    return stored_run_id(resume.checkpoint) if continues_own_run(resume, run_dir) else None
+    return stored_run_id(resume.checkpoint) if resume is not None and continues_own_run(resume.path, run_dir) else None

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, open_dict
 
 from gan_lightning.config import CONF_DIR, compose  # noqa: F401  (CONF_DIR: for the tests)
 from gan_lightning.runs.lifecycle import run
-from gan_lightning.summary import read_summary
+from gan_lightning.runs.summary import read_summary
 from tests.helpers.commands import with_test_defaults
 
 

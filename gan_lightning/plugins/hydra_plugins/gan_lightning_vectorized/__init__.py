@@ -1,6 +1,6 @@
 """``hydra/launcher=vectorized`` as Hydra finds launchers: a class in the ``hydra_plugins`` namespace package.
 gan_lightning puts this folder's parent on sys.path when it is imported; the launcher's work is in
-gan_lightning.grouping."""
+gan_lightning.sweeps.vectorized.launcher."""
 
 from typing import Any, Optional, Sequence
 
@@ -24,6 +24,6 @@ class VectorizedLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from gan_lightning.grouping import launch_groups
+        from gan_lightning.sweeps.vectorized.launcher import launch_groups
 
         return launch_groups(self, job_overrides, initial_job_idx)

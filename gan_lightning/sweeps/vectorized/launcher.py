@@ -4,12 +4,13 @@ The launcher forms the groups from the sweep (``plan``), gives each member the r
 would give its job, and hands one job per group (and each job that cannot be grouped, unchanged) to the launcher
 ``hydra.launcher.groups`` names: ``basic`` (one after another in this process), ``parallel`` (``n_jobs`` at a
 time, hydra-joblib-launcher) or ``slurm`` (one array task per group, hydra-submitit-launcher). A group's job
-trains its members with gan_lightning.members; the multirun's results come back one per member.
+trains its members with gan_lightning.sweeps.vectorized.members; the multirun's results come back one per member.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import logging
 import os
 from pathlib import Path
@@ -18,14 +19,22 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from omegaconf import OmegaConf, open_dict
 
-from gan_lightning import sweep
+from gan_lightning.sweeps import report
 from gan_lightning.errors import UserError
-from gan_lightning.members import MemberJob
 
 log = logging.getLogger("gan_lightning")
 
 GROUPS_LAUNCHERS = ("basic", "parallel", "slurm")
 Job = Tuple[int, List[str]]  # a job's number in the sweep and its overrides
+
+
+@dataclass
+class MemberJob:
+    """One job of the sweep that trains as a member of a group: its seed, overrides and run directory."""
+
+    seed: int
+    overrides: List[str]
+    run_dir: str
 
 
 def override_key(override: str) -> str:
@@ -73,7 +82,7 @@ class GroupTask:
         jobs = self.groups.get(task_key(HydraConfig.get().overrides.task))
         if jobs is None:
             return self.task_function(cfg)
-        from gan_lightning.members import run_group
+        from gan_lightning.sweeps.vectorized.members import run_group
 
         return run_group(cfg, jobs)
 
@@ -118,7 +127,7 @@ def launch_groups(launcher: Any, job_overrides: Sequence[Sequence[str]], initial
     returns = inner.launch(inner_jobs, initial_job_idx)
     for jobs, returned in zip(planned, returns):
         if len(jobs) > 1 and returned.status == JobStatus.COMPLETED:
-            sweep.refused_exit_code = max(sweep.refused_exit_code, returned.return_value.exit_code)
+            report.refused_exit_code = max(report.refused_exit_code, returned.return_value.exit_code)
     return [member for jobs, returned in zip(planned, returns) for member in per_member(jobs, returned)]
 
 

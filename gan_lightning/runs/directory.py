@@ -22,6 +22,7 @@ from typing import Any, Dict, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+from gan_lightning.callbacks.checkpoint_files import checkpoint_folder
 from gan_lightning.errors import UserError
 from gan_lightning.files import atomic_write
 
@@ -47,7 +48,7 @@ class RunDirectory:
         self.claimed = False
         self.log_handler: Optional[logging.Handler] = None
         # A directory that already holds a run (or is being used by one) keeps its files when this start is refused.
-        self.holds_previous_run = any((self.path / name).exists() for name in ("summary.json", "checkpoints", IDENTITY_FILE))
+        self.holds_previous_run = any(path.exists() for path in (self.path / "summary.json", checkpoint_folder(self.path), self.path / IDENTITY_FILE))
 
     @property
     def lock_path(self) -> Path:
@@ -148,3 +149,8 @@ def job_log_name(hydra_config: Any) -> str:
 
 
 __all__ = ["RunDirectory", "job_log_name", "new_run_id", "IDENTITY_FILE", "LOCK_FILE"]
+
+
+def continues_own_run(checkpoint: Path, run_dir: Path) -> bool:
+    """Whether ``checkpoint`` is one of this run directory's; one of another run's (resume=PATH) starts a new run."""
+    return Path(checkpoint).resolve().parent.parent == Path(run_dir).resolve()

@@ -27,6 +27,11 @@ class OptimizerConfig(Registered, group="optimizer"):
         over the tensors on the CPU, 3-4 times slower than fused there)."""
         return {"fused": True} if fused else {}
 
+    def fusable(self, mixed_precision: bool) -> bool:
+        """Whether to build the fused implementation: as configured, but where gradients are clipped in mixed precision
+        (Lightning's mixed-precision plugins refuse to clip the gradients of a fused optimizer, which unscales them itself)."""
+        return self.fused and not (self.grad_clip_norm is not None and mixed_precision)
+
     def check(self, setting: str) -> None:
         require_positive(f"{setting}.lr", self.lr, "a positive learning rate")
         if self.weight_decay < 0:

@@ -16,7 +16,7 @@ import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Set
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Set
 
 from omegaconf import OmegaConf
 from pytorch_lightning.loggers import Logger, WandbLogger
@@ -24,10 +24,12 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from torch import Tensor
 
 from gan_lightning.adapter.access import wandb_run_started
-from gan_lightning.config import LoggerConfig
 from gan_lightning.files import atomic_write
-from gan_lightning.metrics import SUMMARY_GOALS
-from gan_lightning.wandb_records import logged_keys
+from gan_lightning.metrics.goals import SUMMARY_GOALS
+from gan_lightning.tracking.wandb_records import logged_keys
+
+if TYPE_CHECKING:
+    from gan_lightning.config import LoggerConfig
 
 log = logging.getLogger("gan_lightning")
 

@@ -1,78 +1,23 @@
-"""Checkpoint files: their layout, atomic writes, safe reads, and the choice of what a run resumes from.
-
-Lightning's keys (``state_dict``, ``optimizer_states``, ``loops``, ...) hold the weights and the optimizers' and
-loops' state. Beside them, ``checkpoint["gan_lightning"]`` holds what this project adds, written and read only
-through this module:
-
-- the training state (``TrainingState``): training steps done, updates skipped, every random stream;
-- the run: its resolved config with the option chosen in each config group (``config``, whose ``choices``
-  entry names them), and the id of its W&B run (``run_id``).
-"""
+"""Checkpoint files: the layout of a run's ``checkpoints/`` folder, atomic writes, safe reads, and the choice of what a
+run resumes from."""
 
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from gan_lightning.adapter.checkpoint_layout import weights
+from gan_lightning.callbacks.checkpoint_files import last_checkpoint
 from gan_lightning.errors import UserError
 from gan_lightning.files import atomic_write, user_fixable
+from gan_lightning.training.state import PROJECT_KEY, steps_done, stored_config
 
-PROJECT_KEY = "gan_lightning"  # present in every checkpoint this project writes
 RESUME_MODES = ("auto", "never")
-
-
-@dataclass
-class TrainingState:
-    """Where training stands, beyond weights and optimizers: a resumed run continues exactly from it."""
-
-    steps_done: int  # completed training steps (iterations of Algorithm 1)
-    skipped_updates: int  # updates dropped for a non-finite loss (trainer.on_nan=skip)
-    # The random streams make a resumed run draw the latents an uninterrupted one would have drawn.
-    cpu_rng_state: torch.Tensor
-    cuda_rng_states: List[torch.Tensor]
-    # Under DDP, each rank's own stream, stacked in rank order (None in single-process runs).
-    rank_cpu_rng_states: Optional[torch.Tensor] = None
-    rank_cuda_rng_states: Optional[torch.Tensor] = None
-
-
-def project_part(checkpoint: Dict[str, Any]) -> Dict[str, Any]:
-    return checkpoint.setdefault(PROJECT_KEY, {})
-
-
-def write_training_state(checkpoint: Dict[str, Any], state: TrainingState) -> None:
-    # The fields themselves, not dataclasses.asdict: that deep-copies every random-state tensor first.
-    project_part(checkpoint).update({f.name: getattr(state, f.name) for f in fields(TrainingState)})
-
-
-def read_training_state(checkpoint: Dict[str, Any]) -> TrainingState:
-    part = checkpoint[PROJECT_KEY]
-    return TrainingState(**{f.name: part.get(f.name) for f in fields(TrainingState)})
-
-
-def write_run(checkpoint: Dict[str, Any], config: Dict[str, Any], run_id: Optional[str]) -> None:
-    """The run's resolved config (with ``choices``) and its W&B run id: evaluate and sample rebuild the run from the
-    config, a resume continues the same W&B run."""
-    project_part(checkpoint).update(config=config, run_id=run_id)
-
-
-def steps_done(checkpoint: Dict[str, Any]) -> int:
-    return int(checkpoint[PROJECT_KEY]["steps_done"])
-
-
-def stored_config(checkpoint: Dict[str, Any]) -> Dict[str, Any]:
-    """The resolved config of the run that wrote ``checkpoint`` (empty when it carries none)."""
-    return checkpoint[PROJECT_KEY].get("config") or {}
-
-
-def stored_run_id(checkpoint: Dict[str, Any]) -> Optional[str]:
-    return checkpoint[PROJECT_KEY].get("run_id")
-
-
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes to a temporary file beside the target, syncs it, then renames it over the target.
 
@@ -123,7 +68,7 @@ class Resume:
 
 def select_resume(resume: str, run_dir: Path) -> Optional[Resume]:
     """What ``resume=auto|never|PATH`` means for this run directory; raises UserError for unusable choices."""
-    last = run_dir / "checkpoints" / "last.ckpt"
+    last = last_checkpoint(run_dir)
     if resume == "never":
         if last.exists():
             raise UserError(
@@ -158,7 +103,7 @@ def check_compatible(resume: Resume, module: torch.nn.Module, choices: Dict[str,
             f"{resume.path} was trained with {trained}, but this run asks for {asked}: its optimizer state and losses "
             f"belong to the former. Resume with {trained}, or start a new run in another directory (hydra.run.dir=...)."
         )
-    saved = resume.checkpoint["state_dict"]
+    saved = weights(resume.checkpoint)
     wanted = module.state_dict()
     missing = sorted(set(wanted) - set(saved))
     unexpected = sorted(set(saved) - set(wanted))

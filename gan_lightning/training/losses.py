@@ -13,12 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_lightning.errors import UserError
+
 
 def input_gradients(outputs: Tensor, inputs: Tensor) -> Tensor:
     """∂(Σ outputs)/∂inputs, kept in the graph so a penalty on it trains D; one vector per D output (shape
     ``outputs.shape + (-1,)``): the gradient with respect to that output's whole input (a pack of consecutive
     samples for a packing D). Outputs of shape (batch, members) come from S networks side by side
-    (gan_lightning.vectorized), whose inputs are (batch, members, ...)."""
+    (gan_lightning.sweeps.vectorized), whose inputs are (batch, members, ...)."""
     (grad,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
     packs = grad.unflatten(0, (len(outputs), -1))  # (outputs, pack, [members,] ...)
     return packs.movedim(1, outputs.dim()).flatten(outputs.dim())
@@ -84,7 +86,7 @@ class InterpolateGradientPenalty(Penalty):
 
 
 class Layout:
-    """How the tensors of a training step hold their samples: one run's, (batch, ...). gan_lightning.vectorized
+    """How the tensors of a training step hold their samples: one run's, (batch, ...). gan_lightning.sweeps.vectorized
     lays S runs side by side, (batch, members, ...), with a loss per member."""
 
     def objective_term(self, loss: Callable[..., Tensor], *outputs: Optional[Tensor]) -> Tensor:
@@ -105,8 +107,15 @@ class Scores:
     class_logits: Optional[Tensor] = None  # AC-GAN: the classifier's logits for the same samples, in the same order
 
 
+def batch_coupled(discriminator: nn.Module) -> bool:
+    """Whether D's output for a sample depends on the rest of its batch (batch norm). Networks trained side by
+    side (gan_lightning.sweeps.vectorized) show their common ``architecture``."""
+    architecture = getattr(discriminator, "architecture", discriminator)
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in architecture.modules())
+
+
 class Losses:
-    """D's and G's losses for one objective (gan_lightning/objectives.py), the penalties and, for an AC-GAN D, the
+    """D's and G's losses for one objective (gan_lightning/training/objectives.py), the penalties and, for an AC-GAN D, the
     auxiliary classifier. ``separate_batches``: D sees real and fake samples in forward passes of their own (a D
     with batch norm then normalises each minibatch by its own statistics); otherwise in one pass over both."""
 
@@ -114,6 +123,28 @@ class Losses:
         self.objective, self.penalties, self.auxiliary_classifier = objective, penalties, auxiliary_classifier
         self.separate_batches = separate_batches
         self.layout = layout or Layout()
+        # Whether G's update needs D's outputs on real samples too: a relativistic objective's G loss reads them, and a
+        # D that normalises real and fake samples together must see both (set by ``of``).
+        self.g_scores_real = getattr(objective, "g_uses_real", False)
+
+    @classmethod
+    def of(cls, objective: Any, discriminator: nn.Module, r1_gamma: float, r1_interval: int, d_batch_stats: str, layout: Optional[Layout]) -> "Losses":
+        """The losses a GAN with ``discriminator`` trains with: the objective's, its penalties, lazy R1 (every
+        r1_interval-th D update, weighted by r1_interval) and, for an AC-GAN D, the auxiliary classifier's."""
+        from gan_lightning.models.conditional import ConditionalDiscriminator
+
+        coupled = batch_coupled(discriminator)
+        if objective.per_sample_d and coupled:
+            raise UserError(
+                f"objective={type(objective).__name__} penalises D's gradient at single samples, but D uses batch norm, "
+                "which mixes the samples of a batch: use model.d_norm=layer or model.d_norm=none."
+            )
+        auxiliary_classifier = isinstance(discriminator, ConditionalDiscriminator) and discriminator.mode == "acgan"
+        r1 = [R1(r1_gamma / 2, r1_interval)] if r1_gamma > 0 else []
+        separate_batches = coupled and d_batch_stats == "separate"
+        losses = cls(objective, [*objective.penalties(), *r1], auxiliary_classifier, separate_batches, layout)
+        losses.g_scores_real = objective.g_uses_real or (coupled and not separate_batches)
+        return losses
 
     def forward(self, discriminator: nn.Module, x: Tensor, labels: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
         out = score(discriminator, x, labels, class_logits=self.auxiliary_classifier)

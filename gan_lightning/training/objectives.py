@@ -18,7 +18,7 @@ from gan_lightning.registry import Registered
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-    from gan_lightning.losses import Penalty
+    from gan_lightning.training.losses import Penalty
 
 
 @dataclass
@@ -105,7 +105,7 @@ class WGANGP(CriticObjective, name="wgan_gp"):
     per_sample_d: ClassVar[bool] = True
 
     def penalties(self) -> List[Penalty]:
-        from gan_lightning.losses import InterpolateGradientPenalty
+        from gan_lightning.training.losses import InterpolateGradientPenalty
 
         return [InterpolateGradientPenalty(self.gp_weight)]
 

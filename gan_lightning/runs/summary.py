@@ -74,3 +74,12 @@ def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> Path:
 
 def read_summary(run_dir: Path) -> Dict[str, Any]:
     return json.loads((Path(run_dir) / FILENAME).read_text())
+
+
+def slurm_job() -> Dict[str, Any]:
+    """The SLURM job this process runs in (``12_3`` for task 3 of array job 12) and how often it was requeued."""
+    if "SLURM_JOB_ID" not in os.environ:
+        return {}
+    array_job, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    job_id = f"{array_job}_{task}" if array_job and task else os.environ["SLURM_JOB_ID"]
+    return {"slurm_job_id": job_id, "slurm_restarts": int(os.environ.get("SLURM_RESTART_COUNT", "0"))}

@@ -1,5 +1,5 @@
 """The runs of a vectorized group: S jobs of a sweep that differ only in their seed, trained as one computation
-(gan_lightning.vectorized) in one process, each still a run of its own.
+(gan_lightning.sweeps.vectorized) in one process, each still a run of its own.
 
 Each member has the run directory its job would have had, and leaves in it what a separate run leaves: the
 lock and ``.hydra/``, ``run.log``, its W&B run and CSV log, sample grids, metrics, ``checkpoints/last.ckpt`` (the
@@ -21,7 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -29,32 +29,28 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from gan_lightning.adapter.access import attach, checkpoint_now, place_like
+from gan_lightning.adapter.checkpoint_layout import callback_states, set_callback_states
 from gan_lightning.runs.build import build_callbacks, build_trainer, module_settings
 from gan_lightning.runs.context import RunContext
-from gan_lightning.callbacks import PeriodicCheckpoint, ProgressLog, StopOnSignal
-from gan_lightning.checkpoints import AtomicCheckpointIO, Resume, check_compatible, select_resume
+from gan_lightning.callbacks.checkpoint import PeriodicCheckpoint
+from gan_lightning.callbacks.interrupt import StopOnSignal
+from gan_lightning.callbacks.progress import ProgressLog
+from gan_lightning.runs.checkpoints import AtomicCheckpointIO, Resume, check_compatible, select_resume
 from gan_lightning.config import Config, to_config, validate
 from gan_lightning.errors import UserError
-from gan_lightning.module import GAN
-from gan_lightning.parallel import SweepStopped, is_parallel, job_threads, sweep_stopping
-from gan_lightning.periodic import Periodic
+from gan_lightning.training.module import GAN
+from gan_lightning.runs.jobs import SweepStopped, is_parallel, job_threads, sweep_stopping
+from gan_lightning.training.periodic import Periodic
 from gan_lightning.runs.context import run_context
-from gan_lightning.runs.lifecycle import initial_summary, quiet_dependencies, record_failure, report_end, save_summary, sweep_value, wall_times
+from gan_lightning.runs.lifecycle import end_summary, initial_summary, quiet_dependencies, record_failure, report_end, sweep_value
 from gan_lightning.runs.training import own_run_id, previous_metrics, record_outcome
-from gan_lightning.rundir import RunDirectory, job_log_name
-from gan_lightning.tracking import build_loggers
-from gan_lightning.vectorized import Group, VectorizedGAN, build_group, check_vectorizable, group_checkpoint, member_checkpoint
+from gan_lightning.runs.directory import RunDirectory, job_log_name
+from gan_lightning.tracking.loggers import build_loggers
+from gan_lightning.sweeps.vectorized.launcher import MemberJob
+from gan_lightning.sweeps.vectorized.checkpoints import group_checkpoint, member_checkpoint
+from gan_lightning.sweeps.vectorized.module import Group, VectorizedGAN, build_group, check_vectorizable
 
 log = logging.getLogger("gan_lightning")
-
-
-@dataclass
-class MemberJob:
-    """One job of the sweep that trains as a member of a group: its seed, overrides and run directory."""
-
-    seed: int
-    overrides: List[str]
-    run_dir: str
 
 
 class OneProcess:
@@ -73,28 +69,46 @@ class OneProcess:
         return decision
 
 
+@dataclass
 class MemberTrainer:
-    """What a member's callbacks see as their trainer: the member's loggers, callbacks, data and checkpoint files;
-    the step, epoch and every other attribute are the group trainer's."""
+    """What a member's callbacks and GAN module see as their trainer: the member's own loggers, callbacks, data and
+    checkpoint files, one process, and the group trainer's step and epoch. It lists everything a run's callbacks
+    and module read of a trainer; a callback that reads more of one is refused when it fails here, by name."""
 
-    is_global_zero = True
-    world_size = 1
-    strategy = OneProcess()
+    group_trainer: Optional[pl.Trainer]
+    loggers: List[Any]
+    callbacks: List[pl.Callback]
+    datamodule: Any = None
+    save: Optional[Callable[[Path], None]] = None  # writes the member's checkpoint at the current step
+    callback_metrics: Dict[str, torch.Tensor] = field(default_factory=dict)
 
-    def __init__(self, group_trainer: pl.Trainer, loggers: List[Any], callbacks: List[pl.Callback], datamodule: Any, save: Any):
-        self.group_trainer, self.loggers, self.callbacks, self.datamodule = group_trainer, loggers, callbacks, datamodule
-        self.save = save
-        self.callback_metrics: Dict[str, torch.Tensor] = {}
+    is_global_zero: ClassVar[bool] = True
+    global_rank: ClassVar[int] = 0
+    world_size: ClassVar[int] = 1
+    strategy: ClassVar[OneProcess] = OneProcess()
 
     @property
     def logger(self) -> Any:
         return self.loggers[0] if self.loggers else None
 
+    @property
+    def current_epoch(self) -> int:
+        return self.group_trainer.current_epoch
+
+    @property
+    def global_step(self) -> int:
+        return self.group_trainer.global_step
+
+    @property
+    def max_steps(self) -> int:
+        return self.group_trainer.max_steps
+
+    @property
+    def log_every_n_steps(self) -> int:
+        return self.group_trainer.log_every_n_steps
+
     def save_checkpoint(self, path: Any, weights_only: bool = False) -> None:
         self.save(Path(path))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.group_trainer, name)
 
 
 def member_module(group: VectorizedGAN, index: int, config: Config) -> GAN:
@@ -144,7 +158,7 @@ class MemberRuns(pl.Callback):
 
         def save(path: Path) -> None:
             checkpoint = member_checkpoint(self.group_checkpoint_now(trainer, pl_module), index)
-            checkpoint["callbacks"] = {c.state_key: c.state_dict() for c in member.callbacks if c.state_dict()}
+            set_callback_states(checkpoint, {c.state_key: c.state_dict() for c in member.callbacks if c.state_dict()})
             for callback in member.callbacks:
                 callback.on_save_checkpoint(member.trainer, member.module, checkpoint)
             AtomicCheckpointIO().save_checkpoint(checkpoint, path)
@@ -158,7 +172,7 @@ class MemberRuns(pl.Callback):
             member.trainer.group_trainer, member.trainer.save = trainer, self.saver(trainer, pl_module, index)
             member.trainer.datamodule = trainer.datamodule.datamodules[index]
             if member.resume is not None:
-                states = member.resume.checkpoint.get("callbacks", {})
+                states = callback_states(member.resume.checkpoint)
                 for callback in member.callbacks:
                     if callback.state_key in states:
                         callback.load_state_dict(states[callback.state_key])
@@ -181,8 +195,8 @@ class MemberRuns(pl.Callback):
         """Each member's values to its loggers; their means over the members to the group's progress line."""
         rows = pl_module.latest_member_values
         for member, values in zip(self.members, rows):
-            member.module.write_scalars(values)
-        trainer.callback_metrics.update({name: torch.tensor(sum(row[name] for row in rows) / len(rows)) for name in rows[0]})
+            member.module.log_values(values, member.module.logged_step)
+        pl_module.log_values({name: sum(row[name] for row in rows) / len(rows) for name in rows[0]}, pl_module.logged_step)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: VectorizedGAN) -> None:
         for member in self.members:
@@ -291,9 +305,9 @@ def fit_group(group: Group, members: List[Member]) -> None:
     try:
         if members[0].resume is not None:
             checkpoint = group_checkpoint([m.resume.checkpoint for m in members])
-            checkpoint["callbacks"] = {}  # each member's callbacks take their own states (MemberRuns.on_train_start)
+            set_callback_states(checkpoint, {})  # each member's callbacks take their own states (MemberRuns.on_train_start)
             resume_path = staging / "group.ckpt"
-            torch.save(checkpoint, resume_path)
+            AtomicCheckpointIO().save_checkpoint(checkpoint, resume_path)
         with stop.installed(group.module):
             trainer.fit(group.module, datamodule=group.datamodule, ckpt_path=resume_path, weights_only=True)
     finally:
@@ -336,10 +350,8 @@ def run_group(cfg: DictConfig, jobs: Sequence[MemberJob]) -> "GroupResult":
         wall = time.perf_counter() - started
         for member in members or new_summaries(jobs):
             member.summary.update({key: failure[key] for key in ("status", "error") if key in failure})
-            member.summary.update(wall_times(member.resume, member.directory.path, wall))
             member.summary["group_size"] = len(jobs)  # the runs that shared wall_time_s
-            if member.directory.claimed or not member.directory.holds_previous_run:
-                save_summary(member.directory.path, member.summary)
+            end_summary(member.directory, member.summary, member.resume, wall)
             member.directory.release()
         if is_parallel(hydra_config):
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # as after a parallel job (gan_lightning.runs.lifecycle.run)

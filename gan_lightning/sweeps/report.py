@@ -11,7 +11,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from gan_lightning.summary import FILENAME, STATUSES, read_summary
+from gan_lightning.runs.summary import FILENAME, STATUSES, read_summary
 
 log = logging.getLogger("gan_lightning")
 
@@ -20,7 +20,7 @@ log = logging.getLogger("gan_lightning")
 JOB_MARKERS = (FILENAME, ".hydra", ".lock")
 # The exit code of the last multirun in this process: 0 when every job completed.
 last_exit_code = 0
-# The stop signal that ended the last multirun's parallel jobs (gan_lightning.parallel), if one did.
+# The stop signal that ended the last multirun's parallel jobs (gan_lightning.sweeps.parallel), if one did.
 stop_signal = None
 # Set by hydra/launcher=vectorized when a group was refused: its jobs' directories may hold earlier, completed runs
 # (left as they were), so their summaries alone would not show it.

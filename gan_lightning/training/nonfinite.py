@@ -1,0 +1,108 @@
+"""What a non-finite loss does to a run (``trainer.on_nan``).
+
+- ``stop`` (``StopOnNonFinite``): the run ends as diverged at the first non-finite loss. Losses are read back at
+  checks, not after every update (a host read per update would make the CPU wait for the GPU's queue to drain twice
+  a step); the weights a non-finite loss spoils are never checkpointed, since every checkpoint, sample grid and
+  evaluation checks first. A captured step records them on the GPU instead (``steps.CapturedSteps.watch``).
+- ``skip`` (``SkipNonFinite``): an update whose loss is not finite is dropped and counted; past
+  ``trainer.max_skipped_fraction`` of the updates, the run ends as diverged.
+
+Under DDP every process decides alike: all stop at the earliest divergence of any, all skip an update together.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import List, Tuple
+
+import torch
+from torch import Tensor
+
+from gan_lightning.errors import Diverged
+
+# on_nan=skip judges the fraction of dropped updates once this many updates were attempted (and at the end).
+MIN_UPDATES_JUDGED = 100
+
+
+class StopOnNonFinite:
+    def __init__(self, module):
+        self.module = module
+        self.pending: List[Tuple[int, str, Tensor]] = []  # (step, name, loss) of each update since the last check
+        self.skipped = 0  # never: a non-finite loss stops the run
+
+    def admits(self, step: int, name: str, loss: Tensor) -> bool:
+        """Record the update's loss for the next check; the update goes ahead."""
+        steps = self.module.steps
+        if steps.capturing:
+            steps.watch(name, loss)
+        else:
+            self.pending.append((step, name, loss.detach()))
+        return True
+
+    def check_losses(self) -> None:
+        """Raise Diverged for the first non-finite loss since the last check, on any process: every process checks at
+        the same steps and stops at the earliest divergence."""
+        pending, self.pending = self.pending, []
+        if pending:
+            self.raise_first_nonfinite(pending)
+        found = self.module.steps.first_nonfinite()  # captured steps ran after any eager step pending here
+        if found is not None:
+            raise Diverged(*found)
+
+    def raise_first_nonfinite(self, pending: List[Tuple[int, str, Tensor]]) -> None:
+        # One host read; a loss per member (gan_lightning.sweeps.vectorized) is finite when every member's is.
+        finite = torch.isfinite(torch.stack([loss.float() for _, _, loss in pending]).reshape(len(pending), -1)).all(dim=1).tolist()
+        first = finite.index(False) if False in finite else len(pending)
+        earliest = first
+        module = self.module
+        if module.processes > 1:
+            earliest = int(module.trainer.strategy.reduce(torch.tensor(first, device=module.device), reduce_op="min"))
+        if earliest == len(pending):
+            return
+        step, name, loss = pending[earliest]
+        if earliest != first:
+            raise Diverged(step, f"{name} of another process", float("nan"))
+        raise Diverged(step, name, loss.item())
+
+    def check_skipped(self, final: bool) -> None:
+        pass
+
+
+class SkipNonFinite:
+    def __init__(self, module, max_skipped_fraction: float):
+        self.module, self.max_skipped_fraction = module, max_skipped_fraction
+        self.skipped = 0  # updates dropped so far (saved in checkpoints)
+
+    def admits(self, step: int, name: str, loss: Tensor) -> bool:
+        """Whether the update goes ahead: its loss is finite on every process (one host read per update)."""
+        if self.all_finite(loss):
+            return True
+        self.skipped += 1
+        return False
+
+    def all_finite(self, loss: Tensor) -> bool:
+        """Whether the loss is finite on every process: all must skip together, or the next gradient all-reduce waits
+        for a process that skipped (one small all-reduce per update under DDP)."""
+        finite = math.isfinite(loss.item())  # one host read, as bool(torch.isfinite(loss)), without the extra kernel
+        if self.module.processes > 1:
+            finite = not self.module.trainer.strategy.reduce_boolean_decision(not finite, all=False)
+        return finite
+
+    def check_losses(self) -> None:
+        pass  # every loss was read before its update
+
+    def check_skipped(self, final: bool) -> None:
+        """Raise Diverged once more than max_skipped_fraction of the updates so far were dropped (judged from
+        MIN_UPDATES_JUDGED updates on, and always at the end)."""
+        module = self.module
+        attempted = module.steps_done * (module.d_steps + module.g_steps)
+        if attempted == 0 or (attempted < MIN_UPDATES_JUDGED and not final):
+            return
+        fraction = self.skipped / attempted
+        if fraction > self.max_skipped_fraction:
+            what = f"fraction of updates dropped by trainer.on_nan=skip ({self.skipped} of {attempted}; trainer.max_skipped_fraction={self.max_skipped_fraction})"
+            raise Diverged(module.steps_done, what, round(fraction, 4))
+
+
+def nonfinite_policy(module, on_nan: str, max_skipped_fraction: float) -> StopOnNonFinite | SkipNonFinite:
+    return SkipNonFinite(module, max_skipped_fraction) if on_nan == "skip" else StopOnNonFinite(module)

@@ -1,0 +1,93 @@
+"""How a training step runs: as Python issues its updates (``EagerSteps``), or captured as CUDA graphs and replayed
+(``CapturedSteps``, ``trainer.cuda_graph=true``; the graphs themselves are ``cuda_graphs.StepGraphs``).
+
+The GAN module hands its executor the step's updates as a function of the batch; what a captured step needs to know
+beyond that (its variant, the random generators it draws from) it reads of the module.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Hashable, List, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from gan_lightning.errors import UserError
+from gan_lightning.training.cuda_graphs import StepGraphs, StepOutputs
+
+
+class EagerSteps:
+    """Each step's updates run as they are issued; nothing to replay, nothing recorded on the device."""
+
+    capturing = False
+
+    def measures(self, logging: bool) -> bool:
+        """Whether the step computes the values a logging step hands to the loggers (gradient norms)."""
+        return logging
+
+    def run(self, batch, steps_done: int, updates: Callable[..., StepOutputs]) -> StepOutputs:
+        return updates(batch)
+
+    def stepped(self, count: Callable[[], None]) -> None:
+        """An optimizer stepped: Lightning counted it already."""
+
+    def watch(self, name: str, loss: Tensor) -> None:
+        raise AssertionError("only a step being captured records its losses on the device")
+
+    def first_nonfinite(self) -> Optional[Tuple[int, str, float]]:
+        return None
+
+
+class CapturedSteps:
+    """Each variant of the step captured once (after a few eager steps of its own) and replayed; the finiteness of
+    every update's loss recorded on the GPU (``watch``), since a replay reads no host value."""
+
+    def __init__(self, module, watched: int, generators: List[torch.Generator]):
+        self.module = module
+        self.graphs = StepGraphs(module.device, watched, generators)
+
+    @property
+    def capturing(self) -> bool:
+        return self.graphs.capturing is not None
+
+    def measures(self, logging: bool) -> bool:
+        """A step being captured computes every value a logging step would: it is replayed at logging steps too."""
+        return logging or self.capturing
+
+    def run(self, batch, steps_done: int, updates: Callable[..., StepOutputs]) -> StepOutputs:
+        return self.graphs.run(self.variant(), batch, steps_done, updates)
+
+    def variant(self) -> Hashable:
+        """What decides the work of the next step beyond its tensors' values: the penalties due at each of its D
+        updates, and whether the EMA has started. A captured step is replayed only for its own variant."""
+        module = self.module
+        first_update = module.steps_done * module.d_steps
+        due = tuple(penalty.due(first_update + i) for penalty in module.losses.penalties for i in range(module.d_steps))
+        return due, module.generator_ema is not None and module.ema_warming_up()
+
+    def stepped(self, count: Callable[[], None]) -> None:
+        """An optimizer stepped: inside a capture, its count is replayed with the graph (Lightning counts steps in Python)."""
+        if self.capturing:
+            self.graphs.stepped(count)
+
+    def watch(self, name: str, loss: Tensor) -> None:
+        self.graphs.watch(name, loss)
+
+    def first_nonfinite(self) -> Optional[Tuple[int, str, float]]:
+        return self.graphs.first_nonfinite()
+
+
+def step_executor(module) -> EagerSteps | CapturedSteps:
+    """The executor ``module``'s settings ask for, checked against where it trains (at the start of training)."""
+    if not module.cuda_graph:
+        return EagerSteps()
+    if module.device.type != "cuda":
+        raise UserError(f"trainer.cuda_graph=true captures the step on a CUDA GPU; this run trains on {module.device.type}: trainer.cuda_graph=false")
+    if not module.direct_updates:
+        raise UserError(
+            "trainer.cuda_graph=true needs backward passes and optimizer steps that call torch directly: one device, 32-true or "
+            "bf16-mixed, trainer.fast_path=true and no callback implementing on_before_backward, on_after_backward or "
+            "on_before_optimizer_step"
+        )
+    # One loss checked per update (the simultaneous update's two losses stand for the last D and the G update).
+    return CapturedSteps(module, module.d_steps + module.g_steps, module.graph_generators())

@@ -1,0 +1,102 @@
+"""The package's shape stays easy to live in: few modules at the top, shallow imports, the GAN module the algorithm
+alone, no stand-in objects forwarding attributes, and Lightning's checkpoint layout named in adapter/ only."""
+
+from __future__ import annotations
+
+import ast
+import functools
+from pathlib import Path
+from typing import Dict, List, Set
+
+PACKAGE = Path(__file__).resolve().parents[1] / "gan_lightning"
+MAX_TOP_LEVEL_MODULES = 12
+MAX_IMPORT_DEPTH = 8
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def package_modules() -> Dict[str, Path]:
+    return {module_name(path): path for path in sorted(PACKAGE.rglob("*.py")) if "hydra_plugins" not in path.parts}
+
+
+def module_level_imports(path: Path, modules: Set[str]) -> Set[str]:
+    """The package's modules ``path`` imports when it is imported: top-level statements only (an import inside a
+    function runs when it is called; one under ``if TYPE_CHECKING`` never)."""
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        names: List[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        for name in names:
+            if name in modules:
+                found.add(name)
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def import_graph() -> Dict[str, frozenset]:
+    modules = package_modules()
+    return {name: frozenset(module_level_imports(path, set(modules)) - {name}) for name, path in modules.items()}
+
+
+def longest_chain(graph: Dict[str, frozenset]) -> List[str]:
+    """The longest chain of module-level imports, a module importing the next (the graph has no cycle)."""
+
+    @functools.lru_cache(maxsize=None)
+    def chain(name: str) -> tuple:
+        below = [chain(imported) for imported in graph[name]]
+        return (name, *max(below, key=len, default=()))
+
+    return list(max((chain(name) for name in graph), key=len))
+
+
+def test_at_most_twelve_modules_at_the_top_of_the_package():
+    top = sorted(path.name for path in PACKAGE.glob("*.py") if path.name != "__init__.py")
+    assert len(top) <= MAX_TOP_LEVEL_MODULES, top
+
+
+def test_imports_are_at_most_eight_levels_deep():
+    graph = import_graph()
+    assert len(graph) > 60 and graph["gan_lightning.runs.lifecycle"]  # the walk sees the package and its imports
+    chain = longest_chain(graph)
+    assert len(chain) <= MAX_IMPORT_DEPTH, " -> ".join(chain)
+
+
+def test_no_object_of_the_package_forwards_unknown_attributes():
+    forwarding = [f"{path.relative_to(PACKAGE.parent)}:{node.lineno}" for path in package_modules().values()
+                  for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.FunctionDef) and node.name == "__getattr__"]  # fmt: skip
+    assert forwarding == []
+
+
+def test_the_gan_module_is_the_algorithm():
+    source = (PACKAGE / "training" / "module.py").read_text()
+    (gan,) = [node for node in ast.parse(source).body if isinstance(node, ast.ClassDef) and node.name == "GAN"]
+    assert gan.end_lineno - gan.lineno + 1 <= 250
+    code = ast.get_source_segment(source, gan)
+    # How a step is captured, replayed and checked lives in training/steps.py, cuda_graphs.py and nonfinite.py.
+    for name in ("StepGraphs", "graph.", "capturing", "watch(", "torch.cuda", "isfinite", "Diverged("):
+        assert name not in code, name
+
+
+def test_lightnings_checkpoint_keys_are_named_in_the_adapter_only():
+    from gan_lightning.adapter import checkpoint_layout
+
+    keys = {checkpoint_layout.WEIGHTS, checkpoint_layout.OPTIMIZERS, checkpoint_layout.LOOPS, checkpoint_layout.CALLBACKS, "fit_loop", "combined_loader"}
+    outside = [
+        f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.value!r}"
+        for path in package_modules().values()
+        if "adapter" not in path.parts
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and node.value in keys and not is_own_state_key(path, node)
+    ]
+    assert outside == []
+
+
+def is_own_state_key(path: Path, node: ast.Constant) -> bool:
+    """The domain feature extractor's file has a ``state_dict`` entry of its own (not a Lightning checkpoint)."""
+    return path.name == "domain.py" and node.value == "state_dict"
