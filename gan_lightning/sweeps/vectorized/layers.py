@@ -60,21 +60,41 @@ class MemberLayerNorm(nn.LayerNorm):
         return rows.reshape(x.shape)
 
 
-# Layers with a member-major form, and layers whose work is per element (any layout of rows will do).
-MEMBER_MAJOR_FORMS = {nn.Linear: MemberLinear, nn.BatchNorm1d: MemberBatchNorm1d, nn.LayerNorm: MemberLayerNorm}
+def member_major_layer(layer: nn.Module) -> Optional[nn.Module]:
+    """A new layer computing what ``layer`` computes, over member-major rows (its tensors are supplied at each call);
+    None for a layer without such a form."""
+    settings = {"device": "meta"}
+    if type(layer) is nn.Linear:
+        form = MemberLinear(layer.in_features, layer.out_features, bias=layer.bias is not None, **settings)
+    elif type(layer) is nn.BatchNorm1d:
+        form = MemberBatchNorm1d(layer.num_features, layer.eps, layer.momentum, layer.affine, layer.track_running_stats, **settings)
+    elif type(layer) is nn.LayerNorm:
+        form = MemberLayerNorm(layer.normalized_shape, layer.eps, layer.elementwise_affine, bias=layer.bias is not None, **settings)
+    else:
+        return None
+    return form.train(layer.training)
+
+
+# Layers whose work is per element: any layout of rows will do.
 ELEMENTWISE = (nn.Sequential, nn.Identity, nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Tanh, nn.Sigmoid, nn.Dropout)
 
 
 def member_major_form(architecture: nn.Module) -> Optional[nn.Module]:
-    """``architecture`` running on the rows of all members at once, laid one member's after another: its layers
-    replaced by their member-major forms. None when a layer has no such form (vmap then runs the members)."""
+    """``architecture`` running on the rows of all members at once, laid one member's after another: its linear and
+    normalisation layers replaced by their member-major forms. None when a layer has no such form (vmap then runs
+    the members)."""
     form = copy.deepcopy(architecture)
+    for parent in list(form.modules()):
+        for name, child in list(parent.named_children()):
+            replacement = member_major_layer(child)
+            if replacement is not None:
+                setattr(parent, name, replacement)
     for module in form.modules():
-        if type(module) in MEMBER_MAJOR_FORMS:
-            module.__class__ = MEMBER_MAJOR_FORMS[type(module)]
-        elif not (isinstance(module, ELEMENTWISE) or getattr(type(module), "member_major_rows", False)):
+        if isinstance(module, (MemberLinear, MemberBatchNorm1d, MemberLayerNorm)):
+            continue
+        if not (isinstance(module, ELEMENTWISE) or getattr(type(module), "member_major_rows", False)):
             return None
-        elif any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False)):
+        if any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False)):
             return None
     return form
 
