@@ -1,9 +1,9 @@
 """gan_lightning: train, track and compare Generative Adversarial Networks with Lightning and Hydra."""
 
-from gan_lightning.adapter import runtime as _runtime  # noqa: F401  (first: it reads the environment before Lightning's import changes it)
-
 import sys as _sys
 from pathlib import Path as _Path
+
+from gan_lightning.adapter import runtime as _runtime  # noqa: F401  (first: it reads the environment before Lightning's import changes it)
 
 # hydra/launcher=vectorized: Hydra takes launchers only from the hydra_plugins namespace package; this folder holds
 # the project's part of it.

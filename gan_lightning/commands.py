@@ -18,7 +18,6 @@ from omegaconf.errors import OmegaConfBaseException
 from gan_lightning.errors import UserError, invalid
 from gan_lightning.files import user_fixable
 
-
 REQUIRED = object()  # a setting without a default
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # as Hydra's, so every command's lines look alike
 
@@ -64,7 +63,13 @@ class Command:
 
     def help(self) -> str:
         usage = " ".join(f"{s.name}=..." if s.default is REQUIRED else f"[{s.name}=...]" for s in self.settings)
-        lines = [f"usage: python -m {self.prog} {usage}{' [OVERRIDE ...]' if self.overrides else ''}", "", self.summary, "", "settings:"]
+        lines = [
+            f"usage: python -m {self.prog} {usage}{' [OVERRIDE ...]' if self.overrides else ''}",
+            "",
+            self.summary,
+            "",
+            "settings:",
+        ]
         for s in self.settings:
             shown = str(s.default).lower() if isinstance(s.default, bool) or s.default is None else s.default
             default = "required" if s.default is REQUIRED else f"default: {shown}"
@@ -90,7 +95,9 @@ class Command:
             elif self.overrides and sep:
                 overrides.append(argument)
             else:
-                allowed = ", ".join(f"{name}=" for name in own) + (", or config overrides (key=value)" if self.overrides else "")
+                allowed = ", ".join(f"{name}=" for name in own) + (
+                    ", or config overrides (key=value)" if self.overrides else ""
+                )
                 raise UserError(f"{self.prog}: unknown argument {argument!r}; allowed: {allowed} (see --help).")
         missing = [s.name for s in self.settings if s.default is REQUIRED and s.name not in values]
         if missing:

@@ -14,9 +14,9 @@ from gan_lightning.data import DataConfig
 from gan_lightning.errors import UserError, invalid, require_choice, require_positive
 from gan_lightning.metrics import AutoMetrics, MetricsConfig
 from gan_lightning.models import ModelConfig
+from gan_lightning.registry import SCHEMAS
 from gan_lightning.training.objectives import Objective
 from gan_lightning.training.optim import OptimizerPair
-from gan_lightning.registry import SCHEMAS
 
 # trainer.strategy: one device, or G and D in separate DDP wrappers (gan_lightning/adapter/ddp.py).
 STRATEGIES = ("auto", "gan_ddp", "gan_ddp_find_unused")
@@ -44,7 +44,9 @@ class TrainerConfig:
     sync_batchnorm: bool = MISSING  # batch norm over the batches of all processes (GPUs only)
     channels_last: bool = MISSING  # NHWC memory format for convolutional G and D (faster on recent GPUs)
     compile: bool = MISSING  # torch.compile G and D (a one-off compilation, then faster steps)
-    cuda_graph: bool = MISSING  # the whole training step captured as CUDA graphs and replayed (gan_lightning/training/cuda_graphs.py)
+    cuda_graph: bool = (
+        MISSING  # the whole training step captured as CUDA graphs and replayed (gan_lightning/training/cuda_graphs.py)
+    )
     precision: str = MISSING  # 32-true | bf16-mixed | 16-mixed
     num_threads: Optional[int] = MISSING  # PyTorch's intra-op CPU threads; null: PyTorch's default
     log_every_n_steps: int = MISSING
@@ -60,13 +62,29 @@ class TrainerConfig:
         import torch
 
         if self.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-            raise invalid("trainer.accelerator", self.accelerator, "auto or cpu: this machine has no CUDA GPU that PyTorch can use")
+            raise invalid(
+                "trainer.accelerator",
+                self.accelerator,
+                "auto or cpu: this machine has no CUDA GPU that PyTorch can use",
+            )
         if self.accelerator == "mps" and not torch.backends.mps.is_available():
-            raise invalid("trainer.accelerator", self.accelerator, "auto or cpu: this machine has no Apple GPU (MPS) that PyTorch can use")
+            raise invalid(
+                "trainer.accelerator",
+                self.accelerator,
+                "auto or cpu: this machine has no Apple GPU (MPS) that PyTorch can use",
+            )
         if self.cuda_graph and not torch.cuda.is_available():
-            raise invalid("trainer.cuda_graph", self.cuda_graph, "false: this machine has no CUDA GPU that PyTorch can use, and CUDA graphs run on one")
+            raise invalid(
+                "trainer.cuda_graph",
+                self.cuda_graph,
+                "false: this machine has no CUDA GPU that PyTorch can use, and CUDA graphs run on one",
+            )
         if self.precision in ("16-mixed", "16") and not (self.accelerator != "cpu" and torch.cuda.is_available()):
-            raise invalid("trainer.precision", self.precision, "32-true or bf16-mixed on the CPU (float16 mixed precision needs a CUDA GPU)")
+            raise invalid(
+                "trainer.precision",
+                self.precision,
+                "32-true or bf16-mixed on the CPU (float16 mixed precision needs a CUDA GPU)",
+            )
 
     def check(self) -> None:
         require_positive("trainer.max_steps", self.max_steps, "a positive number of training steps")
@@ -74,25 +92,49 @@ class TrainerConfig:
         require_positive("trainer.g_steps", self.g_steps, "at least 1 generator update per step")
         require_choice("trainer.updates", self.updates, ("alternating", "simultaneous"))
         if self.updates == "simultaneous" and self.g_steps != 1:
-            raise invalid("trainer.g_steps", self.g_steps, "1 with trainer.updates=simultaneous (one G update shares the last D update's forward pass)")
+            raise invalid(
+                "trainer.g_steps",
+                self.g_steps,
+                "1 with trainer.updates=simultaneous (one G update shares the last D update's forward pass)",
+            )
         require_choice("trainer.g_fakes", self.g_fakes, ("reuse", "fresh"))
         require_choice("trainer.accelerator", self.accelerator, ("auto", "cpu", "gpu", "cuda", "mps"))
         require_positive("trainer.num_nodes", self.num_nodes, "a positive number of nodes")
         if self.strategy not in STRATEGIES:
             # Lightning's own DDP strategies expect a gradient for every parameter in every backward pass;
             # alternating D and G updates never give one (Lightning issues #20328, #20866).
-            raise invalid("trainer.strategy", self.strategy, "auto (one device), gan_ddp (trainer=ddp, trainer=ddp_cpu) or gan_ddp_find_unused")
+            raise invalid(
+                "trainer.strategy",
+                self.strategy,
+                "auto (one device), gan_ddp (trainer=ddp, trainer=ddp_cpu) or gan_ddp_find_unused",
+            )
         if self.strategy == "auto" and (self.num_nodes > 1 or _many(self.devices)):
-            raise invalid("trainer.strategy", self.strategy, f"gan_ddp for trainer.devices={self.devices!r} on {self.num_nodes} node(s) (trainer=ddp or trainer=ddp_cpu)")
+            raise invalid(
+                "trainer.strategy",
+                self.strategy,
+                f"gan_ddp for trainer.devices={self.devices!r} on {self.num_nodes} node(s) (trainer=ddp or trainer=ddp_cpu)",
+            )
         if self.sync_batchnorm and self.accelerator == "cpu":
-            raise invalid("trainer.sync_batchnorm", self.sync_batchnorm, "false with trainer.accelerator=cpu (PyTorch's SyncBatchNorm runs on GPUs only)")
-        require_choice("trainer.precision", self.precision, ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"))
+            raise invalid(
+                "trainer.sync_batchnorm",
+                self.sync_batchnorm,
+                "false with trainer.accelerator=cpu (PyTorch's SyncBatchNorm runs on GPUs only)",
+            )
+        require_choice(
+            "trainer.precision", self.precision, ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true")
+        )
         if self.num_threads is not None:
-            require_positive("trainer.num_threads", self.num_threads, "a positive number of threads, or null for PyTorch's default")
+            require_positive(
+                "trainer.num_threads", self.num_threads, "a positive number of threads, or null for PyTorch's default"
+            )
         require_positive("trainer.log_every_n_steps", self.log_every_n_steps, "a positive number of steps")
         require_choice("trainer.on_nan", self.on_nan, ("stop", "skip"))
         if not 0.0 <= self.max_skipped_fraction <= 1.0:
-            raise invalid("trainer.max_skipped_fraction", self.max_skipped_fraction, "a fraction in [0, 1] of the updates that trainer.on_nan=skip may drop")
+            raise invalid(
+                "trainer.max_skipped_fraction",
+                self.max_skipped_fraction,
+                "a fraction in [0, 1] of the updates that trainer.on_nan=skip may drop",
+            )
         if self.profiler is not None and self.profiler not in PROFILERS:
             raise invalid("trainer.profiler", self.profiler, "null (none), " + " or ".join(PROFILERS))
         if self.cuda_graph:
@@ -102,17 +144,37 @@ class TrainerConfig:
         """The settings a training step captured as a CUDA graph cannot run with (trainer.cuda_graph=true)."""
         because = "with trainer.cuda_graph=true"
         if self.accelerator in ("cpu", "mps"):
-            raise invalid("trainer.accelerator", self.accelerator, f"auto, gpu or cuda {because} (CUDA graphs run on CUDA GPUs)")
+            raise invalid(
+                "trainer.accelerator", self.accelerator, f"auto, gpu or cuda {because} (CUDA graphs run on CUDA GPUs)"
+            )
         if self.strategy != "auto" or _many(self.devices) or self.num_nodes > 1:
-            raise invalid("trainer.strategy", self.strategy, f"auto on one device {because} (a captured step does not synchronise gradients)")
+            raise invalid(
+                "trainer.strategy",
+                self.strategy,
+                f"auto on one device {because} (a captured step does not synchronise gradients)",
+            )
         if self.precision not in ("32-true", "32", "bf16-mixed"):
-            raise invalid("trainer.precision", self.precision, f"32-true or bf16-mixed {because} (the others pass every update through Lightning's precision plugin)")
+            raise invalid(
+                "trainer.precision",
+                self.precision,
+                f"32-true or bf16-mixed {because} (the others pass every update through Lightning's precision plugin)",
+            )
         if self.on_nan != "stop":
-            raise invalid("trainer.on_nan", self.on_nan, f"stop {because} (skip reads every loss on the host before its update)")
+            raise invalid(
+                "trainer.on_nan", self.on_nan, f"stop {because} (skip reads every loss on the host before its update)"
+            )
         if not self.fast_path:
-            raise invalid("trainer.fast_path", self.fast_path, f"true {because} (Lightning's own update wrappers call hooks in Python at every update)")
+            raise invalid(
+                "trainer.fast_path",
+                self.fast_path,
+                f"true {because} (Lightning's own update wrappers call hooks in Python at every update)",
+            )
         if self.compile:
-            raise invalid("trainer.compile", self.compile, f"false {because} (the captured step already issues every kernel at once)")
+            raise invalid(
+                "trainer.compile",
+                self.compile,
+                f"false {because} (the captured step already issues every kernel at once)",
+            )
 
 
 def _many(devices: Any) -> bool:
@@ -138,7 +200,9 @@ class RegularizationConfig:
             raise invalid("regularization.r1_gamma", self.r1_gamma, "zero (off) or a positive weight")
         require_positive("regularization.r1_interval", self.r1_interval, "at least 1 (every D update)")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
-            raise invalid("regularization.ema_decay", self.ema_decay, "a decay in (0, 1) such as 0.999, or null for no EMA")
+            raise invalid(
+                "regularization.ema_decay", self.ema_decay, "a decay in (0, 1) such as 0.999, or null for no EMA"
+            )
         if self.ema_start_step < 0:
             raise invalid("regularization.ema_start_step", self.ema_start_step, "a step number, 0 or more")
 
@@ -175,20 +239,35 @@ class CallbacksConfig:
     checkpoint_every_n_steps: int = MISSING  # 0: only at the end
     keep_every_n_steps: int = MISSING  # also keep checkpoints/step_<N>.ckpt every N steps; 0: none
     keep_limit: Optional[int] = MISSING  # keep at most this many step_<N>.ckpt, the latest; null: all
-    keep_best: Optional[str] = MISSING  # a metric (fid, modes, ...): checkpoints/best.ckpt at its best value; null: none
+    keep_best: Optional[str] = (
+        MISSING  # a metric (fid, modes, ...): checkpoints/best.ckpt at its best value; null: none
+    )
     progress_every_n_steps: int = MISSING  # one progress line every N steps; 0: none
-    extra: List[Any] = field(default_factory=lambda: MISSING)  # more Lightning callbacks: [{_target_: class, arg: value}]
+    extra: List[Any] = field(
+        default_factory=lambda: MISSING
+    )  # more Lightning callbacks: [{_target_: class, arg: value}]
 
     def check(self, metrics) -> None:
-        for name in ("samples_every_n_steps", "checkpoint_every_n_steps", "keep_every_n_steps", "progress_every_n_steps"):
+        for name in (
+            "samples_every_n_steps",
+            "checkpoint_every_n_steps",
+            "keep_every_n_steps",
+            "progress_every_n_steps",
+        ):
             if getattr(self, name) < 0:
                 raise invalid(f"callbacks.{name}", getattr(self, name), "a number of steps, or 0 to turn it off")
         require_positive("callbacks.num_samples", self.num_samples, "a positive number of samples")
         if self.keep_limit is not None:
-            require_positive("callbacks.keep_limit", self.keep_limit, "a positive number of checkpoints, or null to keep all")
+            require_positive(
+                "callbacks.keep_limit", self.keep_limit, "a positive number of checkpoints, or null to keep all"
+            )
         if self.keep_best is not None and self.keep_best not in metrics.MEASURES:
             measured = ", ".join(metrics.MEASURES) or "none"
-            raise invalid("callbacks.keep_best", self.keep_best, f"a metric that metrics={metrics.option} measures ({measured}), or null")
+            raise invalid(
+                "callbacks.keep_best",
+                self.keep_best,
+                f"a metric that metrics={metrics.option} measures ({measured}), or null",
+            )
 
 
 @dataclass
@@ -226,7 +305,8 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 def compose(overrides: List[str], with_hydra: bool = False) -> DictConfig:
     """The config ``python -m gan_lightning.run OVERRIDES`` would train with, composed without a run directory
     (``with_hydra``: with the ``hydra`` node, as a job sees it)."""
-    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return hydra_compose("config", overrides=list(overrides), return_hydra_config=with_hydra)
@@ -238,7 +318,9 @@ def to_config(cfg: DictConfig) -> Config:
     try:
         config = OmegaConf.to_object(cfg)
     except MissingMandatoryValue as error:
-        raise UserError(f"{error.full_key} has no value and needs one: set it on the command line ({error.full_key}=...).") from None
+        raise UserError(
+            f"{error.full_key} has no value and needs one: set it on the command line ({error.full_key}=...)."
+        ) from None
     if isinstance(config.metrics, AutoMetrics):
         config.metrics = config.metrics.choose(config.data)
     return config
@@ -250,7 +332,11 @@ def validate(cfg: Config) -> None:
     cfg.model.check(cfg.data.sample_shape)
     if cfg.data.batch_size % cfg.model.d_pack:
         # D scores real and fake batches side by side: a pack must never hold both.
-        raise invalid("data.batch_size", cfg.data.batch_size, f"a multiple of model.pack={cfg.model.d_pack}, so that every pack holds real or fake samples only")
+        raise invalid(
+            "data.batch_size",
+            cfg.data.batch_size,
+            f"a multiple of model.pack={cfg.model.d_pack}, so that every pack holds real or fake samples only",
+        )
     cfg.optimizer.g.check("optimizer.g")
     cfg.optimizer.d.check("optimizer.d")
     cfg.regularization.check()

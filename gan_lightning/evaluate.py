@@ -37,9 +37,18 @@ COMMAND = Command(
     [
         Setting("ckpt", "one checkpoint to evaluate (its scores as JSON on stdout)", ""),
         Setting("runs", "comma-separated run or sweep directories: every kept checkpoint of every run", ""),
-        Setting("out", "where evaluation.csv, evaluation.md and the plots go (runs=); default: the one directory given, else .", ""),
+        Setting(
+            "out",
+            "where evaluation.csv, evaluation.md and the plots go (runs=); default: the one directory given, else .",
+            "",
+        ),
         Setting("force", "score checkpoints again that were scored under the same protocol", False, boolean),
-        Setting("processes", "processes that share generation and feature extraction: one per GPU, or CPU processes (gloo)", 1, whole_number(1)),
+        Setting(
+            "processes",
+            "processes that share generation and feature extraction: one per GPU, or CPU processes (gloo)",
+            1,
+            whole_number(1),
+        ),
     ],
     overrides="metrics=image|toy2d|toy1d|parzen and metrics.KEY=VALUE (the rest of the config comes from the checkpoint)",
 )
@@ -48,7 +57,9 @@ COMMAND = Command(
 def main(argv=None) -> int:
     own, overrides = COMMAND.parse(sys.argv[1:] if argv is None else argv)
     if bool(own["ckpt"]) == bool(own["runs"]):
-        raise UserError("give ckpt=PATH (one checkpoint) or runs=DIR[,DIR...] (run or sweep directories), not both or neither.")
+        raise UserError(
+            "give ckpt=PATH (one checkpoint) or runs=DIR[,DIR...] (run or sweep directories), not both or neither."
+        )
     from gan_lightning.runs.scoring import Scoring, evaluate_runs, score
 
     if own["ckpt"]:

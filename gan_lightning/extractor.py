@@ -13,7 +13,6 @@ import sys
 from gan_lightning.commands import Command, Setting, boolean, main_guard
 from gan_lightning.config import compose, to_config
 
-
 COMMAND = Command(
     "gan_lightning.extractor",
     __doc__.strip(),
@@ -24,7 +23,9 @@ COMMAND = Command(
 
 def main(argv=None) -> int:
     own, overrides = COMMAND.parse(sys.argv[1:] if argv is None else argv)
-    cfg = to_config(compose(["model=mlp", "metrics=none", *overrides]))  # the MLP fits any data: only the data settings matter here
+    cfg = to_config(
+        compose(["model=mlp", "metrics=none", *overrides])
+    )  # the MLP fits any data: only the data settings matter here
     cfg.data.check()
     import torch
 

@@ -17,6 +17,7 @@ def cache_root() -> Path:
     ``$XDG_CACHE_HOME/gan_lightning``, or ``~/.cache/gan_lightning``."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gan_lightning"
 
+
 # Errors of the file system or its permissions, not of this program: reported as one message, exit code 2.
 USER_FIXABLE = {
     errno.ENOSPC: "no space left on the device",
@@ -64,7 +65,9 @@ def download_error(error: OSError) -> str:
     return str(getattr(error, "reason", error))
 
 
-def user_fixable(error: BaseException, path: Optional[Union[str, Path]] = None, folder: Optional[Union[str, Path]] = None) -> Optional[UserError]:
+def user_fixable(
+    error: BaseException, path: Optional[Union[str, Path]] = None, folder: Optional[Union[str, Path]] = None
+) -> Optional[UserError]:
     """A UserError naming the path and what to do, for a file-system error the user can fix (also when another error,
     such as torch.save's RuntimeError, was raised while handling it); None for any other error. It names ``path``,
     else the file the error names, else ``folder``."""

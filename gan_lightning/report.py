@@ -11,8 +11,8 @@ import csv
 import logging
 import math
 import statistics
-import textwrap
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -25,7 +25,23 @@ log = logging.getLogger("gan_lightning")
 
 CURVE_PANELS = (("losses", ("loss/d", "loss/g")), ("D outputs", ("d/real", "d/fake")))
 # Metrics shown in the table, in this order, when any run has them.
-TABLE_METRICS = ("fid", "is_mean", "kid_mean", "precision", "recall", "modes", "hq_fraction", "reverse_kl", "balanced_hq_fraction", "w1_distance", "ks_statistic", "loss/d", "loss/g", "d/real", "d/fake")
+TABLE_METRICS = (
+    "fid",
+    "is_mean",
+    "kid_mean",
+    "precision",
+    "recall",
+    "modes",
+    "hq_fraction",
+    "reverse_kl",
+    "balanced_hq_fraction",
+    "w1_distance",
+    "ks_statistic",
+    "loss/d",
+    "loss/g",
+    "d/real",
+    "d/fake",
+)
 FIGURE_DPI = 100
 CURVES_SIZE = (10.0, 3.2)  # inches per row of panels
 SAMPLE_PANEL = 3.0  # inches per run in the sample-grid figure
@@ -59,7 +75,11 @@ def read_series(csv_path: Path) -> Dict[str, List[Tuple[int, float]]]:
         for row in csv.DictReader(f):
             try:
                 step = int(float(row["step"])) if row.get("step") else None
-                values = [(key, float(value)) for key, value in row.items() if key not in ("step", "epoch", None) and value not in ("", None)]
+                values = [
+                    (key, float(value))
+                    for key, value in row.items()
+                    if key not in ("step", "epoch", None) and value not in ("", None)
+                ]
             except (TypeError, ValueError):
                 skipped += 1
                 continue
@@ -90,7 +110,7 @@ def load_runs(directory: Path) -> List[RunRecord]:
 
 
 def mean_and_error(values: List[Optional[float]], digits: int) -> str:
-    """"mean ± standard error" of the finite values: the value alone for one, "–" for none."""
+    """ "mean ± standard error" of the finite values: the value alone for one, "–" for none."""
     finite = [v for v in values if v is not None and math.isfinite(v)]
     if len(finite) < 2:
         return f"{finite[0]:.{digits}f}" if finite else "–"
@@ -129,13 +149,17 @@ def plot_curves(run: RunRecord, path: Path) -> Optional[Path]:
     """Losses, D outputs and each metric of one run against the training step; None without a CSV log."""
     metric_keys = sorted(k for k in run.series if k.startswith("metrics/"))
     panels = [(title, [k for k in keys if k in run.series]) for title, keys in CURVE_PANELS]
-    panels = [(title, keys) for title, keys in panels if keys] + [(key.removeprefix("metrics/"), [key]) for key in metric_keys]
+    panels = [(title, keys) for title, keys in panels if keys] + [
+        (key.removeprefix("metrics/"), [key]) for key in metric_keys
+    ]
     if not panels:
         return None
     plt = pyplot()
     columns = min(3, len(panels))
     rows = math.ceil(len(panels) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(CURVES_SIZE[0], CURVES_SIZE[1] * rows), dpi=FIGURE_DPI, squeeze=False)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(CURVES_SIZE[0], CURVES_SIZE[1] * rows), dpi=FIGURE_DPI, squeeze=False
+    )
     for ax, (title, keys) in zip(axes.flat, panels):
         for key in keys:
             steps, values = zip(*run.series[key])
@@ -155,13 +179,17 @@ def plot_curves(run: RunRecord, path: Path) -> Optional[Path]:
 
 def plot_samples(runs: List[RunRecord], path: Path) -> Optional[Path]:
     """The last sample picture of every run, side by side, titled by the run's overrides."""
-    grids = [(run, run.folder / "samples" / "last.png") for run in runs if (run.folder / "samples" / "last.png").is_file()]
+    grids = [
+        (run, run.folder / "samples" / "last.png") for run in runs if (run.folder / "samples" / "last.png").is_file()
+    ]
     if not grids:
         return None
     plt = pyplot()
     columns = min(4, len(grids))
     rows = math.ceil(len(grids) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(SAMPLE_PANEL * columns, SAMPLE_PANEL * rows + 0.4), dpi=FIGURE_DPI, squeeze=False)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(SAMPLE_PANEL * columns, SAMPLE_PANEL * rows + 0.4), dpi=FIGURE_DPI, squeeze=False
+    )
     for ax, (run, grid) in zip(axes.flat, grids):
         try:
             ax.imshow(plt.imread(grid))

@@ -13,8 +13,8 @@ from typing import Optional, Sequence
 import hydra
 from omegaconf import DictConfig
 
-import gan_lightning.sweeps.slurm  # noqa: F401  (registers the resolvers conf/hydra/launcher/slurm.yaml uses)
 import gan_lightning.sweeps.parallel  # noqa: F401  (registers the resolver conf/hydra/launcher/parallel.yaml uses)
+import gan_lightning.sweeps.slurm  # noqa: F401  (registers the resolvers conf/hydra/launcher/slurm.yaml uses)
 from gan_lightning.config import CONF_DIR
 from gan_lightning.sweeps.report import reset_sweep_outcome, sweep_exit_code
 

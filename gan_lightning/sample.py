@@ -11,7 +11,6 @@ from pathlib import Path
 
 from gan_lightning.commands import Command, Setting, main_guard, whole_number
 
-
 COMMAND = Command(
     "gan_lightning.sample",
     __doc__.strip(),

@@ -20,8 +20,22 @@ import tempfile
 from datetime import datetime
 
 SETUPS = {
-    "ring8/mlp": (["data=ring8", "model=mlp", "trainer.max_steps=600", "callbacks.progress_every_n_steps=200"], 200, 600),
-    "fashion_mnist/dcgan": (["data=fashion_mnist", "data.limit=4096", "model=dcgan", "trainer.max_steps=90", "callbacks.progress_every_n_steps=30"], 30, 90),
+    "ring8/mlp": (
+        ["data=ring8", "model=mlp", "trainer.max_steps=600", "callbacks.progress_every_n_steps=200"],
+        200,
+        600,
+    ),
+    "fashion_mnist/dcgan": (
+        [
+            "data=fashion_mnist",
+            "data.limit=4096",
+            "model=dcgan",
+            "trainer.max_steps=90",
+            "callbacks.progress_every_n_steps=30",
+        ],
+        30,
+        90,
+    ),
 }
 ENGINES = {
     "1 process": ["trainer=default", "trainer.accelerator=cpu"],
@@ -33,9 +47,19 @@ LINE = re.compile(r"^\[(?P<time>[\d\- :,]+)\]\[gan_lightning\]\[INFO\] - step (?
 
 def ms_per_step(args: list, first: int, last: int) -> float:
     with tempfile.TemporaryDirectory() as run_dir:
-        command = [sys.executable, "-m", "gan_lightning.run", *args, "logger=none", "callbacks.samples_every_n_steps=0",
-                   "callbacks.checkpoint_every_n_steps=0", f"hydra.run.dir={run_dir}"]
-        output = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True).stderr
+        command = [
+            sys.executable,
+            "-m",
+            "gan_lightning.run",
+            *args,
+            "logger=none",
+            "callbacks.samples_every_n_steps=0",
+            "callbacks.checkpoint_every_n_steps=0",
+            f"hydra.run.dir={run_dir}",
+        ]
+        output = subprocess.run(
+            command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True
+        ).stderr
     times = {}
     for line in output.splitlines():
         match = LINE.match(line)
@@ -58,7 +82,10 @@ def main() -> None:
                 results[engine].append(ms_per_step(args + engine_args, first, last))
         for engine, values in results.items():
             # The minimum is the least disturbed run: other load on the machine only ever adds time.
-            print(f"{setup:22s} {engine:20s} min {min(values):7.2f}  median {statistics.median(values):7.2f} ms/step  (runs: {', '.join(f'{v:.2f}' for v in values)})", flush=True)
+            print(
+                f"{setup:22s} {engine:20s} min {min(values):7.2f}  median {statistics.median(values):7.2f} ms/step  (runs: {', '.join(f'{v:.2f}' for v in values)})",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ def main() -> int:
     for command in COMMANDS:
         times = [seconds(command) for _ in range(RUNS)]
         median = statistics.median(times)
-        print(f"{command:10} {median:9.2f} {min(times):6.2f}-{max(times):<6.2f} {'over the limit' if median > LIMIT_S else ''}")
+        print(
+            f"{command:10} {median:9.2f} {min(times):6.2f}-{max(times):<6.2f} {'over the limit' if median > LIMIT_S else ''}"
+        )
         if median > LIMIT_S:
             slow.append(command)
     return 1 if slow else 0

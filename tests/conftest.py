@@ -71,14 +71,21 @@ def domain_extractor() -> Path:
     return Path(match.group(2))
 
 
-def cli(args: List[str], cwd: Path, env: dict | None = None, timeout: float = 600, defaults: bool = True) -> subprocess.CompletedProcess:
+def cli(
+    args: List[str], cwd: Path, env: dict | None = None, timeout: float = 600, defaults: bool = True
+) -> subprocess.CompletedProcess:
     """``python -m gan_lightning.run ARGS`` in a new process in ``cwd``, as a user would type it, for tests whose
     subject is the process (signals, kills, launchers); ``defaults``: the tests' defaults (no metrics, a CSV log)
     unless ARGS choose otherwise."""
     args = with_test_defaults(args) if defaults else list(args)
     full_env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k != "HYDRA_FULL_ERROR"}
     return subprocess.run(
-        [sys.executable, "-m", "gan_lightning.run", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "gan_lightning.run", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -22,9 +22,9 @@ from pytorch_lightning.strategies import DDPStrategy
 from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 
 from gan_lightning.adapter.steploop import SettledAnswersEpochLoop, Unprofiled
-from gan_lightning.runs.context import RunContext
-from gan_lightning.runs.build import build_datamodule, build_module, build_trainer
 from gan_lightning.config import to_config
+from gan_lightning.runs.build import build_datamodule, build_module, build_trainer
+from gan_lightning.runs.context import RunContext
 from tests.helpers.hydra import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +33,6 @@ ADAPTER = PACKAGE / "adapter"
 LIGHTNING_PACKAGES = ("pytorch_lightning", "lightning_fabric", "lightning")
 # Private names of other libraries (not Lightning) that the package reads, with the library.
 OTHER_LIBRARIES_PRIVATE = {"_foreach_lerp_": "torch", "_BatchNorm": "torch"}
-
 
 
 def set_in_init(make, name: str):
@@ -56,7 +55,9 @@ PINNED = {
     "_trainer": lambda: set_in_init(pl.LightningModule, "_trainer"),
     "_device": lambda: set_in_init(pl.LightningModule, "_device"),
     "_dtype": lambda: set_in_init(pl.LightningModule, "_dtype"),
-    "_checkpoint_connector": lambda: set_in_init(lambda: pl.Trainer(logger=False, enable_checkpointing=False), "_checkpoint_connector"),
+    "_checkpoint_connector": lambda: set_in_init(
+        lambda: pl.Trainer(logger=False, enable_checkpointing=False), "_checkpoint_connector"
+    ),
     "_on_before_step": lambda: set_in_init(a_lightning_optimizer, "_on_before_step"),
     "_on_after_step": lambda: set_in_init(a_lightning_optimizer, "_on_after_step"),
     "_experiment": lambda: set_in_init(lambda: WandbLogger(offline=True), "_experiment"),
@@ -65,7 +66,9 @@ PINNED = {
     "_check_can_spawn_children": lambda: _SubprocessScriptLauncher._check_can_spawn_children,
     "_ChildProcessObserver": lambda: _ChildProcessObserver,
     "_run": lambda: _ChildProcessObserver._run,
-    "_set_num_threads_if_needed": lambda: __import__("lightning_fabric.utilities.distributed", fromlist=["x"])._set_num_threads_if_needed,
+    "_set_num_threads_if_needed": lambda: (
+        __import__("lightning_fabric.utilities.distributed", fromlist=["x"])._set_num_threads_if_needed
+    ),
     "_configure_launcher": lambda: DDPStrategy._configure_launcher,
     "_start_method": lambda: set_in_init(DDPStrategy, "_start_method"),
     "_launcher": lambda: set_in_init(DDPStrategy, "_launcher"),
@@ -103,7 +106,9 @@ def private_names(path: Path) -> dict:
     the module assigns, ``self._x = ...``, counts too: the package keeps no private attributes of its own.)"""
     tree = ast.parse(path.read_text())
     own = {node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
-    own |= {t.id for node in ast.walk(tree) if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
+    own |= {
+        t.id for node in ast.walk(tree) if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)
+    }
     found = dict(lightning_overrides(path))
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in LIGHTNING_PACKAGES:
@@ -134,7 +139,9 @@ def test_private_lightning_names_are_read_in_the_adapter_only():
 
 def test_every_private_name_the_adapter_reads_is_pinned_and_exists_in_the_installed_lightning():
     used = {name for path in ADAPTER.glob("*.py") for name in private_names(path)}
-    assert used == set(PINNED), "pin new private names in PINNED (and check them against every allowed Lightning version)"
+    assert used == set(PINNED), (
+        "pin new private names in PINNED (and check them against every allowed Lightning version)"
+    )
     missing = [name for name, lookup in PINNED.items() if lookup() is None]
     assert missing == []
 
@@ -170,7 +177,12 @@ def train(run_dir: Path, overrides):
 @pytest.mark.parametrize(
     "setting",
     [
-        ["trainer.d_steps=2", "regularization.r1_gamma=1.0", "regularization.r1_interval=2", "regularization.ema_decay=0.9"],
+        [
+            "trainer.d_steps=2",
+            "regularization.r1_gamma=1.0",
+            "regularization.r1_interval=2",
+            "regularization.ema_decay=0.9",
+        ],
         ["objective=wgan_gp", "trainer.updates=simultaneous"],
     ],
     ids=["algorithm1-r1-ema", "simultaneous-wgan_gp"],
@@ -180,9 +192,13 @@ def test_plain_lightning_trains_the_same_weights_and_logs_as_the_fast_path(tmp_p
     plain, plain_trainer = train(tmp_path / "plain", [*setting, "trainer.fast_path=false"])
     # The fast path took every shortcut; the plain run none of them.
     assert fast.direct_updates and fast.batches_unchanged
-    assert isinstance(fast_trainer.fit_loop.epoch_loop, SettledAnswersEpochLoop) and isinstance(fast_trainer.profiler, Unprofiled)
+    assert isinstance(fast_trainer.fit_loop.epoch_loop, SettledAnswersEpochLoop) and isinstance(
+        fast_trainer.profiler, Unprofiled
+    )
     assert not plain.direct_updates and not plain.batches_unchanged
-    assert type(plain_trainer.fit_loop.epoch_loop) is _TrainingEpochLoop and isinstance(plain_trainer.profiler, PassThroughProfiler)
+    assert type(plain_trainer.fit_loop.epoch_loop) is _TrainingEpochLoop and isinstance(
+        plain_trainer.profiler, PassThroughProfiler
+    )
     assert fast.steps_done == plain.steps_done == 30
     assert fast_trainer.global_step == plain_trainer.global_step
     for key, value in plain.state_dict().items():
@@ -217,7 +233,9 @@ def imports_between_units() -> dict:
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
-                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                    base = ".".join(
+                        package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                    )
                 targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
             for target in targets:
                 if target.startswith("gan_lightning.") and unit(target) != unit(module) and is_unit(unit(target)):
@@ -227,7 +245,9 @@ def imports_between_units() -> dict:
 
 def test_no_part_of_the_package_imports_one_that_imports_it_back():
     edges = imports_between_units()
-    assert ("gan_lightning.callbacks" in edges) and ("gan_lightning.metrics" in edges["gan_lightning.callbacks"])  # the walk sees imports
+    assert ("gan_lightning.callbacks" in edges) and (
+        "gan_lightning.metrics" in edges["gan_lightning.callbacks"]
+    )  # the walk sees imports
     cycles = []
     for start in edges:
         stack, seen = [(start, [start])], set()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan_lightning.runs.build import build_module
 from gan_lightning.config import to_config
+from gan_lightning.runs.build import build_module
 from tests.conftest import run_in_process
 from tests.helpers.hydra import compose_config
 from tests.test_module import fit
@@ -21,7 +21,18 @@ BATCH_NORM_D = ["model.d_norm=batch", f"data.batch_size={BATCH}"]
     ("separate", "relativistic", [BATCH, BATCH], [BATCH, BATCH]),  # G's loss needs D on reals too, in their own minibatch
 ])  # fmt: skip
 def test_the_setting_decides_the_minibatches_d_sees_in_each_update(stats, objective, d_update, g_update):
-    cfg = to_config(compose_config(["data=ring8", "model=mlp", "logger=none", *BATCH_NORM_D, f"model.d_batch_stats={stats}", f"objective={objective}"]))
+    cfg = to_config(
+        compose_config(
+            [
+                "data=ring8",
+                "model=mlp",
+                "logger=none",
+                *BATCH_NORM_D,
+                f"model.d_batch_stats={stats}",
+                f"objective={objective}",
+            ]
+        )
+    )
     module = build_module(cfg)
     passes = []
     module.discriminator.register_forward_pre_hook(lambda _, inputs: passes.append(len(inputs[0])))

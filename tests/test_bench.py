@@ -13,17 +13,33 @@ from tests.helpers.commands import command
 
 def test_bench_compares_the_framework_with_the_plain_loop(tmp_path):
     out = tmp_path / "bench.json"
-    result = command("bench", ["cases=mlp_ring8_small", "rounds=2", "warmup=3", "steps=10", "peers=true", f"out={out}", f"workdir={tmp_path / 'runs'}"], cwd=REPO)
+    result = command(
+        "bench",
+        [
+            "cases=mlp_ring8_small",
+            "rounds=2",
+            "warmup=3",
+            "steps=10",
+            "peers=true",
+            f"out={out}",
+            f"workdir={tmp_path / 'runs'}",
+        ],
+        cwd=REPO,
+    )
     assert result.returncode == 0, result.stderr
     results = json.loads(out.read_text())
     (case,) = results["cases"]
-    assert case["case"] == "mlp_ring8_small" and len(case["framework_steps_per_s"]["rounds"]) == 2 == len(case["plain_steps_per_s"]["rounds"])
+    assert case["case"] == "mlp_ring8_small" and len(case["framework_steps_per_s"]["rounds"]) == 2 == len(
+        case["plain_steps_per_s"]["rounds"]
+    )
     # The ratio is paired: each round's framework rate over the same round's plain rate, then the median.
     framework, plain = case["framework_steps_per_s"]["rounds"], case["plain_steps_per_s"]["rounds"]
     assert case["ratio_per_round"] == [f / p for f, p in zip(framework, plain)]
     assert case["ratio_median"] == pytest.approx((framework[0] / plain[0] + framework[1] / plain[1]) / 2)
     assert results["machine"]["threads"] == 1
-    assert f"{case['ratio_median']:.3f}" in next(line for line in result.stdout.splitlines() if line.startswith("mlp_ring8_small"))
+    assert f"{case['ratio_median']:.3f}" in next(
+        line for line in result.stdout.splitlines() if line.startswith("mlp_ring8_small")
+    )
     # Each peer is timed in the same rounds, and compared round by round in the same way.
     assert set(case["peers"]) == {"lightning_tutorial", "pytorch_dcgan_example"}
     for name, peer in case["peers"].items():
@@ -54,7 +70,9 @@ def test_the_peers_train_the_frameworks_networks_on_its_data(tmp_path, monkeypat
     forwards_per_step = {"lightning_tutorial": 3, "pytorch_dcgan_example": 1}
     for name, peer in peers.PEERS.items():
         torch.manual_seed(cfg.seed)
-        generator, discriminator, _, _ = networks(cfg)  # the initial weights the peer starts from (it seeds the same way)
+        generator, discriminator, _, _ = networks(
+            cfg
+        )  # the initial weights the peer starts from (it seeds the same way)
         g_forwards.clear()
         assert peer(case_config("mlp_ring8_small"), data, 2, 5, torch.device("cpu")) > 0
         assert len(g_forwards) == forwards_per_step[name] * 7, name
@@ -63,7 +81,11 @@ def test_the_peers_train_the_frameworks_networks_on_its_data(tmp_path, monkeypat
         # Optimizers as users write them: PyTorch's default implementation, not the framework's fused one.
         assert [optimizer.defaults["fused"] for optimizer in built[-1][2:]] == [None, None] and cfg.optimizer.g.fused
         for before, after in ((generator, trained_g), (discriminator, trained_d)):
-            assert all(not torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values()) if a.is_floating_point()), name
+            assert all(
+                not torch.equal(a, b)
+                for a, b in zip(before.state_dict().values(), after.state_dict().values())
+                if a.is_floating_point()
+            ), name
 
 
 def test_each_round_runs_the_compared_loops_back_to_back(tmp_path, monkeypatch):
@@ -110,18 +132,33 @@ def test_the_plain_loop_does_the_frameworks_work(tmp_path, case, overrides):
 def test_the_plain_step_inside_lightning_does_the_same_work_and_splits_the_difference(tmp_path):
     # The split times the plain step as the framework's training step: it must train the same weights, and
     # its two parts must add up to the whole difference between the loops.
-    from gan_lightning.bench.loops import PlainStepInLightning, case_config, case_data, compare, framework_training, plain_training
+    from gan_lightning.bench.loops import (
+        PlainStepInLightning,
+        case_config,
+        case_data,
+        compare,
+        framework_training,
+        plain_training,
+    )
 
     case = "mlp_ring8_small"
     data = case_data(case_config(case), case)
-    module = framework_training(case_config(case, ["trainer.deterministic=true"]), data, 12, tmp_path / "a", module_class=PlainStepInLightning)
+    module = framework_training(
+        case_config(case, ["trainer.deterministic=true"]), data, 12, tmp_path / "a", module_class=PlainStepInLightning
+    )
     generator, _ = plain_training(case_config(case, ["trainer.deterministic=true"]), data, 12)
-    assert all(torch.equal(a, b) for a, b in zip(module.generator.state_dict().values(), generator.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(module.generator.state_dict().values(), generator.state_dict().values())
+    )
     assert module.steps_done == 12
 
     summary = compare(case, 2, 3, 10, tmp_path / "b", split=True).summary()
     assert len(summary["plain_step_in_lightning_steps_per_s"]["rounds"]) == 2
-    medians = {key: 1000 / summary[f"{key}_steps_per_s"]["median"] for key in ("framework", "plain", "plain_step_in_lightning")}
+    medians = {
+        key: 1000 / summary[f"{key}_steps_per_s"]["median"] for key in ("framework", "plain", "plain_step_in_lightning")
+    }
     parts = summary["extra_ms_per_step"]
     assert parts["lightning_loop_and_callbacks"] == pytest.approx(medians["plain_step_in_lightning"] - medians["plain"])
-    assert parts["lightning_loop_and_callbacks"] + parts["module_step"] == pytest.approx(medians["framework"] - medians["plain"])
+    assert parts["lightning_loop_and_callbacks"] + parts["module_step"] == pytest.approx(
+        medians["framework"] - medians["plain"]
+    )

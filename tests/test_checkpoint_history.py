@@ -10,9 +10,9 @@ from typing import Dict
 import pytest
 
 from gan_lightning.callbacks.checkpoint import History, PeriodicCheckpoint
-from gan_lightning.runs.checkpoints import load_safely
 from gan_lightning.config import to_config, validate
 from gan_lightning.errors import UserError
+from gan_lightning.runs.checkpoints import load_safely
 from gan_lightning.runs.summary import read_summary
 from tests.helpers.commands import run_command
 from tests.helpers.hydra import compose_config
@@ -26,7 +26,11 @@ KEPT = ["data=ring8", "model=mlp", "metrics=toy2d", "metrics.every_n_steps=50", 
 def evaluations(run_dir: Path, metric: str) -> Dict[int, float]:
     """Each evaluation's value by training step (the CSV log files a step's values under the steps before it)."""
     with open(run_dir / "csv" / "metrics.csv", newline="") as f:
-        return {int(float(row["step"])) + 1: float(row[f"metrics/{metric}"]) for row in csv.DictReader(f) if row.get(f"metrics/{metric}")}
+        return {
+            int(float(row["step"])) + 1: float(row[f"metrics/{metric}"])
+            for row in csv.DictReader(f)
+            if row.get(f"metrics/{metric}")
+        }
 
 
 @pytest.mark.slow
@@ -45,7 +49,11 @@ def test_a_killed_and_resumed_run_keeps_its_latest_steps_and_its_best_checkpoint
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     checkpoints = run_dir / "checkpoints"
     # Every 50 steps, the latest 3 kept; the interrupted step's own checkpoint is not in the history.
-    assert sorted(p.name for p in checkpoints.glob("step_*.ckpt")) == ["step_000200.ckpt", "step_000250.ckpt", "step_000300.ckpt"]
+    assert sorted(p.name for p in checkpoints.glob("step_*.ckpt")) == [
+        "step_000200.ckpt",
+        "step_000250.ckpt",
+        "step_000300.ckpt",
+    ]
     for path in checkpoints.glob("step_*.ckpt"):
         assert load_safely(path)["gan_lightning"]["steps_done"] == int(path.stem.split("_")[1])
     # best.ckpt holds the step of the highest high-quality fraction of all six evaluations, before and after the
@@ -60,7 +68,10 @@ def test_a_killed_and_resumed_run_keeps_its_latest_steps_and_its_best_checkpoint
 
 
 def test_better_means_lower_or_higher_as_the_metric_says():
-    for metric, values, best in [("fid", [30.0, 20.0, 25.0, 20.0], (20.0, 1)), ("modes", [5.0, 8.0, 8.0, 7.0], (8.0, 1))]:
+    for metric, values, best in [
+        ("fid", [30.0, 20.0, 25.0, 20.0], (20.0, 1)),
+        ("modes", [5.0, 8.0, 8.0, 7.0], (8.0, 1)),
+    ]:
         callback = PeriodicCheckpoint(Path("unused"), 0, History(best_metric=metric))
         for step, value in enumerate(values):
             if callback.improves(value):
@@ -71,10 +82,22 @@ def test_better_means_lower_or_higher_as_the_metric_says():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["metrics=toy2d", "callbacks.keep_best=fid"], "callbacks.keep_best='fid' is not allowed: a metric that metrics=toy2d measures (modes, hq_fraction, reverse_kl, balanced_hq_fraction), or null."),
-        (["metrics=none", "callbacks.keep_best=fid"], "callbacks.keep_best='fid' is not allowed: a metric that metrics=none measures (none), or null."),
-        (["callbacks.keep_limit=0"], "callbacks.keep_limit=0 is not allowed: a positive number of checkpoints, or null to keep all."),
-        (["callbacks.keep_every_n_steps=-5"], "callbacks.keep_every_n_steps=-5 is not allowed: a number of steps, or 0 to turn it off."),
+        (
+            ["metrics=toy2d", "callbacks.keep_best=fid"],
+            "callbacks.keep_best='fid' is not allowed: a metric that metrics=toy2d measures (modes, hq_fraction, reverse_kl, balanced_hq_fraction), or null.",
+        ),
+        (
+            ["metrics=none", "callbacks.keep_best=fid"],
+            "callbacks.keep_best='fid' is not allowed: a metric that metrics=none measures (none), or null.",
+        ),
+        (
+            ["callbacks.keep_limit=0"],
+            "callbacks.keep_limit=0 is not allowed: a positive number of checkpoints, or null to keep all.",
+        ),
+        (
+            ["callbacks.keep_every_n_steps=-5"],
+            "callbacks.keep_every_n_steps=-5 is not allowed: a number of steps, or 0 to turn it off.",
+        ),
     ],
 )
 def test_history_settings_are_checked_before_the_run(overrides, message):

@@ -43,10 +43,14 @@ def test_help_starts_the_real_command_without_the_heavy_packages(command):
 
 
 def test_a_refused_setting_and_a_bad_argument_are_answered_without_the_heavy_packages(tmp_path):
-    refused = python_m("run", ["data=ring8", "model=mlp", "trainer.max_steps=0", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    refused = python_m(
+        "run", ["data=ring8", "model=mlp", "trainer.max_steps=0", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path
+    )
     assert refused.returncode == 2, refused.stderr[-3000:]
     assert "trainer.max_steps=0 is not allowed" in refused.stderr
     assert not imported_packages(refused.stderr) & set(HEAVY), sorted(imported_packages(refused.stderr) & set(HEAVY))
     bad = python_m("evaluate", ["runs=.", "processes=zero"], tmp_path)
-    assert bad.returncode == 2 and "processes='zero' is not allowed: a whole number of at least 1" in bad.stderr, bad.stderr[-3000:]
+    assert bad.returncode == 2 and "processes='zero' is not allowed: a whole number of at least 1" in bad.stderr, (
+        bad.stderr[-3000:]
+    )
     assert not imported_packages(bad.stderr) & set(HEAVY), sorted(imported_packages(bad.stderr) & set(HEAVY))

@@ -6,9 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_lightning.runs.build import build_module
 from gan_lightning.config import to_config
 from gan_lightning.models.conditional import ConditionalBatchNorm2d, ConditionalDiscriminator
+from gan_lightning.runs.build import build_module
 from tests.helpers.hydra import compose_config, run_in_process
 
 QUIET = ["logger=none", "callbacks.progress_every_n_steps=0"]
@@ -17,7 +17,9 @@ RING = ["data=ring8", "model=mlp", "model.conditional=true", *QUIET]
 
 def class_correct_fraction(module, centers) -> float:
     labels = torch.arange(len(centers)).repeat_interleave(200)
-    samples = module.generate(module.generator.sample_latent(len(labels), generator=torch.Generator().manual_seed(3)), labels)
+    samples = module.generate(
+        module.generator.sample_latent(len(labels), generator=torch.Generator().manual_seed(3)), labels
+    )
     return (torch.cdist(samples, centers).argmin(dim=1) == labels).float().mean().item()
 
 
@@ -64,7 +66,10 @@ def test_conditional_needs_labelled_data(tmp_path):
 
 
 def test_conditional_grid_has_one_row_per_class(tmp_path):
-    run_in_process(["model.conditional=true", "data.limit=512", "trainer.max_steps=2", "callbacks.num_samples=30", *QUIET], tmp_path)
+    run_in_process(
+        ["model.conditional=true", "data.limit=512", "trainer.max_steps=2", "callbacks.num_samples=30", *QUIET],
+        tmp_path,
+    )
     # 10 classes × 3 samples: 10 rows of 3 images of 28 pixels with 2-pixel padding.
     assert Image.open(tmp_path / "samples" / "last.png").size == (3 * 30 + 2, 10 * 30 + 2)
 
@@ -84,17 +89,36 @@ def cifar_shaped(tmp_path):
     return ["data=cifar10", f"data.root={tmp_path / 'cifar'}", "data.download=false"]
 
 
-@pytest.mark.parametrize("model,cond_d", [("dcgan", "projection"), ("dcgan", "acgan"), ("resnet", "projection"), ("resnet", "acgan")])
+@pytest.mark.parametrize(
+    "model,cond_d", [("dcgan", "projection"), ("dcgan", "acgan"), ("resnet", "projection"), ("resnet", "acgan")]
+)
 def test_conditional_image_models_train(tmp_path, cifar_shaped, model, cond_d):
-    overrides = [f"model={model}", "model.conditional=true", f"model.cond_d={cond_d}", "model.g_width=16", "model.d_width=16", "trainer.max_steps=2", *QUIET]
+    overrides = [
+        f"model={model}",
+        "model.conditional=true",
+        f"model.cond_d={cond_d}",
+        "model.g_width=16",
+        "model.d_width=16",
+        "trainer.max_steps=2",
+        *QUIET,
+    ]
     summary = run_in_process([*overrides, *cifar_shaped], tmp_path / "run")
     assert summary["status"] == "completed" and summary["global_step"] == 2
 
 
 def test_intra_fid_is_reported_for_a_conditional_generator(tmp_path, domain_extractor):
     summary = run_in_process(
-        ["model.conditional=true", "data.limit=2000", "trainer.max_steps=20", "metrics=image", "metrics.intra_fid=true",
-         "metrics.final_num_samples=500", "metrics.real_num_samples=2000", "metrics.kid_subset_size=100", *QUIET],  # fmt: skip
+        [
+            "model.conditional=true",
+            "data.limit=2000",
+            "trainer.max_steps=20",
+            "metrics=image",
+            "metrics.intra_fid=true",
+            "metrics.final_num_samples=500",
+            "metrics.real_num_samples=2000",
+            "metrics.kid_subset_size=100",
+            *QUIET,
+        ],  # fmt: skip
         tmp_path,
     )
     assert summary["metrics"]["intra_fid"] > 0 and summary["metrics"]["fid"] > 0

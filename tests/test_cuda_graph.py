@@ -17,10 +17,18 @@ from gan_lightning.training.cuda_graphs import WARMUP_STEPS, Captured, StepGraph
 from tests.helpers.commands import run_command
 from tests.helpers.hydra import run_in_process
 
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="trainer.cuda_graph captures CUDA graphs: this machine has no CUDA GPU")
+needs_cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="trainer.cuda_graph captures CUDA graphs: this machine has no CUDA GPU"
+)
 
 # deterministic: cuDNN's convolution kernels then sum in a fixed order, so two runs differ by what the graph changes alone.
-QUIET = ["logger=none", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0", "trainer.accelerator=gpu", "trainer.deterministic=true"]
+QUIET = [
+    "logger=none",
+    "callbacks.progress_every_n_steps=0",
+    "callbacks.samples_every_n_steps=0",
+    "trainer.accelerator=gpu",
+    "trainer.deterministic=true",
+]
 MLP = ["data=ring8", "model=mlp"]
 PACGAN = ["data=grid25", "model=pacgan_mlp", "model.pack=2"]
 DCGAN = ["data=fashion_mnist", "data.limit=4096", "model=dcgan", "model.g_width=16", "model.d_width=16"]
@@ -28,11 +36,23 @@ DCGAN = ["data=fashion_mnist", "data.limit=4096", "model=dcgan", "model.g_width=
 CASES = {
     "mlp": MLP,
     "mlp_k2_fresh_simultaneous": [*MLP, "trainer.d_steps=2", "trainer.updates=simultaneous"],
-    "mlp_g_steps2_fresh_wgan_gp": [*MLP, "trainer.g_steps=2", "trainer.g_fakes=fresh", "objective=wgan_gp", "model.d_norm=none"],
+    "mlp_g_steps2_fresh_wgan_gp": [
+        *MLP,
+        "trainer.g_steps=2",
+        "trainer.g_fakes=fresh",
+        "objective=wgan_gp",
+        "model.d_norm=none",
+    ],
     "pacgan_packing_sgd": [*PACGAN, "optimizer=sgd"],
     "dcgan": DCGAN,
-    "dcgan_r1_lazy_ema": [*DCGAN, "regularization.r1_gamma=1.0", "regularization.r1_interval=4", "regularization.ema_decay=0.99",
-                          "regularization.ema_start_step=50", "model.d_norm=layer"],  # fmt: skip
+    "dcgan_r1_lazy_ema": [
+        *DCGAN,
+        "regularization.r1_gamma=1.0",
+        "regularization.r1_interval=4",
+        "regularization.ema_decay=0.99",
+        "regularization.ema_start_step=50",
+        "model.d_norm=layer",
+    ],  # fmt: skip
     "dcgan_conditional_hinge": [*DCGAN, "model.conditional=true", "objective=hinge"],
     "dcgan_bf16_nchw": [*DCGAN, "trainer.precision=bf16-mixed", "trainer.channels_last=false"],
 }
@@ -67,8 +87,13 @@ def test_graphed_steps_train_the_weights_of_eager_steps(tmp_path, caplog, case):
         if not weight.is_floating_point() or key.endswith(("num_batches_tracked", "_u", "_v")):
             continue
         # A tensor training never moves (a bias before batch norm, a critic's output bias) must stay equal too.
-        moved, differs = relative_difference(weight, initial[key]), relative_difference(graphed["state_dict"][key], weight)
-        assert differs < tolerance and differs <= moved / 10, f"{key}: graphed and eager weights differ by {differs:.2e}, training moved them by {moved:.2e}"
+        moved, differs = (
+            relative_difference(weight, initial[key]),
+            relative_difference(graphed["state_dict"][key], weight),
+        )
+        assert differs < tolerance and differs <= moved / 10, (
+            f"{key}: graphed and eager weights differ by {differs:.2e}, training moved them by {moved:.2e}"
+        )
 
 
 class InjectNaN:
@@ -91,7 +116,10 @@ class InjectNaN:
 def test_a_nan_at_step_n_is_reported_as_divergence_at_step_n(tmp_path, graphed):
     from gan_lightning.bench.loops import case_config, case_data, framework_training
 
-    cfg = case_config("mlp_ring8_small", ["trainer.accelerator=gpu", f"trainer.cuda_graph={str(graphed).lower()}", "trainer.log_every_n_steps=1000"])
+    cfg = case_config(
+        "mlp_ring8_small",
+        ["trainer.accelerator=gpu", f"trainer.cuda_graph={str(graphed).lower()}", "trainer.log_every_n_steps=1000"],
+    )
     with pytest.raises(Diverged) as raised:
         framework_training(cfg, case_data(cfg, "mlp_ring8_small"), 300, tmp_path, InjectNaN(137))
     assert raised.value.args[0].startswith("training diverged at step 137: loss/d = nan")
@@ -184,5 +212,7 @@ def test_settings_a_captured_step_cannot_run_are_refused_with_their_name(overrid
 
     with pytest.raises(UserError) as refused:
         validate(to_config(compose_config([*MLP, "trainer.cuda_graph=true", *overrides])))
-    assert str(refused.value).startswith(f"{named} is not allowed: ") and "trainer.cuda_graph=true" in str(refused.value)
+    assert str(refused.value).startswith(f"{named} is not allowed: ") and "trainer.cuda_graph=true" in str(
+        refused.value
+    )
     validate(to_config(compose_config([*MLP, *overrides])))  # allowed without CUDA graphs

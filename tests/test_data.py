@@ -107,7 +107,9 @@ def test_explicit_root_comes_before_the_environment_variable(tmp_path, monkeypat
     assert DataFinder("fashion_mnist", str(tmp_path / "a")).find("train") == tmp_path / "a"
 
 
-@pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="needs Debian's dataset-fashion-mnist package (installed by .ci/run)")
+@pytest.mark.skipif(
+    not DEBIAN_FASHION.is_dir(), reason="needs Debian's dataset-fashion-mnist package (installed by .ci/run)"
+)
 def test_real_fashion_mnist_from_debian_package(monkeypatch, tmp_path):
     monkeypatch.delenv("GAN_LIGHTNING_DATA", raising=False)
     started = time.perf_counter()
@@ -139,8 +141,14 @@ def test_missing_data_names_every_place_tried_and_how_to_get_it(tmp_path, monkey
 def test_download_without_network_gives_up_fast_with_the_reason(tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_LIGHTNING_DATA", str(tmp_path / "empty"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr("gan_lightning.data.idx.SOURCES", {"mnist": __import__("gan_lightning.data.idx", fromlist=["Source"]).Source(
-        "MNIST", ("http://127.0.0.1:9/",), ("mnist",))})  # a closed local port: refused at once, as offline hosts do
+    monkeypatch.setattr(
+        "gan_lightning.data.idx.SOURCES",
+        {
+            "mnist": __import__("gan_lightning.data.idx", fromlist=["Source"]).Source(
+                "MNIST", ("http://127.0.0.1:9/",), ("mnist",)
+            )
+        },
+    )  # a closed local port: refused at once, as offline hosts do
     data = data_config("data=mnist", "data.download=true")
     started = time.perf_counter()
     with pytest.raises(UserError, match=r"the download failed \(http://127.0.0.1:9/train-images-idx3-ubyte.gz"):
@@ -167,7 +175,9 @@ def test_an_epoch_ends_with_its_last_batch_even_when_no_more_is_asked_for():
     first = [b for _, b in zip(range(len(batches)), batches)]  # as Lightning takes a loader of known length
     second = list(batches)
     assert len(second) == 4  # a full epoch, not an empty one
-    assert sorted(torch.cat(first).flatten().tolist()) == sorted(torch.cat(second).flatten().tolist()) == list(range(40))
+    assert (
+        sorted(torch.cat(first).flatten().tolist()) == sorted(torch.cat(second).flatten().tolist()) == list(range(40))
+    )
     assert not torch.equal(torch.cat(first), torch.cat(second))  # the next epoch's permutation
     assert batches.state_dict() == {"epoch": 1, "position": 4}
 
@@ -209,4 +219,3 @@ def test_an_explicit_root_without_the_files_is_an_error_even_when_other_copies_e
     data = data_config(f"data.root={tmp_path / 'typo'}", "data.download=false")
     with pytest.raises(UserError, match=f"data.root: {tmp_path / 'typo'} \\(does not exist\\)"):
         data.load(seed=0)
-

@@ -8,7 +8,14 @@ import pytest
 from tests.helpers.hydra import run_in_process
 
 QUIET = ["logger=none", "callbacks.progress_every_n_steps=0"]
-ONE_D = ["data=gaussian1d", "model=mlp", "trainer.max_steps=100", "callbacks.samples_every_n_steps=50", "callbacks.num_samples=500", *QUIET]
+ONE_D = [
+    "data=gaussian1d",
+    "model=mlp",
+    "trainer.max_steps=100",
+    "callbacks.samples_every_n_steps=50",
+    "callbacks.num_samples=500",
+    *QUIET,
+]
 
 
 def read_curve(path):

@@ -19,15 +19,21 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan_lightning.runs.checkpoints import load_safely
 from gan_lightning.config import to_config, validate
 from gan_lightning.errors import UserError
+from gan_lightning.runs.checkpoints import load_safely
 from gan_lightning.runs.summary import read_summary
 from tests.conftest import REPO, cli
 from tests.helpers import probe
 from tests.helpers.hydra import compose_config
 
-TOY = ["data=ring8", "model=mlp", "logger=csv", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]
+TOY = [
+    "data=ring8",
+    "model=mlp",
+    "logger=csv",
+    "callbacks.progress_every_n_steps=0",
+    "callbacks.samples_every_n_steps=0",
+]
 PROBE = "callbacks.extra=[{_target_:tests.helpers.probe.RankProbe}]"
 ENV = {"PYTHONPATH": str(REPO)}  # the probe's module, in every process of the job
 STEPS = 60
@@ -40,8 +46,17 @@ def ddp(args, cwd: Path):
 
 def toy_args(run_dir: Path, max_steps: int):
     # Deterministic, so an interrupted and resumed run can be compared with an uninterrupted one exactly.
-    return [*TOY, PROBE, f"trainer.max_steps={max_steps}", "callbacks.checkpoint_every_n_steps=30", "trainer.deterministic=true",
-            "trainer.log_every_n_steps=10", "metrics=toy2d", f"metrics.num_samples={EVALUATED}", f"hydra.run.dir={run_dir}"]
+    return [
+        *TOY,
+        PROBE,
+        f"trainer.max_steps={max_steps}",
+        "callbacks.checkpoint_every_n_steps=30",
+        "trainer.deterministic=true",
+        "trainer.log_every_n_steps=10",
+        "metrics=toy2d",
+        f"metrics.num_samples={EVALUATED}",
+        f"hydra.run.dir={run_dir}",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +125,9 @@ def test_each_process_generates_its_share_of_an_evaluation_and_the_scores_equal_
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     alone = json.loads(evaluated.stdout)
     assert alone["step"] == STEPS and alone["protocol"] == summary["metrics_protocol"]
-    assert alone["metrics"] == {name: summary["metrics"][name] for name in ("modes", "hq_fraction", "reverse_kl", "balanced_hq_fraction")}
+    assert alone["metrics"] == {
+        name: summary["metrics"][name] for name in ("modes", "hq_fraction", "reverse_kl", "balanced_hq_fraction")
+    }
 
 
 def test_resume_restores_each_ranks_random_stream(toy_run, tmp_path):
@@ -132,15 +149,23 @@ def test_a_loss_that_diverges_on_one_process_stops_every_process(tmp_path):
     # Rank 1's D loss of step 5 is NaN. Every process reads its losses back at the same checks (the checkpoint at
     # step 6) and all stop at the earliest divergence among them; the checkpoint of step 4 stays the last one.
     poison = "callbacks.extra=[{_target_: tests.helpers.faults.PoisonDiscriminator, at_step: 5, rank: 1}]"
-    args = [*TOY, poison, "trainer.max_steps=20", "trainer.log_every_n_steps=10", "callbacks.checkpoint_every_n_steps=2",
-            f"hydra.run.dir={tmp_path / 'run'}"]
+    args = [
+        *TOY,
+        poison,
+        "trainer.max_steps=20",
+        "trainer.log_every_n_steps=10",
+        "callbacks.checkpoint_every_n_steps=2",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
     result = ddp(args, tmp_path)
     assert result.returncode == 3, result.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] == "diverged" and summary["global_step"] == 6
     assert summary["error"] == "training diverged at step 5: loss/d of another process = nan"
     last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
-    assert last["gan_lightning"]["steps_done"] == 4 and all(torch.isfinite(v).all() for v in last["state_dict"].values())
+    assert last["gan_lightning"]["steps_done"] == 4 and all(
+        torch.isfinite(v).all() for v in last["state_dict"].values()
+    )
 
 
 @pytest.mark.parametrize("stats", ["separate", "joint"])
@@ -160,7 +185,14 @@ def test_dcgan_with_batch_norm_in_both_networks(tmp_path, stats):
 
 def test_simultaneous_updates_synchronise_both_networks(tmp_path):
     # One forward pass through both DDP wrappers, then a backward pass for each network's parameters.
-    args = [*TOY, PROBE, "trainer.updates=simultaneous", "objective=wgan_gp", "trainer.max_steps=20", f"hydra.run.dir={tmp_path / 'run'}"]
+    args = [
+        *TOY,
+        PROBE,
+        "trainer.updates=simultaneous",
+        "objective=wgan_gp",
+        "trainer.max_steps=20",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
     result = ddp(args, tmp_path)
     assert result.returncode == 0, result.stderr
     ranks = probe.load(tmp_path / "run")
@@ -171,7 +203,9 @@ def test_simultaneous_updates_synchronise_both_networks(tmp_path):
 
 def test_each_job_of_a_multirun_starts_its_own_processes_in_its_own_directory(tmp_path):
     sweep = tmp_path / "sweep"
-    result = cli(["-m", "trainer=ddp_cpu", "seed=0,1", *TOY, "trainer.max_steps=20", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    result = cli(
+        ["-m", "trainer=ddp_cpu", "seed=0,1", *TOY, "trainer.max_steps=20", f"hydra.sweep.dir={sweep}"], cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["sweep"]
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
@@ -187,7 +221,10 @@ def test_each_job_of_a_multirun_starts_its_own_processes_in_its_own_directory(tm
     [
         (["trainer.strategy=ddp"], "trainer.strategy='ddp' is not allowed: auto (one device), gan_ddp"),
         (["trainer.devices=2"], "trainer.strategy='auto' is not allowed: gan_ddp for trainer.devices=2"),
-        (["trainer=ddp_cpu", "trainer.sync_batchnorm=true"], "trainer.sync_batchnorm=True is not allowed: false with trainer.accelerator=cpu"),
+        (
+            ["trainer=ddp_cpu", "trainer.sync_batchnorm=true"],
+            "trainer.sync_batchnorm=True is not allowed: false with trainer.accelerator=cpu",
+        ),
     ],
 )
 def test_settings_that_cannot_train_in_parallel_are_refused(overrides, message):
@@ -198,9 +235,21 @@ def test_settings_that_cannot_train_in_parallel_are_refused(overrides, message):
 @pytest.mark.slow
 def test_sigterm_stops_both_processes_at_one_step_with_a_checkpoint_that_resumes(tmp_path):
     run_dir = tmp_path / "run"
-    args = ["trainer=ddp_cpu", *TOY, "trainer.log_every_n_steps=1", "callbacks.checkpoint_every_n_steps=100000", f"hydra.run.dir={run_dir}"]
-    parent = subprocess.Popen([sys.executable, "-m", "gan_lightning.run", *args, "trainer.max_steps=100000"], cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **ENV})
+    args = [
+        "trainer=ddp_cpu",
+        *TOY,
+        "trainer.log_every_n_steps=1",
+        "callbacks.checkpoint_every_n_steps=100000",
+        f"hydra.run.dir={run_dir}",
+    ]
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "gan_lightning.run", *args, "trainer.max_steps=100000"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **ENV},
+    )
     metrics = run_dir / "csv" / "metrics.csv"
     deadline = time.time() + 300
     while not metrics.exists():  # written after 100 logged steps

@@ -31,8 +31,18 @@ INLINE_CODE = re.compile(r"(`+).*?\1")
 ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 # Hydra's own command-line flags, and whether each takes a value.
-HYDRA_FLAGS = {"--help": False, "-h": False, "--hydra-help": False, "--resolve": False, "--version": False,
-               "--cfg": True, "-c": True, "--package": True, "-p": True, "--info": False}
+HYDRA_FLAGS = {
+    "--help": False,
+    "-h": False,
+    "--hydra-help": False,
+    "--resolve": False,
+    "--version": False,
+    "--cfg": True,
+    "-c": True,
+    "--package": True,
+    "-p": True,
+    "--info": False,
+}
 
 
 def rel(path: Path) -> str:
@@ -61,7 +71,7 @@ def github_slug(heading: str) -> str:
     return text.replace(" ", "-")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def anchors(page: Path) -> frozenset:
     seen: Dict[str, int] = {}
     found = set()
@@ -106,12 +116,18 @@ def test_link_resolves(link: Link):
     assert target.exists(), f"{link.id}: {path} does not exist"
     assert REPO in target.parents or target == REPO, f"{link.id}: {path} points outside the repository"
     if anchor:
-        assert target.is_file() and target.suffix == ".md", f"{link.id}: #{anchor} on something that is not a Markdown page"
-        assert anchor in anchors(target), f"{link.id}: {rel(target)} has no heading with the anchor #{anchor} (it has: {', '.join(sorted(anchors(target)))})"
+        assert target.is_file() and target.suffix == ".md", (
+            f"{link.id}: #{anchor} on something that is not a Markdown page"
+        )
+        assert anchor in anchors(target), (
+            f"{link.id}: {rel(target)} has no heading with the anchor #{anchor} (it has: {', '.join(sorted(anchors(target)))})"
+        )
 
 
 def test_readme_links_every_docs_page():
-    linked = {(link.page.parent / link.target.partition("#")[0]).resolve() for link in LINKS if link.page.name == "README.md"}
+    linked = {
+        (link.page.parent / link.target.partition("#")[0]).resolve() for link in LINKS if link.page.name == "README.md"
+    }
     missing = [rel(page) for page in PAGES[1:] if page.resolve() not in linked]
     assert not missing, f"README.md does not link to {', '.join(missing)}"
 
@@ -139,7 +155,12 @@ def parse_command(page: Path, line: int, text: str) -> Optional[Command]:
         words.pop(0)
     if not words:
         return None
-    is_python = re.fullmatch(r"(?:\S*/)?python3?", words[0]) and words[1:2] == ["-m"] and words[2:3] and words[2].startswith("gan_lightning.")
+    is_python = (
+        re.fullmatch(r"(?:\S*/)?python3?", words[0])
+        and words[1:2] == ["-m"]
+        and words[2:3]
+        and words[2].startswith("gan_lightning.")
+    )
     if not is_python and words[0] != "make":
         return None
     tokens = shlex.split(text, comments=True)
@@ -147,7 +168,7 @@ def parse_command(page: Path, line: int, text: str) -> Optional[Command]:
         tokens.pop(0)
     if tokens[0] == "make":
         return Command(page, line, text, "make", tuple(tokens[1:]))
-    return Command(page, line, text, tokens[2][len("gan_lightning."):], tuple(tokens[3:]))
+    return Command(page, line, text, tokens[2][len("gan_lightning.") :], tuple(tokens[3:]))
 
 
 def collect_commands() -> List[Command]:
@@ -178,7 +199,9 @@ MAKES = [c for c in COMMANDS if c.program == "make"]
 
 def test_the_docs_show_commands():
     assert len(RUNS) >= 10 and OTHERS and MAKES, "the docs' commands were not found: has the code-block format changed?"
-    assert any(c.args == ("run",) for c in MAKES) and any(c.args == ("test",) for c in MAKES), "README.md shows make run and make test"
+    assert any(c.args == ("run",) for c in MAKES) and any(c.args == ("test",) for c in MAKES), (
+        "README.md shows make run and make test"
+    )
 
 
 # ``python -m gan_lightning.run``
@@ -248,13 +271,15 @@ def test_run_command_composes(command: Command):
     try:
         validate(to_config(compose(overrides)))
     except Exception as error:
-        pytest.fail(f"{command.id}: `{command.text}` does not compose (overrides {overrides}):\n{type(error).__name__}: {error}")
+        pytest.fail(
+            f"{command.id}: `{command.text}` does not compose (overrides {overrides}):\n{type(error).__name__}: {error}"
+        )
 
 
 # ``python -m gan_lightning.<command>``
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def command_help(program: str) -> Tuple[int, str]:
     """(exit status, output) of ``python -m gan_lightning.<program> --help``, run in this process."""
     from tests.helpers.commands import command
@@ -263,7 +288,7 @@ def command_help(program: str) -> Tuple[int, str]:
     return result.returncode, result.stdout + result.stderr
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def config_keys() -> frozenset:
     """Settings any command that takes config overrides accepts: config groups and top-level keys of conf/config.yaml."""
     from omegaconf import OmegaConf
@@ -282,7 +307,9 @@ def listed(key: str, help_text: str) -> bool:
 @pytest.mark.parametrize("command", OTHERS, ids=[c.id for c in OTHERS])
 def test_command_settings_are_known(command: Command):
     status, help_text = command_help(command.program)
-    assert status == 0, f"python -m gan_lightning.{command.program} --help: exit status {status}, not 0:\n{help_text[-2000:]}"
+    assert status == 0, (
+        f"python -m gan_lightning.{command.program} --help: exit status {status}, not 0:\n{help_text[-2000:]}"
+    )
     unknown = []
     for argument in command.args:
         word = argument.strip("[]")
@@ -294,13 +321,15 @@ def test_command_settings_are_known(command: Command):
         key = key.lstrip("+~")
         if not ("." in key or key in config_keys() or listed(key, help_text)):
             unknown.append(key)
-    assert not unknown, f"{command.id}: {', '.join(unknown)} not among the settings `python -m gan_lightning.{command.program} --help` lists:\n{help_text}"
+    assert not unknown, (
+        f"{command.id}: {', '.join(unknown)} not among the settings `python -m gan_lightning.{command.program} --help` lists:\n{help_text}"
+    )
 
 
 # ``make``
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def make_targets() -> frozenset:
     text = (REPO / "Makefile").read_text()
     return frozenset(t for line in re.findall(r"(?m)^([^\s:=#][^:=]*):(?!=)", text) for t in line.split())

@@ -32,10 +32,14 @@ def test_a_sweeps_checkpoints_are_scored_once_into_tables_summaries_and_each_run
     assert "6 checkpoints of 2 runs: 6 scored, 0 from the cache" in first.stdout
     with open(sweep / "evaluation.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [(Path(r["run"]).name, int(r["step"])) for r in rows] == [(job, step) for job in "01" for step in (50, 100, 150)]
+    assert [(Path(r["run"]).name, int(r["step"])) for r in rows] == [
+        (job, step) for job in "01" for step in (50, 100, 150)
+    ]
     protocols = [json.loads(r["protocol"]) for r in rows]
     assert [p["latent_seed"] for p in protocols] == [0, 0, 0, 1, 1, 1] and protocols[0]["samples"] == 500
-    assert all({**p, "latent_seed": 0} == protocols[0] for p in protocols)  # one protocol but for each run's own latents
+    assert all(
+        {**p, "latent_seed": 0} == protocols[0] for p in protocols
+    )  # one protocol but for each run's own latents
     for job in "01":
         summary = read_summary(sweep / job)
         # The run's last checkpoint scores what training measured at that step: same samples, same protocol.
@@ -46,15 +50,24 @@ def test_a_sweeps_checkpoints_are_scored_once_into_tables_summaries_and_each_run
         best_step = min(scored, key=lambda step: (-scored[step], step))
         assert summary["evaluation"]["metrics"]["hq_fraction"] == {"best": pytest.approx(scored[best_step]), "best_step": best_step,
                                                                   "last": pytest.approx(scored[150]), "last_step": 150}  # fmt: skip
-        assert summary["evaluation"]["protocol"] == {**protocols[0], "latent_seed": int(job)} and summary["evaluation"]["checkpoints"] == 3
+        assert (
+            summary["evaluation"]["protocol"] == {**protocols[0], "latent_seed": int(job)}
+            and summary["evaluation"]["checkpoints"] == 3
+        )
         assert {k: v for k, v in summary.items() if k != "evaluation"} == before[job]  # nothing else of the run changes
         # The run's own W&B run, continued: one run id over training and evaluation.
         segments = [WandbRun(folder) for folder in sorted((sweep / job / "wandb").glob("*run-*"))]
         assert len(segments) == 2 and len({s.run["run_id"] for s in segments}) == 1
         assert [row["evaluation/step"] for row in segments[-1].history] == [50, 100, 150]
         assert segments[-1].config["evaluation_protocol"] == summary["evaluation"]["protocol"]
-    assert "## Protocol 1" in (sweep / "evaluation.md").read_text() and "## Protocol 2" not in (sweep / "evaluation.md").read_text()
-    assert all((sweep / f"evaluation_{name}.png").stat().st_size > 0 for name in ("modes", "hq_fraction", "reverse_kl", "balanced_hq_fraction"))
+    assert (
+        "## Protocol 1" in (sweep / "evaluation.md").read_text()
+        and "## Protocol 2" not in (sweep / "evaluation.md").read_text()
+    )
+    assert all(
+        (sweep / f"evaluation_{name}.png").stat().st_size > 0
+        for name in ("modes", "hq_fraction", "reverse_kl", "balanced_hq_fraction")
+    )
 
     table = (sweep / "evaluation.csv").read_text()
     second = evaluate(f"runs={sweep}", "metrics.num_samples=500", cwd=tmp_path)
@@ -70,13 +83,21 @@ def test_a_sweeps_checkpoints_are_scored_once_into_tables_summaries_and_each_run
     evaluation = read_summary(sweep / "0")["evaluation"]
     best_step = min(other, key=lambda step: (-other[step], step))
     assert evaluation["protocol"]["samples"] == 400 and evaluation["checkpoints"] == 3
-    assert evaluation["metrics"]["hq_fraction"] == {"best": pytest.approx(other[best_step]), "best_step": best_step, "last": pytest.approx(other[150]), "last_step": 150}
+    assert evaluation["metrics"]["hq_fraction"] == {
+        "best": pytest.approx(other[best_step]),
+        "best_step": best_step,
+        "last": pytest.approx(other[150]),
+        "last_step": 150,
+    }
 
 
 def test_evaluate_refuses_what_it_cannot_read_without_a_traceback(tmp_path):
     for args, message in [
         ([f"runs={tmp_path / 'missing'}"], f"runs={str(tmp_path / 'missing')!r}: no such directory."),
-        ([f"runs={tmp_path}"], f"runs={str(tmp_path)!r}: neither a run directory (with checkpoints/) nor a sweep directory holding runs."),
+        (
+            [f"runs={tmp_path}"],
+            f"runs={str(tmp_path)!r}: neither a run directory (with checkpoints/) nor a sweep directory holding runs.",
+        ),
         ([], "give ckpt=PATH (one checkpoint) or runs=DIR[,DIR...] (run or sweep directories), not both or neither."),
     ]:
         result = evaluate(*args, cwd=tmp_path)

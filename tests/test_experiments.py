@@ -17,11 +17,22 @@ QUIET = ["logger=none", "callbacks.progress_every_n_steps=0", "callbacks.checkpo
 PARZEN_SMALL = ["metrics.num_samples=300", "metrics.validation_num_samples=100", "metrics.test_num_samples=200"]
 # A tiny budget per study: a few steps on little data, cheap metrics. A new study adds its line here.
 SMOKE = {
-    "theory_1d": ["trainer.max_steps=3", "data.num_samples=1000", "callbacks.num_samples=200", "callbacks.samples_every_n_steps=0"],
+    "theory_1d": [
+        "trainer.max_steps=3",
+        "data.num_samples=1000",
+        "callbacks.num_samples=200",
+        "callbacks.samples_every_n_steps=0",
+    ],
     "mode_coverage_2d": ["trainer.max_steps=3", "data.num_samples=1000", "model.pack=2", "metrics.num_samples=200"],
     "mode_coverage_recipe": ["trainer.max_steps=3", "data.num_samples=1000", "metrics.num_samples=200"],
-    "objectives_fashion_mnist": ["trainer.max_steps=3", "data.limit=256", "metrics.final_num_samples=250", "metrics.real_num_samples=250",
-                                 "metrics.kid_subset_size=100", "callbacks.num_samples=4"],  # fmt: skip
+    "objectives_fashion_mnist": [
+        "trainer.max_steps=3",
+        "data.limit=256",
+        "metrics.final_num_samples=250",
+        "metrics.real_num_samples=250",
+        "metrics.kid_subset_size=100",
+        "callbacks.num_samples=4",
+    ],  # fmt: skip
     # MNIST is not on every machine; Fashion-MNIST has the same format.
     "goodfellow2014": ["trainer.max_steps=3", "data.dataset=fashion_mnist", "data.limit=500", *PARZEN_SMALL],
 }
@@ -52,7 +63,9 @@ def test_one_job_of_every_study_runs(tmp_path, study, request):
         request.getfixturevalue("domain_extractor")  # built once per test session
     summary = run_in_process([f"experiment={study}", *SMOKE[study], *QUIET], tmp_path)
     assert summary["status"] == "completed" and summary["global_step"] == 3, summary.get("error")
-    assert math.isfinite(summary["metrics"]["loss/d"]) and math.isfinite(summary["metrics"]["loss/g"]), summary["metrics"]
+    assert math.isfinite(summary["metrics"]["loss/d"]) and math.isfinite(summary["metrics"]["loss/g"]), summary[
+        "metrics"
+    ]
     expected = {"theory_1d": "d/real", "mode_coverage_2d": "reverse_kl", "mode_coverage_recipe": "balanced_hq_fraction", "objectives_fashion_mnist": "fid",
                 "goodfellow2014": "parzen_log_likelihood"}  # fmt: skip
     assert expected[study] in summary["metrics"]
@@ -61,7 +74,9 @@ def test_one_job_of_every_study_runs(tmp_path, study, request):
 def test_parzen_estimate_of_a_checkpoint_matches_the_one_at_the_end_of_training(tmp_path):
     # The paper's evaluation through the evaluate command, on Fashion-MNIST (same format as MNIST).
     summary = run_in_process(["experiment=goodfellow2014", *SMOKE["goodfellow2014"], *QUIET], tmp_path)
-    result = command("evaluate", [f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", "metrics=parzen", *PARZEN_SMALL], cwd=REPO)
+    result = command(
+        "evaluate", [f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", "metrics=parzen", *PARZEN_SMALL], cwd=REPO
+    )
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)["metrics"]
     sigmas = compose_config(["metrics=parzen"]).metrics.sigmas
@@ -79,7 +94,9 @@ def test_the_recipe_covers_the_grid_with_high_quality_samples_in_one_cpu_run(tmp
     # experiment=mode_coverage_recipe's seed 0 on grid25 at half its budget (its learning rates fall to 0 over
     # the 20 000 steps), about 6 min on one CPU thread: a regression in the framework's training (objective,
     # R1, EMA, the learning-rate schedule, the networks) shows as lost modes or samples between them.
-    summary = run_in_process(["experiment=mode_coverage_recipe", "data=grid25", "seed=0", "trainer.max_steps=20000", *QUIET], tmp_path)
+    summary = run_in_process(
+        ["experiment=mode_coverage_recipe", "data=grid25", "seed=0", "trainer.max_steps=20000", *QUIET], tmp_path
+    )
     assert summary["status"] == "completed", summary.get("error")
     metrics = summary["metrics"]
     assert metrics["modes"] >= 24 and metrics["hq_fraction"] >= 0.90, metrics
@@ -87,8 +104,8 @@ def test_the_recipe_covers_the_grid_with_high_quality_samples_in_one_cpu_run(tmp
 
 @pytest.mark.parametrize("study", ["theory_1d", "mode_coverage_2d", "mode_coverage_recipe"])
 def test_studies_over_seeds_train_their_seeds_vectorized(study):
-    from gan_lightning.sweeps.vectorized.launcher import plan
     from gan_lightning.runs.jobs import VECTORIZED_TARGET
+    from gan_lightning.sweeps.vectorized.launcher import plan
 
     cfg = compose_config([f"experiment={study}"], with_hydra=True)
     assert cfg.hydra.launcher._target_ == VECTORIZED_TARGET and cfg.hydra.launcher.groups == "basic"

@@ -26,13 +26,23 @@ from tests.conftest import REPO, cli
 from tests.helpers.commands import run_command
 
 # W&B and the CSV log, the run's history being the subject here.
-TOY = ["data=ring8", "model=mlp", "logger=wandb", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]
+TOY = [
+    "data=ring8",
+    "model=mlp",
+    "logger=wandb",
+    "callbacks.progress_every_n_steps=0",
+    "callbacks.samples_every_n_steps=0",
+]
 LOGGED = [*TOY, "trainer.log_every_n_steps=10", "callbacks.checkpoint_every_n_steps=50"]
 
 
 def start(args: List[str], cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "gan_lightning.run", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "gan_lightning.run", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -63,7 +73,11 @@ def logged_steps(segments: List[WandbRun], key: str = "loss/d") -> List[int]:
 
 
 def file_hashes(folder: Path) -> Dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.slow
@@ -78,7 +92,7 @@ def test_five_kills_leave_every_logged_step_once_in_the_csv_log_and_in_one_wandb
     for _ in range(5):
         process = start(args, tmp_path)
         reached = checkpoint_step(run_dir)
-        wait_for(lambda: checkpoint_step(run_dir) > reached, process)  # some progress in every segment
+        wait_for(lambda reached=reached: checkpoint_step(run_dir) > reached, process)  # some progress in every segment
         time.sleep(rng.uniform(0.0, 0.4))  # then a kill at a random point of the training loop
         process.send_signal(signal.SIGKILL)
         process.wait()
@@ -112,7 +126,12 @@ def test_five_kills_leave_every_logged_step_once_in_the_csv_log_and_in_one_wandb
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGUSR2])
 def test_a_stop_signal_checkpoints_the_current_step_and_exits_with_128_plus_its_number(tmp_path, signum):
     run_dir = tmp_path / "run"
-    args = [*TOY, "trainer.log_every_n_steps=1", "callbacks.checkpoint_every_n_steps=100000", f"hydra.run.dir={run_dir}"]
+    args = [
+        *TOY,
+        "trainer.log_every_n_steps=1",
+        "callbacks.checkpoint_every_n_steps=100000",
+        f"hydra.run.dir={run_dir}",
+    ]
     process = start([*args, "trainer.max_steps=100000"], tmp_path)
     wait_for(lambda: len(csv_steps(run_dir)) >= 100 if (run_dir / "csv" / "metrics.csv").exists() else False, process)
     process.send_signal(signum)
@@ -161,8 +180,14 @@ def test_a_second_run_on_a_directory_in_use_is_refused_and_the_first_completes_u
     # At least 5 s of training on any machine (10 ms a step): the second run, in this process, meets the first running.
     slow = "callbacks.extra=[{_target_: tests.helpers.faults.SlowSteps, seconds: 0.01}]"
     args = [*LOGGED, "trainer.max_steps=500", slow, f"hydra.run.dir={run_dir}"]
-    first = subprocess.Popen([sys.executable, "-m", "gan_lightning.run", *args], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "gan_lightning.run", *args],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for(lambda: checkpoint_step(run_dir) > 0, first)
     second = run_command([*TOY, "trainer.max_steps=50", "seed=7", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     assert first.poll() is None  # refused while the first run was training
@@ -189,16 +214,24 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
     assert json.loads((run_dir / ".lock").read_text())["pid"] == process.pid  # the killed run never released it
     resumed = run_command(args, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert f"taking over the lock of {run_dir} left by a run that is no longer running (process {process.pid} on " in resumed.stderr
+    assert (
+        f"taking over the lock of {run_dir} left by a run that is no longer running (process {process.pid} on "
+        in resumed.stderr
+    )
     assert read_summary(run_dir)["global_step"] == 2000
     assert (run_dir / ".lock").read_text() == ""  # released
 
 
 def test_a_multirun_exits_non_zero_unless_every_job_completed(tmp_path):
-    ok = run_command(["-m", *TOY, "trainer.max_steps=20", "seed=0,1", f"hydra.sweep.dir={tmp_path / 'ok'}"], cwd=tmp_path)
+    ok = run_command(
+        ["-m", *TOY, "trainer.max_steps=20", "seed=0,1", f"hydra.sweep.dir={tmp_path / 'ok'}"], cwd=tmp_path
+    )
     assert ok.returncode == 0, ok.stderr[-3000:]
     assert ok.stdout.strip().splitlines()[-1].endswith("2 jobs: 2 completed")
-    mixed = run_command(["-m", *TOY, "trainer.max_steps=20", "optimizer.d.lr=0.0002,-1", f"hydra.sweep.dir={tmp_path / 'mixed'}"], cwd=tmp_path)
+    mixed = run_command(
+        ["-m", *TOY, "trainer.max_steps=20", "optimizer.d.lr=0.0002,-1", f"hydra.sweep.dir={tmp_path / 'mixed'}"],
+        cwd=tmp_path,
+    )
     assert mixed.returncode == 1
     assert mixed.stdout.strip().splitlines()[-1].endswith("2 jobs: 1 completed, 1 failed")
     assert read_summary(tmp_path / "mixed" / "0")["status"] == "completed"
@@ -213,7 +246,9 @@ def test_a_tracker_that_stops_answering_delays_the_end_of_a_run_by_its_limit_onl
     result = cli(args, cwd=tmp_path, env={"PYTHONPATH": str(REPO)}, timeout=120)
     elapsed = time.time() - started
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "W&B did not close its run within 3 s (logger.finish_timeout_s); the run ends without waiting" in result.stderr
+    assert (
+        "W&B did not close its run within 3 s (logger.finish_timeout_s); the run ends without waiting" in result.stderr
+    )
     assert "W&B's service did not shut down within 5 s; it was stopped" in result.stderr
     summary = read_summary(run_dir)
     assert summary["status"] == "completed" and summary["global_step"] == 60
@@ -229,7 +264,11 @@ def test_a_wandb_server_that_never_answers_costs_seconds_not_minutes(tmp_path):
     server.bind(("127.0.0.1", 0))
     server.listen(16)  # accepts connections and never answers them
     try:
-        env = {"WANDB_MODE": "online", "WANDB_API_KEY": "0123456789abcdef0123456789abcdef01234567", "WANDB_BASE_URL": f"http://127.0.0.1:{server.getsockname()[1]}"}
+        env = {
+            "WANDB_MODE": "online",
+            "WANDB_API_KEY": "0123456789abcdef0123456789abcdef01234567",
+            "WANDB_BASE_URL": f"http://127.0.0.1:{server.getsockname()[1]}",
+        }
         started = time.time()
         result = cli([*TOY, "trainer.max_steps=20", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path, env=env)
         elapsed = time.time() - started
@@ -248,7 +287,14 @@ def test_a_run_resumed_behind_its_log_keeps_every_logged_step_once(tmp_path):
     # 20). The resumed run replaces those rows, so every step is in the log once, none lost and none twice.
     from tests.helpers.hydra import run_in_process
 
-    args = ["data=ring8", "model=mlp", "logger=csv", "trainer.log_every_n_steps=1", "callbacks.keep_every_n_steps=20", "callbacks.progress_every_n_steps=0"]
+    args = [
+        "data=ring8",
+        "model=mlp",
+        "logger=csv",
+        "trainer.log_every_n_steps=1",
+        "callbacks.keep_every_n_steps=20",
+        "callbacks.progress_every_n_steps=0",
+    ]
     run_in_process([*args, "trainer.max_steps=30"], tmp_path)
     checkpoints = tmp_path / "checkpoints"
     (checkpoints / "last.ckpt").write_bytes((checkpoints / "step_000020.ckpt").read_bytes())

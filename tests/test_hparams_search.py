@@ -17,7 +17,17 @@ def summaries(sweep, n):
 
 def test_three_trial_search_names_the_best_parameters(tmp_path):
     sweep = tmp_path / "sweep"
-    result = run_command(["-m", "hparams_search=ring8_optuna", "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=3", *QUIET, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    result = run_command(
+        [
+            "-m",
+            "hparams_search=ring8_optuna",
+            "hydra.sweeper.n_trials=3",
+            "hydra.sweeper.n_jobs=3",
+            *QUIET,
+            f"hydra.sweep.dir={sweep}",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     trials = summaries(sweep, 3)
     assert not (sweep / "3").exists()
@@ -29,14 +39,24 @@ def test_three_trial_search_names_the_best_parameters(tmp_path):
     assert best["best_value"] == min(values)
     winner = trials[values.index(min(values))]["overrides"]
     assert all(f"{name}={value}" in winner for name, value in best["best_params"].items())
-    assert all(1e-5 <= best["best_params"][f"optimizer.{n}.lr"] <= 1e-2 for n in "gd") and 1 <= best["best_params"]["trainer.d_steps"] <= 5
+    assert (
+        all(1e-5 <= best["best_params"][f"optimizer.{n}.lr"] <= 1e-2 for n in "gd")
+        and 1 <= best["best_params"]["trainer.d_steps"] <= 5
+    )
 
 
 def test_failed_and_diverged_trials_do_not_stop_the_study(tmp_path):
     # With the sampler's seed 0 the four trials draw: a diverging D learning rate (twice), model=dcgan on
     # 2-D points (a failure), and one that trains.
     sweep = tmp_path / "sweep"
-    args = ["-m", "hparams_search=ring8_optuna", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2", "optimizer.d.lr=choice(1e30,1e-4)", "model=choice(dcgan,mlp)"]
+    args = [
+        "-m",
+        "hparams_search=ring8_optuna",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.n_jobs=2",
+        "optimizer.d.lr=choice(1e30,1e-4)",
+        "model=choice(dcgan,mlp)",
+    ]
     result = run_command([*args, *QUIET, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert result.returncode == 1, result.stderr  # the study ran to its end; not every trial completed
     output = result.stdout + result.stderr
@@ -53,12 +73,20 @@ def test_failed_and_diverged_trials_do_not_stop_the_study(tmp_path):
 
 def test_recipe_search_maximises_balanced_hq_fraction_on_grid25_and_names_the_best_trial(tmp_path):
     sweep = tmp_path / "sweep"
-    args = ["-m", "experiment=mode_coverage_recipe", "hparams_search=mode_coverage_recipe", "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=3"]
+    args = [
+        "-m",
+        "experiment=mode_coverage_recipe",
+        "hparams_search=mode_coverage_recipe",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.n_jobs=3",
+    ]
     result = run_command([*args, *QUIET, "metrics.every_n_steps=100", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     trials = summaries(sweep, 3)
     assert not (sweep / "3").exists()  # the preset's sweep over seeds is replaced by the search's trials
-    assert all(s["status"] == "completed" and "data=grid25" in s["overrides"] and "seed=0" in s["overrides"] for s in trials)
+    assert all(
+        s["status"] == "completed" and "data=grid25" in s["overrides"] and "seed=0" in s["overrides"] for s in trials
+    )
     values = [s["metrics"]["balanced_hq_fraction"] for s in trials]
     for s in trials:  # never above the plain high-quality share: each mode counts at most its fair share
         assert s["metrics"]["balanced_hq_fraction"] <= s["metrics"]["hq_fraction"]

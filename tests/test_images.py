@@ -46,7 +46,9 @@ def test_folder_scan_skips_the_corrupt_file_and_labels_class_folders(image_folde
     files, labels = data.scan()
     assert len(files) == 24 and sorted(set(labels)) == [0, 1] and labels.count(1) == 12
     assert "skipped 1 unreadable image file(s) of 25" in caplog.text
-    strict = to_config(compose_config(["model=mlp", "data=image_folder", f"data.path={image_folder}", "data.strict=true"])).data
+    strict = to_config(
+        compose_config(["model=mlp", "data=image_folder", f"data.path={image_folder}", "data.strict=true"])
+    ).data
     with pytest.raises(UserError, match="1 unreadable image file.*broken.png"):
         strict.scan()
 
@@ -54,8 +56,18 @@ def test_folder_scan_skips_the_corrupt_file_and_labels_class_folders(image_folde
 @pytest.mark.parametrize("size,model", [(32, "resnet"), (64, "resnet"), (32, "dcgan")])
 def test_an_image_folder_trains(tmp_path, image_folder, size, model):
     summary = run_in_process(
-        ["data=image_folder", f"data.path={image_folder}", f"data.image_size={size}", "data.batch_size=8", "data.num_workers=1",
-         f"model={model}", "model.g_width=16", "model.d_width=16", "trainer.max_steps=3", *QUIET],  # fmt: skip
+        [
+            "data=image_folder",
+            f"data.path={image_folder}",
+            f"data.image_size={size}",
+            "data.batch_size=8",
+            "data.num_workers=1",
+            f"model={model}",
+            "model.g_width=16",
+            "model.d_width=16",
+            "trainer.max_steps=3",
+            *QUIET,
+        ],  # fmt: skip
         tmp_path / "run",
     )
     assert summary["status"] == "completed" and summary["global_step"] == 3
@@ -83,8 +95,19 @@ def test_a_missing_folder_setting_is_named(tmp_path):
 @pytest.mark.parametrize("objective", ALL)
 def test_resnet_trains_with_every_objective(tmp_path, image_folder, objective):
     summary = run_in_process(
-        ["data=image_folder", f"data.path={image_folder}", "data.image_size=32", "data.batch_size=8", "data.num_workers=0",
-         "model=resnet", "model.g_width=16", "model.d_width=16", f"objective={objective}", "trainer.max_steps=2", *QUIET],  # fmt: skip
+        [
+            "data=image_folder",
+            f"data.path={image_folder}",
+            "data.image_size=32",
+            "data.batch_size=8",
+            "data.num_workers=0",
+            "model=resnet",
+            "model.g_width=16",
+            "model.d_width=16",
+            f"objective={objective}",
+            "trainer.max_steps=2",
+            *QUIET,
+        ],  # fmt: skip
         tmp_path,
     )
     assert summary["status"] == "completed"

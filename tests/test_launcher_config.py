@@ -16,7 +16,11 @@ def launcher(*overrides):
 
 
 def test_one_task_per_device_and_one_gpu_per_task_on_gpus():
-    assert {k: launcher()[k] for k in ("tasks_per_node", "gpus_per_node", "nodes")} == {"tasks_per_node": 1, "gpus_per_node": 0, "nodes": 1}
+    assert {k: launcher()[k] for k in ("tasks_per_node", "gpus_per_node", "nodes")} == {
+        "tasks_per_node": 1,
+        "gpus_per_node": 0,
+        "nodes": 1,
+    }
     cpu = launcher("trainer=ddp_cpu")
     assert (cpu["tasks_per_node"], cpu["gpus_per_node"]) == (2, 0)
     gpu = launcher("trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2")
@@ -25,7 +29,11 @@ def test_one_task_per_device_and_one_gpu_per_task_on_gpus():
 
 def test_site_defaults_come_from_the_environment(monkeypatch):
     assert {k: launcher()[k] for k in ("partition", "timeout_min", "cpus_per_task", "mem_gb", "account")} == {
-        "partition": "debug", "timeout_min": 240, "cpus_per_task": 1, "mem_gb": 4, "account": None,
+        "partition": "debug",
+        "timeout_min": 240,
+        "cpus_per_task": 1,
+        "mem_gb": 4,
+        "account": None,
     }
     monkeypatch.setenv("GAN_LIGHTNING_SLURM_PARTITION", "gpu-long")
     monkeypatch.setenv("GAN_LIGHTNING_SLURM_TIMEOUT_MIN", "720")
@@ -36,5 +44,8 @@ def test_site_defaults_come_from_the_environment(monkeypatch):
 
 
 def test_devices_auto_needs_a_number_under_slurm():
-    with pytest.raises(InterpolationResolutionError, match="trainer.devices='auto': under hydra/launcher=slurm give the number of devices per node"):
+    with pytest.raises(
+        InterpolationResolutionError,
+        match="trainer.devices='auto': under hydra/launcher=slurm give the number of devices per node",
+    ):
         launcher("trainer=ddp")

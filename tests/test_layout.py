@@ -38,7 +38,7 @@ def module_level_imports(path: Path, modules: Set[str]) -> Set[str]:
     return found
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def import_graph() -> Dict[str, frozenset]:
     modules = package_modules()
     return {name: frozenset(module_level_imports(path, set(modules)) - {name}) for name, path in modules.items()}
@@ -47,7 +47,7 @@ def import_graph() -> Dict[str, frozenset]:
 def longest_chain(graph: Dict[str, frozenset]) -> List[str]:
     """The longest chain of module-level imports, a module importing the next (the graph has no cycle)."""
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def chain(name: str) -> tuple:
         below = [chain(imported) for imported in graph[name]]
         return (name, *max(below, key=len, default=()))
@@ -86,7 +86,14 @@ def test_the_gan_module_is_the_algorithm():
 def test_lightnings_checkpoint_keys_are_named_in_the_adapter_only():
     from gan_lightning.adapter import checkpoint_layout
 
-    keys = {checkpoint_layout.WEIGHTS, checkpoint_layout.OPTIMIZERS, checkpoint_layout.LOOPS, checkpoint_layout.CALLBACKS, "fit_loop", "combined_loader"}
+    keys = {
+        checkpoint_layout.WEIGHTS,
+        checkpoint_layout.OPTIMIZERS,
+        checkpoint_layout.LOOPS,
+        checkpoint_layout.CALLBACKS,
+        "fit_loop",
+        "combined_loader",
+    }
     outside = [
         f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.value!r}"
         for path in package_modules().values()

@@ -21,11 +21,11 @@ from PIL import Image
 
 from gan_lightning.config import to_config
 from gan_lightning.errors import UserError
-from gan_lightning.metrics.frechet import frechet_distance
-from gan_lightning.metrics.modes import mode_coverage
+from gan_lightning.files import cache_root
 from gan_lightning.metrics.domain import DomainFeatureExtractor
 from gan_lightning.metrics.fidelity import INCEPTION, RealImages, image_metrics, inception_weights_path
-from gan_lightning.files import cache_root
+from gan_lightning.metrics.frechet import frechet_distance
+from gan_lightning.metrics.modes import mode_coverage
 from gan_lightning.tracking.wandb_records import WandbRun
 from tests.helpers.commands import command, run_command
 from tests.helpers.hydra import compose_config, run_in_process
@@ -60,7 +60,9 @@ def test_frechet_distance_matches_torch_fidelity_on_random_statistics():
     stats = [{"mu": x.mean(0), "sigma": np.cov(x, rowvar=False)} for x in (a, b)]
     ours = frechet_distance(stats[0]["mu"], stats[0]["sigma"], stats[1]["mu"], stats[1]["sigma"])
     assert ours == pytest.approx(fid_statistics_to_metric(stats[0], stats[1], False)[KEY_METRIC_FID], rel=1e-6)
-    assert frechet_distance(stats[0]["mu"], stats[0]["sigma"], stats[0]["mu"], stats[0]["sigma"]) == pytest.approx(0.0, abs=1e-8)
+    assert frechet_distance(stats[0]["mu"], stats[0]["sigma"], stats[0]["mu"], stats[0]["sigma"]) == pytest.approx(
+        0.0, abs=1e-8
+    )
 
 
 # ---------------------------------------------------------------- mode coverage
@@ -69,23 +71,37 @@ def test_frechet_distance_matches_torch_fidelity_on_random_statistics():
 def test_mode_coverage_of_points_on_every_mode():
     centers = to_config(compose_config(["data=ring8", "model=mlp"])).data.centers
     result = mode_coverage(centers.repeat(10, 1), centers, std=0.01)
-    assert result == {"modes": 8.0, "hq_fraction": 1.0, "reverse_kl": pytest.approx(0.0, abs=1e-12), "balanced_hq_fraction": 1.0}
+    assert result == {
+        "modes": 8.0,
+        "hq_fraction": 1.0,
+        "reverse_kl": pytest.approx(0.0, abs=1e-12),
+        "balanced_hq_fraction": 1.0,
+    }
 
 
 def test_mode_coverage_of_points_off_every_mode():
     centers = to_config(compose_config(["data=ring8", "model=mlp"])).data.centers
     result = mode_coverage(torch.zeros(100, 2), centers, std=0.01)  # the ring's centre is 1 away from every mode
-    assert result["modes"] == 0 and result["hq_fraction"] == 0 and math.isinf(result["reverse_kl"]) and result["balanced_hq_fraction"] == 0
+    assert (
+        result["modes"] == 0
+        and result["hq_fraction"] == 0
+        and math.isinf(result["reverse_kl"])
+        and result["balanced_hq_fraction"] == 0
+    )
 
 
 def test_mode_coverage_of_a_sample_that_misses_modes():
     centers = to_config(compose_config(["data=ring8", "model=mlp"])).data.centers
-    on_three = centers[:3].repeat(20, 1) + 0.02 * torch.randn(60, 2, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
+    on_three = centers[:3].repeat(20, 1) + 0.02 * torch.randn(60, 2, generator=torch.Generator().manual_seed(0)).clamp(
+        -1, 1
+    )
     far = torch.full((40, 2), 5.0)
     result = mode_coverage(torch.cat([on_three, far]), centers, std=0.01)
     assert result["modes"] == 3.0 and result["hq_fraction"] == pytest.approx(0.6)
     assert result["reverse_kl"] == pytest.approx(math.log(8 / 3))  # KL of uniform-on-3 against uniform-on-8
-    assert result["balanced_hq_fraction"] == pytest.approx(3 * 100 / 8 / 100)  # each mode counts at most 100/8 of its 20
+    assert result["balanced_hq_fraction"] == pytest.approx(
+        3 * 100 / 8 / 100
+    )  # each mode counts at most 100/8 of its 20
 
 
 def test_balanced_hq_fraction_counts_each_mode_up_to_its_fair_share():
@@ -110,7 +126,9 @@ def fashion(*overrides):
     return to_config(compose_config(["model=mlp", *overrides])).data
 
 
-def test_the_shipped_domain_extractor_is_the_one_image_metrics_use_unless_one_is_built(domain_extractor, tmp_path, monkeypatch):
+def test_the_shipped_domain_extractor_is_the_one_image_metrics_use_unless_one_is_built(
+    domain_extractor, tmp_path, monkeypatch
+):
     from gan_lightning.metrics.domain import SHIPPED, built_path, extractor_path
 
     record = torch.load(domain_extractor, weights_only=True)
@@ -174,7 +192,9 @@ def test_real_features_are_computed_once_and_recomputed_when_a_key_changes(domai
     assert DomainFeatureExtractor.images_embedded - before == 300  # fakes only: the real features came from the cache
     assert second == first
     before = DomainFeatureExtractor.images_embedded
-    measure(fakes, real_set(domain_extractor, count=1600), domain_extractor)  # another sample count: another cache entry
+    measure(
+        fakes, real_set(domain_extractor, count=1600), domain_extractor
+    )  # another sample count: another cache entry
     assert DomainFeatureExtractor.images_embedded - before == 300 + 1600
 
 
@@ -203,15 +223,21 @@ def test_inception_features_run_offline_from_a_local_weights_file(random_incepti
     images, _ = fashion().labelled_images("test")
     real = RealImages(fashion(), "test", 12, INCEPTION, random_inception_weights, rgb=True)
     assert real.dataset[0].shape == (3, 28, 28)  # grey-scale repeated to the three channels Inception reads
-    results = image_metrics(images[100:112], real, INCEPTION, random_inception_weights, kid_subset_size=1000, batch_size=12, cuda=False)
+    results = image_metrics(
+        images[100:112], real, INCEPTION, random_inception_weights, kid_subset_size=1000, batch_size=12, cuda=False
+    )
     assert set(results) == {"fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall"}
     assert all(math.isfinite(v) for v in results.values()) and results["fid"] > 0
 
 
 def test_inception_without_weights_or_network_suggests_the_domain_extractor(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty torch hub cache
-    monkeypatch.setattr("gan_lightning.metrics.fidelity.INCEPTION_URL", "http://127.0.0.1:9/pt_inception-2015-12-05.pth")
-    with pytest.raises(UserError, match="could not be downloaded .* metrics.inception_weights=PATH .* metrics.features=domain"):
+    monkeypatch.setattr(
+        "gan_lightning.metrics.fidelity.INCEPTION_URL", "http://127.0.0.1:9/pt_inception-2015-12-05.pth"
+    )
+    with pytest.raises(
+        UserError, match="could not be downloaded .* metrics.inception_weights=PATH .* metrics.features=domain"
+    ):
         inception_weights_path(None)
     with pytest.raises(UserError, match="metrics.inception_weights='/nonexistent.pth' is not allowed"):
         inception_weights_path("/nonexistent.pth")
@@ -261,7 +287,16 @@ def test_fashion_mnist_run_tracks_image_metrics_and_they_improve(run_dir, domain
 
 
 def test_ring8_run_tracks_mode_coverage_and_evaluate_and_sample_read_its_checkpoint(run_dir):
-    overrides = ["data=ring8", "model=mlp", "logger=wandb", "trainer.max_steps=300", "metrics=toy2d", "metrics.every_n_steps=100", "regularization.ema_decay=0.99", *QUIET]
+    overrides = [
+        "data=ring8",
+        "model=mlp",
+        "logger=wandb",
+        "trainer.max_steps=300",
+        "metrics=toy2d",
+        "metrics.every_n_steps=100",
+        "regularization.ema_decay=0.99",
+        *QUIET,
+    ]
     summary = run_in_process(overrides, run_dir)
     for key in ("modes", "hq_fraction", "reverse_kl", "balanced_hq_fraction"):
         assert [step for step, _ in logged_series(run_dir, f"metrics/{key}")] == [99, 199, 299]
@@ -278,7 +313,9 @@ def test_ring8_run_tracks_mode_coverage_and_evaluate_and_sample_read_its_checkpo
     assert evaluated.returncode == 0, evaluated.stderr
     result = json.loads(evaluated.stdout)
     assert result["step"] == 300
-    assert result["metrics"] == {k: pytest.approx(summary["metrics"][k]) for k in ("modes", "hq_fraction", "reverse_kl", "balanced_hq_fraction")}
+    assert result["metrics"] == {
+        k: pytest.approx(summary["metrics"][k]) for k in ("modes", "hq_fraction", "reverse_kl", "balanced_hq_fraction")
+    }
     assert result["protocol"] == protocol
     out = run_dir / "grid.png"
     sampled = command("sample", [f"ckpt={checkpoint}", "n=500", f"out={out}"], cwd=run_dir)
@@ -303,10 +340,19 @@ def test_evaluate_reports_a_missing_checkpoint_without_a_traceback(tmp_path):
 def test_evaluation_split_over_two_processes_equals_one_process(tmp_path, domain_extractor):
     # 600 images in batches of 250: the first process generates and embeds batches 1 and 3, the second batch 2.
     run_in_process(["data.limit=256", "trainer.max_steps=3", "logger=none", *QUIET], tmp_path)
-    metrics = ["metrics.final_num_samples=600", "metrics.batch_size=250", "metrics.real_num_samples=1000", "metrics.kid_subset_size=200"]
+    metrics = [
+        "metrics.final_num_samples=600",
+        "metrics.batch_size=250",
+        "metrics.real_num_samples=1000",
+        "metrics.kid_subset_size=200",
+    ]
     results = {}
     for processes in (1, 2):
-        evaluated = command("evaluate", [f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", *metrics, f"processes={processes}"], cwd=tmp_path)
+        evaluated = command(
+            "evaluate",
+            [f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", *metrics, f"processes={processes}"],
+            cwd=tmp_path,
+        )
         assert evaluated.returncode == 0, evaluated.stderr[-3000:]
         assert ("2 CPU processes share the generation and feature extraction" in evaluated.stderr) == (processes == 2)
         results[processes] = json.loads(evaluated.stdout)
@@ -332,12 +378,20 @@ def test_normal_distances_are_exact_against_the_normal_itself():
     matched = normal_distances(mean + std * quantiles, mean, std)
     assert matched["w1_distance"] < 1e-3 and matched["ks_statistic"] <= 0.5 / n + 1e-12
     samples = mean + std * torch.randn(500, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    assert normal_distances(samples, mean, std)["ks_statistic"] == pytest.approx(stats.kstest(samples.flatten().numpy(), "norm", args=(mean, std)).statistic, abs=1e-12)
+    assert normal_distances(samples, mean, std)["ks_statistic"] == pytest.approx(
+        stats.kstest(samples.flatten().numpy(), "norm", args=(mean, std)).statistic, abs=1e-12
+    )
 
 
 @pytest.mark.parametrize(
     "data, kind",
-    [("fashion_mnist", "image"), ("cifar10", "image"), ("ring8", "toy2d"), ("grid25", "toy2d"), ("gaussian1d", "toy1d")],
+    [
+        ("fashion_mnist", "image"),
+        ("cifar10", "image"),
+        ("ring8", "toy2d"),
+        ("grid25", "toy2d"),
+        ("gaussian1d", "toy1d"),
+    ],
 )
 def test_metrics_auto_chooses_the_metrics_that_fit_the_data(data, kind):
     metrics = to_config(compose_config([f"data={data}", "model=mlp"])).metrics
@@ -345,7 +399,9 @@ def test_metrics_auto_chooses_the_metrics_that_fit_the_data(data, kind):
     if kind == "image":
         assert (metrics.features, metrics.num_samples, metrics.final_num_samples) == ("domain", 2000, 5000)
     # One interval for whichever kind is chosen; each kind's own settings under its key.
-    tuned = to_config(compose_config([f"data={data}", "model=mlp", "metrics.every_n_steps=7", f"metrics.{kind}.num_samples=100"])).metrics
+    tuned = to_config(
+        compose_config([f"data={data}", "model=mlp", "metrics.every_n_steps=7", f"metrics.{kind}.num_samples=100"])
+    ).metrics
     assert tuned.option == kind and tuned.every_n_steps == 7 and tuned.num_samples == 100
     assert to_config(compose_config([f"data={data}", "model=mlp", "metrics=none"])).metrics.option == "none"
 
@@ -360,8 +416,8 @@ def test_a_default_gaussian1d_run_tracks_its_distance_to_the_data(tmp_path):
     assert [step for step, _ in w1] == [249, 499, 749, 999]
     assert summary["metrics"]["w1_distance"] == pytest.approx(w1[-1][1])
     # Within half a standard deviation of p_data from the first evaluation on; the untrained G is about 2 away.
-    from gan_lightning.runs.build import build_module
     from gan_lightning.metrics.toy1d import normal_distances
+    from gan_lightning.runs.build import build_module
 
     untrained = build_module(to_config(compose_config(["data=gaussian1d", "model=mlp"])))
     assert normal_distances(untrained.generate(untrained.generator.sample_latent(10000)), 2.0, 0.5)["w1_distance"] > 1.0
@@ -371,18 +427,43 @@ def test_a_default_gaussian1d_run_tracks_its_distance_to_the_data(tmp_path):
     assert 0 < summary["evaluation_s"] < 0.05 * summary["wall_time_s"]
 
 
-def test_a_default_image_run_logs_every_image_metric_against_the_step_to_wandb_and_its_summary(tmp_path, domain_extractor):
+def test_a_default_image_run_logs_every_image_metric_against_the_step_to_wandb_and_its_summary(
+    tmp_path, domain_extractor
+):
     run_dir = tmp_path / "run"
-    small = ["metrics.image.num_samples=500", "metrics.image.final_num_samples=1000", "metrics.image.real_num_samples=1000", "metrics.image.kid_subset_size=200"]
-    result = run_command(["data.limit=512", "trainer.max_steps=40", "metrics.every_n_steps=20", *small, *QUIET, f"hydra.run.dir={run_dir}"], cwd=tmp_path, defaults=False)
+    small = [
+        "metrics.image.num_samples=500",
+        "metrics.image.final_num_samples=1000",
+        "metrics.image.real_num_samples=1000",
+        "metrics.image.kid_subset_size=200",
+    ]
+    result = run_command(
+        [
+            "data.limit=512",
+            "trainer.max_steps=40",
+            "metrics.every_n_steps=20",
+            *small,
+            *QUIET,
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=tmp_path,
+        defaults=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     names = ("fid", "is_mean", "kid_mean", "precision", "recall")
     assert all(math.isfinite(summary["metrics"][name]) for name in names)
-    assert summary["metrics_protocol"]["generated"] == 1000 and summary["metrics_protocol"]["extractor"] == "gan_lightning-domain"
+    assert (
+        summary["metrics_protocol"]["generated"] == 1000
+        and summary["metrics_protocol"]["extractor"] == "gan_lightning-domain"
+    )
     (wandb_run,) = [WandbRun(folder) for folder in (run_dir / "wandb").glob("*run-*")]
     for name in names:
-        logged = [(row["trainer/global_step"], row[f"metrics/{name}"]) for row in wandb_run.history if f"metrics/{name}" in row]
+        logged = [
+            (row["trainer/global_step"], row[f"metrics/{name}"])
+            for row in wandb_run.history
+            if f"metrics/{name}" in row
+        ]
         assert [step for step, _ in logged] == [19, 39] and logged[-1][1] == pytest.approx(summary["metrics"][name])
     assert wandb_run.config["metrics_protocol"]["final"] == summary["metrics_protocol"]
 
@@ -414,12 +495,18 @@ def test_kid_and_precision_recall_equal_torch_fidelitys_with_the_reference_kept_
 def test_processes_that_need_the_extractor_at_once_wait_for_one_build(tmp_path):
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     command = [sys.executable, "-m", "gan_lightning.extractor", "data=fashion_mnist", "force=true"]
-    first = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    second = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    second = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     outputs = [process.communicate(timeout=900)[0] for process in (first, second)]
     assert first.returncode == second.returncode == 0, outputs
     assert sum("building the domain feature extractor" in output for output in outputs) == 1
-    assert sum("waiting for another process that builds the domain feature extractor" in output for output in outputs) == 1
+    assert (
+        sum("waiting for another process that builds the domain feature extractor" in output for output in outputs) == 1
+    )
     accuracies = [re.search(r"fashion_mnist: test accuracy ([0-9.]+)", output).group(1) for output in outputs]
     assert accuracies[0] == accuracies[1] and float(accuracies[0]) >= 0.9
     # The build reproduces the shipped extractor (same recipe, same seed, the CPU), and takes its place on this machine.
@@ -433,11 +520,17 @@ def test_processes_that_need_the_extractor_at_once_wait_for_one_build(tmp_path):
 
 
 def test_evaluations_in_one_process_share_the_extractor_and_what_it_keeps_of_the_reference(domain_extractor):
-    from gan_lightning.runs.build import build_module
     from gan_lightning.metrics.fidelity import ImageQuality, shared_features
+    from gan_lightning.runs.build import build_module
 
     shared_features.cache_clear()  # what earlier tests in this process left is not this test's
-    overrides = ["metrics=image", "metrics.num_samples=300", "metrics.real_num_samples=1000", "metrics.kid_subset_size=100", "metrics.batch_size=150"]
+    overrides = [
+        "metrics=image",
+        "metrics.num_samples=300",
+        "metrics.real_num_samples=1000",
+        "metrics.kid_subset_size=100",
+        "metrics.batch_size=150",
+    ]
     cfg = to_config(compose_config(overrides))
     module = build_module(cfg)
     module.max_steps = 10**9
@@ -447,4 +540,6 @@ def test_evaluations_in_one_process_share_the_extractor_and_what_it_keeps_of_the
     (reference,) = runs[0].features.references.values()
     assert list(reference.manifolds) == ["features"]  # the reference's k-NN radii: computed once for both
     assert scores[0]["fid"] != scores[1]["fid"]  # each run's own latents
-    assert scores[1] == ImageQuality(cfg.metrics, cfg.data, 1).measure(module, final=False)  # what it keeps changes no score
+    assert scores[1] == ImageQuality(cfg.metrics, cfg.data, 1).measure(
+        module, final=False
+    )  # what it keeps changes no score

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gan_lightning.config import to_config
 from gan_lightning.errors import UserError
 from gan_lightning.models.configs import resolution_stages
 from gan_lightning.models.layers import Maxout
 from tests.helpers.hydra import compose_config
-from gan_lightning.config import to_config
 
 
 def build(overrides, shape, value_range=None):
@@ -38,7 +38,9 @@ def test_generator_output_and_discriminator_input_match_the_data_shape(model, sh
         assert x.min() >= value_range[0] and x.max() <= value_range[1]
 
 
-@pytest.mark.parametrize("value_range,last", [(None, torch.nn.Identity), ((-1.0, 1.0), torch.nn.Tanh), ((0.0, 1.0), torch.nn.Sigmoid)])
+@pytest.mark.parametrize(
+    "value_range,last", [(None, torch.nn.Identity), ((-1.0, 1.0), torch.nn.Tanh), ((0.0, 1.0), torch.nn.Sigmoid)]
+)
 def test_auto_output_activation_follows_the_data_range(value_range, last):
     g, _ = build(["model=mlp"], (2,), value_range)
     assert type(g.net[-1]) is last

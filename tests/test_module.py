@@ -6,22 +6,28 @@ import copy
 import sys
 from pathlib import Path
 
-import pytorch_lightning as pl
 import pytest
-from pytorch_lightning.plugins.precision import HalfPrecision, MixedPrecision
+import pytorch_lightning as pl
 import torch
+from pytorch_lightning.plugins.precision import HalfPrecision, MixedPrecision
 
 import gan_lightning
-from gan_lightning.runs.context import RunContext
-from gan_lightning.runs.build import build_datamodule, build_module, build_trainer
+from gan_lightning.adapter.fastpath import direct_updates_possible
 from gan_lightning.config import to_config
 from gan_lightning.data.batches import TensorBatches
-from gan_lightning.adapter.fastpath import direct_updates_possible
+from gan_lightning.runs.build import build_datamodule, build_module, build_trainer
+from gan_lightning.runs.context import RunContext
 from gan_lightning.training.losses import batch_coupled
 from gan_lightning.training.module import GAN
 from tests.helpers.hydra import compose_config
 
-TOY = ["data=ring8", "model=mlp", "logger=none", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]
+TOY = [
+    "data=ring8",
+    "model=mlp",
+    "logger=none",
+    "callbacks.progress_every_n_steps=0",
+    "callbacks.samples_every_n_steps=0",
+]
 
 
 def fit(tmp_path, *overrides, callbacks=(), module_class=GAN, before_fit=lambda trainer, datamodule: None):
@@ -43,7 +49,9 @@ def adam_steps(optimizer) -> set:
 
 @pytest.mark.parametrize("d_steps,g_steps", [(1, 1), (3, 1), (2, 2)])
 def test_each_training_step_makes_d_steps_then_g_steps_updates(tmp_path, d_steps, g_steps):
-    module, trainer, _ = fit(tmp_path, "trainer.max_steps=7", f"trainer.d_steps={d_steps}", f"trainer.g_steps={g_steps}")
+    module, trainer, _ = fit(
+        tmp_path, "trainer.max_steps=7", f"trainer.d_steps={d_steps}", f"trainer.g_steps={g_steps}"
+    )
     d_optimizer, g_optimizer = trainer.optimizers
     assert module.steps_done == 7
     assert adam_steps(d_optimizer) == {7 * d_steps}
@@ -70,7 +78,9 @@ def test_a_frozen_optimizer_leaves_its_network_unchanged_and_the_other_moves(tmp
 
 def test_generator_updates_raise_d_of_g_z_against_a_fixed_discriminator(tmp_path):
     # D frozen (lr ≈ 0): G's non-saturating updates must push D(G(z)) up on fresh latents.
-    module, _, _ = fit(tmp_path / "a", "trainer.max_steps=1", "optimizer.d.lr=1e-30", "callbacks.checkpoint_every_n_steps=0")
+    module, _, _ = fit(
+        tmp_path / "a", "trainer.max_steps=1", "optimizer.d.lr=1e-30", "callbacks.checkpoint_every_n_steps=0"
+    )
     z = module.generator.sample_latent(512, generator=torch.Generator().manual_seed(1))
     module.eval()
     start = torch.sigmoid(module.discriminator(module.generator(z))).mean()
@@ -130,7 +140,9 @@ def test_direct_updates_skip_only_hooks_nobody_implements(tmp_path, precision):
     HalfPrecision("bf16-true"),  # holds the networks in bfloat16
 ], ids=["16-mixed", "bf16-mixed", "bf16-true"])  # fmt: skip
 def test_updates_go_through_lightning_where_its_precision_plugin_acts_on_them(plugin):
-    trainer = pl.Trainer(accelerator="cpu", plugins=[plugin], logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer = pl.Trainer(
+        accelerator="cpu", plugins=[plugin], logger=False, enable_checkpointing=False, enable_progress_bar=False
+    )
     module = build_module(to_config(compose_config(TOY)))
     assert direct_updates_possible(trainer, module) is (plugin.precision == "bf16-mixed")
 
@@ -245,7 +257,13 @@ class RecordsFirstStep(pl.Callback):
         self.in_step = False
 
 
-SGD = ["optimizer=sgd", "optimizer.d.lr=0.1", "optimizer.g.lr=0.1", "optimizer.d.momentum=0.0", "optimizer.g.momentum=0.0"]
+SGD = [
+    "optimizer=sgd",
+    "optimizer.d.lr=0.1",
+    "optimizer.g.lr=0.1",
+    "optimizer.d.momentum=0.0",
+    "optimizer.g.momentum=0.0",
+]
 
 
 @pytest.mark.parametrize("objective", ["nonsaturating", "relativistic"])
@@ -253,29 +271,56 @@ def test_simultaneous_updates_take_both_gradients_at_the_same_point(tmp_path, ob
     # With plain SGD each network moves by -lr × its gradient; both gradients are those of one forward pass
     # of the networks as they were: G's is not taken against the D that D's update produced.
     record = RecordsFirstStep()
-    module, _, _ = fit(tmp_path / "simultaneous", "trainer.max_steps=1", f"objective={objective}", "trainer.updates=simultaneous", *SGD, callbacks=[record])
+    module, _, _ = fit(
+        tmp_path / "simultaneous",
+        "trainer.max_steps=1",
+        f"objective={objective}",
+        "trainer.updates=simultaneous",
+        *SGD,
+        callbacks=[record],
+    )
     assert len(record.latents) == 1  # one fake batch serves both updates
     generator, discriminator = record.generator, record.discriminator
     fake = generator(record.latents[0])
     real_out, fake_out = discriminator(torch.cat([record.real, fake])).chunk(2)
-    d_grads = torch.autograd.grad(module.objective.d_loss(real_out, fake_out), list(discriminator.parameters()), retain_graph=True)
+    d_grads = torch.autograd.grad(
+        module.objective.d_loss(real_out, fake_out), list(discriminator.parameters()), retain_graph=True
+    )
     g_grads = torch.autograd.grad(module.objective.g_loss(fake_out, real_out), list(generator.parameters()))
-    for network, before, grads in ((module.discriminator, discriminator, d_grads), (module.generator, generator, g_grads)):
+    for network, before, grads in (
+        (module.discriminator, discriminator, d_grads),
+        (module.generator, generator, g_grads),
+    ):
         for after, start, grad in zip(network.parameters(), before.parameters(), grads):
             assert torch.allclose(after, start - 0.1 * grad, atol=1e-6)
     # Algorithm 1 from the same start takes G's gradient against the updated D: another G.
     alternating, _, _ = fit(tmp_path / "alternating", "trainer.max_steps=1", f"objective={objective}", *SGD)
-    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(alternating.discriminator.parameters(), module.discriminator.parameters()))
-    assert not all(torch.allclose(a, b, atol=1e-6) for a, b in zip(alternating.generator.parameters(), module.generator.parameters()))
+    assert all(
+        torch.allclose(a, b, atol=1e-6)
+        for a, b in zip(alternating.discriminator.parameters(), module.discriminator.parameters())
+    )
+    assert not all(
+        torch.allclose(a, b, atol=1e-6)
+        for a, b in zip(alternating.generator.parameters(), module.generator.parameters())
+    )
 
 
 @pytest.mark.parametrize("g_fakes,draws", [("reuse", 1), ("fresh", 2)])
 @pytest.mark.parametrize("objective", ["nonsaturating", "relativistic"])
-def test_g_update_takes_its_gradient_against_the_updated_d_on_the_fakes_its_setting_names(tmp_path, objective, g_fakes, draws):
+def test_g_update_takes_its_gradient_against_the_updated_d_on_the_fakes_its_setting_names(
+    tmp_path, objective, g_fakes, draws
+):
     # With plain SGD: D' = D - lr ∇D's loss on G(z1); then G moves by -lr ∇G's loss against D', on G(z1) again
     # (reuse) or on G(z2) from a second draw (fresh, Algorithm 1).
     record = RecordsFirstStep()
-    module, _, _ = fit(tmp_path, "trainer.max_steps=1", f"objective={objective}", f"trainer.g_fakes={g_fakes}", *SGD, callbacks=[record])
+    module, _, _ = fit(
+        tmp_path,
+        "trainer.max_steps=1",
+        f"objective={objective}",
+        f"trainer.g_fakes={g_fakes}",
+        *SGD,
+        callbacks=[record],
+    )
     assert len(record.latents) == draws
     generator, discriminator = record.generator, record.discriminator
     with torch.no_grad():
@@ -294,7 +339,8 @@ def test_g_update_takes_its_gradient_against_the_updated_d_on_the_fakes_its_sett
 
 
 @pytest.mark.parametrize(
-    "updates,g_fakes,g_forwards,d_forwards", [("alternating", "fresh", 2, 2), ("alternating", "reuse", 1, 2), ("simultaneous", "fresh", 1, 1)]
+    "updates,g_fakes,g_forwards,d_forwards",
+    [("alternating", "fresh", 2, 2), ("alternating", "reuse", 1, 2), ("simultaneous", "fresh", 1, 1)],
 )
 def test_reused_fakes_and_simultaneous_updates_save_forward_passes(tmp_path, updates, g_fakes, g_forwards, d_forwards):
     record = RecordsFirstStep()
@@ -312,7 +358,11 @@ def test_logged_values_reach_the_loggers_at_lightnings_steps_and_the_callback_me
     import csv
 
     overrides = [o for o in TOY if not o.startswith("logger=")]
-    cfg = to_config(compose_config([*overrides, "logger=csv", "trainer.max_steps=12", "trainer.log_every_n_steps=5", "optimizer.d.lr=0.0003"]))
+    cfg = to_config(
+        compose_config(
+            [*overrides, "logger=csv", "trainer.max_steps=12", "trainer.log_every_n_steps=5", "optimizer.d.lr=0.0003"]
+        )
+    )
     pl.seed_everything(cfg.seed, verbose=False)
     trainer = build_trainer(cfg, RunContext(tmp_path, name="test"))
     trainer.fit(build_module(cfg), datamodule=build_datamodule(cfg))
@@ -366,7 +416,9 @@ class RecordsWhetherDNeedsGradients(pl.Callback):
 
     def on_train_start(self, trainer, module) -> None:
         discriminator = module.discriminator
-        discriminator.register_forward_pre_hook(lambda *_: self.needs_gradients.append([p.requires_grad for p in discriminator.parameters()]))
+        discriminator.register_forward_pre_hook(
+            lambda *_: self.needs_gradients.append([p.requires_grad for p in discriminator.parameters()])
+        )
 
 
 @pytest.mark.parametrize("g_steps", [1, 2])
@@ -404,6 +456,7 @@ def framework_host_reads(monkeypatch):
     package = str(Path(gan_lightning.__file__).parent)
 
     for name in HOST_READS:
+
         def counting(self, *args, _read=getattr(torch.Tensor, name)):
             if sys._getframe(1).f_code.co_filename.startswith(package):
                 reads["count"] += 1
@@ -437,5 +490,12 @@ def test_steps_that_neither_log_nor_check_read_nothing_from_the_device(tmp_path,
 def test_on_nan_skip_reads_every_loss_before_its_update(tmp_path, framework_host_reads):
     # Dropping an update needs its loss's value before the step: one read per update.
     per_step = HostReadsPerStep(framework_host_reads)
-    fit(tmp_path, "trainer.max_steps=6", "trainer.log_every_n_steps=10", "trainer.on_nan=skip", "trainer.d_steps=2", callbacks=[per_step])
+    fit(
+        tmp_path,
+        "trainer.max_steps=6",
+        "trainer.log_every_n_steps=10",
+        "trainer.on_nan=skip",
+        "trainer.d_steps=2",
+        callbacks=[per_step],
+    )
     assert per_step.per_step[:5] == [3] * 5

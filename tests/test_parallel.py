@@ -17,14 +17,19 @@ import torch
 from omegaconf import OmegaConf
 
 from gan_lightning.runs.jobs import LAUNCHER_TARGET, job_devices, job_threads
-from gan_lightning.sweeps.parallel import default_jobs
 from gan_lightning.runs.summary import read_summary
+from gan_lightning.sweeps.parallel import default_jobs
 from gan_lightning.tracking.wandb_records import WandbRun
 from tests.conftest import REPO, cli
 from tests.helpers.commands import command
 from tests.helpers.hydra import run_in_process
 
-TOY = ["data=ring8", "model=mlp", "logger=wandb", "callbacks.samples_every_n_steps=0"]  # each job a complete run, W&B included
+TOY = [
+    "data=ring8",
+    "model=mlp",
+    "logger=wandb",
+    "callbacks.samples_every_n_steps=0",
+]  # each job a complete run, W&B included
 PARALLEL = ["hydra/launcher=parallel", "hydra.launcher.n_jobs=2"]
 
 
@@ -75,7 +80,15 @@ def wait_for(condition, timeout: float, what: str) -> None:
 @pytest.mark.slow
 def test_ctrl_c_stops_every_job_with_a_checkpoint_and_the_same_command_resumes_them(tmp_path):
     sweep = tmp_path / "sweep"
-    args = ["-m", *TOY, "trainer.max_steps=600", "callbacks.progress_every_n_steps=100", "seed=0,1,2", *PARALLEL, f"hydra.sweep.dir={sweep}"]
+    args = [
+        "-m",
+        *TOY,
+        "trainer.max_steps=600",
+        "callbacks.progress_every_n_steps=100",
+        "seed=0,1,2",
+        *PARALLEL,
+        f"hydra.sweep.dir={sweep}",
+    ]
     process = subprocess.Popen([sys.executable, "-m", "gan_lightning.run", *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, start_new_session=True)  # fmt: skip
 
@@ -103,7 +116,10 @@ def test_ctrl_c_stops_every_job_with_a_checkpoint_and_the_same_command_resumes_t
         summary = read_summary(sweep / job)
         assert summary["status"] == "completed" and summary["global_step"] == 600
     for job in "01":
-        assert f"resuming from {sweep / job / 'checkpoints' / 'last.ckpt'} at step {stopped[job]['global_step']}" in (sweep / job / "run.log").read_text()
+        assert (
+            f"resuming from {sweep / job / 'checkpoints' / 'last.ckpt'} at step {stopped[job]['global_step']}"
+            in (sweep / job / "run.log").read_text()
+        )
         ids = wandb_run_ids(sweep / job)
         assert len(ids) == 2 and len(set(ids)) == 1  # the resumed job continues its own W&B run
 
@@ -118,7 +134,9 @@ def test_threads_per_job_share_the_cores_unless_set():
     assert job_threads(parallel_job(n_jobs=2), None) == max(1, cores // 2)
     assert job_threads(parallel_job(n_jobs=2 * cores), None) == 1
     assert job_threads(parallel_job(n_jobs=2), 3) == 3  # trainer.num_threads, as set
-    basic = OmegaConf.create({"launcher": {"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}, "job": {"num": 0}})
+    basic = OmegaConf.create(
+        {"launcher": {"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}, "job": {"num": 0}}
+    )
     assert job_threads(basic, None) is None  # PyTorch's default, as without a launcher
     assert job_threads(None, None) is None
 
@@ -137,11 +155,20 @@ def test_the_benchmark_times_every_launcher_on_the_same_sweep(tmp_path):
     import json
 
     out = tmp_path / "bench.json"
-    result = command("bench", ["cases=", "sweeps=true", "sweep_jobs=2", "sweep_steps=20", f"out={out}", f"workdir={tmp_path}"], cwd=REPO)
+    result = command(
+        "bench",
+        ["cases=", "sweeps=true", "sweep_jobs=2", "sweep_steps=20", f"out={out}", f"workdir={tmp_path}"],
+        cwd=REPO,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     sweeps = json.loads(out.read_text())["sweeps"]["mlp_ring8_small"]["2"]
     for launcher in ("basic", "parallel", "vectorized"):
         assert sweeps[launcher]["seed_steps_per_s"] == pytest.approx(2 * 20 / sweeps[launcher]["wall_s"])
         assert {read_summary(tmp_path / f"sweep_{launcher}" / job)["status"] for job in "01"} == {"completed"}
-        assert sweeps[launcher]["wall_time_vs_basic"] == pytest.approx(sweeps[launcher]["wall_s"] / sweeps["basic"]["wall_s"])
-    assert f"vectorized {sweeps['vectorized']['wall_s']:.1f} s" in result.stdout and "sweep of 2 seeds, mlp_ring8_small" in result.stdout
+        assert sweeps[launcher]["wall_time_vs_basic"] == pytest.approx(
+            sweeps[launcher]["wall_s"] / sweeps["basic"]["wall_s"]
+        )
+    assert (
+        f"vectorized {sweeps['vectorized']['wall_s']:.1f} s" in result.stdout
+        and "sweep of 2 seeds, mlp_ring8_small" in result.stdout
+    )

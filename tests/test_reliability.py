@@ -71,7 +71,9 @@ def test_raising_max_steps_continues_a_finished_run(tmp_path):
     # Its wall time counts both segments; a run started elsewhere from this checkpoint counts only its own.
     assert summary["wall_time_s"] == pytest.approx(first["wall_time_s"] + summary["segment_wall_time_s"], abs=2e-3)
     assert 0 < summary["segment_wall_time_s"] and "segment_wall_time_s" not in first
-    other = run_in_process([*TOY, "trainer.max_steps=90", f"resume={tmp_path / 'checkpoints' / 'last.ckpt'}"], tmp_path / "other")
+    other = run_in_process(
+        [*TOY, "trainer.max_steps=90", f"resume={tmp_path / 'checkpoints' / 'last.ckpt'}"], tmp_path / "other"
+    )
     assert other["global_step"] == 90 and "segment_wall_time_s" not in other
 
 
@@ -111,13 +113,22 @@ def test_a_kill_during_a_checkpoint_write_leaves_the_previous_checkpoint_loadabl
 
 def test_divergence_stops_with_status_exit_code_and_a_good_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
-    args = [*TOY, "optimizer=sgd", "optimizer.d.lr=1e10", "optimizer.g.lr=1e10", "trainer.max_steps=50", "callbacks.checkpoint_every_n_steps=1"]
+    args = [
+        *TOY,
+        "optimizer=sgd",
+        "optimizer.d.lr=1e10",
+        "optimizer.g.lr=1e10",
+        "trainer.max_steps=50",
+        "callbacks.checkpoint_every_n_steps=1",
+    ]
     result = run_command([*args, f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     assert result.returncode == 3
     assert "Traceback" not in result.stderr
     summary = read_summary(run_dir)
     assert summary["status"] == "diverged"
-    assert "training diverged at step 2: loss/g = nan" in result.stderr and summary["error"].startswith("training diverged at step 2")
+    assert "training diverged at step 2: loss/g = nan" in result.stderr and summary["error"].startswith(
+        "training diverged at step 2"
+    )
     checkpoint = load_safely(run_dir / "checkpoints" / "last.ckpt")
     assert checkpoint["gan_lightning"]["steps_done"] == 1
     assert all(torch.isfinite(v).all() for v in checkpoint["state_dict"].values())
@@ -125,7 +136,14 @@ def test_divergence_stops_with_status_exit_code_and_a_good_checkpoint(tmp_path):
 
 def test_non_finite_weights_are_never_checkpointed(tmp_path):
     # lr 1e30 turns the weights infinite in the first step: no checkpoint may be written at all.
-    args = [*TOY, "optimizer=sgd", "optimizer.d.lr=1e30", "optimizer.g.lr=1e30", "trainer.max_steps=5", "callbacks.checkpoint_every_n_steps=1"]
+    args = [
+        *TOY,
+        "optimizer=sgd",
+        "optimizer.d.lr=1e30",
+        "optimizer.g.lr=1e30",
+        "trainer.max_steps=5",
+        "callbacks.checkpoint_every_n_steps=1",
+    ]
     result = run_command([*args, f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
     assert result.returncode == 3 and "no checkpoint had been written yet" in result.stderr
     assert not (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
@@ -150,7 +168,13 @@ def test_a_divergence_found_at_a_later_check_names_its_own_step(tmp_path, monkey
     # Losses are read back at checks (here the checkpoint at step 4), not after every update; the report still
     # names the update that diverged, and the checkpoint of step 2 stays the last one.
     nan_d_losses(monkeypatch, lambda call: call == 3)
-    args = [*TOY, "objective=nonsaturating", "trainer.max_steps=20", "trainer.log_every_n_steps=10", "callbacks.checkpoint_every_n_steps=2"]
+    args = [
+        *TOY,
+        "objective=nonsaturating",
+        "trainer.max_steps=20",
+        "trainer.log_every_n_steps=10",
+        "callbacks.checkpoint_every_n_steps=2",
+    ]
     with pytest.raises(SystemExit) as exit_info:
         run_in_process(args, tmp_path)
     assert exit_info.value.code == 3
@@ -163,7 +187,9 @@ def test_a_divergence_found_at_a_later_check_names_its_own_step(tmp_path, monkey
 
 def test_on_nan_skip_drops_non_finite_updates_and_counts_them(tmp_path, monkeypatch):
     nan_d_losses(monkeypatch, lambda call: call % 10 == 0)
-    summary = run_in_process([*TOY, "objective=nonsaturating", "trainer.on_nan=skip", "trainer.max_steps=100"], tmp_path)
+    summary = run_in_process(
+        [*TOY, "objective=nonsaturating", "trainer.on_nan=skip", "trainer.max_steps=100"], tmp_path
+    )
     assert summary["status"] == "completed" and summary["global_step"] == 100
     assert summary["skipped_updates"] == 10
     assert all(torch.isfinite(v).all() for v in weights(tmp_path).values())
@@ -171,7 +197,9 @@ def test_on_nan_skip_drops_non_finite_updates_and_counts_them(tmp_path, monkeypa
 
 def test_a_failing_job_of_three_leaves_the_other_two_completed(tmp_path):
     sweep = tmp_path / "sweep"
-    result = run_command(["-m", *TOY, "optimizer.d.lr=0.0002,-1,0.001", "trainer.max_steps=30", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    result = run_command(
+        ["-m", *TOY, "optimizer.d.lr=0.0002,-1,0.001", "trainer.max_steps=30", f"hydra.sweep.dir={sweep}"], cwd=tmp_path
+    )
     statuses = {p.parent.name: json.loads(p.read_text())["status"] for p in sweep.glob("*/summary.json")}
     assert statuses == {"0": "completed", "1": "failed", "2": "completed"}
     assert f"sweep {sweep}: 3 jobs: 2 completed, 1 failed" in result.stdout + result.stderr
@@ -192,18 +220,40 @@ VALIDATION_RULES = {
     "batch size": (["data.batch_size=0"], "data.batch_size=0 is not allowed: a positive number of samples per batch."),
     "d_steps": (["trainer.d_steps=0"], "trainer.d_steps=0 is not allowed: at least 1 discriminator update per step."),
     "g_steps": (["trainer.g_steps=-1"], "trainer.g_steps=-1 is not allowed: at least 1 generator update per step."),
-    "updates": (["trainer.updates=together"], "trainer.updates='together' is not allowed: one of alternating, simultaneous."),
-    "profiler": (["trainer.profiler=pytorch"], "trainer.profiler='pytorch' is not allowed: null (none), simple or advanced."),
-    "simultaneous g_steps": (["trainer.updates=simultaneous", "trainer.g_steps=2"],
-                             "trainer.g_steps=2 is not allowed: 1 with trainer.updates=simultaneous"),
-    "model/data shapes": (["model=dcgan"], "model=dcgan needs image data (channels × height × width), but the data's samples have shape (2,)"),
-    "image size": (["data=image_folder", "data.path=/tmp", "data.image_size=48", "model=resnet"],
-                   "model=resnet supports square images of side 16, 32, 64, 128, ... (4·2^k), but the data's samples have shape (3, 48, 48)"),
-    "missing checkpoint": (["resume=/nonexistent/last.ckpt"], "resume='/nonexistent/last.ckpt': no such checkpoint file; allowed: auto, never, or the path of a checkpoint."),
+    "updates": (
+        ["trainer.updates=together"],
+        "trainer.updates='together' is not allowed: one of alternating, simultaneous.",
+    ),
+    "profiler": (
+        ["trainer.profiler=pytorch"],
+        "trainer.profiler='pytorch' is not allowed: null (none), simple or advanced.",
+    ),
+    "simultaneous g_steps": (
+        ["trainer.updates=simultaneous", "trainer.g_steps=2"],
+        "trainer.g_steps=2 is not allowed: 1 with trainer.updates=simultaneous",
+    ),
+    "model/data shapes": (
+        ["model=dcgan"],
+        "model=dcgan needs image data (channels × height × width), but the data's samples have shape (2,)",
+    ),
+    "image size": (
+        ["data=image_folder", "data.path=/tmp", "data.image_size=48", "model=resnet"],
+        "model=resnet supports square images of side 16, 32, 64, 128, ... (4·2^k), but the data's samples have shape (3, 48, 48)",
+    ),
+    "missing checkpoint": (
+        ["resume=/nonexistent/last.ckpt"],
+        "resume='/nonexistent/last.ckpt': no such checkpoint file; allowed: auto, never, or the path of a checkpoint.",
+    ),
 }
 if not torch.cuda.is_available():  # settings that cannot work on a machine without a GPU
-    VALIDATION_RULES["gpu without one"] = (["trainer.accelerator=gpu"], "trainer.accelerator='gpu' is not allowed: auto or cpu: this machine has no CUDA GPU")
-    VALIDATION_RULES["float16 on the CPU"] = (["trainer.precision=16-mixed"], "trainer.precision='16-mixed' is not allowed: 32-true or bf16-mixed on the CPU")
+    VALIDATION_RULES["gpu without one"] = (
+        ["trainer.accelerator=gpu"],
+        "trainer.accelerator='gpu' is not allowed: auto or cpu: this machine has no CUDA GPU",
+    )
+    VALIDATION_RULES["float16 on the CPU"] = (
+        ["trainer.precision=16-mixed"],
+        "trainer.precision='16-mixed' is not allowed: 32-true or bf16-mixed on the CPU",
+    )
 
 
 @pytest.mark.parametrize("rule", sorted(VALIDATION_RULES))
@@ -225,7 +275,12 @@ def test_a_file_that_is_not_a_checkpoint_of_this_project_is_refused(tmp_path, ca
 
 def test_a_checkpoint_of_another_model_is_refused(tmp_path, capsys, caplog):
     run_in_process([*TOY, "trainer.max_steps=2"], tmp_path / "small")
-    logged = run_expecting_user_error([*TOY, "model.d_hidden=[32]", f"resume={tmp_path / 'small' / 'checkpoints' / 'last.ckpt'}"], tmp_path / "run", capsys, caplog)
+    logged = run_expecting_user_error(
+        [*TOY, "model.d_hidden=[32]", f"resume={tmp_path / 'small' / 'checkpoints' / 'last.ckpt'}"],
+        tmp_path / "run",
+        capsys,
+        caplog,
+    )
     assert "does not fit the configured model and data" in logged
 
 

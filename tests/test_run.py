@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_lightning.runs.build import build_module
 from gan_lightning.config import to_config
+from gan_lightning.runs.build import build_module
 from gan_lightning.tracking.wandb_records import WandbRun
 from tests.helpers.hydra import compose_config, run_in_process
 
@@ -19,7 +19,15 @@ FAST = ["callbacks.progress_every_n_steps=0"]
 
 def test_ring8_run_writes_summary_samples_checkpoint_and_csv(run_dir):
     summary = run_in_process(
-        ["data=ring8", "model=mlp", "trainer.max_steps=300", "logger=csv", "callbacks.samples_every_n_steps=100", "callbacks.checkpoint_every_n_steps=100", *FAST],
+        [
+            "data=ring8",
+            "model=mlp",
+            "trainer.max_steps=300",
+            "logger=csv",
+            "callbacks.samples_every_n_steps=100",
+            "callbacks.checkpoint_every_n_steps=100",
+            *FAST,
+        ],
         run_dir,
     )
     assert summary["status"] == "completed"
@@ -30,10 +38,18 @@ def test_ring8_run_writes_summary_samples_checkpoint_and_csv(run_dir):
     # What that time was spent on: this process's cores, the thread count trainer.num_threads set, this CPU.
     machine = summary["machine"]
     assert (machine["threads"], machine["processes"], machine["torch"]) == (1, 1, torch.__version__)
-    assert machine["cpus"] == len(os.sched_getaffinity(0)) and machine["device"] == ("cpu" if not torch.cuda.is_available() else torch.cuda.get_device_name())
-    assert machine["processor"] and (not Path("/proc/cpuinfo").exists() or machine["processor"] in Path("/proc/cpuinfo").read_text())
+    assert machine["cpus"] == len(os.sched_getaffinity(0)) and machine["device"] == (
+        "cpu" if not torch.cuda.is_available() else torch.cuda.get_device_name()
+    )
+    assert machine["processor"] and (
+        not Path("/proc/cpuinfo").exists() or machine["processor"] in Path("/proc/cpuinfo").read_text()
+    )
     assert summary["returned"] is None  # no optimized_metric configured
-    assert sorted(p.name for p in (run_dir / "samples").glob("step_*.png")) == ["step_000100.png", "step_000200.png", "step_000300.png"]
+    assert sorted(p.name for p in (run_dir / "samples").glob("step_*.png")) == [
+        "step_000100.png",
+        "step_000200.png",
+        "step_000300.png",
+    ]
     assert (run_dir / "samples" / "last.png").read_bytes() == (run_dir / "samples" / "step_000300.png").read_bytes()
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
     assert checkpoint["gan_lightning"]["steps_done"] == 300
@@ -43,12 +59,16 @@ def test_ring8_run_writes_summary_samples_checkpoint_and_csv(run_dir):
 
 
 def test_optimized_metric_is_returned_to_the_sweeper(run_dir):
-    summary = run_in_process(["data=ring8", "model=mlp", "trainer.max_steps=20", "logger=none", "optimized_metric=loss/d", *FAST], run_dir)
+    summary = run_in_process(
+        ["data=ring8", "model=mlp", "trainer.max_steps=20", "logger=none", "optimized_metric=loss/d", *FAST], run_dir
+    )
     assert summary["returned"] == pytest.approx(summary["metrics"]["loss/d"])
 
 
 def test_fashion_mnist_slice_with_dcgan_and_offline_wandb(run_dir):
-    summary = run_in_process(["data.limit=512", "logger=wandb", "trainer.max_steps=30", "callbacks.num_samples=16", *FAST], run_dir)
+    summary = run_in_process(
+        ["data.limit=512", "logger=wandb", "trainer.max_steps=30", "callbacks.num_samples=16", *FAST], run_dir
+    )
     assert summary["status"] == "completed" and summary["global_step"] == 30
     grid = Image.open(run_dir / "samples" / "last.png")
     # 16 images of 28×28 in a 4×4 grid with 2-pixel padding.
@@ -80,11 +100,19 @@ def test_default_run_learns_fashion_mnist(run_dir, domain_extractor):
     assert (run_dir / "samples" / "step_005000.png").is_file() and list((run_dir / "wandb").glob("offline-run-*"))
     (wandb_run,) = [WandbRun(folder) for folder in (run_dir / "wandb").glob("*run-*")]
     for name in ("fid", "is_mean", "kid_mean", "precision", "recall"):
-        logged = [(row["trainer/global_step"], row[f"metrics/{name}"]) for row in wandb_run.history if f"metrics/{name}" in row]
-        assert [step for step, _ in logged] == [999, 1999, 2999, 3999, 4999] and logged[-1][1] == pytest.approx(summary["metrics"][name])
+        logged = [
+            (row["trainer/global_step"], row[f"metrics/{name}"])
+            for row in wandb_run.history
+            if f"metrics/{name}" in row
+        ]
+        assert [step for step, _ in logged] == [999, 1999, 2999, 3999, 4999] and logged[-1][1] == pytest.approx(
+            summary["metrics"][name]
+        )
     fid = [value for _, value in wandb_run.metric("metrics/fid")]
     assert fid[-1] < 0.6 * fid[0]  # the curve the README shows falls
-    assert summary["metrics_protocol"]["generated"] == 5000 and 0 < summary["evaluation_s"] < 0.1 * summary["wall_time_s"]
+    assert (
+        summary["metrics_protocol"]["generated"] == 5000 and 0 < summary["evaluation_s"] < 0.1 * summary["wall_time_s"]
+    )
     cfg = to_config(compose_config([]))
     real = cfg.data.load(seed=0)[:2000]
     module = build_module(cfg)

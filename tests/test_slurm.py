@@ -35,7 +35,9 @@ def slurm_cluster():
 
 def test_sweep_runs_each_job_under_slurm(slurm_cluster, tmp_path):
     sweep = tmp_path / "sweep"
-    result = cli(["-m", *TOY, "seed=0,1", "trainer.max_steps=100", f"hydra.sweep.dir={sweep}"], cwd=tmp_path, timeout=300)
+    result = cli(
+        ["-m", *TOY, "seed=0,1", "trainer.max_steps=100", f"hydra.sweep.dir={sweep}"], cwd=tmp_path, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     summaries = [json.loads((sweep / job / "summary.json").read_text()) for job in ("0", "1")]
     assert [s["status"] for s in summaries] == ["completed", "completed"]
@@ -51,7 +53,14 @@ def test_sweep_runs_each_job_under_slurm(slurm_cluster, tmp_path):
 def test_data_parallel_job_runs_one_slurm_task_per_device(slurm_cluster, tmp_path):
     # trainer=ddp_cpu: 2 devices, so 2 SLURM tasks; Lightning takes the ranks from SLURM (no processes of its own).
     sweep = tmp_path / "sweep"
-    args = ["-m", *TOY, "trainer=ddp_cpu", "trainer.max_steps=50", "callbacks.extra=[{_target_:tests.helpers.probe.RankProbe}]", f"hydra.sweep.dir={sweep}"]
+    args = [
+        "-m",
+        *TOY,
+        "trainer=ddp_cpu",
+        "trainer.max_steps=50",
+        "callbacks.extra=[{_target_:tests.helpers.probe.RankProbe}]",
+        f"hydra.sweep.dir={sweep}",
+    ]
     result = cli(args, cwd=tmp_path, env={"PYTHONPATH": str(REPO)}, timeout=300)
     assert result.returncode == 0, result.stderr
     summary = json.loads((sweep / "0" / "summary.json").read_text())
@@ -64,9 +73,22 @@ def test_data_parallel_job_runs_one_slurm_task_per_device(slurm_cluster, tmp_pat
 
 def test_preempted_job_is_requeued_and_resumes_from_its_checkpoint(slurm_cluster, tmp_path):
     sweep, steps = tmp_path / "sweep", 1500
-    args = ["-m", *TOY, "seed=0", f"trainer.max_steps={steps}", "callbacks.checkpoint_every_n_steps=100", f"hydra.sweep.dir={sweep}"]
+    args = [
+        "-m",
+        *TOY,
+        "seed=0",
+        f"trainer.max_steps={steps}",
+        "callbacks.checkpoint_every_n_steps=100",
+        f"hydra.sweep.dir={sweep}",
+    ]
     # The command waits for its jobs, so it runs in the background while the job is signalled.
-    submitter = subprocess.Popen([sys.executable, "-m", "gan_lightning.run", *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    submitter = subprocess.Popen(
+        [sys.executable, "-m", "gan_lightning.run", *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         checkpoint = sweep / "0" / "checkpoints" / "last.ckpt"
         deadline = time.monotonic() + 120
@@ -94,7 +116,6 @@ def test_preempted_job_is_requeued_and_resumes_from_its_checkpoint(slurm_cluster
     assert f"sweep {sweep}: 1 jobs: 1 completed" in output
 
 
-
 def test_vectorized_groups_run_as_one_array_task_each(slurm_cluster, tmp_path):
     # Two settings × two seeds: two groups, so two tasks of one job array, each training its two members.
     sweep = tmp_path / "sweep"
@@ -103,7 +124,9 @@ def test_vectorized_groups_run_as_one_array_task_each(slurm_cluster, tmp_path):
     result = cli(args, cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
     summaries = {job: json.loads((sweep / job / "summary.json").read_text()) for job in "0123"}
-    assert {job: (s["status"], s["global_step"]) for job, s in summaries.items()} == dict.fromkeys("0123", ("completed", 100))
+    assert {job: (s["status"], s["global_step"]) for job, s in summaries.items()} == dict.fromkeys(
+        "0123", ("completed", 100)
+    )
     ids = {job: s["slurm_job_id"] for job, s in summaries.items()}
     # Jobs 0 and 2 (seeds 0 and 1 of the first setting) are one group, 1 and 3 the other.
     assert ids["0"] == ids["2"] and ids["1"] == ids["3"] and ids["0"] != ids["1"]

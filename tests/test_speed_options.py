@@ -33,8 +33,8 @@ def assert_same_training(a, b):
 
 
 def built(*overrides):
-    from gan_lightning.runs.build import build_module
     from gan_lightning.config import to_config
+    from gan_lightning.runs.build import build_module
     from tests.helpers.hydra import compose_config
 
     return build_module(to_config(compose_config([*DCGAN, *overrides])))
@@ -42,7 +42,9 @@ def built(*overrides):
 
 def test_channels_last_is_the_default_and_trains_the_same_networks(tmp_path):
     def conv_weight(*overrides):
-        return next(m for m in built(*overrides).discriminator.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1).weight
+        return next(
+            m for m in built(*overrides).discriminator.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1
+        ).weight
 
     assert conv_weight().is_contiguous(memory_format=torch.channels_last) and not conv_weight().is_contiguous()
     assert conv_weight("trainer.channels_last=false").is_contiguous()
@@ -64,16 +66,22 @@ def fused_flags(checkpoint) -> list:
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 def test_fused_optimizers_are_the_default_and_take_the_same_steps(tmp_path, optimizer):
     fused = optimizer_checkpoint(tmp_path, "fused", f"optimizer={optimizer}")
-    unfused = optimizer_checkpoint(tmp_path, "unfused", f"optimizer={optimizer}", "optimizer.g.fused=false", "optimizer.d.fused=false")
+    unfused = optimizer_checkpoint(
+        tmp_path, "unfused", f"optimizer={optimizer}", "optimizer.g.fused=false", "optimizer.d.fused=false"
+    )
     assert fused_flags(fused) == [True, True] and fused_flags(unfused) == [None, None]
     assert_same_training(fused["state_dict"], unfused["state_dict"])
     first_tensor_state = fused["optimizer_states"][0]["state"][0]
-    assert float(first_tensor_state["step" if optimizer == "adam" else "momentum_buffer"].abs().max()) > 0  # real steps were taken
+    assert (
+        float(first_tensor_state["step" if optimizer == "adam" else "momentum_buffer"].abs().max()) > 0
+    )  # real steps were taken
 
 
 def test_gradients_clipped_in_mixed_precision_use_the_unfused_optimizer(tmp_path):
     # Lightning's mixed-precision plugin cannot clip the gradients of a fused optimizer; D's falls back, G's stays fused.
-    checkpoint = optimizer_checkpoint(tmp_path, "clipped", "trainer.precision=bf16-mixed", "optimizer.d.grad_clip_norm=1.0")
+    checkpoint = optimizer_checkpoint(
+        tmp_path, "clipped", "trainer.precision=bf16-mixed", "optimizer.d.grad_clip_norm=1.0"
+    )
     assert fused_flags(checkpoint) == [None, True]
     assert checkpoint["global_step"] > 0
 
@@ -114,4 +122,3 @@ def test_logging_only_at_logging_steps_keeps_every_logged_value(tmp_path):
         rows = [row for row in csv.DictReader(f) if row["loss/d"]]
     assert [int(row["step"]) for row in rows] == [*range(9, 95, 10), 94]  # every 10th step and the last
     assert all(row["grad_norm/d"] and row["grad_norm/g"] and row["lr/g"] for row in rows)
-

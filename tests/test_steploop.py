@@ -6,19 +6,20 @@ from __future__ import annotations
 
 import inspect
 
-import pytorch_lightning as pl
 import pytest
+import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loops.training_epoch_loop import _TrainingEpochLoop
 from torch.utils.data import DataLoader
 
-from gan_lightning.runs.context import RunContext
-from gan_lightning.runs.build import build_trainer
-from gan_lightning.config import to_config
-from gan_lightning.training.module import GAN
 from gan_lightning.adapter.steploop import SettledAnswersEpochLoop, Unprofiled
+from gan_lightning.config import to_config
+from gan_lightning.runs.build import build_trainer
+from gan_lightning.runs.context import RunContext
+from gan_lightning.training.module import GAN
 from tests.helpers.hydra import compose_config, run_in_process
-from tests.test_module import TOY as MODULE_TOY, fit as fit_toy
+from tests.test_module import TOY as MODULE_TOY
+from tests.test_module import fit as fit_toy
 
 FIVE_STEP_EPOCHS = ["data.num_samples=320", "data.batch_size=64"]  # 64 samples per batch and 320 samples
 TOY = [*MODULE_TOY, *FIVE_STEP_EPOCHS]
@@ -30,6 +31,7 @@ def fit(tmp_path, *overrides, module_class=GAN, lightnings_loop=False, validatio
 
     def before_fit(trainer, datamodule):
         if validation_batches:
+
             class Validated(type(datamodule)):
                 def val_dataloader(self):
                     return DataLoader(torch.zeros(4 * validation_batches, 2), batch_size=4)
@@ -38,7 +40,9 @@ def fit(tmp_path, *overrides, module_class=GAN, lightnings_loop=False, validatio
         if lightnings_loop:
             trainer.fit_loop.epoch_loop = _TrainingEpochLoop(trainer, min_steps=None, max_steps=-1)
 
-    module, trainer, _ = fit_toy(tmp_path, *FIVE_STEP_EPOCHS, *overrides, module_class=module_class, before_fit=before_fit)
+    module, trainer, _ = fit_toy(
+        tmp_path, *FIVE_STEP_EPOCHS, *overrides, module_class=module_class, before_fit=before_fit
+    )
     return module, trainer
 
 
@@ -70,7 +74,10 @@ def asked_during(tmp_path, questions, steps: int, **kwargs) -> dict:
 def test_the_signature_and_validation_are_read_at_each_epochs_start_not_at_each_step(tmp_path, questions):
     # 12 and 14 steps both run 3 epochs of at most 5 steps; the 2 steps more ask nothing more.
     assert asked_during(tmp_path, questions, 12) == asked_during(tmp_path, questions, 14)
-    assert isinstance(build_trainer(to_config(compose_config(TOY)), RunContext(tmp_path, name="test")).fit_loop.epoch_loop, SettledAnswersEpochLoop)
+    assert isinstance(
+        build_trainer(to_config(compose_config(TOY)), RunContext(tmp_path, name="test")).fit_loop.epoch_loop,
+        SettledAnswersEpochLoop,
+    )
     # Lightning's own loop asks both before every step.
     more = asked_during(tmp_path, questions, 14, lightnings_loop=True)
     fewer = asked_during(tmp_path, questions, 12, lightnings_loop=True)
@@ -103,7 +110,13 @@ class RecordsValidation(GAN):
 
 def test_a_module_that_validates_is_validated_when_lightnings_loop_would(tmp_path):
     ours, _ = fit(tmp_path / "ours", "trainer.max_steps=12", module_class=RecordsValidation, validation_batches=2)
-    lightnings, _ = fit(tmp_path / "lightning", "trainer.max_steps=12", module_class=RecordsValidation, validation_batches=2, lightnings_loop=True)
+    lightnings, _ = fit(
+        tmp_path / "lightning",
+        "trainer.max_steps=12",
+        module_class=RecordsValidation,
+        validation_batches=2,
+        lightnings_loop=True,
+    )
     assert ours.validated_at == lightnings.validated_at
     assert ours.validated_at[:4] == [5, 5, 10, 10]  # two batches at the end of each epoch
 
@@ -111,13 +124,19 @@ def test_a_module_that_validates_is_validated_when_lightnings_loop_would(tmp_pat
 def test_without_a_profiler_every_hook_call_shares_one_null_context(tmp_path):
     trainer = build_trainer(to_config(compose_config(TOY)), RunContext(tmp_path, name="test"))
     assert isinstance(trainer.profiler, Unprofiled)
-    assert trainer.profiler.profile("[Callback]SampleGrid.on_train_batch_end") is trainer.profiler.profile("run_training_batch")
+    assert trainer.profiler.profile("[Callback]SampleGrid.on_train_batch_end") is trainer.profiler.profile(
+        "run_training_batch"
+    )
 
 
 def test_a_requested_profiler_writes_its_report_to_the_run_directory(tmp_path):
     run_in_process([*TOY, "trainer.max_steps=6", "trainer.profiler=simple"], tmp_path)
     report = (tmp_path / "fit-profile.txt").read_text()
-    for action in ("run_training_batch", "[Callback]PeriodicCheckpoint.on_train_batch_end", "[SettledAnswersEpochLoop].train_dataloader_next"):
+    for action in (
+        "run_training_batch",
+        "[Callback]PeriodicCheckpoint.on_train_batch_end",
+        "[SettledAnswersEpochLoop].train_dataloader_next",
+    ):
         assert action in report, report
 
 

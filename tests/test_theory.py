@@ -11,8 +11,8 @@ import math
 import pytest
 import torch
 
-from gan_lightning.runs.build import build_module
 from gan_lightning.config import to_config
+from gan_lightning.runs.build import build_module
 from gan_lightning.training.losses import Layout, input_gradients
 from tests.helpers.hydra import compose_config, run_in_process
 
@@ -30,7 +30,9 @@ def optimal_d(x):
 def train_discriminator(objective: str, steps: int = 1000, batch: int = 1024, seed: int = 0):
     """Train only D (the framework's MLP D and objective) against the fixed p_g = N(2, 1)."""
     torch.manual_seed(seed)
-    cfg = to_config(compose_config(["model=mlp", "data=gaussian1d", f"objective={objective}", "model.d_hidden=[64,64]"]))
+    cfg = to_config(
+        compose_config(["model=mlp", "data=gaussian1d", f"objective={objective}", "model.d_hidden=[64,64]"])
+    )
     _, discriminator = cfg.model.build((1,), None, cfg.objective.per_sample_d)
     optimizer = torch.optim.Adam(discriminator.parameters(), lr=1e-3)
     # Annealed to 0, so the last iterate is compared, not one step's noise around it.
@@ -120,7 +122,15 @@ def test_wgan_gp_critic_has_unit_gradient_norm_on_interpolates_and_estimates_w1(
 def test_wasserstein_keeps_every_critic_weight_inside_the_clip_range(tmp_path):
     clip = 0.01
     summary = run_in_process(
-        ["data=ring8", "model=mlp", "objective=wasserstein", f"objective.clip={clip}", "optimizer.d.lr=0.01", "trainer.max_steps=30", "logger=none"],
+        [
+            "data=ring8",
+            "model=mlp",
+            "objective=wasserstein",
+            f"objective.clip={clip}",
+            "optimizer.d.lr=0.01",
+            "trainer.max_steps=30",
+            "logger=none",
+        ],
         tmp_path,
     )
     assert summary["status"] == "completed"
@@ -134,7 +144,15 @@ def test_wasserstein_keeps_every_critic_weight_inside_the_clip_range(tmp_path):
 
 def test_one_dimensional_game_reaches_the_equilibrium(tmp_path):
     # Goodfellow et al. 2014, Figure 1 (d): p_g = p_data and D = 1/2 everywhere.
-    overrides = ["data=gaussian1d", "model=mlp", "objective=nonsaturating", "model.g_hidden=[64,64]", "model.d_hidden=[64,64]", "trainer.max_steps=3000", "logger=none"]
+    overrides = [
+        "data=gaussian1d",
+        "model=mlp",
+        "objective=nonsaturating",
+        "model.g_hidden=[64,64]",
+        "model.d_hidden=[64,64]",
+        "trainer.max_steps=3000",
+        "logger=none",
+    ]
     summary = run_in_process(overrides, tmp_path)
     cfg = to_config(compose_config(overrides))
     module = build_module(cfg)

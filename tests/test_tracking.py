@@ -10,10 +10,20 @@ import sys
 import pytest
 from PIL import Image
 
+from gan_lightning.runs.summary import describe_machine
+from gan_lightning.tracking.wandb_records import (
+    FIRST,
+    FULL,
+    LAST,
+    MIDDLE,
+    TransactionLog,
+    WandbRecordError,
+    WandbRun,
+    _chunks,
+    find_wandb_file,
+)
 from tests.helpers.commands import run_command
 from tests.helpers.hydra import run_in_process
-from gan_lightning.runs.summary import describe_machine
-from gan_lightning.tracking.wandb_records import FIRST, FULL, LAST, MIDDLE, TransactionLog, WandbRecordError, WandbRun, _chunks, find_wandb_file
 
 SWEEP = ["-m", "objective=minimax,nonsaturating", "data=ring8", "model=mlp", "logger=wandb", "trainer.max_steps=100", "trainer.log_every_n_steps=10",
          "metrics=toy2d", "metrics.every_n_steps=50", "callbacks.samples_every_n_steps=50", "logger.log_model=true"]  # fmt: skip
@@ -44,7 +54,9 @@ def test_history_holds_losses_d_outputs_gradients_learning_rates_images_and_hist
                 "d_outputs/real", "d_outputs/fake", "metrics/modes", "metrics/hq_fraction", "metrics/reverse_kl", "trainer/global_step"}  # fmt: skip
     assert expected <= run.history_keys
     losses = [row for row in run.history if "loss/d" in row]
-    assert [row["trainer/global_step"] for row in losses] == list(range(9, 100, 10))  # every 10 steps, on the trainer's axis
+    assert [row["trainer/global_step"] for row in losses] == list(
+        range(9, 100, 10)
+    )  # every 10 steps, on the trainer's axis
     assert all(row["grad_norm/d"] > 0 and row["lr/d"] == pytest.approx(2e-4) for row in losses)
     images = [row["samples"] for row in run.history if "samples" in row]
     assert len(images) == 2 and images[0]["_type"] == "images/separated" and images[0]["format"] == "png"
@@ -59,7 +71,11 @@ def test_summary_keeps_the_best_metric_values_and_config_the_choices(sweep):
     assert run.summary["metrics/modes"] == {"max": max(modes)}
     assert run.summary["metrics/reverse_kl"] == {"min": pytest.approx(min(reverse_kl))}
     goals = {d["name"]: d.get("summary") for d in run.metric_definitions if "name" in d}
-    assert goals["metrics/fid"] == ["min"] and goals["metrics/is_mean"] == ["max"] and goals["metrics/precision"] == ["max"]
+    assert (
+        goals["metrics/fid"] == ["min"]
+        and goals["metrics/is_mean"] == ["max"]
+        and goals["metrics/precision"] == ["max"]
+    )
     assert run.config["choices"]["objective"] == "nonsaturating" and run.config["trainer"]["max_steps"] == 100
 
 
@@ -98,7 +114,9 @@ run.finish()
 
 def test_a_run_file_cut_at_any_chunk_reads_as_its_complete_records_and_names_where_the_torn_one_begins(tmp_path):
     """A kill can cut W&B's log anywhere: the reader keeps each record that was whole and flags the rest."""
-    made = subprocess.run([sys.executable, "-c", WANDB_RUN_WITH_SPLIT_RECORDS, str(tmp_path)], capture_output=True, text=True)
+    made = subprocess.run(
+        [sys.executable, "-c", WANDB_RUN_WITH_SPLIT_RECORDS, str(tmp_path)], capture_output=True, text=True
+    )
     assert made.returncode == 0, made.stderr[-3000:]
     path = find_wandb_file(tmp_path / "wandb")
     data = path.read_bytes()
@@ -136,7 +154,17 @@ def test_a_run_file_cut_at_any_chunk_reads_as_its_complete_records_and_names_whe
 def test_an_unusable_wandb_folder_does_not_stop_training(run_dir):
     run_dir.mkdir(parents=True)
     (run_dir / "wandb").write_text("not a folder")
-    summary = run_in_process(["data=ring8", "model=mlp", "logger=wandb", "trainer.max_steps=100", "trainer.log_every_n_steps=10", "callbacks.progress_every_n_steps=0"], run_dir)
+    summary = run_in_process(
+        [
+            "data=ring8",
+            "model=mlp",
+            "logger=wandb",
+            "trainer.max_steps=100",
+            "trainer.log_every_n_steps=10",
+            "callbacks.progress_every_n_steps=0",
+        ],
+        run_dir,
+    )
     assert summary["status"] == "completed" and summary["global_step"] == 100
     with open(run_dir / "csv" / "metrics.csv") as f:
         assert [int(row["step"]) for row in csv.DictReader(f) if row["loss/d"]] == list(range(9, 100, 10))
@@ -144,8 +172,15 @@ def test_an_unusable_wandb_folder_does_not_stop_training(run_dir):
 
 def test_a_tracker_that_dies_mid_run_does_not_stop_training(run_dir, caplog):
     summary = run_in_process(
-        ["data=ring8", "model=mlp", "logger=wandb", "trainer.max_steps=100", "trainer.log_every_n_steps=10", "callbacks.progress_every_n_steps=0",
-         "callbacks.extra=[{_target_: tests.helpers.faults.EndTrackerRun, at_step: 50}]"],  # fmt: skip
+        [
+            "data=ring8",
+            "model=mlp",
+            "logger=wandb",
+            "trainer.max_steps=100",
+            "trainer.log_every_n_steps=10",
+            "callbacks.progress_every_n_steps=0",
+            "callbacks.extra=[{_target_: tests.helpers.faults.EndTrackerRun, at_step: 50}]",
+        ],  # fmt: skip
         run_dir,
     )
     assert summary["status"] == "completed" and summary["global_step"] == 100

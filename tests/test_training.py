@@ -25,7 +25,9 @@ def finite(summary) -> bool:
 
 @pytest.mark.parametrize("objective", ALL)
 def test_every_objective_trains_ring8_without_nan(tmp_path, objective):
-    summary = run_in_process(["data=ring8", "model=mlp", f"objective={objective}", "trainer.max_steps=300", *QUIET], tmp_path)
+    summary = run_in_process(
+        ["data=ring8", "model=mlp", f"objective={objective}", "trainer.max_steps=300", *QUIET], tmp_path
+    )
     assert summary["status"] == "completed" and summary["global_step"] == 300
     assert finite(summary), summary["metrics"]
 
@@ -33,13 +35,26 @@ def test_every_objective_trains_ring8_without_nan(tmp_path, objective):
 @pytest.mark.parametrize("model", ["mlp", "dcgan"])
 @pytest.mark.parametrize("objective", ALL)
 def test_every_objective_and_model_runs_a_few_steps(tmp_path, objective, model):
-    summary = run_in_process([f"model={model}", f"objective={objective}", "data.limit=256", "trainer.max_steps=3", "callbacks.num_samples=4", *QUIET], tmp_path)
+    summary = run_in_process(
+        [
+            f"model={model}",
+            f"objective={objective}",
+            "data.limit=256",
+            "trainer.max_steps=3",
+            "callbacks.num_samples=4",
+            *QUIET,
+        ],
+        tmp_path,
+    )
     assert summary["status"] == "completed" and finite(summary)
 
 
 def test_wgan_gp_with_batch_norm_in_d_is_refused(tmp_path):
     with pytest.raises(SystemExit):
-        run_in_process(["model=dcgan", "model.d_norm=batch", "objective=wgan_gp", "data.limit=256", "trainer.max_steps=1", *QUIET], tmp_path)
+        run_in_process(
+            ["model=dcgan", "model.d_norm=batch", "objective=wgan_gp", "data.limit=256", "trainer.max_steps=1", *QUIET],
+            tmp_path,
+        )
     from gan_lightning.runs.summary import read_summary
 
     assert "use model.d_norm=layer or model.d_norm=none" in read_summary(tmp_path)["error"]
@@ -98,7 +113,14 @@ def test_samples_come_from_the_ema_generator_when_enabled(tmp_path):
 
 
 def test_ema_copies_g_until_its_start_step(tmp_path):
-    overrides = ["data=ring8", "model=mlp", "trainer.max_steps=20", "regularization.ema_decay=0.999", "regularization.ema_start_step=100", *QUIET]
+    overrides = [
+        "data=ring8",
+        "model=mlp",
+        "trainer.max_steps=20",
+        "regularization.ema_decay=0.999",
+        "regularization.ema_start_step=100",
+        *QUIET,
+    ]
     run_in_process(overrides, tmp_path)
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     for key, value in state.items():
@@ -107,7 +129,9 @@ def test_ema_copies_g_until_its_start_step(tmp_path):
 
 
 def test_sgd_momentum_rises_linearly_to_its_final_value():
-    cfg = to_config(compose_config(["optimizer=sgd", "optimizer.g.momentum_final=0.7", "optimizer.g.momentum_ramp_steps=100"]))
+    cfg = to_config(
+        compose_config(["optimizer=sgd", "optimizer.g.momentum_final=0.7", "optimizer.g.momentum_ramp_steps=100"])
+    )
     optimizer = cfg.optimizer.g.build([torch.nn.Parameter(torch.zeros(1))])
     seen = []
     for step in (0, 50, 100, 400):
@@ -122,7 +146,11 @@ def test_learning_rate_moves_linearly_to_lr_final_at_the_last_step(tmp_path):
                  "trainer.log_every_n_steps=5", "logger=csv", "callbacks.progress_every_n_steps=0", "callbacks.samples_every_n_steps=0"]  # fmt: skip
     run_in_process(overrides, tmp_path)
     with open(tmp_path / "csv" / "metrics.csv", newline="") as f:
-        logged = [(int(float(row["step"])), float(row["lr/g"]), float(row["lr/d"])) for row in csv.DictReader(f) if row.get("lr/g")]
+        logged = [
+            (int(float(row["step"])), float(row["lr/g"]), float(row["lr/d"]))
+            for row in csv.DictReader(f)
+            if row.get("lr/g")
+        ]
     assert len(logged) >= 7
     for step, lr_g, lr_d in logged:  # the CSV logs step N's values under step N - 1 (counted from 0)
         assert lr_g == pytest.approx(lr * (1 - step / steps), rel=1e-9), step
@@ -141,10 +169,20 @@ def test_a_negative_lr_final_is_refused_with_the_setting_and_what_is_allowed():
 
 def test_gradient_clipping_bounds_each_update(tmp_path):
     clip, lr = 1e-3, 1.0
-    overrides = ["data=ring8", "model=mlp", "optimizer=sgd", "optimizer.d.momentum=0", f"optimizer.d.lr={lr}", f"optimizer.d.grad_clip_norm={clip}", "trainer.max_steps=1", *QUIET]
+    overrides = [
+        "data=ring8",
+        "model=mlp",
+        "optimizer=sgd",
+        "optimizer.d.momentum=0",
+        f"optimizer.d.lr={lr}",
+        f"optimizer.d.grad_clip_norm={clip}",
+        "trainer.max_steps=1",
+        *QUIET,
+    ]
     cfg = to_config(compose_config(overrides))
-    from gan_lightning.runs.build import build_module
     import pytorch_lightning as pl
+
+    from gan_lightning.runs.build import build_module
 
     pl.seed_everything(cfg.seed, verbose=False)
     before = torch.cat([p.detach().flatten() for p in build_module(cfg).discriminator.parameters()])
@@ -159,8 +197,12 @@ def test_goodfellow2014_preset_matches_the_paper():
     cfg = to_config(compose_config(["experiment=goodfellow2014"]))
     assert type(cfg.model).__name__ == "MLP" and cfg.data.dataset == "mnist"
     assert cfg.model.latent_dim == 100 and list(cfg.model.g_hidden) == [1200, 1200] and cfg.model.g_activation == "relu"
-    assert cfg.model.d_activation == "maxout" and list(cfg.model.d_hidden) == [240, 240] and cfg.model.d_maxout_pieces == 5
-    assert cfg.model.d_dropout_input == pytest.approx(0.2) and cfg.model.d_dropout == pytest.approx(0.5)  # keep 0.8 / 0.5
+    assert (
+        cfg.model.d_activation == "maxout" and list(cfg.model.d_hidden) == [240, 240] and cfg.model.d_maxout_pieces == 5
+    )
+    assert cfg.model.d_dropout_input == pytest.approx(0.2) and cfg.model.d_dropout == pytest.approx(
+        0.5
+    )  # keep 0.8 / 0.5
     assert cfg.data.scale == "unit" and cfg.data.batch_size == 100 and cfg.trainer.d_steps == 1
     for optimizer in (cfg.optimizer.g, cfg.optimizer.d):
         assert type(optimizer).__name__ == "SGD" and optimizer.lr == 0.1
@@ -169,7 +211,17 @@ def test_goodfellow2014_preset_matches_the_paper():
 
 def test_goodfellow2014_preset_runs_on_mnist_format_data(tmp_path):
     # MNIST is not on every machine; Fashion-MNIST has the same format.
-    summary = run_in_process(["experiment=goodfellow2014", "data.dataset=fashion_mnist", "data.limit=500", "trainer.max_steps=5", *PARZEN_SMALL, *QUIET], tmp_path)
+    summary = run_in_process(
+        [
+            "experiment=goodfellow2014",
+            "data.dataset=fashion_mnist",
+            "data.limit=500",
+            "trainer.max_steps=5",
+            *PARZEN_SMALL,
+            *QUIET,
+        ],
+        tmp_path,
+    )
     assert summary["status"] == "completed" and finite(summary)
 
 

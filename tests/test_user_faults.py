@@ -14,8 +14,8 @@ from typing import Iterator
 
 import pytest
 
-from gan_lightning.runs.checkpoints import load_safely
 from gan_lightning.data.idx import DataFinder
+from gan_lightning.runs.checkpoints import load_safely
 from gan_lightning.runs.summary import read_summary
 from tests.conftest import REPO
 from tests.helpers.commands import Result, command, run_command
@@ -27,7 +27,9 @@ TOY = ["data=ring8", "model=mlp", "callbacks.progress_every_n_steps=0", "callbac
 @contextlib.contextmanager
 def tmpfs(folder: Path, size: str) -> Iterator[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
     try:
@@ -56,7 +58,13 @@ def fashion_mnist_copy(folder: Path) -> Path:
 def test_a_truncated_data_file_is_named_with_how_to_get_a_good_copy_and_the_run_is_untouched(tmp_path):
     data = fashion_mnist_copy(tmp_path / "data")
     run_dir = tmp_path / "run"
-    args = ["data=fashion_mnist", f"data.root={data}", "model=mlp", "callbacks.progress_every_n_steps=0", f"hydra.run.dir={run_dir}"]
+    args = [
+        "data=fashion_mnist",
+        f"data.root={data}",
+        "model=mlp",
+        "callbacks.progress_every_n_steps=0",
+        f"hydra.run.dir={run_dir}",
+    ]
     assert run_command([*args, "trainer.max_steps=2"], cwd=tmp_path).returncode == 0
     images = next(data.glob("train-images*"))
     images.write_bytes(images.read_bytes()[: images.stat().st_size // 2])
@@ -73,15 +81,32 @@ def test_a_data_file_shorter_than_its_header_says_is_refused(tmp_path):
         raw = f.read()
     with gzip.open(labels, "wb") as f:
         f.write(raw[:-100])  # a valid gzip stream of a cut-off file
-    result = run_command(["data=fashion_mnist", f"data.root={data}", "model=mlp", "trainer.max_steps=2", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
-    assert_user_error(result, f"{labels} is damaged: its header announces 60000 values of shape (60000,), it holds 59900")
+    result = run_command(
+        [
+            "data=fashion_mnist",
+            f"data.root={data}",
+            "model=mlp",
+            "trainer.max_steps=2",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        cwd=tmp_path,
+    )
+    assert_user_error(
+        result, f"{labels} is damaged: its header announces 60000 values of shape (60000,), it holds 59900"
+    )
 
 
 @pytest.mark.slow
 def test_a_full_disk_ends_the_run_with_a_message_the_last_checkpoint_intact_and_resume_works(tmp_path):
     with tmpfs(tmp_path / "disk", "40m") as disk:
         run_dir = disk / "run"
-        args = [*TOY, "trainer.log_every_n_steps=10", "callbacks.checkpoint_every_n_steps=100", "trainer.max_steps=3000", f"hydra.run.dir={run_dir}"]
+        args = [
+            *TOY,
+            "trainer.log_every_n_steps=10",
+            "callbacks.checkpoint_every_n_steps=100",
+            "trainer.max_steps=3000",
+            f"hydra.run.dir={run_dir}",
+        ]
         process = start(args, tmp_path)
         wait_for(lambda: checkpoint_step(run_dir) > 0, process)
         filler = disk / "filler"
@@ -109,21 +134,31 @@ def test_a_read_only_run_directory_is_one_message(tmp_path):
 
 def test_the_other_commands_answer_bad_input_with_one_message(tmp_path):
     good = tmp_path / "good"
-    assert run_command([*TOY, "trainer.max_steps=20", "logger=none", f"hydra.run.dir={good}"], cwd=tmp_path).returncode == 0
+    assert (
+        run_command([*TOY, "trainer.max_steps=20", "logger=none", f"hydra.run.dir={good}"], cwd=tmp_path).returncode
+        == 0
+    )
     damaged = tmp_path / "damaged.ckpt"
     damaged.write_bytes((good / "checkpoints" / "last.ckpt").read_bytes()[:2000])
 
     assert_user_error(command("evaluate", [f"ckpt={damaged}"], cwd=REPO), f"{damaged} is not a readable checkpoint")
     assert_user_error(command("sample", [f"ckpt={tmp_path / 'missing.ckpt'}"], cwd=REPO), "no such checkpoint file")
-    assert_user_error(command("sample", [f"ckpt={good / 'checkpoints' / 'last.ckpt'}", "n=zero"], cwd=REPO), "n='zero' is not allowed: a whole number of at least 1")
+    assert_user_error(
+        command("sample", [f"ckpt={good / 'checkpoints' / 'last.ckpt'}", "n=zero"], cwd=REPO),
+        "n='zero' is not allowed: a whole number of at least 1",
+    )
     assert_user_error(command("report", [f"dir={tmp_path / 'nothing'}"], cwd=REPO), "is not a directory")
     (tmp_path / "empty").mkdir()
     assert_user_error(command("report", [f"dir={tmp_path / 'empty'}"], cwd=REPO), "holds no readable run")
     assert_user_error(command("extractor", ["data=nonexistent"], cwd=REPO), "nonexistent")
     assert_user_error(command("bench", ["cases=nonexistent"], cwd=REPO), "cases='nonexistent' is not allowed")
-    assert_user_error(command("bench", ["rounds=-1"], cwd=REPO), "rounds='-1' is not allowed: a whole number of at least 1")
+    assert_user_error(
+        command("bench", ["rounds=-1"], cwd=REPO), "rounds='-1' is not allowed: a whole number of at least 1"
+    )
     assert_user_error(command("data", ["dataset=nonexistent"], cwd=REPO), "dataset='nonexistent' is not allowed")
-    assert_user_error(command("data", ["fashion_mnist"], cwd=REPO), "unknown argument 'fashion_mnist'; allowed: dataset=, root=")
+    assert_user_error(
+        command("data", ["fashion_mnist"], cwd=REPO), "unknown argument 'fashion_mnist'; allowed: dataset=, root="
+    )
     assert_user_error(command("sample", ["n=3"], cwd=REPO), "ckpt= is required")
 
     # A sweep with one unreadable summary: the report leaves that run out, names it, and reports the rest.

@@ -16,9 +16,9 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from gan_lightning.runs.build import build_datamodule, build_module
 from gan_lightning.config import to_config
 from gan_lightning.errors import UserError
+from gan_lightning.runs.build import build_datamodule, build_module
 from gan_lightning.sweeps.vectorized.module import build_group
 from tests.helpers.hydra import compose_config
 
@@ -61,7 +61,11 @@ def member_weights(group, member: int) -> Dict[str, torch.Tensor]:
     networks = {"generator.": group.module.generator, "discriminator.": group.module.discriminator}
     if group.module.generator_ema is not None:
         networks["generator_ema.network."] = group.module.generator_ema.network
-    return {prefix + name: value for prefix, members in networks.items() for name, value in weights(members.network(member)).items()}
+    return {
+        prefix + name: value
+        for prefix, members in networks.items()
+        for name, value in weights(members.network(member)).items()
+    }
 
 
 def member_differences(overrides: List[str], seeds: List[int], steps: int, member_major: bool = True) -> List[float]:
@@ -69,7 +73,10 @@ def member_differences(overrides: List[str], seeds: List[int], steps: int, membe
     group = build_group(cfg, seeds, member_major)
     assert (group.module.generator.member_major is not None) == member_major  # the path under test
     fit(group.module, group.datamodule)
-    return [worst_relative_difference(weights(separate_run(cfg, seed)), member_weights(group, member)) for member, seed in enumerate(seeds)]
+    return [
+        worst_relative_difference(weights(separate_run(cfg, seed)), member_weights(group, member))
+        for member, seed in enumerate(seeds)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -141,7 +148,10 @@ def test_a_group_resumed_from_its_checkpoint_trains_what_it_would_have_trained_u
     for name, value in uninterrupted.module.state_dict().items():
         assert torch.equal(resumed.module.state_dict()[name], value), name
     step10 = torch.load(tmp_path / "step10.ckpt", weights_only=True)["state_dict"]
-    assert worst_relative_difference(weights(uninterrupted.module), {k: step10[k] for k in weights(uninterrupted.module)}) > 1e-3  # it trained on
+    assert (
+        worst_relative_difference(weights(uninterrupted.module), {k: step10[k] for k in weights(uninterrupted.module)})
+        > 1e-3
+    )  # it trained on
 
 
 def test_a_members_checkpoint_resumes_as_its_separate_run_and_separate_runs_stack_into_a_group(tmp_path):
@@ -159,7 +169,10 @@ def test_a_members_checkpoint_resumes_as_its_separate_run_and_separate_runs_stac
         torch.save(member_checkpoint(load_safely(tmp_path / "group10.ckpt"), member), tmp_path / f"member{member}.ckpt")
         separate_from_member.append(separate_run(cfg, seed, ckpt_path=tmp_path / f"member{member}.ckpt"))
     separate = [separate_run(cfg, seed, callbacks=[SaveAt(10, tmp_path / f"separate{seed}.ckpt")]) for seed in seeds]
-    torch.save(group_checkpoint([load_safely(tmp_path / f"separate{seed}.ckpt") for seed in seeds]), tmp_path / "stacked10.ckpt")
+    torch.save(
+        group_checkpoint([load_safely(tmp_path / f"separate{seed}.ckpt") for seed in seeds]),
+        tmp_path / "stacked10.ckpt",
+    )
     stacked = build_group(cfg, seeds)
     fit(stacked.module, stacked.datamodule, ckpt_path=tmp_path / "stacked10.ckpt")
     for member in range(len(seeds)):
@@ -183,7 +196,17 @@ def test_members_checkpoints_at_different_steps_are_refused(tmp_path):
 
 
 def test_clipping_and_logged_values_are_each_members_own():
-    cfg = to_config(compose_config([*SMALL, "optimizer.d.grad_clip_norm=0.01", "trainer.max_steps=3", "trainer.log_every_n_steps=1", "metrics=none"]))
+    cfg = to_config(
+        compose_config(
+            [
+                *SMALL,
+                "optimizer.d.grad_clip_norm=0.01",
+                "trainer.max_steps=3",
+                "trainer.log_every_n_steps=1",
+                "metrics=none",
+            ]
+        )
+    )
     seeds = [0, 1, 2]
     group = build_group(cfg, seeds)
     fit(group.module, group.datamodule)
@@ -221,12 +244,19 @@ def test_eight_vectorized_seeds_and_eight_separate_runs_reach_the_same_sample_qu
         a, b = [row[measure] for row in vectorized], [row[measure] for row in separate]
         standard_error = (statistics.variance(a) / len(a) + statistics.variance(b) / len(b)) ** 0.5
         assert abs(statistics.mean(a) - statistics.mean(b)) <= 2 * standard_error, (measure, a, b)
-    assert statistics.mean(row["hq_fraction"] for row in separate) > 0.05  # trained: an untrained G puts ~0 % near a mode
+    assert (
+        statistics.mean(row["hq_fraction"] for row in separate) > 0.05
+    )  # trained: an untrained G puts ~0 % near a mode
 
 
 @pytest.mark.parametrize(
     "override, setting",
-    [("model.d_dropout=0.5", "model.d_dropout"), ("model.d_spectral_norm=true", "model.d_spectral_norm"), ("trainer.on_nan=skip", "trainer.on_nan"), ("model.conditional=true", "model.conditional")],
+    [
+        ("model.d_dropout=0.5", "model.d_dropout"),
+        ("model.d_spectral_norm=true", "model.d_spectral_norm"),
+        ("trainer.on_nan=skip", "trainer.on_nan"),
+        ("model.conditional=true", "model.conditional"),
+    ],
 )
 def test_what_members_cannot_reproduce_is_refused_naming_the_setting(override, setting):
     cfg = to_config(compose_config(["data=ring8", "model=mlp", override, "metrics=none"]))
@@ -235,12 +265,26 @@ def test_what_members_cannot_reproduce_is_refused_naming_the_setting(override, s
 
 
 def test_the_benchmark_reports_seed_steps_per_second_of_groups_against_a_separate_run(tmp_path, monkeypatch):
-    from gan_lightning.bench import __main__ as bench, loops
+    from gan_lightning.bench import __main__ as bench
+    from gan_lightning.bench import loops
 
     monkeypatch.setattr(loops, "VECTORIZED_CASES", {"gaussian1d_theory": loops.VECTORIZED_CASES["gaussian1d_theory"]})
     monkeypatch.setattr(loops, "MEMBERS", (1, 3))
     out = tmp_path / "bench.json"
-    assert bench.main(["cases=", "vectorized=true", "rounds=1", "warmup=2", "steps=6", f"out={out}", f"workdir={tmp_path / 'runs'}"]) == 0
+    assert (
+        bench.main(
+            [
+                "cases=",
+                "vectorized=true",
+                "rounds=1",
+                "warmup=2",
+                "steps=6",
+                f"out={out}",
+                f"workdir={tmp_path / 'runs'}",
+            ]
+        )
+        == 0
+    )
     import json
 
     timed = json.loads(out.read_text())["vectorized"]["gaussian1d_theory"]
@@ -254,7 +298,9 @@ def test_the_documented_example_trains_a_group_and_samples_one_member():
 
     page = (REPO / "docs" / "scaling.md").read_text()
     section = page[page.index("## Seeds side by side in one process") :]
-    example = section[section.index("```python\n") + len("```python\n") : section.index("```", section.index("```python\n") + 3)]
+    example = section[
+        section.index("```python\n") + len("```python\n") : section.index("```", section.index("```python\n") + 3)
+    ]
     scope: Dict = {}
     exec(compile(example, "docs/scaling.md", "exec"), scope)
     assert scope["group"].module.steps_done == 200

@@ -16,8 +16,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from gan_lightning.sweeps.vectorized.launcher import plan, quoted, seed_of
 from gan_lightning.runs.summary import read_summary
+from gan_lightning.sweeps.vectorized.launcher import plan, quoted, seed_of
 from gan_lightning.tracking.wandb_records import WandbRun
 from tests.conftest import cli
 from tests.helpers.commands import run_command
@@ -43,11 +43,20 @@ def wandb_runs(run_dir: Path) -> List[WandbRun]:
 
 def relative_difference(a: Dict[str, torch.Tensor], b: Dict[str, torch.Tensor]) -> float:
     assert a.keys() == b.keys()
-    return max(((a[k].double() - b[k].double()).abs().max() / b[k].double().abs().max().clamp(min=1e-12)).item() for k in a)
+    return max(
+        ((a[k].double() - b[k].double()).abs().max() / b[k].double().abs().max().clamp(min=1e-12)).item() for k in a
+    )
 
 
 def test_groups_are_the_jobs_that_differ_only_in_their_seed():
-    jobs = [(0, ["lr=1", "seed=0"]), (1, ["lr=1", "seed=1"]), (2, ["lr=2", "seed=0"]), (3, ["lr=2", "seed=1"]), (4, ["lr=1", "seed=2"]), (5, ["lr=3"])]
+    jobs = [
+        (0, ["lr=1", "seed=0"]),
+        (1, ["lr=1", "seed=1"]),
+        (2, ["lr=2", "seed=0"]),
+        (3, ["lr=2", "seed=1"]),
+        (4, ["lr=1", "seed=2"]),
+        (5, ["lr=3"]),
+    ]
     assert [[n for n, _ in group] for group in plan(jobs)] == [[0, 1, 4], [2, 3], [5]]
     assert [[n for n, _ in group] for group in plan(jobs, max_members=2)] == [[0, 1], [4], [2, 3], [5]]
     assert seed_of(["seed=12"]) == 12 and seed_of(["seed=${oc.env:S}"]) is None and seed_of(["lr=1"]) is None
@@ -86,10 +95,16 @@ def test_a_vectorized_sweep_leaves_each_job_the_run_its_separate_job_leaves(tmp_
             for key in row:
                 if row[key] and key != "epoch":
                     assert float(row[key]) == pytest.approx(float(their_row[key]), rel=1e-6, abs=1e-9), key
-        assert sorted(p.name for p in (vectorized / job / "samples").glob("*.png")) == sorted(p.name for p in (basic / job / "samples").glob("*.png"))
-        assert OmegaConf.load(vectorized / job / ".hydra" / "overrides.yaml") == OmegaConf.load(basic / job / ".hydra" / "overrides.yaml")
+        assert sorted(p.name for p in (vectorized / job / "samples").glob("*.png")) == sorted(
+            p.name for p in (basic / job / "samples").glob("*.png")
+        )
+        assert OmegaConf.load(vectorized / job / ".hydra" / "overrides.yaml") == OmegaConf.load(
+            basic / job / ".hydra" / "overrides.yaml"
+        )
         seed = OmegaConf.load(basic / job / ".hydra" / "config.yaml").seed
-        assert OmegaConf.load(vectorized / job / ".hydra" / "config.yaml") == OmegaConf.load(basic / job / ".hydra" / "config.yaml")
+        assert OmegaConf.load(vectorized / job / ".hydra" / "config.yaml") == OmegaConf.load(
+            basic / job / ".hydra" / "config.yaml"
+        )
         # Its own W&B run, read back from the offline files, holding its own values.
         (run,) = wandb_runs(vectorized / job)
         run_ids.add(run.run["run_id"])
@@ -118,7 +133,10 @@ def test_a_stopped_vectorized_sweep_resumes_every_member_where_it_stopped(tmp_pa
     stopped = [read_summary(sweep / job) for job in "012"]
     steps = stopped[0]["global_step"]
     assert 50 <= steps < 3000 and all(s["status"] == "interrupted" and s["global_step"] == steps for s in stopped)
-    assert all(torch.load(sweep / job / "checkpoints" / "last.ckpt", weights_only=True)["gan_lightning"]["steps_done"] == steps for job in "012")
+    assert all(
+        torch.load(sweep / job / "checkpoints" / "last.ckpt", weights_only=True)["gan_lightning"]["steps_done"] == steps
+        for job in "012"
+    )
 
     # The same command, with fewer steps left: every member continues from its own checkpoint.
     args[args.index("trainer.max_steps=3000")] = f"trainer.max_steps={steps + 40}"
@@ -150,25 +168,37 @@ def test_a_stopped_vectorized_sweep_resumes_every_member_where_it_stopped(tmp_pa
     continued = run_command(separately, cwd=tmp_path)
     assert continued.returncode == 0, continued.stderr[-3000:]
     for job in "012":
-        assert f"resuming from {sweep / job / 'checkpoints' / 'last.ckpt'} at step {steps + 40}" in (sweep / job / "run.log").read_text()
+        assert (
+            f"resuming from {sweep / job / 'checkpoints' / 'last.ckpt'} at step {steps + 40}"
+            in (sweep / job / "run.log").read_text()
+        )
         summary = read_summary(sweep / job)
         assert summary["global_step"] == steps + 60
-        assert summary["wall_time_s"] > stopped[int(job)]["wall_time_s"] + summary["segment_wall_time_s"]  # three segments
+        assert (
+            summary["wall_time_s"] > stopped[int(job)]["wall_time_s"] + summary["segment_wall_time_s"]
+        )  # three segments
         assert len({run.run["run_id"] for run in wandb_runs(sweep / job)}) == 1
 
 
 def test_settings_a_group_cannot_reproduce_are_refused_before_training_and_runs_stay_as_they_were(tmp_path):
     sweep = tmp_path / "sweep"
-    done = run_command(["-m", *TOY, "trainer.max_steps=5", "seed=0,1", VECTORIZED, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    done = run_command(
+        ["-m", *TOY, "trainer.max_steps=5", "seed=0,1", VECTORIZED, f"hydra.sweep.dir={sweep}"], cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     before = {job: (sweep / job / "summary.json").read_text() for job in "01"}
-    refused = run_command(["-m", *TOY, "trainer.max_steps=5", "seed=0,1", "trainer.on_nan=skip", VECTORIZED, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    refused = run_command(
+        ["-m", *TOY, "trainer.max_steps=5", "seed=0,1", "trainer.on_nan=skip", VECTORIZED, f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+    )
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
     assert "trainer.on_nan=skip cannot be trained with vectorized seeds; allowed: stop" in refused.stderr
     assert {job: (sweep / job / "summary.json").read_text() for job in "01"} == before
     # In new directories, each job's summary says why it did not train.
     fresh = tmp_path / "fresh"
-    refused = run_command(["-m", *TOY, "seed=0,1", "model.d_dropout=0.2", VECTORIZED, f"hydra.sweep.dir={fresh}"], cwd=tmp_path)
+    refused = run_command(
+        ["-m", *TOY, "seed=0,1", "model.d_dropout=0.2", VECTORIZED, f"hydra.sweep.dir={fresh}"], cwd=tmp_path
+    )
     assert refused.returncode != 0 and "model.d_dropout=0.2 cannot be trained with vectorized seeds" in refused.stderr
     for job in "01":
         summary = read_summary(fresh / job)
@@ -189,8 +219,20 @@ def test_groups_run_side_by_side_with_the_parallel_launcher(tmp_path):
     for job in "0123":
         assert read_summary(sweep / job)["global_step"] == 300
     # Members of a group share their group's log lines (its progress: the members' means); groups differ.
-    progress = {job: [line.split("] - ")[1] for line in (sweep / job / "run.log").read_text().splitlines() if "step 50/300" in line] for job in "0123"}
-    assert progress["0"] == progress["1"] and progress["2"] == progress["3"] and progress["0"] != progress["2"] and len(progress["0"]) == 1
+    progress = {
+        job: [
+            line.split("] - ")[1]
+            for line in (sweep / job / "run.log").read_text().splitlines()
+            if "step 50/300" in line
+        ]
+        for job in "0123"
+    }
+    assert (
+        progress["0"] == progress["1"]
+        and progress["2"] == progress["3"]
+        and progress["0"] != progress["2"]
+        and len(progress["0"]) == 1
+    )
     first, second = log_times(sweep / "0"), log_times(sweep / "2")
     assert first[0] < second[-1] and second[0] < first[-1]  # the groups trained at the same time
     assert len({run.run["run_id"] for job in "0123" for run in wandb_runs(sweep / job)}) == 4

@@ -38,7 +38,9 @@ def test_an_offline_run_and_its_resumed_segment_read_back_as_written(tmp_path):
     write_segment(tmp_path, run_id, range(5, 8), summary={"metrics/fid": 12.5})
 
     files = segments(tmp_path / "wandb", run_id)
-    assert len(files) == 2 and all(file.parent.name.startswith("offline-run-") and file.parent.name.endswith(run_id) for file in files)
+    assert len(files) == 2 and all(
+        file.parent.name.startswith("offline-run-") and file.parent.name.endswith(run_id) for file in files
+    )
     first, resumed = (WandbRun(file) for file in files)
     assert first.run["run_id"] == resumed.run["run_id"] == run_id and first.run["project"] == "contract"
     assert first.config["lr"] == 2e-4 and first.config["model"] == {"name": "mlp"}

@@ -112,7 +112,9 @@ def main(sweeps: List[Path], out: Path, arm_name: Optional[str] = None) -> None:
 
     arms = [a for a in ARMS if any(r["arm"] == a for r in runs)]
     datasets = [d for d in ("ring8", "grid25") if any(r["data"] == d for r in runs)]
-    fig, axes = plt.subplots(len(datasets), len(arms), figsize=(2.2 * len(arms), 2.3 * len(datasets)), dpi=80, squeeze=False)
+    fig, axes = plt.subplots(
+        len(datasets), len(arms), figsize=(2.2 * len(arms), 2.3 * len(datasets)), dpi=80, squeeze=False
+    )
     for row, data in zip(axes, datasets):
         for ax, name in zip(row, arms):
             ax.axis("off")
@@ -126,12 +128,26 @@ def main(sweeps: List[Path], out: Path, arm_name: Optional[str] = None) -> None:
 
     fig, axes = plt.subplots(len(datasets), 3, figsize=(12, 3 * len(datasets)), dpi=80, squeeze=False)
     for row, data in zip(axes, datasets):
-        for ax, (key, label) in zip(row, (("metrics/modes", "modes"), ("metrics/hq_fraction", "high-quality fraction"), ("metrics/reverse_kl", "reverse KL"))):
+        for ax, (key, label) in zip(
+            row,
+            (
+                ("metrics/modes", "modes"),
+                ("metrics/hq_fraction", "high-quality fraction"),
+                ("metrics/reverse_kl", "reverse KL"),
+            ),
+        ):
             for name, colour in COLOURS.items():
                 for i, r in enumerate(r for r in runs if r["data"] == data and r["arm"] == name):
                     points = [(s, v) for s, v in series(r["folder"], key) if math.isfinite(v)]
                     if points:
-                        ax.plot(*zip(*points), color=colour, alpha=0.5, marker="o", markersize=2, label=name if i == 0 else None)
+                        ax.plot(
+                            *zip(*points),
+                            color=colour,
+                            alpha=0.5,
+                            marker="o",
+                            markersize=2,
+                            label=name if i == 0 else None,
+                        )
             ax.set_title(f"{data}: {label}", fontsize=9)
             ax.set_xlabel("step")
     axes[0][0].legend()

@@ -22,7 +22,14 @@ from gan_lightning.runs.summary import read_summary
 
 OBJECTIVES = ["minimax", "nonsaturating", "least_squares", "wasserstein", "wgan_gp", "hinge"]
 # Lucic et al. 2018, Fashion-MNIST, best Inception FID (mean ± std of the best models' scores); no hinge.
-PAPER = {"minimax": "29.6 ± 1.6", "nonsaturating": "26.5 ± 1.6", "least_squares": "30.7 ± 2.2", "wasserstein": "21.5 ± 1.6", "wgan_gp": "24.5 ± 2.1", "hinge": "–"}
+PAPER = {
+    "minimax": "29.6 ± 1.6",
+    "nonsaturating": "26.5 ± 1.6",
+    "least_squares": "30.7 ± 2.2",
+    "wasserstein": "21.5 ± 1.6",
+    "wgan_gp": "24.5 ± 2.1",
+    "hinge": "–",
+}
 METRICS = ("fid", "kid_mean", "is_mean", "precision", "recall")
 
 
@@ -54,9 +61,19 @@ def main(sweep: Path, out: Path) -> None:
         writer.writeheader()
         writer.writerows({key: value for key, value in r.items() if key != "folder"} for r in runs)
     rates = sorted({r["lr"] for r in runs})
-    header = ["objective", "best FID", "mean FID, all runs", *[f"mean FID, lr {lr:g}" for lr in rates], "best run's precision / recall", "Lucic et al.: best FID (Inception)"]
+    header = [
+        "objective",
+        "best FID",
+        "mean FID, all runs",
+        *[f"mean FID, lr {lr:g}" for lr in rates],
+        "best run's precision / recall",
+        "Lucic et al.: best FID (Inception)",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    order = sorted(OBJECTIVES, key=lambda o: min((r["fid"] for r in runs if r["objective"] == o and r["fid"] is not None), default=math.inf))
+    order = sorted(
+        OBJECTIVES,
+        key=lambda o: min((r["fid"] for r in runs if r["objective"] == o and r["fid"] is not None), default=math.inf),
+    )
     for objective in order:
         group = [r for r in runs if r["objective"] == objective and r["fid"] is not None]
         if not group:
@@ -87,7 +104,9 @@ def main(sweep: Path, out: Path) -> None:
     fig.savefig(out / "fid.png")
     plt.close(fig)
 
-    best_runs = [min((r for r in runs if r["objective"] == o and r["fid"] is not None), key=lambda r: r["fid"]) for o in order]
+    best_runs = [
+        min((r for r in runs if r["objective"] == o and r["fid"] is not None), key=lambda r: r["fid"]) for o in order
+    ]
     fig, axes = plt.subplots(1, len(best_runs), figsize=(2.3 * len(best_runs), 2.9), dpi=80, squeeze=False)
     for ax, r in zip(axes[0], best_runs):
         ax.imshow(plt.imread(r["folder"] / "samples" / "last.png"))

@@ -47,9 +47,14 @@ def read_runs(sweep: Path):
         summary = read_summary(job)
         settings = dict(o.split("=", 1) for o in summary["overrides"])
         config = (job / ".hydra" / "config.yaml").read_text() if (job / ".hydra" / "config.yaml").is_file() else ""
-        mean = float(next((l.split(":")[1] for l in config.splitlines() if l.strip().startswith("mean:")), 2.0))
-        std = float(next((l.split(":")[1] for l in config.splitlines() if l.strip().startswith("std:")), 0.5))
-        frames = {int(f.stem.split("_")[1]): np.genfromtxt(f, delimiter=",", names=True) for f in sorted((job / "samples").glob("step_*.csv"))}
+        mean = float(
+            next((line.split(":")[1] for line in config.splitlines() if line.strip().startswith("mean:")), 2.0)
+        )
+        std = float(next((line.split(":")[1] for line in config.splitlines() if line.strip().startswith("std:")), 0.5))
+        frames = {
+            int(f.stem.split("_")[1]): np.genfromtxt(f, delimiter=",", names=True)
+            for f in sorted((job / "samples").glob("step_*.csv"))
+        }
         yield job.name, int(settings["trainer.d_steps"]), int(settings["seed"]), summary, frames, mean, std
 
 
@@ -64,7 +69,9 @@ def main(sweep: Path, out: Path) -> None:
     for name, k, seed, summary, frames, mean, std in runs:
         numbers = {step: frame_numbers(curve, mean, std) for step, curve in frames.items()}
         for step, n in numbers.items():
-            frame_rows.append({"run": name, "d_steps": k, "seed": seed, "step": step, **{key: round(v, 4) for key, v in n.items()}})
+            frame_rows.append(
+                {"run": name, "d_steps": k, "seed": seed, "step": step, **{key: round(v, 4) for key, v in n.items()}}
+            )
         last = numbers[max(numbers)]
         middle = [n for s, n in numbers.items() if INTERMEDIATE[0] <= s <= INTERMEDIATE[1]]
         rows.append({
@@ -85,12 +92,16 @@ def main(sweep: Path, out: Path) -> None:
 
     # Figure 1: seed 0, one row per number of D updates per G update.
     chosen = [r for r in runs if r[2] == 0]
-    fig, axes = plt.subplots(len(chosen), len(PANELS), figsize=(3.2 * len(PANELS), 2.7 * len(chosen)), dpi=90, squeeze=False)
-    for row, (name, k, seed, _, frames, mean, std) in zip(axes, chosen):
+    fig, axes = plt.subplots(
+        len(chosen), len(PANELS), figsize=(3.2 * len(PANELS), 2.7 * len(chosen)), dpi=90, squeeze=False
+    )
+    for row, (_name, k, _seed, _, frames, _mean, _std) in zip(axes, chosen):
         for ax, step, letter in zip(row, PANELS, "abcd"):
             c = frames[step]
             optimal = c["p_data"] / np.maximum(c["p_data"] + c["p_g_kde"], 1e-300)
-            optimal[(c["p_data"] + c["p_g_kde"]) < 0.01 * (c["p_data"] + c["p_g_kde"]).max()] = np.nan  # 0/0 in the far tails
+            optimal[(c["p_data"] + c["p_g_kde"]) < 0.01 * (c["p_data"] + c["p_g_kde"]).max()] = (
+                np.nan
+            )  # 0/0 in the far tails
             ax.plot(c["x"], c["p_data"], color="black", label="p_data")
             ax.plot(c["x"], c["p_g_kde"], color="tab:green", label="p_g")
             ax.plot(c["x"], c["d"], color="tab:blue", linestyle="--", label="D(x)")
@@ -103,10 +114,16 @@ def main(sweep: Path, out: Path) -> None:
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=90)
-    for name, k, seed, _, frames, mean, std in runs:
+    for _name, k, seed, _, frames, mean, std in runs:
         steps = sorted(frames)
         errors = [frame_numbers(frames[s], mean, std)["max_abs_d_minus_dstar"] for s in steps]
-        ax.plot(steps, errors, color="tab:orange" if k == 1 else "tab:blue", alpha=0.8, label=f"k={k}" if seed == 0 else None)
+        ax.plot(
+            steps,
+            errors,
+            color="tab:orange" if k == 1 else "tab:blue",
+            alpha=0.8,
+            label=f"k={k}" if seed == 0 else None,
+        )
     ax.set_xlabel("training step")
     ax.set_ylabel("max |D − D*| on the support")
     ax.set_xscale("log")

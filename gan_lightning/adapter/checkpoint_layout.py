@@ -50,7 +50,9 @@ def with_data_position(checkpoint: Dict[str, Any], position: Any) -> Dict[str, A
     return loops
 
 
-def map_optimizer_states(states: List[List[Dict[str, Any]]], tensors: Callable[[List[Any]], Any]) -> List[Dict[str, Any]]:
+def map_optimizer_states(
+    states: List[List[Dict[str, Any]]], tensors: Callable[[List[Any]], Any]
+) -> List[Dict[str, Any]]:
     """One optimizer state list from several of the same optimizers (one per run): each per-parameter tensor is
     ``tensors`` of the runs' tensors, the step counts and parameter groups are the first run's."""
     merged = []

@@ -20,7 +20,6 @@ from pytorch_lightning.strategies import DDPStrategy
 from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 from torch.nn.parallel import DistributedDataParallel
 
-
 log = logging.getLogger("gan_lightning")
 
 # What the launcher sets in the parent process for the job's processes; restored when the job ends.
@@ -89,7 +88,9 @@ class JobLauncher(_SubprocessScriptLauncher):
                 proc.kill()
                 proc.wait()
             if proc.returncode:
-                log.warning(f"process {rank} of this job exited with code {proc.returncode} (its log: run_rank{rank}.log)")
+                log.warning(
+                    f"process {rank} of this job exited with code {proc.returncode} (its log: run_rank{rank}.log)"
+                )
         for key, value in getattr(self, "saved_env", {}).items():
             if value is None:
                 os.environ.pop(key, None)

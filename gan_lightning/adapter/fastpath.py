@@ -44,7 +44,9 @@ def direct_updates_possible(trainer: pl.Trainer, module: pl.LightningModule) -> 
         return False  # a plugin that scales the loss (16-mixed) or casts the networks (bf16-true, 64-true)
     if any(is_overridden(hook, module, pl.LightningModule) for hook in (*UPDATE_HOOKS, "backward")):
         return False
-    return not any(is_overridden(hook, callback, pl.Callback) for callback in trainer.callbacks for hook in UPDATE_HOOKS)
+    return not any(
+        is_overridden(hook, callback, pl.Callback) for callback in trainer.callbacks for hook in UPDATE_HOOKS
+    )
 
 
 def batches_pass_unchanged(trainer: pl.Trainer, module: pl.LightningModule) -> bool:
@@ -97,7 +99,9 @@ class FastPathModule(pl.LightningModule):
     def _on_before_batch_transfer(self, batch: Any, dataloader_idx: int = 0) -> Any:
         return batch if self.batches_unchanged else super()._on_before_batch_transfer(batch, dataloader_idx)
 
-    def _apply_batch_transfer_handler(self, batch: Any, device: Optional[torch.device] = None, dataloader_idx: int = 0) -> Any:
+    def _apply_batch_transfer_handler(
+        self, batch: Any, device: Optional[torch.device] = None, dataloader_idx: int = 0
+    ) -> Any:
         if self.batches_unchanged and on_device(batch, device or self.device):
             return batch
         return super()._apply_batch_transfer_handler(batch, device, dataloader_idx)

@@ -54,7 +54,9 @@ class SettledAnswersEpochLoop(_TrainingEpochLoop):
         super().on_run_start(data_fetcher)
         self.validation_enabled = self.trainer.enable_validation
         # Lightning's rule: a training step with two arguments after self takes the batch and its index.
-        self.step_takes_batch_idx = is_param_in_hook_signature(self.trainer.lightning_module.training_step, "batch_idx", min_args=2)
+        self.step_takes_batch_idx = is_param_in_hook_signature(
+            self.trainer.lightning_module.training_step, "batch_idx", min_args=2
+        )
 
     def _should_check_val_fx(self, data_fetcher) -> bool:
         return self.validation_enabled and super()._should_check_val_fx(data_fetcher)

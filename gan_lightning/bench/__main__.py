@@ -39,16 +39,37 @@ COMMAND = Command(
         Setting("threads", "torch.set_num_threads for both loops", 1, whole_number(1)),
         Setting("fid", "also time an FID evaluation of 10 000 samples", False, boolean),
         Setting("scaling", "also time batch sizes 32-512 and widths x1, x2, x4", False, boolean),
-        Setting("split", "also time the plain step as the framework's training step: splits the difference into "
-                "Lightning's loop and the module's step", False, boolean),  # fmt: skip
-        Setting("peers", "also time what a user would write instead: Lightning's GAN tutorial and PyTorch's DCGAN example "
-                "(gan_lightning/bench/peers.py)", False, boolean),  # fmt: skip
-        Setting("sweeps", "also time multiruns over seeds with the " + ", ".join(LAUNCHERS) + " launchers", False, boolean),
-        Setting("sweep_cases", "comma-separated cases of those multiruns: " + ", ".join(VECTORIZED_CASES), "mlp_ring8_small"),
+        Setting(
+            "split",
+            "also time the plain step as the framework's training step: splits the difference into "
+            "Lightning's loop and the module's step",
+            False,
+            boolean,
+        ),  # fmt: skip
+        Setting(
+            "peers",
+            "also time what a user would write instead: Lightning's GAN tutorial and PyTorch's DCGAN example "
+            "(gan_lightning/bench/peers.py)",
+            False,
+            boolean,
+        ),  # fmt: skip
+        Setting(
+            "sweeps", "also time multiruns over seeds with the " + ", ".join(LAUNCHERS) + " launchers", False, boolean
+        ),
+        Setting(
+            "sweep_cases", "comma-separated cases of those multiruns: " + ", ".join(VECTORIZED_CASES), "mlp_ring8_small"
+        ),
         Setting("sweep_jobs", "comma-separated numbers of jobs (seeds) of those multiruns", "4"),
         Setting("sweep_steps", "training steps of each of their jobs", 2000, whole_number(1)),
-        Setting("vectorized", "also time " + ", ".join(map(str, MEMBERS)) + " seeds trained side by side against one separate run: "
-                + ", ".join(VECTORIZED_CASES), False, boolean),  # fmt: skip
+        Setting(
+            "vectorized",
+            "also time "
+            + ", ".join(map(str, MEMBERS))
+            + " seeds trained side by side against one separate run: "
+            + ", ".join(VECTORIZED_CASES),
+            False,
+            boolean,
+        ),  # fmt: skip
         Setting("out", "the results file", "bench.json"),
         Setting("workdir", "where the framework's run files go", "bench_runs"),
     ],
@@ -68,7 +89,9 @@ def main(argv=None) -> int:
         require_choice("sweep_cases", name, VECTORIZED_CASES)
     sweep_jobs = [int(jobs) for jobs in str(args.sweep_jobs).split(",") if jobs.strip().isdigit() and int(jobs) > 0]
     if len(sweep_jobs) != len(str(args.sweep_jobs).split(",")):
-        raise UserError(f"sweep_jobs={args.sweep_jobs}: allowed: whole numbers of at least 1, comma-separated (4 or 1,4,16)")
+        raise UserError(
+            f"sweep_jobs={args.sweep_jobs}: allowed: whole numbers of at least 1, comma-separated (4 or 1,4,16)"
+        )
     import torch
 
     from gan_lightning.adapter.runtime import restore_cuda_check
@@ -93,22 +116,33 @@ def main(argv=None) -> int:
     if cases:
         print(f"{'case':22} {'framework steps/s':>22} {'plain steps/s':>22} {'framework/plain per round':>26}")
     for name in cases:
-        summary = compare(name, args.rounds, args.warmup, args.steps, folder, args.overrides, split=args.split, peers=args.peers).summary()
+        summary = compare(
+            name, args.rounds, args.warmup, args.steps, folder, args.overrides, split=args.split, peers=args.peers
+        ).summary()
         results["cases"].append(summary)
         f, p = summary["framework_steps_per_s"], summary["plain_steps_per_s"]
-        print(f"{name:22} {f['median']:9.1f} [{f['min']:.1f}-{f['max']:.1f}] {p['median']:9.1f} [{p['min']:.1f}-{p['max']:.1f}] "
-              f"{summary['ratio_median']:9.3f} [{min(summary['ratio_per_round']):.3f}-{max(summary['ratio_per_round']):.3f}]", flush=True)
+        print(
+            f"{name:22} {f['median']:9.1f} [{f['min']:.1f}-{f['max']:.1f}] {p['median']:9.1f} [{p['min']:.1f}-{p['max']:.1f}] "
+            f"{summary['ratio_median']:9.3f} [{min(summary['ratio_per_round']):.3f}-{max(summary['ratio_per_round']):.3f}]",
+            flush=True,
+        )
         if "graph_gpu_ms_per_step" in summary:
-            print(f"{'':22} a replay of the captured step: {summary['graph_gpu_ms_per_step']:.3f} ms of GPU time; "
-                  f"the framework's step: {summary['framework_wall_ms_per_step']:.3f} ms wall", flush=True)
+            print(
+                f"{'':22} a replay of the captured step: {summary['graph_gpu_ms_per_step']:.3f} ms of GPU time; "
+                f"the framework's step: {summary['framework_wall_ms_per_step']:.3f} ms wall",
+                flush=True,
+            )
         for peer, timed in summary.get("peers", {}).items():
             rates, ratios = timed["steps_per_s"], timed["ratio_per_round"]
             print(f"{'':22} {'':22} {rates['median']:9.1f} [{rates['min']:.1f}-{rates['max']:.1f}] "
                   f"{timed['ratio_median']:9.3f} [{min(ratios):.3f}-{max(ratios):.3f}]  framework/{peer}", flush=True)  # fmt: skip
         if args.split:
             extra_ms = summary["extra_ms_per_step"]
-            print(f"{'':22} framework - plain per step: {extra_ms['lightning_loop_and_callbacks']:.3f} ms Lightning's loop and callbacks, "
-                  f"{extra_ms['module_step']:.3f} ms the module's step beyond the plain step", flush=True)
+            print(
+                f"{'':22} framework - plain per step: {extra_ms['lightning_loop_and_callbacks']:.3f} ms Lightning's loop and callbacks, "
+                f"{extra_ms['module_step']:.3f} ms the module's step beyond the plain step",
+                flush=True,
+            )
     if args.sweeps:
         results["sweeps"] = {"steps": args.sweep_steps}
         for name in sweep_cases:
@@ -121,15 +155,25 @@ def main(argv=None) -> int:
     if args.vectorized:
         results["vectorized"] = vectorized_speed(args.rounds, args.warmup, args.steps, folder, args.overrides)
         for name, timed in results["vectorized"].items():
-            line = ", ".join(f"{members} seeds {v['seed_steps_per_s']:.0f} ({v['vs_separate']:.2f}x)" for members, v in timed["vectorized"].items())
-            print(f"vectorized {name}: separate run {timed['separate_seed_steps_per_s']:.0f} seed-steps/s; {line}", flush=True)
+            line = ", ".join(
+                f"{members} seeds {v['seed_steps_per_s']:.0f} ({v['vs_separate']:.2f}x)"
+                for members, v in timed["vectorized"].items()
+            )
+            print(
+                f"vectorized {name}: separate run {timed['separate_seed_steps_per_s']:.0f} seed-steps/s; {line}",
+                flush=True,
+            )
     if args.fid:
         results["fid_10k_domain"] = fid_cost(folder)
-        print(f"FID on 10 000 samples (domain extractor): {results['fid_10k_domain']['first_s']:.1f} s first, {results['fid_10k_domain']['cached_s']:.1f} s with cached real features")
+        print(
+            f"FID on 10 000 samples (domain extractor): {results['fid_10k_domain']['first_s']:.1f} s first, {results['fid_10k_domain']['cached_s']:.1f} s with cached real features"
+        )
     if args.scaling:
         results["scaling"] = scaling(args.warmup, args.steps, folder)
         for row in results["scaling"]["batch_size"]:
-            print(f"batch {row['batch_size']:4d}: {row['ms_per_step']:7.1f} ms/step, {row['samples_per_s']:8.0f} samples/s")
+            print(
+                f"batch {row['batch_size']:4d}: {row['ms_per_step']:7.1f} ms/step, {row['samples_per_s']:8.0f} samples/s"
+            )
         for row in results["scaling"]["width"]:
             print(f"width x{row['width_factor']}: {row['ms_per_step']:7.1f} ms/step")
     Path(args.out).write_text(json.dumps(results, indent=2))

@@ -7,7 +7,12 @@ from typing import Dict, List
 # ring8 with PacGAN's networks (G 4 × 400 ReLU with batch norm, D 3 maxout layers of 200 × 5), the model
 # this data set is studied with; "mlp_ring8_small" is the default MLP, whose 5 ms steps expose the
 # framework's fixed cost per step.
-PACGAN_MLP = ["model.g_hidden=[400,400,400,400]", "model.d_hidden=[200,200,200]", "model.d_activation=maxout", "model.d_maxout_pieces=5"]
+PACGAN_MLP = [
+    "model.g_hidden=[400,400,400,400]",
+    "model.d_hidden=[200,200,200]",
+    "model.d_activation=maxout",
+    "model.d_maxout_pieces=5",
+]
 CASES: Dict[str, List[str]] = {
     "mlp_ring8": ["model=mlp", "data=ring8", *PACGAN_MLP],
     "mlp_ring8_small": ["model=mlp", "data=ring8"],
@@ -18,7 +23,13 @@ CASES: Dict[str, List[str]] = {
     "dcgan_fashion_mnist_simultaneous": ["model=dcgan", "data=fashion_mnist", "trainer.updates=simultaneous"],
 }
 # The framework as used: CSV logging every 50 steps, no sample grids or checkpoints inside the timed window.
-FRAMEWORK = ["logger=csv", "metrics=none", "callbacks.samples_every_n_steps=0", "callbacks.checkpoint_every_n_steps=0", "callbacks.progress_every_n_steps=0"]
+FRAMEWORK = [
+    "logger=csv",
+    "metrics=none",
+    "callbacks.samples_every_n_steps=0",
+    "callbacks.checkpoint_every_n_steps=0",
+    "callbacks.progress_every_n_steps=0",
+]
 
 # Multiruns over seeds as a user runs them (one command line each, start-up included), through each launcher.
 SWEEP = ["logger=csv", "metrics=none", "callbacks.samples_every_n_steps=0", "callbacks.progress_every_n_steps=0"]

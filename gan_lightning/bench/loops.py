@@ -1,7 +1,6 @@
 """The benchmark's measurements: the framework's training step against a plain PyTorch loop (and the peers), the
 cost of an FID evaluation, scaling with batch size and width, launcher wall times and vectorized seeds."""
 
-
 from __future__ import annotations
 
 import shutil
@@ -16,15 +15,16 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelSummary
 
-from gan_lightning.runs.build import build_datamodule, build_module, build_trainer, with_speed_options
-from gan_lightning.runs.context import RunContext
+from gan_lightning.bench.cases import CASES, FRAMEWORK, LAUNCHERS, MEMBERS, SWEEP, VECTORIZED_CASES
+from gan_lightning.bench.peers import PEERS, plain_autocast
 from gan_lightning.config import compose, to_config, validate
 from gan_lightning.data.batches import TensorBatches
+from gan_lightning.runs.build import build_datamodule, build_module, build_trainer, with_speed_options
+from gan_lightning.runs.context import RunContext
 from gan_lightning.training.cuda_graphs import WARMUP_STEPS, on_side_stream
 from gan_lightning.training.losses import batch_coupled
 from gan_lightning.training.module import GAN, split
-from gan_lightning.bench.cases import CASES, FRAMEWORK, LAUNCHERS, MEMBERS, SWEEP, VECTORIZED_CASES
-from gan_lightning.bench.peers import PEERS, plain_autocast
+
 
 def case_config(name: str, extra: List[str] = ()):
     cfg = to_config(compose([*CASES[name], *FRAMEWORK, *extra]))
@@ -55,7 +55,9 @@ class StepTimer(pl.Callback):
         return (self.stop - self.start) / (self.times[self.stop] - self.times[self.start])
 
 
-def framework_training(cfg, data: torch.Tensor, total_steps: int, folder: Path, *callbacks: pl.Callback, module_class: type = GAN):
+def framework_training(
+    cfg, data: torch.Tensor, total_steps: int, folder: Path, *callbacks: pl.Callback, module_class: type = GAN
+):
     """The framework's training on ``data``, as a run of ``python -m gan_lightning.run`` trains; returns the module."""
     cfg.trainer.max_steps = total_steps
     pl.seed_everything(cfg.seed, verbose=False)
@@ -63,7 +65,9 @@ def framework_training(cfg, data: torch.Tensor, total_steps: int, folder: Path, 
     datamodule.data = data  # the same tensor as the plain loop, already in memory
     module = build_module(cfg, module_class)
     trainer = build_trainer(cfg, RunContext(folder, name="bench"))
-    trainer.callbacks[:] = [c for c in trainer.callbacks if not isinstance(c, ModelSummary)] + list(callbacks)  # no table per round
+    trainer.callbacks[:] = [c for c in trainer.callbacks if not isinstance(c, ModelSummary)] + list(
+        callbacks
+    )  # no table per round
     trainer.fit(module, datamodule=datamodule)
     return module
 
@@ -108,11 +112,18 @@ class PlainStep:
         return self.discriminator(torch.cat([real, fake])).split(len(real))
 
     def __call__(self, samples: torch.Tensor) -> None:
-        generator, discriminator, objective, batch = self.generator, self.discriminator, self.objective, len(samples) // self.k
+        generator, discriminator, objective, batch = (
+            self.generator,
+            self.discriminator,
+            self.objective,
+            len(samples) // self.k,
+        )
         d_optimizer, g_optimizer = self.d_optimizer, self.g_optimizer
         reals = split(samples, self.k)
         for real in reals[:-1] if self.simultaneous else reals:
-            with torch.set_grad_enabled(self.reuse_fakes and real is reals[-1]):  # G's update scores the last fakes again
+            with torch.set_grad_enabled(
+                self.reuse_fakes and real is reals[-1]
+            ):  # G's update scores the last fakes again
                 fake = generator(generator.sample_latent(batch))
             real_out, fake_out = self.scores(real, fake.detach())
             loss = objective.d_loss(real_out, fake_out)
@@ -177,7 +188,15 @@ def plain_training(cfg, data: torch.Tensor, total_steps: int, after_step: Callab
     g_optimizer = cfg.optimizer.g.build(generator.parameters(), capturable=capturable)
     simultaneous = cfg.trainer.updates == "simultaneous"
     step = PlainStep(
-        cfg.objective, generator, discriminator, d_optimizer, g_optimizer, cfg.trainer.d_steps, simultaneous, cfg.model.d_batch_stats, cfg.trainer.g_fakes
+        cfg.objective,
+        generator,
+        discriminator,
+        d_optimizer,
+        g_optimizer,
+        cfg.trainer.d_steps,
+        simultaneous,
+        cfg.model.d_batch_stats,
+        cfg.trainer.g_fakes,
     )
     if cfg.trainer.cuda_graph:
         step = CapturedPlainStep(step, device)
@@ -201,7 +220,15 @@ class PlainStepInLightning(GAN):
         d_batch_stats = "separate" if self.losses.separate_batches else "joint"
         g_fakes = "reuse" if self.reuse_fakes else "fresh"
         self.plain_step = PlainStep(
-            self.objective, self.generator, self.discriminator, d_optimizer, g_optimizer, self.d_steps, self.simultaneous, d_batch_stats, g_fakes
+            self.objective,
+            self.generator,
+            self.discriminator,
+            d_optimizer,
+            g_optimizer,
+            self.d_steps,
+            self.simultaneous,
+            d_batch_stats,
+            g_fakes,
         )
 
     def training_step(self, batch, batch_idx: int) -> None:
@@ -252,7 +279,11 @@ class Comparison:
             summary["peers"] = {}
             for peer, rates in self.peers.items():
                 per_round = [f / p for f, p in zip(self.framework, rates)]
-                summary["peers"][peer] = {"steps_per_s": spread(rates), "ratio_median": statistics.median(per_round), "ratio_per_round": per_round}
+                summary["peers"][peer] = {
+                    "steps_per_s": spread(rates),
+                    "ratio_median": statistics.median(per_round),
+                    "ratio_per_round": per_round,
+                }
         if self.graph_gpu_ms is not None:
             summary["graph_gpu_ms_per_step"] = self.graph_gpu_ms
             summary["framework_wall_ms_per_step"] = 1000 / statistics.median(self.framework)
@@ -270,28 +301,45 @@ class Comparison:
 EAGER_PLAIN = "plain loop without CUDA graphs"  # beside the framework with trainer.cuda_graph=true
 
 
-def compare(name: str, rounds: int, warmup: int, steps: int, folder: Path, extra: List[str] = (), split: bool = False, peers: bool = False) -> Comparison:
+def compare(
+    name: str,
+    rounds: int,
+    warmup: int,
+    steps: int,
+    folder: Path,
+    extra: List[str] = (),
+    split: bool = False,
+    peers: bool = False,
+) -> Comparison:
     """``rounds`` rounds of each loop on case ``name``; with ``split``, also of PlainStepInLightning; with ``peers``,
     also of each pattern of gan_lightning.peers; with trainer.cuda_graph=true, also of the plain loop without graphs."""
     cfg = case_config(name, extra)
     data = case_data(cfg, name)
-    others: Dict[str, Callable[[], float]] = {}  # the loops timed after the framework and the plain loop: steps/s of a round
+    others: Dict[
+        str, Callable[[], float]
+    ] = {}  # the loops timed after the framework and the plain loop: steps/s of a round
     if peers:
         for peer in PEERS:
-            others[peer] = lambda peer=peer: PEERS[peer](case_config(name, extra), data, warmup, steps, plain_device(cfg))
+            others[peer] = lambda peer=peer: PEERS[peer](
+                case_config(name, extra), data, warmup, steps, plain_device(cfg)
+            )
     if cfg.trainer.cuda_graph:
-        others[EAGER_PLAIN] = lambda: plain_round(case_config(name, [*extra, "trainer.cuda_graph=false"]), data, warmup, steps)
+        others[EAGER_PLAIN] = lambda: plain_round(
+            case_config(name, [*extra, "trainer.cuda_graph=false"]), data, warmup, steps
+        )
     result = Comparison(name, [], [], peers={other: [] for other in others})
     for r in range(rounds):
         # Alternate which loop goes first, so neither always runs on a warmer (or busier) machine. The plain loop
         # stays next to both loops it is compared with (the framework and, with split, the plain step in
         # Lightning), so that each pair runs back to back; the other loops come after them, in the same round.
         runs: List[Callable[[], None]] = [
-            lambda: result.framework.append(framework_round(case_config(name, extra), data, warmup, steps, folder / f"{name}_{r}")),
+            lambda r=r: result.framework.append(
+                framework_round(case_config(name, extra), data, warmup, steps, folder / f"{name}_{r}")
+            ),
             lambda: result.plain.append(plain_round(case_config(name, extra), data, warmup, steps)),
         ]
         if split:
-            runs.append(lambda: result.plain_in_lightning.append(
+            runs.append(lambda r=r: result.plain_in_lightning.append(
                 framework_round(case_config(name, extra), data, warmup, steps, folder / f"{name}_{r}_plain_step", PlainStepInLightning)))  # fmt: skip
         for other, rates in result.peers.items():
             runs.append(lambda other=other, rates=rates: rates.append(others[other]()))
@@ -335,12 +383,20 @@ def fid_cost(folder: Path) -> Dict[str, float]:
     """Seconds for one image-metrics evaluation on 10 000 generated Fashion-MNIST images (domain extractor):
     the first computes the real features and what KID and precision/recall keep of them; the second finds them
     kept, as every later evaluation of a run does."""
-    from gan_lightning.metrics.fidelity import ImageQuality, shared_features
     from gan_lightning.files import cache_root
+    from gan_lightning.metrics.fidelity import ImageQuality, shared_features
 
     shared_features.cache_clear()
 
-    cfg = case_config("dcgan_fashion_mnist", ["metrics=image", "metrics.final_num_samples=10000", "metrics.real_num_samples=10000", "metrics.real_split=test"])
+    cfg = case_config(
+        "dcgan_fashion_mnist",
+        [
+            "metrics=image",
+            "metrics.final_num_samples=10000",
+            "metrics.real_num_samples=10000",
+            "metrics.real_split=test",
+        ],
+    )
     cfg.metrics.prepare(cfg.data)
     module = build_module(cfg).eval()
     module.max_steps = module.steps_done
@@ -363,13 +419,25 @@ def scaling(warmup: int, steps: int, folder: Path) -> Dict[str, List[Dict]]:
     data = case_data(cfg, name)
     table: Dict[str, List[Dict]] = {"batch_size": [], "width": []}
     for batch in (32, 64, 128, 256, 512):
-        rate = framework_round(case_config(name, [f"data.batch_size={batch}"]), data, warmup, steps, folder / f"batch{batch}")
-        table["batch_size"].append({"batch_size": batch, "steps_per_s": rate, "ms_per_step": 1000 / rate, "samples_per_s": rate * batch})
+        rate = framework_round(
+            case_config(name, [f"data.batch_size={batch}"]), data, warmup, steps, folder / f"batch{batch}"
+        )
+        table["batch_size"].append(
+            {"batch_size": batch, "steps_per_s": rate, "ms_per_step": 1000 / rate, "samples_per_s": rate * batch}
+        )
     base = 32
     for factor in (1, 2, 4):
         width = base * factor
-        rate = framework_round(case_config(name, [f"model.g_width={width}", f"model.d_width={width}"]), data, warmup, steps, folder / f"width{width}")
-        table["width"].append({"width_factor": factor, "g_width": width, "steps_per_s": rate, "ms_per_step": 1000 / rate})
+        rate = framework_round(
+            case_config(name, [f"model.g_width={width}", f"model.d_width={width}"]),
+            data,
+            warmup,
+            steps,
+            folder / f"width{width}",
+        )
+        table["width"].append(
+            {"width_factor": factor, "g_width": width, "steps_per_s": rate, "ms_per_step": 1000 / rate}
+        )
     return table
 
 
@@ -389,7 +457,9 @@ def sweep_wall_times(case: List[str], jobs: int, steps: int, folder: Path, overr
         result = subprocess.run(command, capture_output=True, text=True)
         seconds = time.perf_counter() - started
         if result.returncode != 0:
-            raise RuntimeError(f"the {launcher} launcher's sweep failed (exit code {result.returncode}):\n{result.stderr[-3000:]}")
+            raise RuntimeError(
+                f"the {launcher} launcher's sweep failed (exit code {result.returncode}):\n{result.stderr[-3000:]}"
+            )
         timed[launcher] = {"wall_s": seconds, "seed_steps_per_s": jobs * steps / seconds}
     for launcher in LAUNCHERS:
         timed[launcher]["wall_time_vs_basic"] = timed[launcher]["wall_s"] / timed["basic"]["wall_s"]
@@ -404,7 +474,9 @@ def vectorized_round(cfg, members: int, warmup: int, steps: int, folder: Path) -
     group = build_group(cfg, list(range(members)))
     timer = StepTimer(warmup, warmup + steps)
     trainer = build_trainer(cfg, RunContext(folder, name="bench"))
-    trainer.callbacks[:] = [timer]  # a run's sample grids and checkpoints are one run's: none inside the timed window either way
+    trainer.callbacks[:] = [
+        timer
+    ]  # a run's sample grids and checkpoints are one run's: none inside the timed window either way
     trainer.fit(group.module, datamodule=group.datamodule)
     return timer.steps_per_s
 
@@ -425,7 +497,10 @@ def vectorized_speed(rounds: int, warmup: int, steps: int, folder: Path, overrid
         results[name] = {
             "separate_seed_steps_per_s": statistics.median(separate),
             "vectorized": {
-                str(members): {"seed_steps_per_s": statistics.median(rates), "vs_separate": statistics.median(r / s for r, s in zip(rates, separate))}
+                str(members): {
+                    "seed_steps_per_s": statistics.median(rates),
+                    "vs_separate": statistics.median(r / s for r, s in zip(rates, separate)),
+                }
                 for members, rates in grouped.items()
             },
         }

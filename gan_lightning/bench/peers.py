@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-
 # The precisions hand-written loops reproduce: Lightning's plugin for each autocasts the training step to this type.
 PLAIN_AUTOCAST = {"32-true": None, "32": None, "bf16-mixed": torch.bfloat16}
 
@@ -46,7 +45,12 @@ def networks(cfg):
     """The framework's networks in PyTorch's default memory format, with its optimizers as users write them
     (``torch.optim.Adam(params, lr=..., betas=...)``: PyTorch's default implementation)."""
     generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, cfg.objective.per_sample_d)
-    return generator, discriminator, cfg.optimizer.g.build(generator.parameters(), fused=False), cfg.optimizer.d.build(discriminator.parameters(), fused=False)
+    return (
+        generator,
+        discriminator,
+        cfg.optimizer.g.build(generator.parameters(), fused=False),
+        cfg.optimizer.d.build(discriminator.parameters(), fused=False),
+    )
 
 
 class TutorialGAN(pl.LightningModule):
@@ -159,4 +163,7 @@ def pytorch_dcgan_example(cfg, data: torch.Tensor, warmup: int, steps: int, devi
     return steps / (times[warmup + steps] - times[warmup])
 
 
-PEERS: Dict[str, Callable[..., float]] = {"lightning_tutorial": lightning_tutorial, "pytorch_dcgan_example": pytorch_dcgan_example}
+PEERS: Dict[str, Callable[..., float]] = {
+    "lightning_tutorial": lightning_tutorial,
+    "pytorch_dcgan_example": pytorch_dcgan_example,
+}

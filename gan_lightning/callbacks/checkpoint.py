@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from gan_lightning.training.periodic import Periodic, due
 from gan_lightning.callbacks.checkpoint_files import best_checkpoint, kept_checkpoint, kept_checkpoints, last_checkpoint
 from gan_lightning.errors import Diverged
 from gan_lightning.files import atomic_write
-from gan_lightning.metrics.goals import better
 from gan_lightning.metrics.evaluation import Evaluation
+from gan_lightning.metrics.goals import better
+from gan_lightning.training.periodic import Periodic, due
 from gan_lightning.training.state import write_run
+
 
 @dataclass
 class History:

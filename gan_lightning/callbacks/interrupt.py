@@ -81,7 +81,9 @@ class StopOnSignal(pl.Callback):
         if callable(chained) and signum != signal.SIGINT:
             try:
                 chained(signum, None)  # for example submitit's requeue, now that the checkpoint is written
-            except BaseException as error:  # submitit ends the process after a requeue: Interrupted does it with a status
+            except (
+                BaseException
+            ) as error:  # submitit ends the process after a requeue: Interrupted does it with a status
                 log.info(f"the handler in place before the run ended with {type(error).__name__}: {error}")
         raise Interrupted(signum, pl_module.steps_done, saved=True)
 

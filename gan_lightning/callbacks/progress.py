@@ -28,7 +28,7 @@ def format_duration(seconds: float) -> str:
 
 
 def key_numbers(trainer) -> str:
-    """"loss/d 1.234 loss/g 0.876 d/real 0.520 d/fake 0.470 | fid 35.2 ..." (a host sync: call it sparingly)."""
+    """ "loss/d 1.234 loss/g 0.876 d/real 0.520 d/fake 0.470 | fid 35.2 ..." (a host sync: call it sparingly)."""
     metrics = trainer.callback_metrics
     values = " ".join(f"{key} {float(metrics[key]):.3f}" for key in SHOWN if key in metrics)
     extra = " ".join(f"{key} {value:.3f}" for key, value in latest_evaluation(trainer)[0].items())
@@ -68,7 +68,13 @@ class ProgressLog(pl.Callback):
             return
         rate = (step - self.started_step) / max(time.perf_counter() - self.started_at, 1e-9)
         eta = format_duration((self.max_steps - step) / rate) if rate > 0 else "?"
-        log.info(" | ".join(part for part in (f"step {step}/{self.max_steps}", key_numbers(trainer), f"{rate:.1f} steps/s", f"eta {eta}") if part))
+        log.info(
+            " | ".join(
+                part
+                for part in (f"step {step}/{self.max_steps}", key_numbers(trainer), f"{rate:.1f} steps/s", f"eta {eta}")
+                if part
+            )
+        )
 
     def on_train_end(self, trainer, pl_module) -> None:
         self.stop()

@@ -66,9 +66,13 @@ class DataConfig(Registered, group="data"):
 
     def labelled_images(self, split: str) -> Tuple[Tensor, Tensor]:
         """All images of ``split`` as uint8 (N, C, H, W) with their int64 labels (image data sets only)."""
-        raise UserError(f"{type(self).__name__} data has no labelled images; image metrics need an image data set such as fashion_mnist.")
+        raise UserError(
+            f"{type(self).__name__} data has no labelled images; image metrics need an image data set such as fashion_mnist."
+        )
 
-    def save_samples(self, samples: Tensor, path: Path, labels: Optional[Tensor] = None, discriminator: Optional[Discriminate] = None) -> None:
+    def save_samples(
+        self, samples: Tensor, path: Path, labels: Optional[Tensor] = None, discriminator: Optional[Discriminate] = None
+    ) -> None:
         """Write a picture of ``samples`` (generated or real) to ``path`` as PNG; ``labels`` group them by class.
         ``discriminator`` maps samples to D's outputs; data whose space can be drawn whole (1-D) draws it too."""
         raise NotImplementedError

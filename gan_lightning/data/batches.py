@@ -16,12 +16,22 @@ class TensorBatches:
     checkpoints (``state_dict``), so a resumed run sees exactly the batches it would have seen.
     """
 
-    def __init__(self, data: Tensor, batch_size: int, seed: int, rank: int = 0, world_size: int = 1, labels: Optional[Tensor] = None):
+    def __init__(
+        self,
+        data: Tensor,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        labels: Optional[Tensor] = None,
+    ):
         self.data, self.labels, self.batch_size, self.seed = data, labels, batch_size, seed
         self.rank, self.world_size = rank, world_size
         self.epoch, self.position = 0, 0
         if len(self) == 0:
-            raise ValueError(f"{len(data)} samples cannot fill one batch of {batch_size} on each of {world_size} processes")
+            raise ValueError(
+                f"{len(data)} samples cannot fill one batch of {batch_size} on each of {world_size} processes"
+            )
 
     def __len__(self) -> int:
         return len(self.data) // (self.batch_size * self.world_size)

@@ -37,7 +37,7 @@ class FolderImages(Dataset):
 class FolderDataModule(pl.LightningDataModule):
     """A shuffled DataLoader over image files, with worker processes, pinned memory and persistent workers."""
 
-    def __init__(self, config: "ImageFolder", samples_per_step: int, seed: int, labelled: bool):
+    def __init__(self, config: ImageFolder, samples_per_step: int, seed: int, labelled: bool):
         super().__init__()
         self.config, self.samples_per_step, self.seed, self.labelled = config, samples_per_step, seed, labelled
         self.dataset: Optional[FolderImages] = None
@@ -45,7 +45,9 @@ class FolderDataModule(pl.LightningDataModule):
     def setup(self, stage: str) -> None:
         if self.dataset is None:
             files, labels = self.config.scan()
-            self.dataset = FolderImages(files, labels, self.config.image_size, self.config.channels, self.config.scale, self.labelled)
+            self.dataset = FolderImages(
+                files, labels, self.config.image_size, self.config.channels, self.config.scale, self.labelled
+            )
 
     def train_dataloader(self) -> DataLoader:
         workers = self.config.num_workers

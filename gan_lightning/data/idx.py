@@ -14,9 +14,8 @@ from omegaconf import MISSING
 
 from gan_lightning.data.images import StoredImages
 from gan_lightning.errors import UserError, require_choice
-from gan_lightning.files import download, download_error
+from gan_lightning.files import cache_root, download, download_error
 from gan_lightning.lazy import torch
-from gan_lightning.files import cache_root
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -52,6 +51,7 @@ SOURCES: Dict[str, Source] = {
     ),
 }
 
+
 def cache_dir(dataset: str) -> Path:
     return cache_root() / dataset
 
@@ -74,7 +74,9 @@ def read_idx(path: Path) -> Tensor:
     shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     values = len(raw) - 4 - 4 * ndim
     if values != math.prod(shape):
-        raise UserError(f"{path} is damaged: its header announces {math.prod(shape)} values of shape {tuple(shape)}, it holds {max(values, 0)}; {GOOD_COPY}.")
+        raise UserError(
+            f"{path} is damaged: its header announces {math.prod(shape)} values of shape {tuple(shape)}, it holds {max(values, 0)}; {GOOD_COPY}."
+        )
     return torch.frombuffer(bytearray(raw[4 + 4 * ndim :]), dtype=torch.uint8).view(*shape)
 
 
@@ -100,7 +102,10 @@ class DataFinder:
         return [
             ("data.root", None),
             (f"${ENV_VAR}", Path(env).expanduser() if env else None),
-            (f"Debian package {self.source.debian_package}", Path(self.source.debian_dir) if self.source.debian_dir else None),
+            (
+                f"Debian package {self.source.debian_package}",
+                Path(self.source.debian_dir) if self.source.debian_dir else None,
+            ),
             ("download cache", cache_dir(self.dataset)),
         ]
 

@@ -15,9 +15,8 @@ from omegaconf import MISSING
 from gan_lightning.data.base import DataConfig
 from gan_lightning.data.plots import save_image_grid
 from gan_lightning.errors import UserError, invalid, require_choice, require_positive
-from gan_lightning.files import download, download_error
+from gan_lightning.files import cache_root, download, download_error
 from gan_lightning.lazy import torch
-from gan_lightning.files import cache_root
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl
@@ -142,7 +141,9 @@ class ImageFolder(ImageData, name="image_folder"):
         require_positive("data.image_size", self.image_size, "a positive side in pixels, such as 32, 64 or 128")
         require_choice("data.channels", self.channels, (1, 3))
         if self.num_workers < 0:
-            raise invalid("data.num_workers", self.num_workers, "0 (load in the training process) or more worker processes")
+            raise invalid(
+                "data.num_workers", self.num_workers, "0 (load in the training process) or more worker processes"
+            )
 
     def image_files(self) -> List[Path]:
         folder = Path(self.path).expanduser()
@@ -158,13 +159,21 @@ class ImageFolder(ImageData, name="image_folder"):
         readable_files = set(good)
         bad = [f for f in files if f not in readable_files]
         if bad and self.strict:
-            raise UserError(f"data.path={self.path!r}: {len(bad)} unreadable image file(s), the first {bad[0]} (data.strict=true; false skips them).")
+            raise UserError(
+                f"data.path={self.path!r}: {len(bad)} unreadable image file(s), the first {bad[0]} (data.strict=true; false skips them)."
+            )
         if bad:
-            log.warning(f"data.path={self.path!r}: skipped {len(bad)} unreadable image file(s) of {len(files)}, the first {bad[0]}")
+            log.warning(
+                f"data.path={self.path!r}: skipped {len(bad)} unreadable image file(s) of {len(files)}, the first {bad[0]}"
+            )
         if not good:
-            raise UserError(f"data.path={self.path!r} holds no readable image ({', '.join(IMAGE_SUFFIXES)}); found {len(files)} image file name(s).")
+            raise UserError(
+                f"data.path={self.path!r} holds no readable image ({', '.join(IMAGE_SUFFIXES)}); found {len(files)} image file name(s)."
+            )
         classes = sorted({f.relative_to(folder).parts[0] for f in good if len(f.relative_to(folder).parts) > 1})
-        labels = [classes.index(f.relative_to(folder).parts[0]) if len(f.relative_to(folder).parts) > 1 else 0 for f in good]
+        labels = [
+            classes.index(f.relative_to(folder).parts[0]) if len(f.relative_to(folder).parts) > 1 else 0 for f in good
+        ]
         return good, labels
 
     def prepare(self) -> None:
@@ -196,7 +205,12 @@ CIFAR_BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["te
 class NumpyOnlyUnpickler(pickle.Unpickler):
     """Reads CIFAR's pickled dicts of numpy arrays and refuses any other object, so a crafted file cannot run code."""
 
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"), ("numpy", "ndarray"), ("numpy", "dtype")}
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
 
     def find_class(self, module: str, name: str):
         if (module, name) in self.ALLOWED:
@@ -237,7 +251,9 @@ class Cifar10(StoredImages, name="cifar10"):
                 return folder
         tried = " and ".join(str(p) for p in self.candidates())
         if not self.download:
-            raise UserError(f"CIFAR-10 was not found in {tried}; downloading is off (data.download=false). Put the python batches ({CIFAR_FOLDER}/ from {CIFAR_URL}) in data.root.")
+            raise UserError(
+                f"CIFAR-10 was not found in {tried}; downloading is off (data.download=false). Put the python batches ({CIFAR_FOLDER}/ from {CIFAR_URL}) in data.root."
+            )
         target = self.candidates()[1]
         try:
             archive = download(CIFAR_URL, target / "cifar-10-python.tar.gz")
@@ -253,7 +269,9 @@ class Cifar10(StoredImages, name="cifar10"):
     def labelled_images(self, split: str) -> Tuple[Tensor, Tensor]:
         folder = self.locate()
         parts = [read_cifar_batch(folder / name) for name in CIFAR_BATCHES[split]]
-        return torch.from_numpy(np.concatenate([p[0] for p in parts])), torch.from_numpy(np.concatenate([p[1] for p in parts]))
+        return torch.from_numpy(np.concatenate([p[0] for p in parts])), torch.from_numpy(
+            np.concatenate([p[1] for p in parts])
+        )
 
     @property
     def num_classes(self) -> int:

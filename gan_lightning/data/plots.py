@@ -79,9 +79,19 @@ def save_histogram(
     plt.close(fig)
 
 
-def write_curve(path: Path, x: np.ndarray, p_data: np.ndarray, samples: np.ndarray, span: Tuple[float, float], bins: int, d: np.ndarray) -> None:
+def write_curve(
+    path: Path,
+    x: np.ndarray,
+    p_data: np.ndarray,
+    samples: np.ndarray,
+    span: Tuple[float, float],
+    bins: int,
+    d: np.ndarray,
+) -> None:
     counts, edges = np.histogram(samples, bins=bins, range=span)
-    density_g = counts / (len(samples) * (edges[1] - edges[0]))  # of all samples: mass outside the range is not renormalised in
+    density_g = counts / (
+        len(samples) * (edges[1] - edges[0])
+    )  # of all samples: mass outside the range is not renormalised in
     p_g = density_g[np.clip(np.searchsorted(edges, x, side="right") - 1, 0, bins - 1)]
     bandwidth = max(samples.std(), 1e-12) * len(samples) ** (-1 / 5)  # Scott's rule in one dimension
     kernels = np.exp(-0.5 * ((x[:, None] - samples[None, :]) / bandwidth) ** 2) / (bandwidth * math.sqrt(2 * math.pi))

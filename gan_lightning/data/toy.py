@@ -11,9 +11,9 @@ import numpy as np
 from omegaconf import MISSING
 
 from gan_lightning.data.base import DataConfig
-from gan_lightning.lazy import torch
 from gan_lightning.data.plots import save_histogram, save_scatter
 from gan_lightning.errors import require_positive
+from gan_lightning.lazy import torch
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -35,7 +35,10 @@ class GaussianMixture2D(DataConfig):
         raise NotImplementedError
 
     # Settings that must be positive, with what is allowed: the mixture's own and each layout's.
-    positive: ClassVar[Dict[str, str]] = {"std": "a positive number", "num_samples": "a positive number of training points"}
+    positive: ClassVar[Dict[str, str]] = {
+        "std": "a positive number",
+        "num_samples": "a positive number of training points",
+    }
 
     def check(self) -> None:
         super().check()
@@ -98,7 +101,10 @@ class Gaussian1D(DataConfig, name="gaussian1d"):
         return (1,)
 
     # Settings that must be positive, with what is allowed: the mixture's own and each layout's.
-    positive: ClassVar[Dict[str, str]] = {"std": "a positive number", "num_samples": "a positive number of training points"}
+    positive: ClassVar[Dict[str, str]] = {
+        "std": "a positive number",
+        "num_samples": "a positive number of training points",
+    }
 
     def check(self) -> None:
         super().check()
@@ -106,7 +112,9 @@ class Gaussian1D(DataConfig, name="gaussian1d"):
             require_positive(f"data.{name}", getattr(self, name), allowed)
 
     def load_labelled(self, seed: int) -> Tuple[Tensor, None]:
-        return self.mean + self.std * torch.randn(self.num_samples, 1, generator=torch.Generator().manual_seed(seed)), None
+        return self.mean + self.std * torch.randn(
+            self.num_samples, 1, generator=torch.Generator().manual_seed(seed)
+        ), None
 
     def density(self, x: np.ndarray) -> np.ndarray:
         return np.exp(-0.5 * ((x - self.mean) / self.std) ** 2) / (self.std * math.sqrt(2 * math.pi))

@@ -61,7 +61,9 @@ class Toy2DMetrics(MetricsConfig, name="toy2d"):
         require_positive("metrics.num_samples", self.num_samples, "a positive number of samples")
         require_positive("metrics.threshold", self.threshold, "a positive number of standard deviations")
         if not isinstance(data_config, GaussianMixture2D):
-            raise UserError(f"metrics=toy2d needs a 2-D Gaussian mixture (data=ring8 or data=grid25), not {type(data_config).__name__} data.")
+            raise UserError(
+                f"metrics=toy2d needs a 2-D Gaussian mixture (data=ring8 or data=grid25), not {type(data_config).__name__} data."
+            )
 
     def callback(self, data_config, seed: int):
         from gan_lightning.metrics.modes import ModeCoverage
@@ -82,7 +84,9 @@ class Toy1DMetrics(MetricsConfig, name="toy1d"):
         super().check(data_config)
         require_positive("metrics.num_samples", self.num_samples, "a positive number of samples")
         if not isinstance(data_config, Gaussian1D):
-            raise UserError(f"metrics=toy1d needs the 1-D normal distribution (data=gaussian1d), not {type(data_config).__name__} data.")
+            raise UserError(
+                f"metrics=toy1d needs the 1-D normal distribution (data=gaussian1d), not {type(data_config).__name__} data."
+            )
 
     def callback(self, data_config, seed: int):
         from gan_lightning.metrics.toy1d import NormalDistances
@@ -113,11 +117,15 @@ class ParzenMetrics(MetricsConfig, name="parzen"):
         for name in ("num_samples", "validation_num_samples", "test_num_samples"):
             require_positive(f"metrics.{name}", getattr(self, name), "a positive number of images")
         if self.validation_start < 0:
-            raise invalid("metrics.validation_start", self.validation_start, "an index into the training images, 0 or more")
+            raise invalid(
+                "metrics.validation_start", self.validation_start, "an index into the training images, 0 or more"
+            )
         if not self.sigmas or min(self.sigmas) <= 0:
             raise invalid("metrics.sigmas", list(self.sigmas), "a non-empty list of positive bandwidths")
         if len(data_config.sample_shape) != 3 or data_config.value_range is None:
-            raise UserError(f"metrics=parzen needs image data (mnist, fashion_mnist), not {type(data_config).__name__} data.")
+            raise UserError(
+                f"metrics=parzen needs image data (mnist, fashion_mnist), not {type(data_config).__name__} data."
+            )
         limit = getattr(data_config, "limit", None)
         if limit is None or limit > self.validation_start:
             # Not an error (the paper's σ would then be chosen on images G was trained on), but worth knowing.
@@ -154,7 +162,9 @@ class ImageMetrics(MetricsConfig, name="image"):
         for name in ("num_samples", "final_num_samples", "real_num_samples", "kid_subset_size", "batch_size"):
             require_positive(f"metrics.{name}", getattr(self, name), "a positive number")
         if len(data_config.sample_shape) != 3:
-            raise UserError(f"metrics=image needs image data, but the data's samples have shape {data_config.sample_shape}; use metrics=toy2d for ring8 and grid25.")
+            raise UserError(
+                f"metrics=image needs image data, but the data's samples have shape {data_config.sample_shape}; use metrics=toy2d for ring8 and grid25."
+            )
 
     def extractor(self, data_config) -> Tuple[str, Path]:
         """(torch-fidelity extractor name, weights file), building or fetching the weights when needed."""

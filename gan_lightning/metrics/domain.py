@@ -18,8 +18,7 @@ from torch import Tensor, nn
 from torch_fidelity import FeatureExtractorBase, register_feature_extractor
 from tqdm import tqdm
 
-from gan_lightning.files import atomic_write
-from gan_lightning.files import cache_root
+from gan_lightning.files import atomic_write, cache_root
 
 log = logging.getLogger("gan_lightning")
 
@@ -66,7 +65,10 @@ def extractor_path(data_config) -> Path:
 def accuracy(model: DomainClassifier, images: Tensor, labels: Tensor, batch_size: int = 1000) -> float:
     model.eval()
     with torch.no_grad():
-        correct = sum((model(images[i : i + batch_size])[1].argmax(1) == labels[i : i + batch_size]).sum().item() for i in range(0, len(images), batch_size))
+        correct = sum(
+            (model(images[i : i + batch_size])[1].argmax(1) == labels[i : i + batch_size]).sum().item()
+            for i in range(0, len(images), batch_size)
+        )
     return correct / len(images)
 
 
@@ -78,12 +80,19 @@ def train_domain_classifier(data_config, epochs: int = 4, batch_size: int = 256,
     torch.manual_seed(seed)
     model = DomainClassifier(images.shape[1], images.shape[2], int(labels.max()) + 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=epochs * (len(images) // batch_size))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=3e-3, total_steps=epochs * (len(images) // batch_size)
+    )
     for epoch in range(epochs):
         model.train()
         order = torch.randperm(len(images), generator=generator)
         batches = range(0, len(images) - batch_size + 1, batch_size)
-        for start in tqdm(batches, desc=f"domain extractor {data_config.cache_key}, epoch {epoch + 1}/{epochs}", unit="batch", mininterval=5):
+        for start in tqdm(
+            batches,
+            desc=f"domain extractor {data_config.cache_key}, epoch {epoch + 1}/{epochs}",
+            unit="batch",
+            mininterval=5,
+        ):
             index = order[start : start + batch_size]
             loss = F.cross_entropy(model(images[index])[1], labels[index])
             optimizer.zero_grad(set_to_none=True)
@@ -98,7 +107,9 @@ def train_domain_classifier(data_config, epochs: int = 4, batch_size: int = 256,
         "test_accuracy": accuracy(model, test_images, test_labels),
     }
     path = atomic_write(built_path(data_config), lambda f: torch.save(record, f))
-    log.info(f"domain feature extractor for {data_config.cache_key}: test accuracy {record['test_accuracy']:.4f}, saved to {path}")
+    log.info(
+        f"domain feature extractor for {data_config.cache_key}: test accuracy {record['test_accuracy']:.4f}, saved to {path}"
+    )
     return record
 
 
@@ -119,7 +130,9 @@ def ensure_domain_extractor(data_config, force: bool = False) -> Path:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released by the kernel however its holder ends
             force = False  # just built by that process
         if force or not path.is_file():
-            log.info(f"building the domain feature extractor for {data_config.cache_key} (once; cached in {path.parent})")
+            log.info(
+                f"building the domain feature extractor for {data_config.cache_key} (once; cached in {path.parent})"
+            )
             train_domain_classifier(data_config)
     return path
 

@@ -10,19 +10,26 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 import torch
 import torch_fidelity
-from torch_fidelity.metric_fid import fid_featuresdict_to_statistics, fid_featuresdict_to_statistics_cached, fid_statistics_to_metric
-from torch_fidelity.metric_isc import isc_featuresdict_to_metric
-from torch_fidelity.utils import create_feature_extractor, extract_featuresdict_from_input_id_cached, resolve_feature_layer_for_metric
 from torch import Tensor
 from torch.utils.data import Dataset
+from torch_fidelity.metric_fid import (
+    fid_featuresdict_to_statistics,
+    fid_featuresdict_to_statistics_cached,
+    fid_statistics_to_metric,
+)
+from torch_fidelity.metric_isc import isc_featuresdict_to_metric
+from torch_fidelity.utils import (
+    create_feature_extractor,
+    extract_featuresdict_from_input_id_cached,
+    resolve_feature_layer_for_metric,
+)
 
 from gan_lightning.errors import UserError, invalid
-from gan_lightning.training.distributed import Shares
+from gan_lightning.files import cache_root, download, download_error
 from gan_lightning.metrics import domain  # noqa: F401  (registers the domain extractor with torch-fidelity)
 from gan_lightning.metrics.evaluation import Evaluation, concatenate
 from gan_lightning.metrics.manifold import Reference
-from gan_lightning.files import download, download_error
-from gan_lightning.files import cache_root
+from gan_lightning.training.distributed import Shares
 
 if TYPE_CHECKING:
     from gan_lightning.metrics.configs import ImageMetrics
@@ -76,7 +83,9 @@ def inception_weights_path(configured: Optional[str]) -> Path:
         try:
             torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         except Exception as error:
-            raise UserError(f"metrics.inception_weights={configured!r} is not a loadable tensor file ({type(error).__name__}).") from None
+            raise UserError(
+                f"metrics.inception_weights={configured!r} is not a loadable tensor file ({type(error).__name__})."
+            ) from None
         return path
     path = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_URL.rsplit("/", 1)[-1]
     if path.is_file():
@@ -95,16 +104,20 @@ def inception_weights_path(configured: Optional[str]) -> Path:
 class RealImages:
     """The reference set: ``count`` images of a split (a seeded choice), and a cache name for its features."""
 
-    def __init__(self, data_config, split: str, count: int, extractor_name: str, weights: Path, rgb: bool, seed: int = 0):
+    def __init__(
+        self, data_config, split: str, count: int, extractor_name: str, weights: Path, rgb: bool, seed: int = 0
+    ):
         images, labels = data_config.labelled_images(split)
         if count < len(images):
             chosen = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:count]
             images, labels = images[chosen], labels[chosen]
         self.dataset, self.labels = ImageTensors(images, rgb), labels
         # Every key that changes the features is in the name, so a change never reuses stale statistics.
-        self.cache_name = f"{data_config.cache_key}-{split}-n{len(images)}-seed{seed}-{extractor_name}-{file_digest(weights)}"
+        self.cache_name = (
+            f"{data_config.cache_key}-{split}-n{len(images)}-seed{seed}-{extractor_name}-{file_digest(weights)}"
+        )
 
-    def of_class(self, label: int) -> "RealImages":
+    def of_class(self, label: int) -> RealImages:
         """The reference images of one class (for intra-class FID), cached under their own name."""
         part = RealImages.__new__(RealImages)
         keep = self.labels == label
@@ -120,8 +133,16 @@ class Features:
 
     def __init__(self, name: str, weights: Path, cuda: bool):
         self.cuda = cuda
-        self.layers = {metric: resolve_feature_layer_for_metric(metric, feature_extractor=name) for metric in self.METRICS}
-        self.extractor = create_feature_extractor(name, sorted(set(self.layers.values())), cuda=cuda, feature_extractor_weights_path=str(weights), verbose=False)
+        self.layers = {
+            metric: resolve_feature_layer_for_metric(metric, feature_extractor=name) for metric in self.METRICS
+        }
+        self.extractor = create_feature_extractor(
+            name,
+            sorted(set(self.layers.values())),
+            cuda=cuda,
+            feature_extractor_weights_path=str(weights),
+            verbose=False,
+        )
         self.rgb = name == INCEPTION
         self.references: Dict[str, ReferenceFeatures] = {}  # by the reference set's cache name
 
@@ -133,14 +154,25 @@ class Features:
             features = self.extractor(images.cuda() if self.cuda else images.cpu())
         return {layer: value.cpu() for layer, value in self.extractor.convert_features_tuple_to_dict(features).items()}
 
-    def scores(self, fake: Dict[str, Tensor], real: RealImages, kid_subset_size: int, batch_size: int, only_fid: bool = False) -> Dict[str, float]:
+    def scores(
+        self, fake: Dict[str, Tensor], real: RealImages, kid_subset_size: int, batch_size: int, only_fid: bool = False
+    ) -> Dict[str, float]:
         """FID, IS, KID, precision and recall (or FID alone) of generated images' features ``fake`` against ``real``.
         torch-fidelity computes FID and IS, and the real features and FID statistics, which it caches on disk under
         the reference set's name; KID and precision/recall are its estimators with the reference's share kept in
         memory (gan_lightning/metrics/manifold.py)."""
-        options = dict(cache_root=str(cache_root() / "fidelity"), batch_size=batch_size, cuda=self.cuda, save_cpu_ram=True, verbose=False, isc_splits=10)
+        options = dict(
+            cache_root=str(cache_root() / "fidelity"),
+            batch_size=batch_size,
+            cuda=self.cuda,
+            save_cpu_ram=True,
+            verbose=False,
+            isc_splits=10,
+        )
         reference = self.reference(real, options)
-        results = fid_statistics_to_metric(fid_featuresdict_to_statistics(fake, self.layers["fid"]), reference.fid_statistics, False)
+        results = fid_statistics_to_metric(
+            fid_featuresdict_to_statistics(fake, self.layers["fid"]), reference.fid_statistics, False
+        )
         if not only_fid:
             results.update(isc_featuresdict_to_metric(fake, self.layers["isc"], **options))
         scores = {ours: float(results[theirs]) for theirs, ours in RESULT_KEYS.items() if theirs in results}
@@ -150,10 +182,14 @@ class Features:
             scores.update(reference.manifold(self.layers["prc"]).precision_recall(fake[self.layers["prc"]]))
         return scores
 
-    def reference(self, real: RealImages, options: Dict[str, Any]) -> "ReferenceFeatures":
+    def reference(self, real: RealImages, options: Dict[str, Any]) -> ReferenceFeatures:
         if real.cache_name not in self.references:
-            features = extract_featuresdict_from_input_id_cached(2, self.extractor, input2=real.dataset, input2_cache_name=real.cache_name, **options)
-            statistics = fid_featuresdict_to_statistics_cached(features, real.cache_name, self.extractor, self.layers["fid"], **options)
+            features = extract_featuresdict_from_input_id_cached(
+                2, self.extractor, input2=real.dataset, input2_cache_name=real.cache_name, **options
+            )
+            statistics = fid_featuresdict_to_statistics_cached(
+                features, real.cache_name, self.extractor, self.layers["fid"], **options
+            )
             self.references[real.cache_name] = ReferenceFeatures(features, statistics)
         return self.references[real.cache_name]
 
@@ -179,7 +215,14 @@ def shared_features(name: str, weights: str, digest: str, cuda: bool) -> Feature
 
 
 def image_metrics(
-    fake: Tensor, real: RealImages, extractor_name: str, weights: Path, kid_subset_size: int, batch_size: int, cuda: bool, only_fid: bool = False
+    fake: Tensor,
+    real: RealImages,
+    extractor_name: str,
+    weights: Path,
+    kid_subset_size: int,
+    batch_size: int,
+    cuda: bool,
+    only_fid: bool = False,
 ) -> Dict[str, float]:
     """FID, IS, KID, precision and recall (or FID alone) of uint8 images ``fake`` against ``real``, whose features are cached."""
     features = Features(extractor_name, weights, cuda)
@@ -194,7 +237,9 @@ class ImageQuality(Evaluation):
         self.extractor_name, self.weights = config.extractor(data_config)
         self.weights_digest = file_digest(self.weights)  # for the protocol of every score: hashed once
         rgb = self.extractor_name == INCEPTION
-        self.real = RealImages(data_config, config.real_split, config.real_num_samples, self.extractor_name, self.weights, rgb)
+        self.real = RealImages(
+            data_config, config.real_split, config.real_num_samples, self.extractor_name, self.weights, rgb
+        )
         self.batch_size = config.batch_size  # generated images per forward pass, and per batch of features
         self.features: Optional[Features] = None  # built by the first batch embedded, on its device
 
@@ -225,7 +270,9 @@ class ImageQuality(Evaluation):
     def score(self, embedded: Dict[str, Tensor], final: bool) -> Dict[str, float]:
         return self.features_scores(embedded, self.real)
 
-    def features_scores(self, embedded: Dict[str, Tensor], real: RealImages, only_fid: bool = False) -> Dict[str, float]:
+    def features_scores(
+        self, embedded: Dict[str, Tensor], real: RealImages, only_fid: bool = False
+    ) -> Dict[str, float]:
         # The first process always embeds the first batch: its features extractor exists.
         return self.features.scores(embedded, real, self.config.kid_subset_size, self.config.batch_size, only_fid)
 

@@ -12,9 +12,14 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     positive semi-definite matrix with the same spectrum, so no complex square root is ever needed.
     """
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, dtype=np.float64)), np.atleast_1d(np.asarray(mu2, dtype=np.float64))
-    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, dtype=np.float64)), np.atleast_2d(np.asarray(sigma2, dtype=np.float64))
+    sigma1, sigma2 = (
+        np.atleast_2d(np.asarray(sigma1, dtype=np.float64)),
+        np.atleast_2d(np.asarray(sigma2, dtype=np.float64)),
+    )
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (mu1.size, mu1.size):
-        raise ValueError(f"shapes do not match: means {mu1.shape}, {mu2.shape}; covariances {sigma1.shape}, {sigma2.shape}")
+        raise ValueError(
+            f"shapes do not match: means {mu1.shape}, {mu2.shape}; covariances {sigma1.shape}, {sigma2.shape}"
+        )
     values, vectors = np.linalg.eigh((sigma1 + sigma1.T) / 2)
     root1 = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
     middle = root1 @ sigma2 @ root1

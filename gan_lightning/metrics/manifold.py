@@ -59,7 +59,9 @@ def membership(n: int, subsets: List[np.ndarray]) -> Tensor:
 def knn_radii(features: Tensor, k: int = NEIGHBOURHOOD) -> Tensor:
     """Each sample's distance to its k-th nearest other sample (itself being the nearest)."""
     # topk: the same values as kthvalue, three times sooner on a CPU.
-    return torch.cat([torch.cdist(chunk, features).topk(k + 1, dim=1, largest=False).values[:, k] for chunk in features.split(CHUNK)])
+    return torch.cat(
+        [torch.cdist(chunk, features).topk(k + 1, dim=1, largest=False).values[:, k] for chunk in features.split(CHUNK)]
+    )
 
 
 class Reference:
@@ -77,12 +79,16 @@ class Reference:
         rng = np.random.RandomState(KID_SEED)
         # Drawn in torch-fidelity's order (a generated subset, then a real one): the real subsets depend only on the
         # generated count, so their kernel sums are computed once per run.
-        drawn = [(rng.choice(n_generated, m, replace=False), rng.choice(n_real, m, replace=False)) for _ in range(subsets)]
+        drawn = [
+            (rng.choice(n_generated, m, replace=False), rng.choice(n_real, m, replace=False)) for _ in range(subsets)
+        ]
         x_members, y_members = membership(n_generated, [x for x, _ in drawn]), membership(n_real, [y for _, y in drawn])
         key = (n_generated, m, subsets)
         if key not in self.kid_real_sums:  # subset by subset: the reference set is often larger than a subset's square
             subsets_of_real = [self.features[torch.from_numpy(y)] for _, y in drawn]
-            self.kid_real_sums[key] = torch.tensor([off_diagonal_sum(polynomial_kernel(y, y)) for y in subsets_of_real], dtype=torch.float64)
+            self.kid_real_sums[key] = torch.tensor(
+                [off_diagonal_sum(polynomial_kernel(y, y)) for y in subsets_of_real], dtype=torch.float64
+            )
         generated_sums = subset_sums(generated, x_members, generated, x_members) - diagonal_sums(generated, x_members)
         cross_sums = subset_sums(generated, x_members, self.features, y_members)
         estimates = (generated_sums + self.kid_real_sums[key]) / (m * (m - 1)) - 2 * cross_sums / (m * m)

@@ -37,7 +37,12 @@ def mode_coverage(samples: Tensor, centers: Tensor, std: float, threshold: float
         q = counts[counts > 0] / total
         reverse_kl = float((q * torch.log(q * len(centers))).sum())
     balanced = counts.clamp(max=len(samples) / len(centers)).sum().item() / len(samples)
-    return {"modes": float((counts > 0).sum()), "hq_fraction": total / len(samples), "reverse_kl": reverse_kl, "balanced_hq_fraction": balanced}
+    return {
+        "modes": float((counts > 0).sum()),
+        "hq_fraction": total / len(samples),
+        "reverse_kl": reverse_kl,
+        "balanced_hq_fraction": balanced,
+    }
 
 
 class ModeCoverage(Evaluation):

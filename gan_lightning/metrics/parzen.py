@@ -37,7 +37,11 @@ def parzen_estimate(generated: Tensor, validation: Tensor, test: Tensor, sigmas:
     scores = {sigma: parzen_log_likelihood(validation, generated, sigma).mean().item() for sigma in sigmas}
     sigma = max(scores, key=scores.get)
     test_ll = parzen_log_likelihood(test, generated, sigma)
-    return {"sigma": sigma, "log_likelihood": test_ll.mean().item(), "standard_error": (test_ll.std() / math.sqrt(len(test_ll))).item()}
+    return {
+        "sigma": sigma,
+        "log_likelihood": test_ll.mean().item(),
+        "standard_error": (test_ll.std() / math.sqrt(len(test_ll))).item(),
+    }
 
 
 class ParzenEvaluation(Evaluation):
@@ -68,4 +72,8 @@ class ParzenEvaluation(Evaluation):
         validation = self.real("train", c.validation_start, c.validation_num_samples)
         test = self.real("test", 0, c.test_num_samples)
         result = parzen_estimate(generated, validation, test, c.sigmas)
-        return {"parzen_log_likelihood": result["log_likelihood"], "parzen_standard_error": result["standard_error"], "parzen_sigma": result["sigma"]}
+        return {
+            "parzen_log_likelihood": result["log_likelihood"],
+            "parzen_standard_error": result["standard_error"],
+            "parzen_sigma": result["sigma"],
+        }

@@ -48,7 +48,11 @@ class NormalDistances(Evaluation):
         self.config, self.mean, self.std = config, data_config.mean, data_config.std
 
     def method(self, final: bool) -> Dict[str, Any]:
-        return {"samples": self.config.num_samples, "against": f"N({self.mean}, {self.std}^2), exactly", "library": "gan_lightning normal_distances"}
+        return {
+            "samples": self.config.num_samples,
+            "against": f"N({self.mean}, {self.std}^2), exactly",
+            "library": "gan_lightning normal_distances",
+        }
 
     def sample_count(self, final: bool) -> int:
         return self.config.num_samples

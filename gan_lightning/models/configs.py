@@ -69,7 +69,11 @@ class ModelConfig(Registered, group="model"):
         require_choice("model.d_batch_stats", self.d_batch_stats, D_BATCH_STATS)
 
     def build(
-        self, sample_shape: Tuple[int, ...], value_range: Optional[Tuple[float, float]], per_sample_d: bool = False, num_classes: int = 0
+        self,
+        sample_shape: Tuple[int, ...],
+        value_range: Optional[Tuple[float, float]],
+        per_sample_d: bool = False,
+        num_classes: int = 0,
     ) -> Tuple[Generator, nn.Module]:
         """G and D for data of ``sample_shape``; ``per_sample_d``: the objective needs D's gradient at single samples;
         ``num_classes``: the number of labels of the data (0 when it has none)."""
@@ -174,7 +178,11 @@ class MLP(ModelConfig, name="mlp"):
                 raise invalid(setting, p, "a drop probability in [0, 1)")
         require_positive("model.pack", self.pack, "a positive number of samples per D input (1: no packing)")
         if self.pack > 1 and self.conditional:
-            raise invalid("model.pack", self.pack, "1 with model.conditional=true (a conditional D scores each sample with its own label)")
+            raise invalid(
+                "model.pack",
+                self.pack,
+                "1 with model.conditional=true (a conditional D scores each sample with its own label)",
+            )
 
     def generator(self, sample_shape, value_range, num_classes: int) -> Generator:
         from gan_lightning.models.mlp import MLPGenerator

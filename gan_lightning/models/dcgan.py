@@ -15,11 +15,11 @@ if TYPE_CHECKING:
 
 
 class DCGANGenerator(Generator):
-    def __init__(self, cfg: "DCGAN", sample_shape: Tuple[int, ...], value_range, num_classes: int):
+    def __init__(self, cfg: DCGAN, sample_shape: Tuple[int, ...], value_range, num_classes: int):
         super().__init__(cfg.latent_dim, cfg.latent_distribution, sample_shape, num_classes)
         channels, side, _ = sample_shape
         self.base, stages = resolution_stages(side)
-        widths = [cfg.g_width * 2 ** i for i in reversed(range(stages))]  # e.g. [4w, 2w, w]
+        widths = [cfg.g_width * 2**i for i in reversed(range(stages))]  # e.g. [4w, 2w, w]
         self.project = nn.Sequential(
             nn.Linear(cfg.latent_dim + num_classes, widths[0] * self.base**2, bias=cfg.g_norm == "none"),
             nn.Unflatten(1, (widths[0], self.base, self.base)),
@@ -42,7 +42,7 @@ class DCGANGenerator(Generator):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, cfg: "DCGAN", sample_shape: Tuple[int, ...], norm: str):
+    def __init__(self, cfg: DCGAN, sample_shape: Tuple[int, ...], norm: str):
         super().__init__()
         channels, side, _ = sample_shape
         base, stages = resolution_stages(side)
@@ -51,7 +51,11 @@ class DCGANDiscriminator(nn.Module):
         for i, (w_in, w_out) in enumerate(zip([channels] + widths, widths)):
             # No normalisation on the first layer (Radford et al. 2016, §3).
             layer_norm = "none" if i == 0 else norm
-            layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=layer_norm == "none"), norm_2d(layer_norm, w_out), activation(cfg.d_activation)]
+            layers += [
+                nn.Conv2d(w_in, w_out, 4, 2, 1, bias=layer_norm == "none"),
+                norm_2d(layer_norm, w_out),
+                activation(cfg.d_activation),
+            ]
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.head = nn.Linear(widths[-1] * base**2, 1)
         init_weights(self)

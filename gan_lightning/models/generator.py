@@ -23,7 +23,9 @@ class Generator(nn.Module):
         if not self.num_classes:
             return None
         device = device if device is not None else next(self.parameters()).device
-        return torch.randint(self.num_classes, (n,), generator=generator, device="cpu" if generator is not None else device).to(device)
+        return torch.randint(
+            self.num_classes, (n,), generator=generator, device="cpu" if generator is not None else device
+        ).to(device)
 
     def with_labels(self, z: Tensor, labels: Optional[Tensor]) -> Tensor:
         """z with the one-hot label appended (Mirza & Osindero 2014); z itself when unconditional."""
@@ -35,9 +37,20 @@ class Generator(nn.Module):
         """``n`` latent vectors: standard normal, or uniform on [−1, 1] as in Goodfellow et al. 2014."""
         device = device if device is not None else next(self.parameters()).device
         if self.latent_distribution == "uniform":
-            z = torch.rand(n, self.latent_dim, generator=generator, device=generator.device if generator is not None else device) * 2 - 1
+            z = (
+                torch.rand(
+                    n,
+                    self.latent_dim,
+                    generator=generator,
+                    device=generator.device if generator is not None else device,
+                )
+                * 2
+                - 1
+            )
         else:
-            z = torch.randn(n, self.latent_dim, generator=generator, device=generator.device if generator is not None else device)
+            z = torch.randn(
+                n, self.latent_dim, generator=generator, device=generator.device if generator is not None else device
+            )
         return z.to(device)
 
 

@@ -13,7 +13,9 @@ def activation(name: str) -> nn.Module:
 def output_activation(name: str, value_range: tuple[float, float] | None) -> nn.Module:
     """G's last non-linearity; ``auto`` matches the data's range: tanh for [−1, 1], sigmoid for [0, 1], none for unbounded data."""
     if name == "auto":
-        name = {(-1.0, 1.0): "tanh", (0.0, 1.0): "sigmoid"}.get(tuple(map(float, value_range)) if value_range else None, "identity")
+        name = {(-1.0, 1.0): "tanh", (0.0, 1.0): "sigmoid"}.get(
+            tuple(map(float, value_range)) if value_range else None, "identity"
+        )
     return {"tanh": nn.Tanh(), "sigmoid": nn.Sigmoid(), "identity": nn.Identity()}[name]
 
 

@@ -19,7 +19,7 @@ class MLPGenerator(Generator):
     # rows of several networks laid one network's after another (its layers are then their member-major forms).
     member_major_rows = True
 
-    def __init__(self, cfg: "MLP", sample_shape: Tuple[int, ...], value_range, num_classes: int):
+    def __init__(self, cfg: MLP, sample_shape: Tuple[int, ...], value_range, num_classes: int):
         super().__init__(cfg.latent_dim, cfg.latent_distribution, sample_shape, num_classes)
         layers: List[nn.Module] = []
         width = cfg.latent_dim + num_classes
@@ -52,7 +52,7 @@ class Pack(nn.Module):
 class MLPDiscriminator(nn.Module):
     member_major_rows = True  # see MLPGenerator
 
-    def __init__(self, cfg: "MLP", sample_shape: Tuple[int, ...]):
+    def __init__(self, cfg: MLP, sample_shape: Tuple[int, ...]):
         super().__init__()
         self.pack = cfg.pack  # samples per output: D returns len(x) / pack values
         layers: List[nn.Module] = [Pack(cfg.pack), nn.Dropout(cfg.d_dropout_input)]

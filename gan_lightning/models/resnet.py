@@ -49,7 +49,9 @@ class DownBlock(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(channels_in, channels_out, 3, padding=1)
         self.conv2 = nn.Conv2d(channels_out, channels_out, 3, padding=1)
-        self.shortcut = nn.Conv2d(channels_in, channels_out, 1) if channels_in != channels_out or downsample else nn.Identity()
+        self.shortcut = (
+            nn.Conv2d(channels_in, channels_out, 1) if channels_in != channels_out or downsample else nn.Identity()
+        )
         self.downsample, self.preactivation = downsample, preactivation
 
     def forward(self, x: Tensor) -> Tensor:
@@ -62,13 +64,18 @@ class DownBlock(nn.Module):
 
 
 class ResNetGenerator(Generator):
-    def __init__(self, cfg: "ResNet", sample_shape: Tuple[int, ...], value_range, num_classes: int):
+    def __init__(self, cfg: ResNet, sample_shape: Tuple[int, ...], value_range, num_classes: int):
         super().__init__(cfg.latent_dim, cfg.latent_distribution, sample_shape, num_classes)
         channels, side, _ = sample_shape
         width = cfg.g_width
         self.project = nn.Linear(cfg.latent_dim, 4 * 4 * width)
         self.blocks = nn.ModuleList([UpBlock(width, width, num_classes) for _ in range(int(math.log2(side // 4)))])
-        self.out = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(), nn.Conv2d(width, channels, 3, padding=1), output_activation(cfg.output, value_range))
+        self.out = nn.Sequential(
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.Conv2d(width, channels, 3, padding=1),
+            output_activation(cfg.output, value_range),
+        )
         self.width = width
 
     def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
@@ -79,7 +86,7 @@ class ResNetGenerator(Generator):
 
 
 class ResNetDiscriminator(nn.Module):
-    def __init__(self, cfg: "ResNet", sample_shape: Tuple[int, ...]):
+    def __init__(self, cfg: ResNet, sample_shape: Tuple[int, ...]):
         super().__init__()
         channels, side, _ = sample_shape
         width = cfg.d_width

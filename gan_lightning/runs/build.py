@@ -10,31 +10,35 @@ from hydra.utils import instantiate
 from pytorch_lightning.plugins.environments import SLURMEnvironment
 from torch import nn
 
-from gan_lightning.callbacks.checkpoint import PeriodicCheckpoint
+from gan_lightning.adapter.ddp import build_strategy
+from gan_lightning.adapter.steploop import build_profiler, settle_per_step_questions
+from gan_lightning.callbacks.checkpoint import History, PeriodicCheckpoint
 from gan_lightning.callbacks.interrupt import StopOnSignal
 from gan_lightning.callbacks.progress import ProgressLog
 from gan_lightning.callbacks.samples import SampleGrid
-from gan_lightning.callbacks.checkpoint import History
 from gan_lightning.runs.checkpoints import AtomicCheckpointIO
 from gan_lightning.runs.context import RunContext
-from gan_lightning.adapter.ddp import build_strategy
-from gan_lightning.training.module import GAN, StepSettings
 from gan_lightning.runs.jobs import current_hydra_config, job_devices
-from gan_lightning.adapter.steploop import build_profiler, settle_per_step_questions
 from gan_lightning.tracking.loggers import build_loggers
+from gan_lightning.training.module import GAN, StepSettings
 
 if TYPE_CHECKING:
     from gan_lightning.config import Config
 
 
 def build_datamodule(cfg: Config) -> pl.LightningDataModule:
-    return cfg.data.datamodule(samples_per_step=cfg.data.batch_size * cfg.trainer.d_steps, seed=cfg.seed, labelled=cfg.model.conditional)
+    return cfg.data.datamodule(
+        samples_per_step=cfg.data.batch_size * cfg.trainer.d_steps, seed=cfg.seed, labelled=cfg.model.conditional
+    )
 
 
 def with_speed_options(cfg: Config, generator: nn.Module, discriminator: nn.Module) -> Tuple[nn.Module, nn.Module]:
     """G and D in the memory format and compiled as trainer.channels_last and trainer.compile ask."""
     if cfg.trainer.channels_last and len(cfg.data.sample_shape) == 3:
-        generator, discriminator = generator.to(memory_format=torch.channels_last), discriminator.to(memory_format=torch.channels_last)
+        generator, discriminator = (
+            generator.to(memory_format=torch.channels_last),
+            discriminator.to(memory_format=torch.channels_last),
+        )
     if cfg.trainer.compile:
         # In place (nn.Module.compile), so parameter names and checkpoints stay those of the plain networks.
         generator.compile()
@@ -45,7 +49,9 @@ def with_speed_options(cfg: Config, generator: nn.Module, discriminator: nn.Modu
 def build_networks(cfg: Config) -> Tuple[nn.Module, nn.Module]:
     """The configured G and D, drawing their initial weights from torch's global generator."""
     num_classes = cfg.data.num_classes if cfg.model.conditional else 0
-    generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, cfg.objective.per_sample_d, num_classes)
+    generator, discriminator = cfg.model.build(
+        cfg.data.sample_shape, cfg.data.value_range, cfg.objective.per_sample_d, num_classes
+    )
     return with_speed_options(cfg, generator, discriminator)
 
 
@@ -71,10 +77,14 @@ def build_callbacks(cfg: Config, context: RunContext) -> List[pl.Callback]:
     metrics = cfg.metrics.callback(cfg.data, cfg.seed)
     # Callbacks run in this order at every step: metrics first, so the progress line shows this step's values.
     kept = History(cfg.callbacks.keep_every_n_steps, cfg.callbacks.keep_limit, cfg.callbacks.keep_best)
-    checkpoint = PeriodicCheckpoint(run_dir, cfg.callbacks.checkpoint_every_n_steps, kept, context.config, context.run_id)
+    checkpoint = PeriodicCheckpoint(
+        run_dir, cfg.callbacks.checkpoint_every_n_steps, kept, context.config, context.run_id
+    )
     callbacks: List[pl.Callback] = [
         *([metrics] if metrics is not None else []),
-        SampleGrid(cfg.data, run_dir / "samples", cfg.callbacks.samples_every_n_steps, cfg.callbacks.num_samples, cfg.seed),
+        SampleGrid(
+            cfg.data, run_dir / "samples", cfg.callbacks.samples_every_n_steps, cfg.callbacks.num_samples, cfg.seed
+        ),
         checkpoint,
     ]
     if cfg.callbacks.progress_every_n_steps > 0:  # 0: no progress lines or bar, and no call at every step
@@ -90,11 +100,25 @@ def cluster_plugins() -> List[Any]:
     return [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else []
 
 
-def build_trainer(cfg: Config, context: RunContext, logger: Any = None, callbacks: Optional[List[pl.Callback]] = None) -> pl.Trainer:
+def build_trainer(
+    cfg: Config, context: RunContext, logger: Any = None, callbacks: Optional[List[pl.Callback]] = None
+) -> pl.Trainer:
     """The run's trainer; ``logger`` and ``callbacks`` replace the run's own (a vectorized group's members have theirs)."""
     t = cfg.trainer
     if logger is None:
-        logger = build_loggers(cfg.logger, context.run_dir, context.run_id, context.resume_step, context.name, context.group, context.tags, hparams=context.config) or False
+        logger = (
+            build_loggers(
+                cfg.logger,
+                context.run_dir,
+                context.run_id,
+                context.resume_step,
+                context.name,
+                context.group,
+                context.tags,
+                hparams=context.config,
+            )
+            or False
+        )
     trainer = pl.Trainer(
         accelerator=t.accelerator,
         devices=job_devices(current_hydra_config(), t.accelerator, t.devices),

@@ -18,6 +18,8 @@ from gan_lightning.files import atomic_write, user_fixable
 from gan_lightning.training.state import PROJECT_KEY, steps_done, stored_config
 
 RESUME_MODES = ("auto", "never")
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes to a temporary file beside the target, syncs it, then renames it over the target.
 
@@ -81,7 +83,9 @@ def select_resume(resume: str, run_dir: Path) -> Optional[Resume]:
     else:
         path = Path(resume).expanduser()
         if not path.is_file():
-            raise UserError(f"resume={resume!r}: no such checkpoint file; allowed: auto, never, or the path of a checkpoint.")
+            raise UserError(
+                f"resume={resume!r}: no such checkpoint file; allowed: auto, never, or the path of a checkpoint."
+            )
     if path is None:
         return None
     return Resume(path, load_safely(path))
@@ -95,7 +99,11 @@ def check_compatible(resume: Resume, module: torch.nn.Module, choices: Dict[str,
     """The checkpoint fits the configuration: the same optimizer and objective, and weights of the configured
     networks (same names and shapes). Checked before anything is loaded into the run."""
     saved_choices = stored_config(resume.checkpoint).get("choices") or {}
-    changed = [group for group in FIXED_CHOICES if saved_choices.get(group) and choices.get(group) and saved_choices[group] != choices[group]]
+    changed = [
+        group
+        for group in FIXED_CHOICES
+        if saved_choices.get(group) and choices.get(group) and saved_choices[group] != choices[group]
+    ]
     if changed:
         trained = " ".join(f"{group}={saved_choices[group]}" for group in changed)
         asked = " ".join(f"{group}={choices[group]}" for group in changed)
@@ -114,4 +122,6 @@ def check_compatible(resume: Resume, module: torch.nn.Module, choices: Dict[str,
             for label, keys in (("missing", missing), ("unexpected", unexpected), ("other shape", reshaped))
             if keys
         )
-        raise UserError(f"{resume.path} does not fit the configured model and data ({details}); resume with the configuration it was trained with.")
+        raise UserError(
+            f"{resume.path} does not fit the configured model and data ({details}); resume with the configuration it was trained with."
+        )

@@ -38,7 +38,9 @@ def scrub_secrets(tree: Any) -> Any:
     return tree
 
 
-def run_context(cfg: DictConfig, run_dir: Optional[Path] = None, task_overrides: Optional[List[str]] = None) -> RunContext:
+def run_context(
+    cfg: DictConfig, run_dir: Optional[Path] = None, task_overrides: Optional[List[str]] = None
+) -> RunContext:
     """Names for trackers, from Hydra's view of this job: overrides, sweep directory, chosen options (a member of a
     vectorized group passes its own directory and overrides)."""
     hc = HydraConfig.get()

@@ -48,7 +48,10 @@ class RunDirectory:
         self.claimed = False
         self.log_handler: Optional[logging.Handler] = None
         # A directory that already holds a run (or is being used by one) keeps its files when this start is refused.
-        self.holds_previous_run = any(path.exists() for path in (self.path / "summary.json", checkpoint_folder(self.path), self.path / IDENTITY_FILE))
+        self.holds_previous_run = any(
+            path.exists()
+            for path in (self.path / "summary.json", checkpoint_folder(self.path), self.path / IDENTITY_FILE)
+        )
 
     @property
     def lock_path(self) -> Path:
@@ -74,7 +77,9 @@ class RunDirectory:
             ) from None
         previous = read_holder(fd)
         if previous:
-            log.warning(f"taking over the lock of {self.path} left by a run that is no longer running ({describe(previous)})")
+            log.warning(
+                f"taking over the lock of {self.path} left by a run that is no longer running ({describe(previous)})"
+            )
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(holder).encode(), 0)
@@ -89,7 +94,9 @@ class RunDirectory:
             hydra_dir = self.path / ".hydra"
             atomic_write(hydra_dir / "config.yaml", OmegaConf.to_yaml(cfg))
             atomic_write(hydra_dir / "hydra.yaml", OmegaConf.to_yaml(OmegaConf.create({"hydra": hydra_config})))
-            atomic_write(hydra_dir / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(list(hydra_config.overrides.task))))
+            atomic_write(
+                hydra_dir / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(list(hydra_config.overrides.task)))
+            )
             for stale in self.path.glob("checkpoints/.*.tmp"):
                 stale.unlink(missing_ok=True)
         handler = RunLogHandler(self.path / log_name, mode="a")

@@ -22,14 +22,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_lightning.callbacks.checkpoint_files import last_checkpoint
 from gan_lightning.config import to_config, validate
-from gan_lightning.runs.summary import slurm_job
-from gan_lightning.training.distributed import process_rank
 from gan_lightning.errors import Diverged, Interrupted, UserError
 from gan_lightning.files import user_fixable
-from gan_lightning.runs.jobs import SweepStopped, is_parallel, sweep_stopping
-from gan_lightning.runs.directory import RunDirectory, continues_own_run, job_log_name
 from gan_lightning.runs.context import RunContext, run_context
-from gan_lightning.runs.summary import read_summary, write_summary
+from gan_lightning.runs.directory import RunDirectory, continues_own_run, job_log_name
+from gan_lightning.runs.jobs import SweepStopped, is_parallel, sweep_stopping
+from gan_lightning.runs.summary import read_summary, slurm_job, write_summary
+from gan_lightning.training.distributed import process_rank
 
 if TYPE_CHECKING:
     from gan_lightning.runs.checkpoints import Resume
@@ -46,7 +45,10 @@ def quiet_dependencies() -> None:
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
     # Jobs reach SLURM through hydra/launcher=slurm (submitit), which starts them inside the allocation.
     warnings.filterwarnings("ignore", message=r".*The `srun` command is available on your system but is not used.*")
-    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(lambda record: not str(record.msg).startswith("💡"))
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
+        lambda record: not str(record.msg).startswith("💡")
+    )
+
 
 # Exit statuses. A user error (bad setting, missing data, unusable checkpoint, full disk) prints its message and
 # no traceback; a bug of ours exits 1 with its traceback; a stop signal exits 128 + its number (143 for SIGTERM).
@@ -82,7 +84,11 @@ def run_in(directory: RunDirectory, cfg: DictConfig) -> Optional[float]:
         config = to_config(cfg)
         validate(config)  # settings alone, before the directory is looked at
         config.trainer.check_machine()
-        from gan_lightning.runs.training import own_run_id, prepare, train  # what training needs, once the settings pass
+        from gan_lightning.runs.training import (  # what training needs, once the settings pass
+            own_run_id,
+            prepare,
+            train,
+        )
 
         rank_zero = process_rank() == 0
         if rank_zero:  # the other processes of a data-parallel job work inside rank 0's hold on the directory
@@ -120,9 +126,15 @@ def run_in(directory: RunDirectory, cfg: DictConfig) -> Optional[float]:
 def report_end(context: RunContext, summary: Dict[str, Any]) -> None:
     """Where a completed run's files and W&B run are."""
     if summary["status"] == "completed":
-        log.info(f"run directory: {context.run_dir} (samples/, checkpoints/, summary.json" + (", csv/" if (context.run_dir / "csv").exists() else "") + ")")
+        log.info(
+            f"run directory: {context.run_dir} (samples/, checkpoints/, summary.json"
+            + (", csv/" if (context.run_dir / "csv").exists() else "")
+            + ")"
+        )
         if summary.get("wandb_dir"):
-            log.info(f"W&B run: {summary['wandb_dir']} (upload every segment with: wandb sync {context.run_dir / 'wandb'}/*run-*-{context.run_id})")
+            log.info(
+                f"W&B run: {summary['wandb_dir']} (upload every segment with: wandb sync {context.run_dir / 'wandb'}/*run-*-{context.run_id})"
+            )
 
 
 def initial_summary(overrides: Any) -> Dict[str, Any]:
@@ -197,7 +209,7 @@ def sweep_value(metric: Optional[str], summary: Dict[str, Any]) -> Optional[floa
         return float("-inf") if "max" in direction.lower() else float("inf")
     value = summary["metrics"].get(metric)
     if value is None and summary["status"] == "completed":
-        log.error(f"optimized_metric={metric!r} is not among this run's metrics ({', '.join(sorted(summary['metrics']))}); nothing is returned to the sweeper")
+        log.error(
+            f"optimized_metric={metric!r} is not among this run's metrics ({', '.join(sorted(summary['metrics']))}); nothing is returned to the sweeper"
+        )
     return None if value is None or math.isnan(float(value)) else float(value)
-
-

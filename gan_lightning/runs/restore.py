@@ -8,13 +8,12 @@ from typing import Any, Dict, List, Tuple
 from omegaconf import OmegaConf
 
 from gan_lightning.adapter.checkpoint_layout import weights
-
-from gan_lightning.runs.build import build_module
-from gan_lightning.training.state import steps_done, stored_config
-from gan_lightning.runs.checkpoints import load_safely
 from gan_lightning.config import Config, compose, to_config
 from gan_lightning.errors import UserError
+from gan_lightning.runs.build import build_module
+from gan_lightning.runs.checkpoints import load_safely
 from gan_lightning.training.module import GAN
+from gan_lightning.training.state import steps_done, stored_config
 
 # What the checkpoint fixes: the networks and the data they were trained on. Everything else
 # (metrics, trainer, logger) comes from the command line, on top of the defaults.
@@ -37,7 +36,9 @@ def configure(checkpoint: Dict[str, Any], overrides: List[str]) -> Config:
     choices = stored.get("choices", {})
     chosen = [f"{group}={choices[group]}" for group in ("model", "data", "objective") if choices.get(group)]
     saved = OmegaConf.create({key: stored[key] for key in FROM_CHECKPOINT if key in stored})
-    user = OmegaConf.from_dotlist([o for o in overrides if "=" in o and o.split("=", 1)[0].split(".")[0] in FROM_CHECKPOINT])
+    user = OmegaConf.from_dotlist(
+        [o for o in overrides if "=" in o and o.split("=", 1)[0].split(".")[0] in FROM_CHECKPOINT]
+    )
     return to_config(OmegaConf.merge(compose(chosen + overrides), saved, user))
 
 

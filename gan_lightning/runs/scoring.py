@@ -2,7 +2,6 @@
 each run's ``evaluation.json``, recorded in its ``summary.json`` and its own W&B run, and tabled and plotted
 (``python -m gan_lightning.evaluate``)."""
 
-
 from __future__ import annotations
 
 import csv
@@ -15,16 +14,22 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
-from gan_lightning.training.distributed import Shares
-from gan_lightning.training.state import steps_done, stored_config, stored_run_id
-from gan_lightning.runs.checkpoints import load_safely
+from gan_lightning.callbacks.checkpoint_files import (
+    best_checkpoint,
+    checkpoint_folder,
+    kept_checkpoints,
+    kept_step,
+    last_checkpoint,
+)
 from gan_lightning.errors import UserError
 from gan_lightning.files import atomic_write
-from gan_lightning.tracking.loggers import stop_wandb_service, within
-from gan_lightning.callbacks.checkpoint_files import best_checkpoint, checkpoint_folder, kept_checkpoints, kept_step, last_checkpoint
 from gan_lightning.metrics.goals import SUMMARY_GOALS, better
+from gan_lightning.runs.checkpoints import load_safely
 from gan_lightning.runs.restore import configure, read_checkpoint, restore_module
 from gan_lightning.runs.summary import FILENAME, read_summary, scalar_metrics, write_summary
+from gan_lightning.tracking.loggers import stop_wandb_service, within
+from gan_lightning.training.distributed import Shares
+from gan_lightning.training.state import steps_done, stored_config, stored_run_id
 
 log = logging.getLogger("gan_lightning")
 CACHE = "evaluation.json"  # in each run directory: every score computed for it, with its protocol
@@ -46,7 +51,12 @@ class Scoring:
         self.protocol = self.evaluation.protocol(self.module, final=True) if self.evaluation is not None else {}
 
     def result(self, metrics: Dict[str, float]) -> Dict[str, Any]:
-        return {"checkpoint": str(self.path), "step": self.module.steps_done, "metrics": metrics, "protocol": self.protocol}
+        return {
+            "checkpoint": str(self.path),
+            "step": self.module.steps_done,
+            "metrics": metrics,
+            "protocol": self.protocol,
+        }
 
     def cached(self, records: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
         """The record of ``records`` with this checkpoint's step and protocol (marked "cached"), if any."""
@@ -72,7 +82,9 @@ def score(scorings: List[Scoring], overrides: List[str], processes: int = 1) -> 
     extraction (one per GPU where there are enough GPUs, else CPU processes talking through gloo)."""
     if processes == 1 or not scorings:
         return [scoring.measure(Shares()) for scoring in scorings]
-    log.info(f"{processes} {'GPU' if on_gpus(processes) else 'CPU'} processes share the generation and feature extraction")
+    log.info(
+        f"{processes} {'GPU' if on_gpus(processes) else 'CPU'} processes share the generation and feature extraction"
+    )
     with tempfile.TemporaryDirectory() as scratch:
         args = (processes, free_port(), [str(scoring.path) for scoring in scorings], overrides, scratch)
         torch.multiprocessing.start_processes(score_share, args=args, nprocs=processes, start_method="spawn")
@@ -84,7 +96,9 @@ def score_share(rank: int, processes: int, port: int, paths: List[str], override
     gpus = on_gpus(processes)
     if gpus:
         torch.cuda.set_device(rank)
-    torch.distributed.init_process_group("nccl" if gpus else "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=processes)
+    torch.distributed.init_process_group(
+        "nccl" if gpus else "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=processes
+    )
     try:
         results = [Scoring(Path(path), overrides).measure(Shares(rank, processes)) for path in paths]
         if rank == 0:
@@ -113,9 +127,14 @@ def run_directories(paths: List[Path]) -> List[Path]:
         if checkpoint_folder(path).is_dir():
             runs.append(path)
             continue
-        inside = sorted((p for p in path.iterdir() if checkpoint_folder(p).is_dir()), key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name))
+        inside = sorted(
+            (p for p in path.iterdir() if checkpoint_folder(p).is_dir()),
+            key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name),
+        )
         if not inside:
-            raise UserError(f"runs={str(path)!r}: neither a run directory (with checkpoints/) nor a sweep directory holding runs.")
+            raise UserError(
+                f"runs={str(path)!r}: neither a run directory (with checkpoints/) nor a sweep directory holding runs."
+            )
         runs.extend(inside)
     return runs
 
@@ -163,7 +182,10 @@ def record_in_summary(run_dir: Path, records: List[Dict[str, Any]]) -> None:
     if not (run_dir / FILENAME).is_file():
         return
     summary = read_summary(run_dir)
-    table = {name: {**scalar_metrics(values), "best_step": values["best_step"], "last_step": values["last_step"]} for name, values in best_and_last(records).items()}
+    table = {
+        name: {**scalar_metrics(values), "best_step": values["best_step"], "last_step": values["last_step"]}
+        for name, values in best_and_last(records).items()
+    }
     summary["evaluation"] = {"metrics": table, "protocol": records[-1]["protocol"], "checkpoints": len(records)}
     write_summary(run_dir, summary)
 
@@ -193,7 +215,9 @@ def record_in_wandb(run_dir: Path, new: List[Dict[str, Any]], records: List[Dict
     finally:
         timeout_s = float(logger.get("finish_timeout_s", 60.0))
         if not within(timeout_s, run.finish):
-            log.warning(f"W&B did not close run {run_id} within {timeout_s:g} s; what it wrote is in {run_dir / 'wandb'} (upload it with wandb sync)")
+            log.warning(
+                f"W&B did not close run {run_id} within {timeout_s:g} s; what it wrote is in {run_dir / 'wandb'} (upload it with wandb sync)"
+            )
             stop_wandb_service()
 
 
@@ -219,10 +243,15 @@ def write_tables(out: Path, rows: List[Dict[str, Any]]) -> None:
     for number, protocol in enumerate(protocols, 1):
         # Scores under different protocols are not comparable: each protocol has a table of its own.
         lines += [f"## Protocol {number}", "", ", ".join(f"{k}: {v}" for k, v in protocol.items()), ""]
-        lines += ["| run | checkpoint | step | latent seed | " + " | ".join(names) + " |", "| --- | --- | ---: | ---: | " + " | ".join("---:" for _ in names) + " |"]
+        lines += [
+            "| run | checkpoint | step | latent seed | " + " | ".join(names) + " |",
+            "| --- | --- | ---: | ---: | " + " | ".join("---:" for _ in names) + " |",
+        ]
         for row in (r for r in rows if comparable(r["protocol"]) == protocol):
             values = " | ".join(f"{row['metrics'][n]:.4g}" if n in row["metrics"] else "" for n in names)
-            lines.append(f"| {row['run']} | {Path(row['checkpoint']).name} | {row['step']} | {row['protocol'].get('latent_seed', '')} | {values} |")
+            lines.append(
+                f"| {row['run']} | {Path(row['checkpoint']).name} | {row['step']} | {row['protocol'].get('latent_seed', '')} | {values} |"
+            )
         lines.append("")
     (out / "evaluation.md").write_text("\n".join(lines))
     plot(out, rows, names)
@@ -237,18 +266,22 @@ def plot(out: Path, rows: List[Dict[str, Any]], names: List[str]) -> None:
     for name in names:
         figure, axes = plt.subplots(figsize=(6, 4))
         for run in dict.fromkeys(row["run"] for row in rows):
-            points = [(row["step"], row["metrics"][name]) for row in rows if row["run"] == run and name in row["metrics"]]
+            points = [
+                (row["step"], row["metrics"][name]) for row in rows if row["run"] == run and name in row["metrics"]
+            ]
             if points:
                 axes.plot(*zip(*points), marker="o", label=run)
         axes.set_xlabel("training step")
         axes.set_ylabel(name)
         axes.legend(fontsize="small")
         figure.tight_layout()
-        atomic_write(out / f"evaluation_{name}.png", lambda f: figure.savefig(f, format="png", dpi=100))
+        atomic_write(out / f"evaluation_{name}.png", lambda f, figure=figure: figure.savefig(f, format="png", dpi=100))
         plt.close(figure)
 
 
-def evaluate_runs(paths: List[Path], out: Path, overrides: List[str], force: bool, processes: int = 1) -> List[Dict[str, Any]]:
+def evaluate_runs(
+    paths: List[Path], out: Path, overrides: List[str], force: bool, processes: int = 1
+) -> List[Dict[str, Any]]:
     runs = run_directories(paths)
     caches = {run_dir: read_cache(run_dir) for run_dir in runs}  # every protocol's scores
     found: Dict[Path, Optional[Dict[str, Any]]] = {}
@@ -267,7 +300,9 @@ def evaluate_runs(paths: List[Path], out: Path, overrides: List[str], force: boo
         for result in new:
             caches[run_dir] = merge(caches[run_dir], result)
         if new:
-            atomic_write(run_dir / CACHE, json.dumps({"records": caches[run_dir]}, indent=2) + "\n")  # Infinity stays a number here
+            atomic_write(
+                run_dir / CACHE, json.dumps({"records": caches[run_dir]}, indent=2) + "\n"
+            )  # Infinity stays a number here
         rows.extend({**result, "run": str(run_dir)} for result in scored)
         if scored:
             record_in_summary(run_dir, scored)

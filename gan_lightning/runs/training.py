@@ -12,17 +12,17 @@ import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 
-from gan_lightning.runs.build import build_datamodule, build_module, build_trainer
 from gan_lightning.callbacks.interrupt import StopOnSignal
-from gan_lightning.training.state import stored_run_id
-from gan_lightning.runs.checkpoints import Resume, check_compatible, select_resume
 from gan_lightning.metrics.evaluation import latest_evaluation
-from gan_lightning.training.module import GAN
-from gan_lightning.runs.jobs import job_threads
+from gan_lightning.runs.build import build_datamodule, build_module, build_trainer
+from gan_lightning.runs.checkpoints import Resume, check_compatible, select_resume
 from gan_lightning.runs.context import RunContext
 from gan_lightning.runs.directory import continues_own_run
+from gan_lightning.runs.jobs import job_threads
 from gan_lightning.runs.summary import machine, read_summary, scalar_metrics
 from gan_lightning.tracking.loggers import finish_wandb
+from gan_lightning.training.module import GAN
+from gan_lightning.training.state import stored_run_id
 
 if TYPE_CHECKING:
     from gan_lightning.config import Config
@@ -61,7 +61,9 @@ def train(config: Config, context: RunContext, prepared: Prepared, summary: Dict
     resume, module = prepared.resume, prepared.module
     if resume is not None:
         if resume.steps_done >= config.trainer.max_steps:
-            log.info(f"{resume.path} is at step {resume.steps_done}, trainer.max_steps={config.trainer.max_steps}: nothing left to train")
+            log.info(
+                f"{resume.path} is at step {resume.steps_done}, trainer.max_steps={config.trainer.max_steps}: nothing left to train"
+            )
             summary.update(status="completed", global_step=resume.steps_done, metrics=previous_metrics(context.run_dir))
             return
         log.info(f"resuming from {resume.path} at step {resume.steps_done}")
@@ -69,7 +71,9 @@ def train(config: Config, context: RunContext, prepared: Prepared, summary: Dict
     stop = next(c for c in trainer.callbacks if isinstance(c, StopOnSignal))
     try:
         with stop.installed(module):
-            trainer.fit(module, datamodule=prepared.datamodule, ckpt_path=resume.path if resume else None, weights_only=True)
+            trainer.fit(
+                module, datamodule=prepared.datamodule, ckpt_path=resume.path if resume else None, weights_only=True
+            )
     finally:
         record_outcome(summary, config, trainer, module, stop.checkpoint)
     summary["status"] = "completed"
@@ -86,7 +90,10 @@ def record_outcome(summary: Dict[str, Any], config: Config, trainer: Any, module
     if config.trainer.on_nan == "skip":
         summary["skipped_updates"] = module.nonfinite.skipped
     summary["wandb_dir"] = finish_wandb(trainer.loggers, protocol, config.logger.finish_timeout_s)
-    summary["machine"] = {**machine(), "processes": trainer.world_size}  # beside wall_time_s: what that time was spent on
+    summary["machine"] = {
+        **machine(),
+        "processes": trainer.world_size,
+    }  # beside wall_time_s: what that time was spent on
     best = checkpoint.best_record()
     if best is not None:
         summary["best"] = best

@@ -67,7 +67,9 @@ class ParallelStop(Callback):
             self.received = signum
             self.sweep_dir.mkdir(parents=True, exist_ok=True)
             stopping_file(self.sweep_dir).write_text(f"{signal.Signals(signum).name}\n")
-            log.warning(f"received {signal.Signals(signum).name}: the running jobs stop after their step with a checkpoint; no further job starts")
+            log.warning(
+                f"received {signal.Signals(signum).name}: the running jobs stop after their step with a checkpoint; no further job starts"
+            )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         for signum, handler in self.previous.items():

@@ -30,7 +30,9 @@ refused_exit_code = 0
 def tally(sweep_dir: Path) -> Counter:
     """Job statuses from the summary.json files under a sweep directory; a job without a readable one counts as failed."""
     counts: Counter = Counter()
-    for job_dir in sorted(p for p in Path(sweep_dir).iterdir() if p.is_dir() and any((p / m).exists() for m in JOB_MARKERS)):
+    for job_dir in sorted(
+        p for p in Path(sweep_dir).iterdir() if p.is_dir() and any((p / m).exists() for m in JOB_MARKERS)
+    ):
         try:
             counts[read_summary(job_dir)["status"]] += 1
         except (OSError, ValueError, KeyError):

@@ -17,7 +17,9 @@ def device_count(devices: Any) -> int:
     except ValueError:  # "auto": Lightning counts the devices, but SLURM must be told before
         count = -1
     if count < 1:
-        raise ValueError(f"trainer.devices={devices!r}: under hydra/launcher=slurm give the number of devices per node, e.g. trainer.devices=4")
+        raise ValueError(
+            f"trainer.devices={devices!r}: under hydra/launcher=slurm give the number of devices per node, e.g. trainer.devices=4"
+        )
     return count
 
 

@@ -159,7 +159,9 @@ class GuardedWandbLogger(WandbLogger):
             return method(*args, **kwargs)
         except Exception as error:  # a tracker must never cost a run
             self.failed = True
-            log.warning(f"W&B stopped logging ({type(error).__name__}: {error}); training goes on and the CSV log stays complete.")
+            log.warning(
+                f"W&B stopped logging ({type(error).__name__}: {error}); training goes on and the CSV log stays complete."
+            )
             return None
 
     def log_metrics(self, metrics, step=None):
@@ -181,7 +183,12 @@ class GuardedWandbLogger(WandbLogger):
         def log_now():
             import wandb
 
-            self.experiment.log({**{k: wandb.Histogram(v.detach().float().cpu().numpy()) for k, v in values.items()}, "trainer/global_step": step})
+            self.experiment.log(
+                {
+                    **{k: wandb.Histogram(v.detach().float().cpu().numpy()) for k, v in values.items()},
+                    "trainer/global_step": step,
+                }
+            )
 
         if values:
             self.guarded(log_now)
@@ -199,7 +206,15 @@ class GuardedWandbLogger(WandbLogger):
         self.guarded(upload)
 
 
-def start_wandb(cfg: LoggerConfig, run_dir: Path, run_id: str, resume_step: int, offline: bool, alongside: bool = False, **names: Any) -> GuardedWandbLogger:
+def start_wandb(
+    cfg: LoggerConfig,
+    run_dir: Path,
+    run_id: str,
+    resume_step: int,
+    offline: bool,
+    alongside: bool = False,
+    **names: Any,
+) -> GuardedWandbLogger:
     """The run's W&B run, started now (so that a failure is handled here, not mid-training); continued when it exists.
     ``alongside``: one of several runs open at once in this process (the members of a vectorized group)."""
     import wandb
@@ -237,7 +252,14 @@ def backfill(logger: GuardedWandbLogger, run_dir: Path, resume_step: int) -> Non
 
 
 def build_loggers(
-    cfg: LoggerConfig, run_dir: Path, run_id: str, resume_step: int, name: str, group: Optional[str], tags: List[str], hparams: Dict[str, Any],
+    cfg: LoggerConfig,
+    run_dir: Path,
+    run_id: str,
+    resume_step: int,
+    name: str,
+    group: Optional[str],
+    tags: List[str],
+    hparams: Dict[str, Any],
     alongside: bool = False,
 ) -> List[Logger]:
     """W&B and/or CSV loggers, with ``hparams`` (already free of secrets) logged as the run's config.
@@ -254,22 +276,30 @@ def build_loggers(
         if not offline:
             unreachable = wandb_server_unreachable()
             if unreachable:
-                log.warning(f"W&B's server does not answer ({unreachable}); logging offline (upload later with wandb sync).")
+                log.warning(
+                    f"W&B's server does not answer ({unreachable}); logging offline (upload later with wandb sync)."
+                )
                 offline = True
         try:
             loggers.append(start_wandb(cfg, run_dir, run_id, resume_step, offline, **names))
         except Exception as error:  # a tracker must never cost a run
             if offline:
                 wandb_failed = True
-                log.warning(f"W&B could not start ({type(error).__name__}: {error}); training goes on with the CSV log in {run_dir / 'csv'}.")
+                log.warning(
+                    f"W&B could not start ({type(error).__name__}: {error}); training goes on with the CSV log in {run_dir / 'csv'}."
+                )
             else:
-                log.warning(f"W&B could not go online ({type(error).__name__}: {error}); logging offline (upload later with wandb sync).")
+                log.warning(
+                    f"W&B could not go online ({type(error).__name__}: {error}); logging offline (upload later with wandb sync)."
+                )
                 stop_wandb_service()  # the failed online start holds the run id, and W&B's settings, until it ends
                 try:
                     loggers.append(start_wandb(cfg, run_dir, run_id, resume_step, True, **names))
                 except Exception as second:
                     wandb_failed = True
-                    log.warning(f"W&B could not start offline either ({type(second).__name__}: {second}); the CSV log in {run_dir / 'csv'} goes on.")
+                    log.warning(
+                        f"W&B could not start offline either ({type(second).__name__}: {second}); the CSV log in {run_dir / 'csv'} goes on."
+                    )
     if cfg.csv or wandb_failed:
         loggers.append(RunCSVLogger(run_dir, resume_step))
     for logger in loggers:
@@ -352,7 +382,9 @@ def define_summaries(run) -> None:
         run.define_metric(f"metrics/{name}", step_metric="trainer/global_step", summary=goal)
 
 
-def finish_wandb(loggers: List[Logger], metrics_protocol: Optional[Dict[str, Any]] = None, timeout_s: float = 60.0) -> Optional[str]:
+def finish_wandb(
+    loggers: List[Logger], metrics_protocol: Optional[Dict[str, Any]] = None, timeout_s: float = 60.0
+) -> Optional[str]:
     """Close this job's W&B run (a multirun starts the next job in the same process), its summary holding the
     protocol of its latest sample-quality metrics beside them; return its folder. A run W&B does not close within
     ``timeout_s`` is left as it is on disk (for ``wandb sync``), and W&B's service stopped: the run ends anyway."""

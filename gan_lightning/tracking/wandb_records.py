@@ -36,7 +36,17 @@ from typing import Any, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 from wandb.proto.wandb_internal_pb2 import Record
 
-__all__ = ["TransactionLog", "WandbRecordError", "WandbRun", "find_wandb_file", "flatten", "logged_keys", "payloads", "records", "segments"]
+__all__ = [
+    "TransactionLog",
+    "WandbRecordError",
+    "WandbRun",
+    "find_wandb_file",
+    "flatten",
+    "logged_keys",
+    "payloads",
+    "records",
+    "segments",
+]
 
 FILE_IDENT = b":W&B"
 FILE_MAGIC = 0xBEE1
@@ -126,11 +136,15 @@ class TransactionLog:
                     yield payload
                 elif chunk_type == FIRST:
                     if parts is not None:
-                        raise WandbRecordError(f"{self.path}: FIRST chunk at offset {offset} inside a fragmented record")
+                        raise WandbRecordError(
+                            f"{self.path}: FIRST chunk at offset {offset} inside a fragmented record"
+                        )
                     parts, first_offset = [payload], offset
                 elif chunk_type in (MIDDLE, LAST):
                     if parts is None:
-                        raise WandbRecordError(f"{self.path}: chunk type {chunk_type} at offset {offset} without a FIRST")
+                        raise WandbRecordError(
+                            f"{self.path}: chunk type {chunk_type} at offset {offset} without a FIRST"
+                        )
                     parts.append(payload)
                     if chunk_type == LAST:
                         yield b"".join(parts)

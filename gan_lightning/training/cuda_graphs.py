@@ -54,7 +54,7 @@ def on_side_stream(device: torch.device, work: Callable, *args):
 
 @dataclass
 class Captured:
-    graph: "torch.cuda.CUDAGraph"
+    graph: torch.cuda.CUDAGraph
     inputs: Tuple[Tensor, ...]  # the static batch the graph reads
     outputs: StepOutputs  # the tensors the graph writes
     step_counts: List[Callable[[], None]] = field(default_factory=list)  # each counts an optimizer step the graph takes
@@ -109,7 +109,12 @@ class StepGraphs:
                 self.eager_steps[variant] = done + 1
                 return on_side_stream(self.device, updates, batch)
             captured = self.capture(variant, batch, updates)
-            log.info("training step %d captured as a CUDA graph (variant %d of the run: %s)", steps_done + 1, len(self.graphs), variant)
+            log.info(
+                "training step %d captured as a CUDA graph (variant %d of the run: %s)",
+                steps_done + 1,
+                len(self.graphs),
+                variant,
+            )
         else:
             for tensor, value in zip(captured.inputs, as_tuple(batch)):
                 tensor.copy_(value, non_blocking=True)

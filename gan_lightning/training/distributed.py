@@ -45,7 +45,7 @@ class Shares:
         self.rank, self.processes = rank, processes
 
     @classmethod
-    def of_job(cls) -> "Shares":
+    def of_job(cls) -> Shares:
         """The current process group's split (one process outside data-parallel jobs)."""
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             return cls(torch.distributed.get_rank(), torch.distributed.get_world_size())

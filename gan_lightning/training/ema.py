@@ -23,7 +23,7 @@ class ExponentialMovingAverage(nn.Module):
         for mine, theirs in zip(self.network.buffers(), network.buffers()):
             mine.copy_(theirs)
 
-    def train(self, mode: bool = True) -> "ExponentialMovingAverage":
+    def train(self, mode: bool = True) -> ExponentialMovingAverage:
         return super().train(False)  # always evaluated as a finished network
 
     def forward(self, *args, **kwargs):

@@ -47,13 +47,17 @@ class Penalty:
     def due(self, update_index: int) -> bool:
         return update_index % self.interval == 0
 
-    def value(self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, real_out: Tensor, layout: "Layout") -> Tensor:
+    def value(
+        self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, real_out: Tensor, layout: Layout
+    ) -> Tensor:
         """The unweighted term, averaged over the batch (dimension 0). ``discriminator`` maps samples to D's outputs
         (with the real samples' labels, for a conditional D); ``fake`` may carry G's graph; ``layout`` draws
         random numbers for the batch."""
         raise NotImplementedError
 
-    def weighted(self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, real_out: Tensor, layout: "Layout") -> Tensor:
+    def weighted(
+        self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, real_out: Tensor, layout: Layout
+    ) -> Tensor:
         return self.weight * self.value(discriminator, real, fake, real_out, layout) * self.interval
 
 
@@ -119,7 +123,14 @@ class Losses:
     auxiliary classifier. ``separate_batches``: D sees real and fake samples in forward passes of their own (a D
     with batch norm then normalises each minibatch by its own statistics); otherwise in one pass over both."""
 
-    def __init__(self, objective: Any, penalties: List[Penalty], auxiliary_classifier: bool, separate_batches: bool = False, layout: Optional[Layout] = None):
+    def __init__(
+        self,
+        objective: Any,
+        penalties: List[Penalty],
+        auxiliary_classifier: bool,
+        separate_batches: bool = False,
+        layout: Optional[Layout] = None,
+    ):
         self.objective, self.penalties, self.auxiliary_classifier = objective, penalties, auxiliary_classifier
         self.separate_batches = separate_batches
         self.layout = layout or Layout()
@@ -128,7 +139,15 @@ class Losses:
         self.g_scores_real = getattr(objective, "g_uses_real", False)
 
     @classmethod
-    def of(cls, objective: Any, discriminator: nn.Module, r1_gamma: float, r1_interval: int, d_batch_stats: str, layout: Optional[Layout]) -> "Losses":
+    def of(
+        cls,
+        objective: Any,
+        discriminator: nn.Module,
+        r1_gamma: float,
+        r1_interval: int,
+        d_batch_stats: str,
+        layout: Optional[Layout],
+    ) -> Losses:
         """The losses a GAN with ``discriminator`` trains with: the objective's, its penalties, lazy R1 (every
         r1_interval-th D update, weighted by r1_interval) and, for an AC-GAN D, the auxiliary classifier's."""
         from gan_lightning.models.conditional import ConditionalDiscriminator
@@ -150,14 +169,26 @@ class Losses:
         out = score(discriminator, x, labels, class_logits=self.auxiliary_classifier)
         return out if self.auxiliary_classifier else (out, None)
 
-    def score(self, discriminator: nn.Module, real: Optional[Tensor], fake: Tensor, labels: Optional[Tensor], fake_labels: Optional[Tensor]) -> Scores:
+    def score(
+        self,
+        discriminator: nn.Module,
+        real: Optional[Tensor],
+        fake: Tensor,
+        labels: Optional[Tensor],
+        fake_labels: Optional[Tensor],
+    ) -> Scores:
         """D's outputs for the real and the fake batch (the fakes alone when ``real`` is None)."""
         if real is None:
             return Scores(None, *self.forward(discriminator, fake, fake_labels))
         if self.separate_batches:
-            (real_out, real_logits), (fake_out, fake_logits) = self.forward(discriminator, real, labels), self.forward(discriminator, fake, fake_labels)
+            (real_out, real_logits), (fake_out, fake_logits) = (
+                self.forward(discriminator, real, labels),
+                self.forward(discriminator, fake, fake_labels),
+            )
             return Scores(real_out, fake_out, None if real_logits is None else torch.cat([real_logits, fake_logits]))
-        out, logits = self.forward(discriminator, torch.cat([real, fake]), None if fake_labels is None else torch.cat([labels, fake_labels]))
+        out, logits = self.forward(
+            discriminator, torch.cat([real, fake]), None if fake_labels is None else torch.cat([labels, fake_labels])
+        )
         # Halves, not len(real): a packing D (PacGAN) returns one output per pack of samples.
         real_out, fake_out = out.chunk(2)
         return Scores(real_out, fake_out, logits)

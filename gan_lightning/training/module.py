@@ -25,6 +25,7 @@ from gan_lightning.training.nonfinite import nonfinite_policy
 from gan_lightning.training.objectives import Objective
 from gan_lightning.training.optim import OptimizerConfig
 from gan_lightning.training.sampling import Sampling
+from gan_lightning.training.scalars import logged_values, measured
 from gan_lightning.training.state import load_training_state, save_training_state
 from gan_lightning.training.steps import EagerSteps, step_executor
 
@@ -105,13 +106,20 @@ class GAN(Sampling, FastPathModule):
         self.d_steps, self.g_steps, self.max_steps = settings.d_steps, settings.g_steps, settings.max_steps
         self.simultaneous = settings.updates == "simultaneous"
         self.reuse_fakes = settings.g_fakes == "reuse" and not self.simultaneous
-        self.generator_ema = ExponentialMovingAverage(generator, settings.ema_decay) if settings.ema_decay is not None else None
+        self.generator_ema = (
+            ExponentialMovingAverage(generator, settings.ema_decay) if settings.ema_decay is not None else None
+        )
         self.ema_start_step = settings.ema_start_step
-        self.losses = Losses.of(objective, discriminator, settings.r1_gamma, settings.r1_interval, settings.d_batch_stats, layout)
-        self.cuda_graph = settings.cuda_graph  # the step captured as CUDA graphs, from on_train_start (training/steps.py)
-        self.steps = EagerSteps()  # how each step runs
-        self.on_nan = settings.on_nan
-        self.nonfinite = nonfinite_policy(self, settings.on_nan, settings.max_skipped_fraction)  # what a non-finite loss does
+        self.losses = Losses.of(
+            objective, discriminator, settings.r1_gamma, settings.r1_interval, settings.d_batch_stats, layout
+        )
+        # How each step runs: eagerly, or (cuda_graph) captured as CUDA graphs from on_train_start (training/steps.py).
+        self.cuda_graph, self.steps = settings.cuda_graph, EagerSteps()
+        # What a non-finite loss does (trainer.on_nan: training/nonfinite.py).
+        self.on_nan, self.nonfinite = (
+            settings.on_nan,
+            nonfinite_policy(self, settings.on_nan, settings.max_skipped_fraction),
+        )
         self.steps_done = 0  # completed training steps (iterations), saved in checkpoints
         self.grad_norms: Dict[str, Tensor] = {}  # the latest gradient norm of each network, for logging
         self.logging_now = True  # whether the current step's values are logged
@@ -124,9 +132,10 @@ class GAN(Sampling, FastPathModule):
         # A captured step reads the optimizers' step counts on the GPU (capturable), not as host numbers.
         trainer = attached_trainer(self)
         mixed_precision = trainer is not None and str(trainer.precision).endswith("-mixed")
+        networks = ((self.d_optimizer_config, self.discriminator), (self.g_optimizer_config, self.generator))
         return [
-            config.build(network.parameters(), fused=config.fusable(mixed_precision), capturable=self.cuda_graph)
-            for config, network in ((self.d_optimizer_config, self.discriminator), (self.g_optimizer_config, self.generator))
+            config.build(net.parameters(), fused=config.fusable(mixed_precision), capturable=self.cuda_graph)
+            for config, net in networks
         ]
 
     def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
@@ -158,16 +167,21 @@ class GAN(Sampling, FastPathModule):
         fake minibatches) and the gradient norms computed for logging."""
         self.measuring = self.steps.measures(self.logging_now)
         reals, labels = batch if isinstance(batch, (tuple, list)) else (batch, None)
-        minibatches = list(zip(split(reals, self.d_steps), split(labels, self.d_steps) if labels is not None else [None] * self.d_steps))
+        labels_per_update = split(labels, self.d_steps) if labels is not None else [None] * self.d_steps
+        minibatches = list(zip(split(reals, self.d_steps), labels_per_update))
         first_update = self.steps_done * self.d_steps
         d_minibatches = minibatches[:-1] if self.simultaneous else minibatches
         kept = None  # the last D update's fakes (and their labels), G's graph attached, for G's first update
         for i, (real, real_labels) in enumerate(d_minibatches):
             keep = self.reuse_fakes and i == len(d_minibatches) - 1
-            d_loss, real_out, fake_out, kept = self.discriminator_update(real, real_labels, d_optimizer, first_update + i, keep)
+            d_loss, real_out, fake_out, kept = self.discriminator_update(
+                real, real_labels, d_optimizer, first_update + i, keep
+            )
         if self.simultaneous:
             real, real_labels = minibatches[-1]
-            d_loss, g_loss, real_out, fake_out = self.simultaneous_update(real, real_labels, d_optimizer, g_optimizer, first_update + self.d_steps - 1)
+            d_loss, g_loss, real_out, fake_out = self.simultaneous_update(
+                real, real_labels, d_optimizer, g_optimizer, first_update + self.d_steps - 1
+            )
         else:
             for j in range(self.g_steps):
                 g_loss = self.generator_update(real, real_labels, g_optimizer, d_optimizer, kept if j == 0 else None)
@@ -193,24 +207,9 @@ class GAN(Sampling, FastPathModule):
         if self.max_steps is not None and self.steps_done >= self.max_steps:
             self.trainer.should_stop = True
 
-    def measured(self, d_loss, g_loss, real_out, fake_out) -> Dict[str, Tensor]:
-        """A logging step's values, as tensors (averaged over the batch: dimension 0)."""
-        return {
-            "loss/d": d_loss.detach(),
-            "loss/g": g_loss.detach(),
-            "d/real": self.objective.d_output(real_out.detach()).mean(dim=0),
-            "d/fake": self.objective.d_output(fake_out.detach()).mean(dim=0),
-            **self.grad_norms,
-        }
-
     def log_step(self, d_loss, g_loss, real_out, fake_out, d_optimizer, g_optimizer) -> None:
-        measured = self.measured(d_loss, g_loss, real_out, fake_out)
-        # One host read for all of them.
-        logged = dict(zip(measured, torch.stack([value.float() for value in measured.values()]).tolist()))
-        logged.update({"lr/d": d_optimizer.param_groups[0]["lr"], "lr/g": g_optimizer.param_groups[0]["lr"]})
-        if self.on_nan == "skip":
-            logged["train/skipped_updates"] = float(self.nonfinite.skipped)
-        self.log_values(logged, self.logged_step)
+        values = measured(self, d_loss, g_loss, real_out, fake_out)
+        self.log_values(logged_values(self, values, d_optimizer, g_optimizer), self.logged_step)
 
     @property
     def logged_step(self) -> int:
@@ -227,7 +226,9 @@ class GAN(Sampling, FastPathModule):
         with torch.set_grad_enabled(for_g_update):
             return generator(self.generator.sample_latent(n), fake_labels), fake_labels
 
-    def discriminator_update(self, real: Tensor, labels: Optional[Tensor], optimizer, update_index: int, keep_fakes: bool = False):
+    def discriminator_update(
+        self, real: Tensor, labels: Optional[Tensor], optimizer, update_index: int, keep_fakes: bool = False
+    ):
         """One D update; returns D's loss and outputs, and with ``keep_fakes`` its fakes and their labels made
         for G's update (see new_fakes), for G's update to reuse."""
         # Nothing to freeze: D's loss sees the fakes detached (or made under no_grad), so no G gradient is computed.
@@ -252,18 +253,26 @@ class GAN(Sampling, FastPathModule):
             self.step(g_optimizer, self.g_optimizer_config)
         return d_loss, g_loss, scores.real, scores.fake
 
-    def discriminator_loss(self, real: Tensor, labels: Optional[Tensor], fake: Tensor, fake_labels: Optional[Tensor], update_index: int) -> Tuple[Tensor, Scores]:
+    def discriminator_loss(
+        self, real: Tensor, labels: Optional[Tensor], fake: Tensor, fake_labels: Optional[Tensor], update_index: int
+    ) -> Tuple[Tensor, Scores]:
         """D's loss on a real and a fake batch with the penalties due at this update, and D's outputs."""
         discriminator = self.replicas[1] if self.replicas else self.discriminator  # the update's network synchronises
-        return self.losses.discriminator(discriminator, real, labels, fake, fake_labels, update_index, penalised=self.discriminator)
+        return self.losses.discriminator(
+            discriminator, real, labels, fake, fake_labels, update_index, penalised=self.discriminator
+        )
 
-    def generator_update(self, real: Tensor, labels: Optional[Tensor], optimizer, d_optimizer, fakes: Optional[tuple] = None) -> Tensor:
+    def generator_update(
+        self, real: Tensor, labels: Optional[Tensor], optimizer, d_optimizer, fakes: Optional[tuple] = None
+    ) -> Tensor:
         """One G update, on ``fakes`` (kept from D's update, see discriminator_update) or on fresh ones."""
         # D is only scored here: its parameters (d_optimizer's, a list at hand, where D.parameters() walks
         # every submodule) need no gradient. Only G's gradients are synchronised, so D runs outside its DDP wrapper.
         with frozen(parameters_of(d_optimizer)):
             fake, fake_labels = fakes if fakes is not None else self.new_fakes(len(real))
-            scores = self.losses.score(self.discriminator, real if self.losses.g_scores_real else None, fake, labels, fake_labels)
+            scores = self.losses.score(
+                self.discriminator, real if self.losses.g_scores_real else None, fake, labels, fake_labels
+            )
             loss = self.losses.generator(scores, fake_labels)
             self.apply_update(loss, optimizer, self.g_optimizer_config, "loss/g")
         return loss
@@ -278,12 +287,15 @@ class GAN(Sampling, FastPathModule):
     def gradients(self, loss: Tensor, optimizer, name: str, **backward_options) -> bool:
         """The gradients of ``loss`` for ``optimizer``'s parameters; False (none computed) when the non-finite policy
         drops the update. ``backward_options`` go to Tensor.backward."""
-        optimizer.optimizer.zero_grad(set_to_none=True)  # the torch optimizer's own: Lightning's wrapper adds only lookups
+        # The torch optimizer's own zero_grad: Lightning's wrapper adds only lookups.
+        optimizer.optimizer.zero_grad(set_to_none=True)
         if not self.nonfinite.admits(self.steps_done + 1, name, loss):
             return False
         self.backward_pass(loss if loss.dim() == 0 else loss.sum(), **backward_options)  # members' losses: a sum
         if self.measuring:  # before clipping: the norm the loss produced (a tensor: no host sync)
-            self.grad_norms[name.replace("loss/", "grad_norm/")] = self.gradient_norm([p.grad for p in parameters_of(optimizer) if p.grad is not None])
+            self.grad_norms[name.replace("loss/", "grad_norm/")] = self.gradient_norm(
+                [p.grad for p in parameters_of(optimizer) if p.grad is not None]
+            )
         return True
 
     def gradient_norm(self, gradients: List[Tensor]) -> Tensor:

@@ -51,7 +51,11 @@ class StopOnNonFinite:
 
     def raise_first_nonfinite(self, pending: List[Tuple[int, str, Tensor]]) -> None:
         # One host read; a loss per member (gan_lightning.sweeps.vectorized) is finite when every member's is.
-        finite = torch.isfinite(torch.stack([loss.float() for _, _, loss in pending]).reshape(len(pending), -1)).all(dim=1).tolist()
+        finite = (
+            torch.isfinite(torch.stack([loss.float() for _, _, loss in pending]).reshape(len(pending), -1))
+            .all(dim=1)
+            .tolist()
+        )
         first = finite.index(False) if False in finite else len(pending)
         earliest = first
         module = self.module

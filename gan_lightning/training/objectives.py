@@ -148,8 +148,14 @@ class Relativistic(Objective, name="relativistic"):
 
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         # D(x_r) = σ(C(x_r) − E C(x_f)) should be 1 and D(x_f) = σ(C(x_f) − E C(x_r)) should be 0.
-        return torch.nn.functional.softplus(-(real_out - fake_out.mean())).mean() + torch.nn.functional.softplus(fake_out - real_out.mean()).mean()
+        return (
+            torch.nn.functional.softplus(-(real_out - fake_out.mean())).mean()
+            + torch.nn.functional.softplus(fake_out - real_out.mean()).mean()
+        )
 
     def g_loss(self, fake_out: Tensor, real_out: Optional[Tensor] = None) -> Tensor:
         # The roles swap: fakes should look more real than the average real sample, and reals less.
-        return torch.nn.functional.softplus(-(fake_out - real_out.mean())).mean() + torch.nn.functional.softplus(real_out - fake_out.mean()).mean()
+        return (
+            torch.nn.functional.softplus(-(fake_out - real_out.mean())).mean()
+            + torch.nn.functional.softplus(real_out - fake_out.mean()).mean()
+        )

@@ -37,11 +37,19 @@ class OptimizerConfig(Registered, group="optimizer"):
         if self.weight_decay < 0:
             raise invalid(f"{setting}.weight_decay", self.weight_decay, "zero or positive")
         if self.grad_clip_norm is not None:
-            require_positive(f"{setting}.grad_clip_norm", self.grad_clip_norm, "a positive norm, or null for no clipping")
+            require_positive(
+                f"{setting}.grad_clip_norm", self.grad_clip_norm, "a positive norm, or null for no clipping"
+            )
         if self.lr_final is not None and self.lr_final < 0:
-            raise invalid(f"{setting}.lr_final", self.lr_final, "zero or positive (the learning rate at trainer.max_steps), or null for a constant one")
+            raise invalid(
+                f"{setting}.lr_final",
+                self.lr_final,
+                "zero or positive (the learning rate at trainer.max_steps), or null for a constant one",
+            )
 
-    def build(self, params: Iterable[torch.nn.Parameter], fused: Optional[bool] = None, capturable: bool = False) -> torch.optim.Optimizer:
+    def build(
+        self, params: Iterable[torch.nn.Parameter], fused: Optional[bool] = None, capturable: bool = False
+    ) -> torch.optim.Optimizer:
         """The optimizer for ``params``; ``fused`` overrides the setting of the same name; ``capturable``: its steps
         can be captured in a CUDA graph."""
         raise NotImplementedError
@@ -77,7 +85,12 @@ class Adam(OptimizerConfig, name="adam"):
         implementation = self.implementation(self.fused if fused is None else fused)
         # capturable: the step count lives on the GPU, so a captured step's bias corrections follow it.
         return torch.optim.Adam(
-            params, lr=self.lr, betas=tuple(self.betas), weight_decay=self.weight_decay, capturable=capturable, **implementation
+            params,
+            lr=self.lr,
+            betas=tuple(self.betas),
+            weight_decay=self.weight_decay,
+            capturable=capturable,
+            **implementation,
         )
 
 
@@ -96,7 +109,9 @@ class SGD(OptimizerConfig, name="sgd"):
         for name in ("momentum", "momentum_final"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value < 1.0:
-                raise invalid(f"{setting}.{name}", value, "a number in [0, 1)" + (", or null" if name == "momentum_final" else ""))
+                raise invalid(
+                    f"{setting}.{name}", value, "a number in [0, 1)" + (", or null" if name == "momentum_final" else "")
+                )
         require_positive(f"{setting}.momentum_ramp_steps", self.momentum_ramp_steps, "a positive number of steps")
 
     def adjust(self, optimizer, step: int, max_steps: int) -> None:
@@ -117,7 +132,14 @@ class SGD(OptimizerConfig, name="sgd"):
 
     def build(self, params, fused=None, capturable=False):  # SGD keeps no step count: its steps capture as they are
         implementation = self.implementation(self.fused if fused is None else fused)
-        return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov, weight_decay=self.weight_decay, **implementation)
+        return torch.optim.SGD(
+            params,
+            lr=self.lr,
+            momentum=self.momentum,
+            nesterov=self.nesterov,
+            weight_decay=self.weight_decay,
+            **implementation,
+        )
 
 
 @dataclass

@@ -51,7 +51,9 @@ class Sampling:
     def discriminate(self, x: Tensor, labels: Optional[Tensor] = None) -> Tensor:
         """D's outputs for inspection, as logged (probabilities for classifier objectives): in eval mode, without gradients."""
         with eval_mode(self.discriminator) as discriminator:
-            return self.objective.d_output(score(discriminator, self.as_input(x), labels.to(self.device) if labels is not None else None))
+            return self.objective.d_output(
+                score(discriminator, self.as_input(x), labels.to(self.device) if labels is not None else None)
+            )
 
     def as_input(self, x: Tensor) -> Tensor:
         """``x`` on the module's device, in its precision (trainer.precision=64-true trains in float64)."""

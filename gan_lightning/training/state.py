@@ -75,7 +75,9 @@ def save_training_state(module, checkpoint: Dict[str, Any]) -> None:
     )
     if module.processes > 1:
         state.rank_cpu_rng_states = gather(torch.get_rng_state(), module.device)
-        state.rank_cuda_rng_states = gather(torch.cuda.get_rng_state(module.device), module.device) if module.device.type == "cuda" else None
+        state.rank_cuda_rng_states = (
+            gather(torch.cuda.get_rng_state(module.device), module.device) if module.device.type == "cuda" else None
+        )
     write_training_state(checkpoint, state)
 
 

@@ -82,7 +82,9 @@ def step_executor(module) -> EagerSteps | CapturedSteps:
     if not module.cuda_graph:
         return EagerSteps()
     if module.device.type != "cuda":
-        raise UserError(f"trainer.cuda_graph=true captures the step on a CUDA GPU; this run trains on {module.device.type}: trainer.cuda_graph=false")
+        raise UserError(
+            f"trainer.cuda_graph=true captures the step on a CUDA GPU; this run trains on {module.device.type}: trainer.cuda_graph=false"
+        )
     if not module.direct_updates:
         raise UserError(
             "trainer.cuda_graph=true needs backward passes and optimizer steps that call torch directly: one device, 32-true or "

@@ -95,7 +95,9 @@ def environment(changes: Optional[Dict[str, Optional[str]]]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def command(program: str, args: Sequence[str], cwd: Optional[Path] = None, env: Optional[Dict[str, Optional[str]]] = None) -> Result:
+def command(
+    program: str, args: Sequence[str], cwd: Optional[Path] = None, env: Optional[Dict[str, Optional[str]]] = None
+) -> Result:
     """``python -m gan_lightning.<program> ARGS`` in this process. An exception that would end the process with a
     traceback is returned as exit code 1 with the traceback on stderr, as Python would print it."""
     from gan_lightning.commands import main_guard
@@ -103,7 +105,12 @@ def command(program: str, args: Sequence[str], cwd: Optional[Path] = None, env: 
     module = importlib.import_module(ENTRY_POINTS.get(program, f"gan_lightning.{program}"))
     argv = [str(a) for a in args]
     stdout, stderr = io.StringIO(), io.StringIO()
-    with working_directory(cwd), environment(env), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+    with (
+        working_directory(cwd),
+        environment(env),
+        contextlib.redirect_stdout(stdout),
+        contextlib.redirect_stderr(stderr),
+    ):
         try:
             if program == "run":  # Hydra sets up logging to this stderr itself
                 code = module.main(argv)
@@ -119,9 +126,16 @@ def command(program: str, args: Sequence[str], cwd: Optional[Path] = None, env: 
     if isinstance(code, str):  # sys.exit("message"): printed, exit status 1
         stderr.write(code + "\n")
         code = 1
-    return Result(["python", "-m", f"gan_lightning.{program}", *argv], int(code or 0), stdout.getvalue(), stderr.getvalue())
+    return Result(
+        ["python", "-m", f"gan_lightning.{program}", *argv], int(code or 0), stdout.getvalue(), stderr.getvalue()
+    )
 
 
-def run_command(args: Sequence[str], cwd: Optional[Path] = None, env: Optional[Dict[str, Optional[str]]] = None, defaults: bool = True) -> Result:
+def run_command(
+    args: Sequence[str],
+    cwd: Optional[Path] = None,
+    env: Optional[Dict[str, Optional[str]]] = None,
+    defaults: bool = True,
+) -> Result:
     """``python -m gan_lightning.run ARGS`` in this process (with the tests' defaults unless ``defaults`` is false)."""
     return command("run", with_test_defaults(args) if defaults else args, cwd=cwd, env=env)

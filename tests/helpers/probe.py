@@ -53,4 +53,6 @@ class RankProbe(pl.Callback):
 
 
 def load(run_dir: Path) -> Dict[int, Dict[str, Any]]:
-    return {int(p.stem[4:]): torch.load(p, weights_only=True) for p in sorted((Path(run_dir) / "probe").glob("rank*.pt"))}
+    return {
+        int(p.stem[4:]): torch.load(p, weights_only=True) for p in sorted((Path(run_dir) / "probe").glob("rank*.pt"))
+    }

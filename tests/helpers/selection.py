@@ -35,14 +35,18 @@ def called_names(node: ast.AST) -> Set[str]:
     return names
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def module_functions(path: Path) -> Dict[str, FrozenSet[str]]:
     """Every function defined in a test file (methods and nested ones included) with the names it calls."""
     tree = ast.parse(path.read_text())
-    return {node.name: frozenset(called_names(node)) for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    return {
+        node.name: frozenset(called_names(node))
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def suite_functions() -> Dict[str, FrozenSet[str]]:
     """The functions of every file of the test suite, by name (a name defined twice counts with both bodies)."""
     merged: Dict[str, Set[str]] = {}

@@ -67,9 +67,7 @@ def start_cluster(timeout: float = 600) -> str:
     proc = _run_script("start", timeout=timeout)
     output = proc.stdout + proc.stderr
     if proc.returncode != 0:
-        raise RuntimeError(
-            f"{SCRIPT} start failed (exit {proc.returncode}); logs under {state_dir()}:\n{output}"
-        )
+        raise RuntimeError(f"{SCRIPT} start failed (exit {proc.returncode}); logs under {state_dir()}:\n{output}")
     return output
 
 
@@ -94,9 +92,7 @@ def wait_for_jobs(timeout: float = 300, poll: float = 1.0) -> None:
         if proc.returncode == 0 and not proc.stdout.strip():
             return
         if time.monotonic() >= deadline:
-            raise TimeoutError(
-                f"SLURM jobs still queued after {timeout:.0f}s:\n{proc.stdout}{proc.stderr}"
-            )
+            raise TimeoutError(f"SLURM jobs still queued after {timeout:.0f}s:\n{proc.stdout}{proc.stderr}")
         time.sleep(poll)
 
 

@@ -9,7 +9,15 @@ from typing import Dict, Sequence
 import torch
 
 from gan_lightning.adapter.checkpoint_layout import (
-    LOOPS, OPTIMIZERS, WEIGHTS, data_position, map_optimizer_states, optimizer_states, weights, with_data_position, without_run_parts,
+    LOOPS,
+    OPTIMIZERS,
+    WEIGHTS,
+    data_position,
+    map_optimizer_states,
+    optimizer_states,
+    weights,
+    with_data_position,
+    without_run_parts,
 )  # fmt: skip
 from gan_lightning.errors import UserError
 from gan_lightning.sweeps.vectorized.layers import stacked_name
@@ -52,13 +60,20 @@ def group_checkpoint(members: Sequence[Dict]) -> Dict:
     """The checkpoint of a group whose members are the runs that saved ``members`` (at the same step)."""
     steps = sorted({read_training_state(member).steps_done for member in members})
     if len(steps) != 1:
-        raise UserError(f"the members' checkpoints are at different steps ({', '.join(map(str, steps))}): they cannot train as one group")
+        raise UserError(
+            f"the members' checkpoints are at different steps ({', '.join(map(str, steps))}): they cannot train as one group"
+        )
     first = members[0]
     group = without_run_parts(first)
-    group[WEIGHTS] = {stacked_key(name): torch.stack([weights(member)[name] for member in members]) for name in weights(first)}
+    group[WEIGHTS] = {
+        stacked_key(name): torch.stack([weights(member)[name] for member in members]) for name in weights(first)
+    }
     group[OPTIMIZERS] = map_optimizer_states([optimizer_states(member) for member in members], torch.stack)
     group[LOOPS] = with_data_position(first, {"members": [data_position(member) for member in members]})
     states = [read_training_state(member) for member in members]
     cuda = [state.cuda_rng_states[0] for state in states] if all(state.cuda_rng_states for state in states) else None
-    group[PROJECT_KEY] = {**first[PROJECT_KEY], MEMBER_STREAMS: {"cpu": [state.cpu_rng_state for state in states], "cuda": cuda}}
+    group[PROJECT_KEY] = {
+        **first[PROJECT_KEY],
+        MEMBER_STREAMS: {"cpu": [state.cpu_rng_state for state in states], "cuda": cuda},
+    }
     return group

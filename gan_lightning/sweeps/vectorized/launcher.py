@@ -10,17 +10,17 @@ trains its members with gan_lightning.sweeps.vectorized.members; the multirun's 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from omegaconf import OmegaConf, open_dict
 
-from gan_lightning.sweeps import report
 from gan_lightning.errors import UserError
+from gan_lightning.sweeps import report
 
 log = logging.getLogger("gan_lightning")
 
@@ -54,7 +54,11 @@ def plan(jobs: Sequence[Job], max_members: Optional[int] = None) -> List[List[Jo
     """Jobs grouped by their overrides other than the seed, in sweep order; groups of at most ``max_members``."""
     groups: Dict[Any, List[Job]] = {}
     for number, overrides in jobs:
-        key = tuple(o for o in overrides if override_key(o) != "seed") if seed_of(overrides) is not None else ("job", number)
+        key = (
+            tuple(o for o in overrides if override_key(o) != "seed")
+            if seed_of(overrides) is not None
+            else ("job", number)
+        )
         groups.setdefault(key, []).append((number, list(overrides)))
     size = max_members or max(len(group) for group in groups.values())
     return [group[start : start + size] for group in groups.values() for start in range(0, len(group), size)]
@@ -89,7 +93,9 @@ class GroupTask:
 
 def inner_launcher(launcher: Any) -> Any:
     if launcher.groups not in GROUPS_LAUNCHERS:
-        raise UserError(f"hydra.launcher.groups={launcher.groups!r} is not a launcher for the groups; allowed: {', '.join(GROUPS_LAUNCHERS)}")
+        raise UserError(
+            f"hydra.launcher.groups={launcher.groups!r} is not a launcher for the groups; allowed: {', '.join(GROUPS_LAUNCHERS)}"
+        )
     if launcher.groups == "basic":
         from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 
@@ -119,11 +125,19 @@ def launch_groups(launcher: Any, job_overrides: Sequence[Sequence[str]], initial
         overrides = [*jobs[0][1], f"hydra.sweep.subdir={quoted(subdirs[0])}"]  # the first member's directory
         inner_jobs.append(overrides)
         if len(jobs) > 1:
-            members = [MemberJob(seed_of(o), o, os.path.abspath(sweep_dir / subdir)) for (_, o), subdir in zip(jobs, subdirs)]
+            members = [
+                MemberJob(seed_of(o), o, os.path.abspath(sweep_dir / subdir)) for (_, o), subdir in zip(jobs, subdirs)
+            ]
             groups[task_key(overrides)] = members
-            log.info(f"vectorized group of {len(jobs)} seeds ({', '.join(str(m.seed) for m in members)}): {' '.join(filter_overrides(inner_jobs[-1][:-1]))}")
+            log.info(
+                f"vectorized group of {len(jobs)} seeds ({', '.join(str(m.seed) for m in members)}): {' '.join(filter_overrides(inner_jobs[-1][:-1]))}"
+            )
     inner = inner_launcher(launcher)
-    inner.setup(hydra_context=launcher.hydra_context, task_function=GroupTask(launcher.task_function, groups), config=launcher.config)
+    inner.setup(
+        hydra_context=launcher.hydra_context,
+        task_function=GroupTask(launcher.task_function, groups),
+        config=launcher.config,
+    )
     returns = inner.launch(inner_jobs, initial_job_idx)
     for jobs, returned in zip(planned, returns):
         if len(jobs) > 1 and returned.status == JobStatus.COMPLETED:
@@ -135,7 +149,9 @@ def per_member(jobs: List[Job], returned: JobReturn) -> List[JobReturn]:
     """One result per job of the sweep: a group's job returns its members' values together."""
     if len(jobs) == 1:
         return [returned]
-    members = [dataclasses.replace(returned, overrides=overrides) for _, overrides in jobs]  # a failed job's error, for each
+    members = [
+        dataclasses.replace(returned, overrides=overrides) for _, overrides in jobs
+    ]  # a failed job's error, for each
     if returned.status == JobStatus.COMPLETED:
         for member, value in zip(members, returned.return_value.values):
             member.return_value = value

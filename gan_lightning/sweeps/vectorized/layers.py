@@ -67,9 +67,13 @@ def member_major_layer(layer: nn.Module) -> Optional[nn.Module]:
     if type(layer) is nn.Linear:
         form = MemberLinear(layer.in_features, layer.out_features, bias=layer.bias is not None, **settings)
     elif type(layer) is nn.BatchNorm1d:
-        form = MemberBatchNorm1d(layer.num_features, layer.eps, layer.momentum, layer.affine, layer.track_running_stats, **settings)
+        form = MemberBatchNorm1d(
+            layer.num_features, layer.eps, layer.momentum, layer.affine, layer.track_running_stats, **settings
+        )
     elif type(layer) is nn.LayerNorm:
-        form = MemberLayerNorm(layer.normalized_shape, layer.eps, layer.elementwise_affine, bias=layer.bias is not None, **settings)
+        form = MemberLayerNorm(
+            layer.normalized_shape, layer.eps, layer.elementwise_affine, bias=layer.bias is not None, **settings
+        )
     else:
         return None
     return form.train(layer.training)
@@ -118,7 +122,9 @@ class Members(nn.Module):
         # module's children so that parameters(), state_dict() and .to() see the stacked tensors alone.
         object.__setattr__(self, "architecture", copy.deepcopy(networks[0]).to("meta"))
         object.__setattr__(self, "member_major", member_major_form(self.architecture) if member_major else None)
-        object.__setattr__(self, "vmapped", copy.deepcopy(self.architecture))  # the form vmap runs; its slots take each call's tensors
+        object.__setattr__(
+            self, "vmapped", copy.deepcopy(self.architecture)
+        )  # the form vmap runs; its slots take each call's tensors
         self.parameter_names = [name for name, _ in networks[0].named_parameters()]
         self.buffer_names = [name for name, _ in networks[0].named_buffers()]
         # Where each tensor sits in the forms that run: (its owner's dict of parameters or buffers, its name there).
@@ -137,7 +143,9 @@ class Members(nn.Module):
 
     def slots(self, form: nn.Module) -> List[tuple]:
         """For every parameter, then every buffer: the dict of ``form``'s module that holds it, and its key there."""
-        held = [(name, "_parameters") for name in self.parameter_names] + [(name, "_buffers") for name in self.buffer_names]
+        held = [(name, "_parameters") for name in self.parameter_names] + [
+            (name, "_buffers") for name in self.buffer_names
+        ]
         slots = []
         for name, kind in held:
             owner, _, leaf = name.rpartition(".")
@@ -149,7 +157,7 @@ class Members(nn.Module):
         for (holder, key), tensor in zip(slots, tensors):
             holder[key] = tensor
 
-    def train(self, mode: bool = True) -> "Members":
+    def train(self, mode: bool = True) -> Members:
         for form in (self.architecture, self.vmapped, self.member_major):
             if form is not None:
                 form.train(mode)
@@ -176,7 +184,10 @@ class Members(nn.Module):
 
     def forward_member_major(self, *inputs):
         # The stacked tensors themselves go into the member-major layers' slots (again at every call: .to() replaces buffers).
-        self.fill(self.member_major_slots, [getattr(self, stacked_name(name)) for name in self.parameter_names + self.buffer_names])
+        self.fill(
+            self.member_major_slots,
+            [getattr(self, stacked_name(name)) for name in self.parameter_names + self.buffer_names],
+        )
         rows = [None if x is None else x.transpose(0, MEMBER_DIM).reshape(-1, *x.shape[2:]) for x in inputs]
         out = self.member_major(*rows)
         return out.reshape(self.count, -1, *out.shape[1:]).transpose(0, MEMBER_DIM)
@@ -191,7 +202,9 @@ class Members(nn.Module):
             network.get_parameter(name).data = stacked.data[member]
         for name, stacked in buffers.items():
             owner, _, leaf = name.rpartition(".")
-            setattr(network.get_submodule(owner), leaf, stacked[member])  # a registered buffer's name: it stays a buffer
+            setattr(
+                network.get_submodule(owner), leaf, stacked[member]
+            )  # a registered buffer's name: it stays a buffer
         return network.train(self.training)
 
 

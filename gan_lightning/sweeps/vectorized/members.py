@@ -30,25 +30,31 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from gan_lightning.adapter.access import attach, checkpoint_now, place_like
 from gan_lightning.adapter.checkpoint_layout import callback_states, set_callback_states
-from gan_lightning.runs.build import build_callbacks, build_trainer, module_settings
-from gan_lightning.runs.context import RunContext
 from gan_lightning.callbacks.checkpoint import PeriodicCheckpoint
 from gan_lightning.callbacks.interrupt import StopOnSignal
 from gan_lightning.callbacks.progress import ProgressLog
-from gan_lightning.runs.checkpoints import AtomicCheckpointIO, Resume, check_compatible, select_resume
 from gan_lightning.config import Config, to_config, validate
 from gan_lightning.errors import UserError
-from gan_lightning.training.module import GAN
-from gan_lightning.runs.jobs import SweepStopped, is_parallel, job_threads, sweep_stopping
-from gan_lightning.training.periodic import Periodic
-from gan_lightning.runs.context import run_context
-from gan_lightning.runs.lifecycle import end_summary, initial_summary, quiet_dependencies, record_failure, report_end, sweep_value
-from gan_lightning.runs.training import own_run_id, previous_metrics, record_outcome
+from gan_lightning.runs.build import build_callbacks, build_trainer, module_settings
+from gan_lightning.runs.checkpoints import AtomicCheckpointIO, Resume, check_compatible, select_resume
+from gan_lightning.runs.context import RunContext, run_context
 from gan_lightning.runs.directory import RunDirectory, job_log_name
-from gan_lightning.tracking.loggers import build_loggers
-from gan_lightning.sweeps.vectorized.launcher import MemberJob
+from gan_lightning.runs.jobs import SweepStopped, is_parallel, job_threads, sweep_stopping
+from gan_lightning.runs.lifecycle import (
+    end_summary,
+    initial_summary,
+    quiet_dependencies,
+    record_failure,
+    report_end,
+    sweep_value,
+)
+from gan_lightning.runs.training import own_run_id, previous_metrics, record_outcome
 from gan_lightning.sweeps.vectorized.checkpoints import group_checkpoint, member_checkpoint
+from gan_lightning.sweeps.vectorized.launcher import MemberJob
 from gan_lightning.sweeps.vectorized.module import Group, VectorizedGAN, build_group, check_vectorizable
+from gan_lightning.tracking.loggers import build_loggers
+from gan_lightning.training.module import GAN
+from gan_lightning.training.periodic import Periodic
 
 log = logging.getLogger("gan_lightning")
 
@@ -179,13 +185,18 @@ class MemberRuns(pl.Callback):
             for callback in member.callbacks:
                 callback.on_train_start(member.trainer, member.module)
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: VectorizedGAN, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: VectorizedGAN, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         steps_done = pl_module.steps_done
         for member in self.members:
             member.module.steps_done = steps_done  # logged_step, and when periodic callbacks fire, follow from it
         if pl_module.logging_now:
             self.log_values(trainer, pl_module)
-        if any(isinstance(callback, Periodic) and callback.fires_after_step(pl_module) for callback in self.members[0].callbacks):
+        if any(
+            isinstance(callback, Periodic) and callback.fires_after_step(pl_module)
+            for callback in self.members[0].callbacks
+        ):
             pl_module.check_losses()  # nothing is saved, drawn or evaluated from weights a non-finite loss spoilt
         for member in self.members:
             for callback in member.callbacks:
@@ -196,7 +207,9 @@ class MemberRuns(pl.Callback):
         rows = pl_module.latest_member_values
         for member, values in zip(self.members, rows):
             member.module.log_values(values, member.module.logged_step)
-        pl_module.log_values({name: sum(row[name] for row in rows) / len(rows) for name in rows[0]}, pl_module.logged_step)
+        pl_module.log_values(
+            {name: sum(row[name] for row in rows) / len(rows) for name in rows[0]}, pl_module.logged_step
+        )
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: VectorizedGAN) -> None:
         for member in self.members:
@@ -227,7 +240,16 @@ def new_members(cfg: DictConfig, jobs: Sequence[MemberJob], context_of) -> List[
     for job in jobs:
         member_cfg = member_config(cfg, job.seed)
         context = context_of(member_cfg, Path(job.run_dir), job.overrides)
-        members.append(Member(job, to_config(member_cfg), member_cfg, context, RunDirectory(context.run_dir), initial_summary(job.overrides)))
+        members.append(
+            Member(
+                job,
+                to_config(member_cfg),
+                member_cfg,
+                context,
+                RunDirectory(context.run_dir),
+                initial_summary(job.overrides),
+            )
+        )
     return members
 
 
@@ -261,16 +283,24 @@ def train_group(members: List[Member], log_name: str) -> None:
     group = build_group(first, [m.job.seed for m in members])
     for index, member in enumerate(members):
         if member.resume is not None:
-            check_compatible(member.resume, member_module(group.module, index, member.config), member.context.config.get("choices", {}))
+            check_compatible(
+                member.resume,
+                member_module(group.module, index, member.config),
+                member.context.config.get("choices", {}),
+            )
     for member in members:
         member.directory.claim(member.cfg, member_hydra_config(hydra_config, member), log_name)
         member.context.run_id = member.directory.run_id(own_run_id(member.resume, member.context.run_dir))
         member.context.resume_step = member.resume.steps_done if member.resume else 0
     steps_done = members[0].context.resume_step
     if steps_done >= first.trainer.max_steps:
-        log.info(f"the members' checkpoints are at step {steps_done}, trainer.max_steps={first.trainer.max_steps}: nothing left to train")
+        log.info(
+            f"the members' checkpoints are at step {steps_done}, trainer.max_steps={first.trainer.max_steps}: nothing left to train"
+        )
         for member in members:
-            member.summary.update(status="completed", global_step=steps_done, metrics=previous_metrics(member.context.run_dir))
+            member.summary.update(
+                status="completed", global_step=steps_done, metrics=previous_metrics(member.context.run_dir)
+            )
         return
     if steps_done:
         log.info(f"resuming {len(members)} members from their checkpoints at step {steps_done}")
@@ -291,7 +321,9 @@ def member_hydra_config(hydra_config: Any, member: Member) -> Any:
 def fit_group(group: Group, members: List[Member]) -> None:
     first = members[0].config
     for member in members:
-        member.callbacks = [c for c in build_callbacks(member.config, member.context) if not isinstance(c, (ProgressLog, StopOnSignal))]
+        member.callbacks = [
+            c for c in build_callbacks(member.config, member.context) if not isinstance(c, (ProgressLog, StopOnSignal))
+        ]
         loggers = build_loggers(
             member.config.logger, member.context.run_dir, member.context.run_id, member.context.resume_step, member.context.name,
             member.context.group, member.context.tags, hparams=member.context.config, alongside=True,
@@ -305,7 +337,9 @@ def fit_group(group: Group, members: List[Member]) -> None:
     try:
         if members[0].resume is not None:
             checkpoint = group_checkpoint([m.resume.checkpoint for m in members])
-            set_callback_states(checkpoint, {})  # each member's callbacks take their own states (MemberRuns.on_train_start)
+            set_callback_states(
+                checkpoint, {}
+            )  # each member's callbacks take their own states (MemberRuns.on_train_start)
             resume_path = staging / "group.ckpt"
             AtomicCheckpointIO().save_checkpoint(checkpoint, resume_path)
         with stop.installed(group.module):
@@ -326,7 +360,7 @@ def group_callbacks(config: Config, members: List[Member]) -> List[pl.Callback]:
     return callbacks
 
 
-def run_group(cfg: DictConfig, jobs: Sequence[MemberJob]) -> "GroupResult":
+def run_group(cfg: DictConfig, jobs: Sequence[MemberJob]) -> GroupResult:
     """Train ``jobs`` as one vectorized group; each member's directory ends with its summary."""
     quiet_dependencies()
     hydra_config = HydraConfig.get()

@@ -40,11 +40,11 @@ from gan_lightning.sweeps.vectorized.data import MemberDataModule
 from gan_lightning.sweeps.vectorized.layers import MEMBER_DIM, Members, per_member_norm
 from gan_lightning.training.losses import Layout
 from gan_lightning.training.module import GAN, parameters_of
+from gan_lightning.training.scalars import measured
 from gan_lightning.training.state import project_part
 
 if TYPE_CHECKING:
     from gan_lightning.config import Config
-
 
 
 class MemberStreams:
@@ -77,7 +77,7 @@ class MemberStreams:
         return {"cpu": current.get("cpu", self.cpu_states), "cuda": current.get("cuda", self.cuda_states)}
 
     @classmethod
-    def from_state_dict(cls, state: Dict[str, List[Tensor]]) -> "MemberStreams":
+    def from_state_dict(cls, state: Dict[str, List[Tensor]]) -> MemberStreams:
         return cls(state["cpu"], state["cuda"])
 
 
@@ -108,7 +108,9 @@ class MemberLayout(Layout):
 
     def uniform_per_sample(self, like: Tensor) -> Tensor:
         shape = (len(like), *[1] * (like.dim() - 2))
-        return self.streams.draw(like.device, lambda stream: torch.rand(shape, generator=stream, device=like.device, dtype=like.dtype))
+        return self.streams.draw(
+            like.device, lambda stream: torch.rand(shape, generator=stream, device=like.device, dtype=like.dtype)
+        )
 
 
 class VectorizedGAN(GAN):
@@ -136,10 +138,10 @@ class VectorizedGAN(GAN):
             gradient.mul_(scale.view(-1, *[1] * (gradient.dim() - 1)))
 
     def log_step(self, d_loss, g_loss, real_out, fake_out, d_optimizer, g_optimizer) -> None:
-        measured = self.measured(d_loss, g_loss, real_out, fake_out)  # a value per member each
-        rows = torch.stack([value.float() for value in measured.values()]).T.tolist()  # one host read
+        values = measured(self, d_loss, g_loss, real_out, fake_out)  # a value per member each
+        rows = torch.stack([value.float() for value in values.values()]).T.tolist()  # one host read
         shared = {"lr/d": d_optimizer.param_groups[0]["lr"], "lr/g": g_optimizer.param_groups[0]["lr"]}
-        self.latest_member_values = [{**dict(zip(measured, row)), **shared} for row in rows]
+        self.latest_member_values = [{**dict(zip(values, row)), **shared} for row in rows]
 
     def on_save_checkpoint(self, checkpoint: Dict) -> None:
         super().on_save_checkpoint(checkpoint)
@@ -164,16 +166,32 @@ def check_vectorizable(cfg: Config) -> None:
     """Refuse, naming the setting, what members cannot reproduce of separate runs."""
     refusals = {
         "model.conditional": (cfg.model.conditional, "false: conditional networks draw class labels"),
-        "model.d_dropout": (getattr(cfg.model, "d_dropout", 0.0) > 0, "0: dropout draws random numbers inside D's forward pass"),
-        "model.d_dropout_input": (getattr(cfg.model, "d_dropout_input", 0.0) > 0, "0: dropout draws random numbers inside D's forward pass"),
-        "model.d_spectral_norm": (cfg.model.d_spectral_norm, "false: its power iteration writes into its vectors in place (out=), which vmap cannot batch"),
+        "model.d_dropout": (
+            getattr(cfg.model, "d_dropout", 0.0) > 0,
+            "0: dropout draws random numbers inside D's forward pass",
+        ),
+        "model.d_dropout_input": (
+            getattr(cfg.model, "d_dropout_input", 0.0) > 0,
+            "0: dropout draws random numbers inside D's forward pass",
+        ),
+        "model.d_spectral_norm": (
+            cfg.model.d_spectral_norm,
+            "false: its power iteration writes into its vectors in place (out=), which vmap cannot batch",
+        ),
         "trainer.on_nan": (cfg.trainer.on_nan == "skip", "stop: a skipped update would be every member's"),
         "trainer.compile": (cfg.trainer.compile, "false"),
-        "trainer.devices": (str(cfg.trainer.devices) not in ("1", "auto") or cfg.trainer.num_nodes != 1, "1 (one process trains the members)"),
+        "trainer.devices": (
+            str(cfg.trainer.devices) not in ("1", "auto") or cfg.trainer.num_nodes != 1,
+            "1 (one process trains the members)",
+        ),
     }
     for setting, (refused, allowed) in refusals.items():
         if refused:
-            value = getattr(cfg.model, setting.split(".")[1], None) if setting.startswith("model.") else getattr(cfg.trainer, setting.split(".")[1])
+            value = (
+                getattr(cfg.model, setting.split(".")[1], None)
+                if setting.startswith("model.")
+                else getattr(cfg.trainer, setting.split(".")[1])
+            )
             raise UserError(f"{setting}={value} cannot be trained with vectorized seeds; allowed: {allowed}")
 
 
