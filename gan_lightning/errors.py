@@ -4,6 +4,11 @@ and stop signals."""
 import signal
 from typing import Iterable
 
+# Exit statuses. A user error (bad setting, missing data, unusable checkpoint, full disk) prints its message and
+# no traceback; a bug of ours exits 1 with its traceback; a stop signal exits 128 + its number (143 for SIGTERM).
+USER_ERROR_EXIT = 2
+DIVERGED_EXIT = 3
+
 
 class UserError(Exception):
     """A setting, a path or an input the user gave is not usable; the message says which and what is allowed."""

@@ -360,7 +360,7 @@ class ReplayTimer(pl.Callback):
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if module.steps_done != self.at:
             return
-        graph = next(iter(module.step_graphs.graphs.values())).graph
+        graph = next(iter(module.steps.graphs.graphs.values())).graph
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         for _ in range(10):
             graph.replay()

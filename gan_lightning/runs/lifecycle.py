@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_lightning.callbacks.checkpoint_files import last_checkpoint
 from gan_lightning.config import to_config, validate
-from gan_lightning.errors import Diverged, Interrupted, UserError
+from gan_lightning.errors import DIVERGED_EXIT, USER_ERROR_EXIT, Diverged, Interrupted, UserError
 from gan_lightning.files import user_fixable
 from gan_lightning.runs.context import RunContext, run_context
 from gan_lightning.runs.directory import RunDirectory, continues_own_run, job_log_name
@@ -48,12 +48,6 @@ def quiet_dependencies() -> None:
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
         lambda record: not str(record.msg).startswith("💡")
     )
-
-
-# Exit statuses. A user error (bad setting, missing data, unusable checkpoint, full disk) prints its message and
-# no traceback; a bug of ours exits 1 with its traceback; a stop signal exits 128 + its number (143 for SIGTERM).
-USER_ERROR_EXIT = 2
-DIVERGED_EXIT = 3
 
 
 def run(cfg: DictConfig) -> Optional[float]:

@@ -1,0 +1,359 @@
+"""The command line of ``python -m gan_lightning.run``, checked before Hydra runs it.
+
+Hydra answers a wrong key, type or option with several lines of its own text and exit code 1, and accepts a ``+key``
+the schema does not know (then ignores it). Here each override is parsed and the first job's config composed as Hydra
+will compose it; what is wrong becomes one ``UserError`` naming the setting, its value and what is allowed (exit code
+2, nothing written). Also checked: the search space of an Optuna sweep, the run or sweep directory, and that a SLURM
+launcher has a cluster to submit to. Hydra's flags may come anywhere on the line (``a=b -m c=d``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, List, Sequence, Tuple
+
+from omegaconf import DictConfig, OmegaConf
+
+from gan_lightning.config import CONF_DIR, compose
+from gan_lightning.errors import UserError
+from gan_lightning.runs.jobs import VECTORIZED_TARGET
+
+# Hydra's own flags: those followed by a value, those without one (--info takes a value when one follows).
+FLAGS_WITH_VALUE = {
+    "-c",
+    "--cfg",
+    "-p",
+    "--package",
+    "-cp",
+    "--config-path",
+    "-cn",
+    "--config-name",
+    "-cd",
+    "--config-dir",
+    "--experimental-rerun",
+}
+FLAGS = {
+    "-m",
+    "--multirun",
+    "-h",
+    "--help",
+    "--hydra-help",
+    "--resolve",
+    "-r",
+    "--run",
+    "-sc",
+    "--shell-completion",
+    "--version",
+    "--info",
+}
+# Flags after which Hydra runs nothing: it prints help or the config.
+NOTHING_RUNS = {"-h", "--help", "--hydra-help", "--info", "-c", "--cfg", "-sc", "--shell-completion", "--version"}
+INFO_TOPICS = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
+SLURM_LAUNCHER = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+SLURM_PING_TIMEOUT_S = 10
+NAME_MAX = 255  # bytes of one file name, on the file systems Linux uses
+EXPECTED_TYPES = {"Integer": "a whole number", "Float": "a number", "Boolean": "true or false", "String": "a string"}
+
+
+def hydra_argv(argv: Sequence[str]) -> List[str]:
+    """``argv`` with Hydra's flags (and their values) first, the overrides after them in their order: Hydra's parser
+    takes overrides only after the last flag, people type them anywhere."""
+    flags: List[str] = []
+    overrides: List[str] = []
+    tokens = list(argv)
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token in FLAGS_WITH_VALUE and i + 1 < len(tokens):
+            flags += tokens[i : i + 2]
+            i += 2
+            continue
+        if token == "--info" and i + 1 < len(tokens) and tokens[i + 1] in INFO_TOPICS:
+            flags += tokens[i : i + 2]
+            i += 2
+            continue
+        (flags if token in FLAGS or token.startswith("--") else overrides).append(token)
+        i += 1
+    return flags + overrides
+
+
+def runs_something(argv: Sequence[str]) -> bool:
+    return not any(token in NOTHING_RUNS for token in argv)
+
+
+def split_argv(argv: Sequence[str]) -> Tuple[List[str], bool]:
+    """The overrides of a command line (flags and their values left out) and whether it is a multirun."""
+    overrides, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token in FLAGS_WITH_VALUE:
+            skip = True
+        elif not token.startswith("-"):
+            overrides.append(token)
+    return overrides, any(token in ("-m", "--multirun") for token in argv)
+
+
+def check_command_line(argv: Sequence[str]) -> None:
+    """Raise UserError for the first thing of ``argv`` (flags first, as hydra_argv orders them) that Hydra would
+    refuse with its own text, or accept and ignore."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides, multirun = split_argv(argv)
+    parser = OverridesParser.create()
+    parsed = []
+    for text in overrides:
+        try:
+            parsed.append(parser.parse_override(text))
+        except Exception as error:  # Hydra's grammar: its message names the token it stopped at
+            raise not_a_setting(text, error) from None
+    first_job = []
+    for text, override in zip(overrides, parsed):
+        check_interval(text, override.value())
+        if override.is_sweep_override() and not multirun:
+            raise UserError(
+                f"{text} lists several values, which only a multirun runs: add -m (python -m gan_lightning.run -m {text} ...)."
+            )
+        first_job.append(first_value(text, override))
+    cfg = composed(first_job, overrides)
+    for text, override in zip(overrides, parsed):
+        if override.is_add() or override.is_force_add():
+            check_added_key(text, override.key_or_group, cfg)
+    check_search_space(cfg)
+    check_launcher(cfg)
+    check_output_directory(cfg, multirun)
+
+
+def not_a_setting(text: str, error: Exception) -> UserError:
+    if "=" not in text:
+        return UserError(
+            f"{text!r} is not a key=value setting: a value with spaces is one argument only when quoted "
+            f"(hydra.run.dir='/tmp/my runs'), and settings are key=value (see --help)."
+        )
+    detail = str(error).strip().splitlines()[0]
+    return UserError(
+        f"{text!r} is not a setting Hydra can read ({detail}); sweeps are written a,b,c or range(...), choice(...), interval(...)."
+    )
+
+
+def first_value(text: str, override: Any) -> str:
+    """The override as the first job of a multirun has it: the first value of a sweep, the lower end of an interval."""
+    if not override.is_sweep_override():
+        return text
+    key = text.split("=", 1)[0]
+    try:
+        return f"{key}={next(iter(override.sweep_string_iterator()))}"
+    except Exception:  # an interval (Optuna): its lower end stands for it
+        return f"{key}={override.value().start}"
+
+
+def composed(first_job: List[str], overrides: List[str]) -> DictConfig:
+    """The first job's config with Hydra's node, or UserError naming the override that breaks its composition."""
+    from hydra.errors import ConfigCompositionException, MissingConfigException
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+
+    try:
+        return compose(first_job, with_hydra=True)
+    except MissingConfigException as error:
+        match = re.search(r"Could not find '([^']+)/([^'/]+)'", str(error))
+        if match is None:
+            raise UserError(str(error).strip().splitlines()[0]) from None
+        group, option = match.groups()
+        raise UserError(
+            f"{group}={option} is not allowed: one of {', '.join(group_options(group)) or '(none)'}."
+        ) from None
+    except ConfigCompositionException as error:
+        cause = error.__cause__
+        text = next((o for o in overrides if o.lstrip("+~").split("=", 1)[0] in str(error)), None) or str(error)
+        key, _, value = text.lstrip("+~").partition("=")
+        if key.startswith("hydra.sweeper.params."):
+            raise UserError(
+                f"{text}: an Optuna parameter is given on the command line as SETTING=SPACE "
+                f"('optimizer.g.lr=tag(log,interval(1e-4,1e-3))'), or under hydra.sweeper.params in a preset."
+            ) from None
+        if isinstance(cause, ValidationError):
+            expected = re.search(r"converted to (\w+)", str(cause))
+            allowed = (
+                EXPECTED_TYPES.get(expected.group(1), expected.group(1))
+                if expected
+                else "a value of the setting's type"
+            )
+            raise UserError(f"{key}={value!r} is not allowed: {allowed}.") from None
+        if isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
+            others = [job for job, text_of in zip(first_job, overrides) if text_of != text]
+            raise unknown_key(key, value, others) from None
+        raise UserError(f"{text}: {str(cause or error).strip().splitlines()[0]}") from None
+
+
+def group_options(group: str) -> List[str]:
+    folder = CONF_DIR / group
+    return sorted(path.stem for path in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def unknown_key(key: str, value: str, others: Sequence[str] = ()) -> UserError:
+    """The message for a key the config (composed with the ``others`` overrides) has no setting for: where the first
+    unknown part is, and what is there."""
+    try:
+        cfg = compose(list(others), with_hydra=key.startswith("hydra."))
+    except Exception:  # another override is wrong too: the defaults name what there is
+        cfg = compose([], with_hydra=key.startswith("hydra."))
+    parts = key.split(".")
+    node: Any = cfg
+    for depth, part in enumerate(parts):
+        if not isinstance(node, DictConfig) or part not in node:
+            where = ".".join(parts[:depth]) or "the config"
+            known = ", ".join(str(k) for k in node.keys()) if isinstance(node, DictConfig) else "none"
+            option = cfg_option(cfg, parts[0]) if depth else ""
+            return UserError(f"{key}={value}: {where}{option} has no setting '{part}'; its settings: {known}.")
+        node = node[part]
+    return UserError(f"{key}={value}: not a setting of the config.")
+
+
+def cfg_option(cfg: DictConfig, group: str) -> str:
+    """`` (model=dcgan)``: the option the config chose in ``group``, for messages."""
+    node = cfg.get(group)
+    kind = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
+    option = getattr(kind, "option", "") if kind is not None else ""
+    return f" ({group}={option})" if option else ""
+
+
+def check_added_key(text: str, key: str, cfg: DictConfig) -> None:
+    """A ``+key=value`` whose key no schema has is refused: the run would accept it and never read it."""
+    if "/" in key or (CONF_DIR / key).is_dir():
+        return  # a config group (+experiment=...)
+    parent_key, _, leaf = key.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_key, default=None) if parent_key else cfg
+    kind = OmegaConf.get_type(parent) if isinstance(parent, DictConfig) else None
+    if kind is None or not dataclasses.is_dataclass(kind):
+        return  # a node the schema leaves open (hydra.*, a callback's arguments)
+    names = [field.name for field in dataclasses.fields(kind)]
+    if leaf not in names:
+        hint = " (a few steps with tiny metrics and no W&B: debug=fast_dev_run)" if leaf == "fast_dev_run" else ""
+        where = parent_key or "the config"
+        raise UserError(
+            f"{text} adds a setting nothing reads: {where} has no '{leaf}'; its settings: {', '.join(names)}{hint}."
+        )
+
+
+def check_interval(text: str, value: Any) -> None:
+    """An Optuna interval (on the command line or in a search space): low < high, and above 0 on a log scale."""
+    if type(value).__name__ != "IntervalSweep":
+        return
+    if not value.start < value.end:
+        raise UserError(
+            f"{text}: interval({value.start}, {value.end}) is empty; allowed: interval(low, high) with low < high."
+        )
+    if "log" in value.tags and value.start <= 0:
+        raise UserError(f"{text}: a log scale needs a lower end above 0, not {value.start}.")
+
+
+def check_search_space(cfg: DictConfig) -> None:
+    """An Optuna search (hparams_search=...): every parameter a setting of the config, every interval low < high (and
+    above 0 on a log scale), every choice of a value the setting's type takes."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = OmegaConf.select(cfg, "hydra.sweeper.params", default=None)
+    if not params:
+        return
+    parser = OverridesParser.create()
+    job = OmegaConf.masked_copy(cfg, [k for k in cfg.keys() if k != "hydra"])
+    for key, space in params.items():
+        text = f"hydra.sweeper.params.{key}={space}"
+        group = (CONF_DIR / str(key)).is_dir()
+        if not group and OmegaConf.select(job, str(key), default=None) is None and not has_key(job, str(key)):
+            raise UserError(
+                f"{text}: {key} is not a setting of the config (an Optuna parameter names a setting, such as optimizer.d.lr)."
+            )
+        try:
+            value = parser.parse_override(f"{key}={space}").value()
+        except Exception as error:
+            raise not_a_setting(text, error) from None
+        check_interval(text, value)
+        if type(value).__name__ == "ChoiceSweep" and not group:
+            check_choices(text, job, str(key), list(value.list))
+
+
+def has_key(cfg: DictConfig, key: str) -> bool:
+    parent_key, _, leaf = key.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_key, default=None) if parent_key else cfg
+    return isinstance(parent, DictConfig) and leaf in parent
+
+
+def check_choices(text: str, cfg: DictConfig, key: str, choices: List[Any]) -> None:
+    current = OmegaConf.select(cfg, key, default=None)
+    if isinstance(current, bool):
+        wrong = [c for c in choices if not isinstance(c, bool)]
+    elif isinstance(current, int):
+        wrong = [c for c in choices if not isinstance(c, int) or isinstance(c, bool)]
+    elif isinstance(current, float):
+        wrong = [c for c in choices if not isinstance(c, (int, float)) or isinstance(c, bool)]
+    else:
+        return
+    if wrong:
+        raise UserError(f"{text}: {key} takes {type(current).__name__} values, not {', '.join(map(repr, wrong))}.")
+
+
+def check_launcher(cfg: DictConfig) -> None:
+    """hydra/launcher=slurm submits with sbatch: a machine without SLURM is told so before anything is written."""
+    launcher = OmegaConf.select(cfg, "hydra.launcher", default=None)
+    if launcher is None:
+        return
+    target = launcher.get("_target_")
+    slurm = target == SLURM_LAUNCHER or (target == VECTORIZED_TARGET and launcher.get("groups") == "slurm")
+    if not slurm:
+        return
+    if shutil.which("sbatch") is None:
+        raise UserError(
+            "hydra/launcher=slurm submits jobs with SLURM's sbatch, which this machine does not have: run on a SLURM "
+            "login node, or use hydra/launcher=basic or parallel here."
+        )
+    try:
+        answer = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=SLURM_PING_TIMEOUT_S)
+        reachable = answer.returncode == 0 and "UP" in answer.stdout
+    except (OSError, subprocess.TimeoutExpired):
+        reachable = False
+    if not reachable:
+        raise UserError(
+            "hydra/launcher=slurm: SLURM's controller does not answer (scontrol ping), so no job can be submitted: start "
+            "it, or run on a machine whose cluster is up."
+        )
+
+
+def check_output_directory(cfg: DictConfig, multirun: bool) -> None:
+    """The run directory (or a multirun's sweep directory) can be made: not an existing file, names the file system
+    takes, a parent the user may write to on a writable file system."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    try:
+        path = Path(str(OmegaConf.select(cfg, key)))
+    except Exception:  # an interpolation only Hydra's job resolves: Hydra's own checks stand
+        return
+    setting = f"{key}={path}" if len(str(path)) <= 200 else f"{key}={str(path)[:80]}...{str(path)[-40:]}"
+    long_part = next((part for part in path.parts if len(os.fsencode(part)) > NAME_MAX), None)
+    if long_part is not None:
+        raise UserError(
+            f"{setting}: a part of it is {len(os.fsencode(long_part))} bytes long; a file system takes at most {NAME_MAX}: "
+            f"choose a shorter {key}."
+        )
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{setting} is an existing file, not a folder: choose another {key}.")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{setting}: {existing} is a file, so no folder can be made under it: choose another {key}.")
+    if read_only(existing):
+        raise UserError(f"{setting}: {existing} is on a read-only file system: choose a {key} on a writable one.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{setting}: {existing} may not be written by this user: choose a {key} you may write to.")
+
+
+def read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
