@@ -56,6 +56,8 @@ class TrainerConfig:
     profiler: Optional[str] = MISSING  # null | simple | advanced: Lightning's profiler, its report in the run directory
     # true: Lightning's per-step machinery is skipped where it adds nothing (gan_lightning/adapter/); false: plain Lightning.
     fast_path: bool = MISSING
+    # true: a smoke run (debug=fast_dev_run): FAST_DEV_RUN_STEPS steps through everything a run does, quickly.
+    fast_dev_run: bool = MISSING
 
     def check_machine(self) -> None:
         """The settings this machine cannot run (checked where the run runs: a SLURM job's node, not the login node)."""
@@ -323,7 +325,26 @@ def to_config(cfg: DictConfig) -> Config:
         ) from None
     if isinstance(config.metrics, AutoMetrics):
         config.metrics = config.metrics.choose(config.data)
+    if config.trainer.fast_dev_run:
+        smoke_run(config)
     return config
+
+
+FAST_DEV_RUN_STEPS = 5
+
+
+def smoke_run(config: Config) -> None:
+    """trainer.fast_dev_run=true (debug=fast_dev_run): the run's own model, data and objective for a few steps, logging
+    every step to the CSV log (no W&B), its metrics measured once at the end on a few samples, one sample grid and
+    one checkpoint at the end: everything a run does, in seconds."""
+    config.trainer.max_steps = min(config.trainer.max_steps, FAST_DEV_RUN_STEPS)
+    config.trainer.log_every_n_steps = 1
+    config.logger.wandb, config.logger.csv = False, True
+    config.callbacks.samples_every_n_steps = config.callbacks.checkpoint_every_n_steps = (
+        config.callbacks.keep_every_n_steps
+    ) = 0
+    config.callbacks.progress_every_n_steps = 1
+    config.metrics = config.metrics.smoke()
 
 
 def validate(cfg: Config) -> None:

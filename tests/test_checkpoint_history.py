@@ -24,10 +24,10 @@ KEPT = ["data=ring8", "model=mlp", "metrics=toy2d", "metrics.every_n_steps=50", 
 
 
 def evaluations(run_dir: Path, metric: str) -> Dict[int, float]:
-    """Each evaluation's value by training step (the CSV log files a step's values under the steps before it)."""
+    """Each evaluation's value by training step (the CSV log files a step's values under its number)."""
     with open(run_dir / "csv" / "metrics.csv", newline="") as f:
         return {
-            int(float(row["step"])) + 1: float(row[f"metrics/{metric}"])
+            int(float(row["step"])): float(row[f"metrics/{metric}"])
             for row in csv.DictReader(f)
             if row.get(f"metrics/{metric}")
         }

@@ -102,7 +102,7 @@ def test_five_kills_leave_every_logged_step_once_in_the_csv_log_and_in_one_wandb
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert read_summary(run_dir)["global_step"] == 1000
 
-    every_logged_step = list(range(9, 1000, 10))  # step N's values are logged at Lightning's step N - 1
+    every_logged_step = list(range(10, 1001, 10))  # step N's values are logged at step N
     assert csv_steps(run_dir) == every_logged_step, f"killed at checkpoints {kills}"
 
     segments = wandb_segments(run_dir)
@@ -111,7 +111,7 @@ def test_five_kills_leave_every_logged_step_once_in_the_csv_log_and_in_one_wandb
     assert len(segments) == 6 and all(s.path.parent.name.endswith(f"-{run_id}") for s in segments)
     assert {s.run["run_id"] for s in segments if s.run} == {run_id}
     assert logged_steps(segments) == every_logged_step, f"killed at checkpoints {kills}"
-    assert logged_steps(segments, "samples") == list(range(99, 1000, 100)), f"killed at checkpoints {kills}"
+    assert logged_steps(segments, "samples") == list(range(100, 1001, 100)), f"killed at checkpoints {kills}"
     # The CSV log and W&B agree on the values: the resumed segments replayed exactly what was lost.
     with open(run_dir / "csv" / "metrics.csv", newline="") as f:
         csv_loss = {int(float(r["step"])): float(r["loss/d"]) for r in csv.DictReader(f) if r.get("loss/d")}
@@ -149,7 +149,7 @@ def test_a_stop_signal_checkpoints_the_current_step_and_exits_with_128_plus_its_
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert f"at step {stopped_at}" in resumed.stderr
         assert read_summary(run_dir)["global_step"] == stopped_at + 20
-        assert csv_steps(run_dir) == list(range(stopped_at + 20))
+        assert csv_steps(run_dir) == list(range(1, stopped_at + 21))
 
 
 def test_every_refused_resume_leaves_every_file_of_the_run_byte_identical(tmp_path):
@@ -199,7 +199,7 @@ def test_a_second_run_on_a_directory_in_use_is_refused_and_the_first_completes_u
     assert summary["status"] == "completed" and summary["global_step"] == 500
     assert "seed=7" not in (run_dir / ".hydra" / "overrides.yaml").read_text()
     assert checkpoint_step(run_dir) == 500
-    assert csv_steps(run_dir) == list(range(9, 500, 10))
+    assert csv_steps(run_dir) == list(range(10, 501, 10))
     assert not list(run_dir.glob("checkpoints/.*.tmp"))
 
 
@@ -252,7 +252,7 @@ def test_a_tracker_that_stops_answering_delays_the_end_of_a_run_by_its_limit_onl
     assert "W&B's service did not shut down within 5 s; it was stopped" in result.stderr
     summary = read_summary(run_dir)
     assert summary["status"] == "completed" and summary["global_step"] == 60
-    assert csv_steps(run_dir) == list(range(9, 60, 10))  # the CSV log is whole
+    assert csv_steps(run_dir) == list(range(10, 61, 10))  # the CSV log is whole
     assert elapsed < 45, elapsed  # start-up, 60 steps, the 3 s limit and the service's 5 s: not W&B's endless wait
 
 
@@ -278,7 +278,7 @@ def test_a_wandb_server_that_never_answers_costs_seconds_not_minutes(tmp_path):
     assert "W&B's server does not answer" in result.stderr
     segments = wandb_segments(tmp_path / "run")
     assert len(segments) == 1 and segments[0].path.parent.name.startswith("offline-run-")
-    assert logged_steps(segments) == [19]
+    assert logged_steps(segments) == [20]
     assert elapsed < 60, elapsed  # W&B's own start would wait 90 s, and its exit another minute
 
 
@@ -298,10 +298,10 @@ def test_a_run_resumed_behind_its_log_keeps_every_logged_step_once(tmp_path):
     run_in_process([*args, "trainer.max_steps=30"], tmp_path)
     checkpoints = tmp_path / "checkpoints"
     (checkpoints / "last.ckpt").write_bytes((checkpoints / "step_000020.ckpt").read_bytes())
-    assert csv_steps(tmp_path) == list(range(30))
+    assert csv_steps(tmp_path) == list(range(1, 31))
     summary = run_in_process([*args, "trainer.max_steps=60"], tmp_path)
     assert summary["global_step"] == 60
-    assert csv_steps(tmp_path) == list(range(60))
+    assert csv_steps(tmp_path) == list(range(1, 61))
 
 
 def test_on_nan_skip_past_its_limit_ends_the_run_diverged(tmp_path, monkeypatch):

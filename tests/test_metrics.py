@@ -268,7 +268,7 @@ def test_fashion_mnist_run_tracks_image_metrics_and_they_improve(run_dir, domain
                  "metrics.final_num_samples=2000", "metrics.real_num_samples=2000", *QUIET]  # fmt: skip
     summary = run_in_process(overrides, run_dir)
     fid = logged_series(run_dir, "metrics/fid")
-    assert [step for step, _ in fid] == [199, 399, 599]  # Lightning's 0-based step of training steps 200, 400, 600
+    assert [step for step, _ in fid] == [200, 400, 600]  # logged at the training steps they measure
     assert fid[-1][1] < 0.8 * fid[0][1]
     for key in ("is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall"):
         assert len(logged_series(run_dir, f"metrics/{key}")) == 3
@@ -299,7 +299,7 @@ def test_ring8_run_tracks_mode_coverage_and_evaluate_and_sample_read_its_checkpo
     ]
     summary = run_in_process(overrides, run_dir)
     for key in ("modes", "hq_fraction", "reverse_kl", "balanced_hq_fraction"):
-        assert [step for step, _ in logged_series(run_dir, f"metrics/{key}")] == [99, 199, 299]
+        assert [step for step, _ in logged_series(run_dir, f"metrics/{key}")] == [100, 200, 300]
         assert key in summary["metrics"]
     # The protocol beside the scores, in summary.json and the W&B run's config: samples of the EMA of G.
     protocol = {"samples": 2500, "high_quality_within_std": 3.0, "modes_of": "the data's mixture centres", "library": "gan_lightning mode_coverage",
@@ -413,7 +413,7 @@ def test_a_default_gaussian1d_run_tracks_its_distance_to_the_data(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     w1 = logged_series(run_dir, "metrics/w1_distance")
-    assert [step for step, _ in w1] == [249, 499, 749, 999]
+    assert [step for step, _ in w1] == [250, 500, 750, 1000]
     assert summary["metrics"]["w1_distance"] == pytest.approx(w1[-1][1])
     # Within half a standard deviation of p_data from the first evaluation on; the untrained G is about 2 away.
     from gan_lightning.metrics.toy1d import normal_distances
@@ -464,7 +464,7 @@ def test_a_default_image_run_logs_every_image_metric_against_the_step_to_wandb_a
             for row in wandb_run.history
             if f"metrics/{name}" in row
         ]
-        assert [step for step, _ in logged] == [19, 39] and logged[-1][1] == pytest.approx(summary["metrics"][name])
+        assert [step for step, _ in logged] == [20, 40] and logged[-1][1] == pytest.approx(summary["metrics"][name])
     assert wandb_run.config["metrics_protocol"]["final"] == summary["metrics_protocol"]
 
 

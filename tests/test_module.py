@@ -368,8 +368,8 @@ def test_logged_values_reach_the_loggers_at_lightnings_steps_and_the_callback_me
     trainer.fit(build_module(cfg), datamodule=build_datamodule(cfg))
     with open(tmp_path / "csv" / "metrics.csv") as f:
         rows = [row for row in csv.DictReader(f) if row["loss/d"]]
-    # Lightning's step numbering (batches before this one) and epoch column; every 5th step and the last.
-    assert [int(row["step"]) for row in rows] == [4, 9, 11]
+    # Each step's number (training step N at N) and the epoch column; every 5th step and the last.
+    assert [int(row["step"]) for row in rows] == [5, 10, 12]
     assert [int(row["epoch"]) for row in rows] == [0, 0, 0]
     assert len({row["loss/d"] for row in rows}) == 3  # each row holds its own step's values
     keys = ("loss/d", "loss/g", "d/real", "d/fake", "grad_norm/d", "grad_norm/g", "lr/d", "lr/g")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 from pathlib import Path
 
@@ -105,7 +107,7 @@ def test_default_run_learns_fashion_mnist(run_dir, domain_extractor):
             for row in wandb_run.history
             if f"metrics/{name}" in row
         ]
-        assert [step for step, _ in logged] == [999, 1999, 2999, 3999, 4999] and logged[-1][1] == pytest.approx(
+        assert [step for step, _ in logged] == [1000, 2000, 3000, 4000, 5000] and logged[-1][1] == pytest.approx(
             summary["metrics"][name]
         )
     fid = [value for _, value in wandb_run.metric("metrics/fid")]
@@ -130,3 +132,25 @@ def test_default_run_learns_fashion_mnist(run_dir, domain_extractor):
     # The mean image (a silhouette of clothing) and the per-pixel spread of the samples match the data's.
     for statistic in (lambda x: x.mean(0), lambda x: x.std(0)):
         assert pixel_error(fake, statistic) < 0.35 * pixel_error(untrained, statistic)
+
+
+@pytest.mark.parametrize("choice", [["debug=fast_dev_run"], ["trainer.fast_dev_run=true", "data=ring8", "model=mlp"]])
+def test_a_smoke_run_goes_through_everything_a_run_does_in_five_steps(tmp_path, choice):
+    from tests.helpers.commands import run_command
+
+    run_dir = tmp_path / "run"
+    result = run_command(
+        [*choice, f"hydra.run.dir={run_dir}"], cwd=tmp_path, defaults=False
+    )  # W&B and metrics as configured
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["global_step"] == 5
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        assert [int(row["step"]) for row in csv.DictReader(f) if row["loss/d"]] == [1, 2, 3, 4, 5]  # every step logged
+    assert not (run_dir / "wandb").exists()  # no W&B in a smoke run
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file() and (run_dir / "samples" / "step_000005.png").is_file()
+    protocol = summary["metrics_protocol"]  # the metrics the data calls for, once, on a few samples
+    if "debug=fast_dev_run" in choice:
+        assert (protocol["generated"], protocol["real"]) == (200, 500) and "fid" in summary["metrics"]
+    else:
+        assert protocol["samples"] == 500 and "modes" in summary["metrics"]

@@ -55,7 +55,7 @@ def test_history_holds_losses_d_outputs_gradients_learning_rates_images_and_hist
     assert expected <= run.history_keys
     losses = [row for row in run.history if "loss/d" in row]
     assert [row["trainer/global_step"] for row in losses] == list(
-        range(9, 100, 10)
+        range(10, 101, 10)
     )  # every 10 steps, on the trainer's axis
     assert all(row["grad_norm/d"] > 0 and row["lr/d"] == pytest.approx(2e-4) for row in losses)
     images = [row["samples"] for row in run.history if "samples" in row]
@@ -167,7 +167,7 @@ def test_an_unusable_wandb_folder_does_not_stop_training(run_dir):
     )
     assert summary["status"] == "completed" and summary["global_step"] == 100
     with open(run_dir / "csv" / "metrics.csv") as f:
-        assert [int(row["step"]) for row in csv.DictReader(f) if row["loss/d"]] == list(range(9, 100, 10))
+        assert [int(row["step"]) for row in csv.DictReader(f) if row["loss/d"]] == list(range(10, 101, 10))
 
 
 def test_a_tracker_that_dies_mid_run_does_not_stop_training(run_dir, caplog):
@@ -186,7 +186,7 @@ def test_a_tracker_that_dies_mid_run_does_not_stop_training(run_dir, caplog):
     assert summary["status"] == "completed" and summary["global_step"] == 100
     assert "W&B stopped logging (UsageError" in caplog.text
     with open(run_dir / "csv" / "metrics.csv") as f:
-        assert [int(row["step"]) for row in csv.DictReader(f) if row["loss/d"]] == list(range(9, 100, 10))
+        assert [int(row["step"]) for row in csv.DictReader(f) if row["loss/d"]] == list(range(10, 101, 10))
 
 
 def test_progress_lines_carry_the_key_numbers_in_a_non_interactive_log(tmp_path):

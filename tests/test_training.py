@@ -152,8 +152,8 @@ def test_learning_rate_moves_linearly_to_lr_final_at_the_last_step(tmp_path):
             if row.get("lr/g")
         ]
     assert len(logged) >= 7
-    for step, lr_g, lr_d in logged:  # the CSV logs step N's values under step N - 1 (counted from 0)
-        assert lr_g == pytest.approx(lr * (1 - step / steps), rel=1e-9), step
+    for step, lr_g, lr_d in logged:  # step N trained with the rate set before it, at N - 1 steps done
+        assert lr_g == pytest.approx(lr * (1 - (step - 1) / steps), rel=1e-9), step
         assert lr_d == 2e-4  # D keeps the default's constant rate
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["optimizer_states"]
     assert [optimizer["param_groups"][0]["lr"] for optimizer in state] == pytest.approx([2e-4, lr / steps])  # D, then G

@@ -129,7 +129,10 @@ def test_a_read_only_run_directory_is_one_message(tmp_path):
         run_dir.mkdir()
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         result = run_command([*TOY, "trainer.max_steps=5", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
-        assert_user_error(result, f"cannot write {run_dir / '.lock'}: the file system is read-only")
+        assert_user_error(
+            result,
+            f"hydra.run.dir={run_dir}: {run_dir} is on a read-only file system: choose a hydra.run.dir on a writable one.",
+        )
 
 
 def test_the_other_commands_answer_bad_input_with_one_message(tmp_path):

@@ -43,7 +43,7 @@ class SampleGrid(Periodic):
         for path in sorted(self.folder.glob("step_*.png")):
             steps_done = int(path.stem.split("_")[1])
             if steps_done <= resumed_at:
-                self.log_grid(trainer, path, steps_done, steps_done - 1)
+                self.log_grid(trainer, path, steps_done, steps_done)
 
     def log_grid(self, trainer, path: Path, steps_done: int, step: int) -> None:
         for logger in trainer.loggers:

@@ -6,10 +6,11 @@ Each option's evaluation (a Lightning callback) lives beside its formulas (``mod
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, List, Optional, Tuple
+from typing import TYPE_CHECKING, ClassVar, Dict, List, Optional, Tuple
 
 from omegaconf import MISSING
 
@@ -40,6 +41,15 @@ class MetricsConfig(Registered, group="metrics"):
         """The callback that computes and logs these metrics during training, or None."""
         return None
 
+    # trainer.fast_dev_run: the sample counts of each option's smoke version (every option measures at the end only).
+    SMOKE: ClassVar[Dict[str, int]] = {}
+
+    def smoke(self) -> MetricsConfig:
+        """These metrics measured once, at the end, on a few samples: what trainer.fast_dev_run computes."""
+        return dataclasses.replace(
+            self, every_n_steps=0, **{name: min(getattr(self, name), n) for name, n in self.SMOKE.items()}
+        )
+
 
 @dataclass
 class NoMetrics(MetricsConfig, name="none"):
@@ -52,6 +62,7 @@ class Toy2DMetrics(MetricsConfig, name="toy2d"):
     on ring8/grid25."""
 
     MEASURES = ("modes", "hq_fraction", "reverse_kl", "balanced_hq_fraction")
+    SMOKE = {"num_samples": 500}
 
     num_samples: int = MISSING  # samples per evaluation (PacGAN: 2 500)
     threshold: float = MISSING  # high quality: within this many standard deviations of a mode
@@ -77,6 +88,7 @@ class Toy1DMetrics(MetricsConfig, name="toy1d"):
     the data's normal distribution (``data=gaussian1d``)."""
 
     MEASURES = ("w1_distance", "ks_statistic")
+    SMOKE = {"num_samples": 1000}
 
     num_samples: int = MISSING  # samples per evaluation
 
@@ -105,6 +117,7 @@ class ParzenMetrics(MetricsConfig, name="parzen"):
     """
 
     MEASURES = ("parzen_log_likelihood",)
+    SMOKE = {"num_samples": 200, "validation_num_samples": 200, "test_num_samples": 200}
 
     num_samples: int = MISSING
     validation_start: int = MISSING
@@ -145,6 +158,7 @@ class ImageMetrics(MetricsConfig, name="image"):
     """``metrics=image``: FID, IS, KID and precision/recall of generated images."""
 
     MEASURES = ("fid", "is_mean", "kid_mean", "precision", "recall", "intra_fid")
+    SMOKE = {"num_samples": 200, "final_num_samples": 200, "real_num_samples": 500, "kid_subset_size": 100}
 
     features: str = MISSING  # domain | inception
     inception_weights: Optional[str] = MISSING  # a local Inception-v3 state dict; null: torch hub cache or download

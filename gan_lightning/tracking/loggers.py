@@ -73,9 +73,10 @@ class RunCSVLogger(Logger):
         return str(self.folder)
 
     def continue_from(self, resume_step: int) -> None:
-        """Keep the rows of steps before ``resume_step`` (a row logged during training step N carries step N - 1)."""
+        """Keep the rows of the steps the checkpoint covers, 1 to ``resume_step`` (a row logged during training step N
+        carries step N); the resumed run logs the rest again."""
         rows = read_rows(self.path)
-        kept = [row for row in rows if logged_step(row) is not None and logged_step(row) < resume_step]
+        kept = [row for row in rows if logged_step(row) is not None and logged_step(row) <= resume_step]
         self.columns = sorted({key for row in kept for key in row})
         if len(kept) != len(rows):
             self.rewrite(kept)
@@ -243,11 +244,11 @@ def start_wandb(
 
 
 def backfill(logger: GuardedWandbLogger, run_dir: Path, resume_step: int) -> None:
-    """Send the scalars of steps before the checkpoint that the CSV log holds and no earlier segment of the W&B
+    """Send the scalars of the steps the checkpoint covers that the CSV log holds and no earlier segment of the W&B
     run does: a kill can take W&B's last records with it, and those steps are not trained again."""
     for row in read_rows(run_dir / "csv" / "metrics.csv"):
         step = logged_step(row)
-        if step is not None and step < resume_step:
+        if step is not None and step <= resume_step:
             logger.log_metrics({k: float(v) for k, v in row.items() if k not in ("step", "epoch") and v != ""}, step)
 
 

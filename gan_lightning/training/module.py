@@ -213,9 +213,9 @@ class GAN(Sampling, FastPathModule):
 
     @property
     def logged_step(self) -> int:
-        """The step the loggers file the latest training step's values, sample grids and metrics under: the number
-        of steps before it, as Lightning numbers a step's logged values."""
-        return self.steps_done - 1
+        """The step the loggers file the latest training step's values, sample grids and metrics under: its number,
+        as summary.json, file names and progress lines count (training step N at N, from 1)."""
+        return self.steps_done
 
     def new_fakes(self, n: int, for_g_update: bool = True) -> Tuple[Tensor, Optional[Tensor]]:
         """``n`` fakes from fresh latents, and their labels (None for an unconditional G). For a G update they
