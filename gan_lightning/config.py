@@ -287,6 +287,7 @@ class Config:
     seed: int = MISSING
     resume: str = MISSING  # auto: continue from checkpoints/last.ckpt when present; never; or a checkpoint path
     optimized_metric: Optional[str] = MISSING  # a key of summary.json's metrics, returned to sweepers
+    verbose: bool = MISSING  # true: what dependencies print too (W&B's banner and summary, Lightning's tables)
 
 
 def register_schemas() -> None:

@@ -99,9 +99,9 @@ def split_argv(argv: Sequence[str]) -> Tuple[List[str], bool]:
     return overrides, any(token in ("-m", "--multirun") for token in argv)
 
 
-def check_command_line(argv: Sequence[str]) -> None:
+def check_command_line(argv: Sequence[str]) -> DictConfig:
     """Raise UserError for the first thing of ``argv`` (flags first, as hydra_argv orders them) that Hydra would
-    refuse with its own text, or accept and ignore."""
+    refuse with its own text, or accept and ignore; return the first job's config, Hydra's node included."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     overrides, multirun = split_argv(argv)
@@ -127,6 +127,7 @@ def check_command_line(argv: Sequence[str]) -> None:
     check_search_space(cfg)
     check_launcher(cfg)
     check_output_directory(cfg, multirun)
+    return cfg
 
 
 def not_a_setting(text: str, error: Exception) -> UserError:

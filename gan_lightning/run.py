@@ -18,6 +18,7 @@ import gan_lightning.sweeps.slurm  # noqa: F401  (registers the resolvers conf/h
 from gan_lightning.config import CONF_DIR
 from gan_lightning.errors import USER_ERROR_EXIT, UserError
 from gan_lightning.overrides import check_command_line, hydra_argv, runs_something
+from gan_lightning.runs.lifecycle import quiet_dependencies
 from gan_lightning.sweeps.report import reset_sweep_outcome, sweep_exit_code
 
 
@@ -35,10 +36,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = hydra_argv(sys.argv[1:] if argv is None else argv)
     if runs_something(argv):
         try:
-            check_command_line(argv)
+            cfg = check_command_line(argv)
         except UserError as error:
             print(f"error: {error}", file=sys.stderr)
             return USER_ERROR_EXIT
+        quiet_dependencies(bool(cfg.verbose))  # before Hydra's launcher starts the jobs
     reset_sweep_outcome()
     saved, sys.argv = sys.argv, [sys.argv[0] if sys.argv else "gan_lightning.run", *argv]
     try:

@@ -75,10 +75,11 @@ def cli(
     args: List[str], cwd: Path, env: dict | None = None, timeout: float = 600, defaults: bool = True
 ) -> subprocess.CompletedProcess:
     """``python -m gan_lightning.run ARGS`` in a new process in ``cwd``, as a user would type it, for tests whose
-    subject is the process (signals, kills, launchers); ``defaults``: the tests' defaults (no metrics, a CSV log)
-    unless ARGS choose otherwise."""
+    subject is the process (signals, kills, launchers); ``env``: variables to set (None: to unset); ``defaults``: the
+    tests' defaults (no metrics, a CSV log) unless ARGS choose otherwise."""
     args = with_test_defaults(args) if defaults else list(args)
-    full_env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k != "HYDRA_FULL_ERROR"}
+    merged = {**os.environ, **(env or {})}
+    full_env = {k: v for k, v in merged.items() if v is not None and k != "HYDRA_FULL_ERROR"}
     return subprocess.run(
         [sys.executable, "-m", "gan_lightning.run", *args],
         cwd=cwd,

@@ -61,6 +61,7 @@ PINNED = {
     "_on_before_step": lambda: set_in_init(a_lightning_optimizer, "_on_before_step"),
     "_on_after_step": lambda: set_in_init(a_lightning_optimizer, "_on_after_step"),
     "_experiment": lambda: set_in_init(lambda: WandbLogger(offline=True), "_experiment"),
+    "_wandb_init": lambda: set_in_init(lambda: WandbLogger(offline=True), "_wandb_init"),
     "_SubprocessScriptLauncher": lambda: _SubprocessScriptLauncher,
     "_call_children_scripts": lambda: _SubprocessScriptLauncher._call_children_scripts,
     "_check_can_spawn_children": lambda: _SubprocessScriptLauncher._check_can_spawn_children,

@@ -22,6 +22,7 @@ from gan_lightning.tracking.wandb_records import (
     _chunks,
     find_wandb_file,
 )
+from tests.conftest import cli
 from tests.helpers.commands import run_command
 from tests.helpers.hydra import run_in_process
 
@@ -205,3 +206,17 @@ def test_mean_and_standard_error_as_the_study_tables_print_them():
     assert mean_and_error([1.0, 2.0, 3.0], 2) == "2.00 ± 0.58"  # standard deviation 1 over √3 runs
     assert mean_and_error([4.0, None, float("nan")], 1) == "4.0"  # one finite value: no error to give
     assert mean_and_error([None], 1) == "–"
+
+
+def test_a_run_prints_its_own_lines_and_what_dependencies_print_only_when_verbose(tmp_path):
+    # W&B's banner and summary, Lightning's device lines and table of the networks: behind verbose=true.
+    args = ["data=ring8", "model=mlp", "logger=wandb", "trainer.max_steps=100", "callbacks.progress_every_n_steps=50"]
+    quiet = cli([*args, f"hydra.run.dir={tmp_path / 'quiet'}"], cwd=tmp_path, env={"WANDB_SILENT": None})
+    assert quiet.returncode == 0, quiet.stderr[-3000:]
+    output = quiet.stdout + quiet.stderr
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert not [line for line in lines if "][gan_lightning][" not in line], output  # the project's lines alone
+    assert sum("step 50/100" in line or "step 100/100" in line for line in lines) == 2 and "run directory:" in output
+    loud = cli([*args, "verbose=true", f"hydra.run.dir={tmp_path / 'loud'}"], cwd=tmp_path, env={"WANDB_SILENT": None})
+    output = loud.stdout + loud.stderr
+    assert loud.returncode == 0 and "wandb: Run summary:" in output and "GPU available" in output and "Total params" in output

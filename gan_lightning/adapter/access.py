@@ -15,6 +15,12 @@ def wandb_run_started(logger: Any) -> bool:
     return logger._experiment is not None
 
 
+def drop_wandb_init_setting(logger: Any, name: str) -> None:
+    """Leave ``name`` out of what a WandbLogger passes to ``wandb.init``: Lightning passes ``anonymous`` always, and
+    W&B 0.31 warns about it whatever its value."""
+    logger._wandb_init.pop(name, None)
+
+
 def attach(module: Any, trainer: Any) -> None:
     """Attach a LightningModule to ``trainer`` without the ``trainer`` setter, which accepts only a pl.Trainer (a
     vectorized group's member module is attached to its MemberTrainer)."""

@@ -136,6 +136,7 @@ def build_trainer(
         deterministic=t.deterministic,
         default_root_dir=str(context.run_dir),
         enable_progress_bar=False,
+        enable_model_summary=cfg.verbose,  # Lightning's table of the networks' sizes
         enable_checkpointing=False,  # PeriodicCheckpoint writes checkpoints/last.ckpt
         plugins=[AtomicCheckpointIO(), *cluster_plugins()],
         num_sanity_val_steps=0,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import signal
 import sys
 import time
@@ -36,8 +37,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("gan_lightning")
 
 
-def quiet_dependencies() -> None:
-    """Drop messages from dependencies that say nothing about this run (advertising, internal deprecations)."""
+# Loggers of dependencies whose INFO lines say nothing a user acts on: Lightning's device lines (GPU/TPU available),
+# the SQL migrations of Optuna's storage, the joblib launcher's settings, matplotlib's font cache. ``verbose=true`` keeps them.
+CHATTY_LOGGERS = ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero", "alembic", "matplotlib",
+                  "hydra_plugins.hydra_joblib_launcher")  # fmt: skip
+
+
+def quiet_dependencies(verbose: bool = False) -> None:
+    """Drop messages from dependencies that say nothing about this run (advertising, internal deprecations, device
+    and plugin lines; W&B's banner and run summary): a run prints its own progress and where its results went.
+    ``verbose``: keep what dependencies print, but for deprecations that concern them alone."""
+    if not verbose:
+        for name in CHATTY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        os.environ.setdefault("WANDB_SILENT", "true")  # read by W&B when a run starts
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     # The EMA copy of G is always in eval mode, on purpose.
     warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
@@ -51,7 +64,7 @@ def quiet_dependencies() -> None:
 
 
 def run(cfg: DictConfig) -> Optional[float]:
-    quiet_dependencies()
+    quiet_dependencies(bool(OmegaConf.select(cfg, "verbose", default=False)))
     directory = RunDirectory(Path(HydraConfig.get().runtime.output_dir))
     try:
         return run_in(directory, cfg)

@@ -23,7 +23,7 @@ from pytorch_lightning.loggers import Logger, WandbLogger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from torch import Tensor
 
-from gan_lightning.adapter.access import wandb_run_started
+from gan_lightning.adapter.access import drop_wandb_init_setting, wandb_run_started
 from gan_lightning.files import atomic_write
 from gan_lightning.metrics.goals import SUMMARY_GOALS
 from gan_lightning.tracking.wandb_records import logged_keys
@@ -235,6 +235,7 @@ def start_wandb(
         **({"reinit": "create_new"} if alongside else {}),
         **names,
     )
+    drop_wandb_init_setting(logger, "anonymous")
     logger.upload_checkpoints = cfg.log_model
     logger.already_logged = logged_keys(run_dir / "wandb", run_id)
     define_summaries(logger.experiment)

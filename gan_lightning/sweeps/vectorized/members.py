@@ -362,7 +362,7 @@ def group_callbacks(config: Config, members: List[Member]) -> List[pl.Callback]:
 
 def run_group(cfg: DictConfig, jobs: Sequence[MemberJob]) -> GroupResult:
     """Train ``jobs`` as one vectorized group; each member's directory ends with its summary."""
-    quiet_dependencies()
+    quiet_dependencies(bool(OmegaConf.select(cfg, "verbose", default=False)))
     hydra_config = HydraConfig.get()
     started = time.perf_counter()
     members: List[Member] = []
