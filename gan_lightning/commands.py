@@ -7,6 +7,7 @@ arguments as that config's overrides (``model=mlp``, ``metrics.num_samples=1000`
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from dataclasses import dataclass
@@ -123,3 +124,25 @@ def main_guard(body: Callable[[], int]) -> None:
             raise
         print(f"error: {fixable}", file=sys.stderr)
         sys.exit(2)
+
+
+def console_script(module: str) -> Callable[[], None]:
+    """The function a console script of pyproject.toml's [project.scripts] calls: ``python -m MODULE``, by name."""
+
+    def script() -> None:
+        command = importlib.import_module(module)
+        if module == "gan_lightning.run":
+            sys.exit(command.main())  # Hydra's command line sets up its own logging
+        main_guard(command.main)
+
+    return script
+
+
+# gan-run is python -m gan_lightning.run, gan-evaluate python -m gan_lightning.evaluate, and so on.
+run_script = console_script("gan_lightning.run")
+evaluate_script = console_script("gan_lightning.evaluate")
+sample_script = console_script("gan_lightning.sample")
+report_script = console_script("gan_lightning.report")
+data_script = console_script("gan_lightning.data.__main__")
+extractor_script = console_script("gan_lightning.extractor")
+bench_script = console_script("gan_lightning.bench.__main__")

@@ -11,6 +11,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from gan_lightning.data import DataConfig
+from gan_lightning.data.base import batch_too_large
 from gan_lightning.errors import UserError, invalid, require_choice, require_positive
 from gan_lightning.metrics import AutoMetrics, MetricsConfig
 from gan_lightning.models import ModelConfig
@@ -219,25 +220,25 @@ class LoggerConfig:
     name: Optional[str] = MISSING  # null: built from the command-line overrides
     job_type: str = MISSING
     tags: List[str] = field(default_factory=lambda: MISSING)
-    mode: str = MISSING  # offline | online | disabled ("dryrun": W&B's older name for offline, which it sets itself)
+    # auto: online where W&B credentials are found (wandb login, WANDB_API_KEY), else offline | offline | online |
+    # disabled ("dryrun": W&B's older name for offline, which it sets itself)
+    mode: str = MISSING
     log_model: bool = MISSING  # upload checkpoints as W&B artifacts
     # How long closing the W&B run may take before the run ends without waiting (W&B's own wait has no limit);
     # what it had not written stays in the run directory's wandb/ folder for `wandb sync`.
     finish_timeout_s: float = MISSING
 
     def check(self) -> None:
-        require_choice("logger.mode", self.mode, ("offline", "online", "disabled", "dryrun"))
+        require_choice("logger.mode", self.mode, ("auto", "offline", "online", "disabled", "dryrun"))
         require_positive("logger.finish_timeout_s", self.finish_timeout_s, "a positive number of seconds")
-
-    @property
-    def offline(self) -> bool:
-        return self.mode in ("offline", "dryrun")
 
 
 @dataclass
 class CallbacksConfig:
     samples_every_n_steps: int = MISSING  # sample grid from a fixed latent batch; 0: only at the end
     num_samples: int = MISSING  # images in the grid, or points in a scatter plot
+    # image grids enlarged by a whole factor to at least this many pixels on their longer side; 0: as generated
+    samples_size: int = MISSING
     checkpoint_every_n_steps: int = MISSING  # 0: only at the end
     keep_every_n_steps: int = MISSING  # also keep checkpoints/step_<N>.ckpt every N steps; 0: none
     keep_limit: Optional[int] = MISSING  # keep at most this many step_<N>.ckpt, the latest; null: all
@@ -259,6 +260,10 @@ class CallbacksConfig:
             if getattr(self, name) < 0:
                 raise invalid(f"callbacks.{name}", getattr(self, name), "a number of steps, or 0 to turn it off")
         require_positive("callbacks.num_samples", self.num_samples, "a positive number of samples")
+        if self.samples_size < 0:
+            raise invalid(
+                "callbacks.samples_size", self.samples_size, "a size in pixels, or 0 for the images as generated"
+            )
         if self.keep_limit is not None:
             require_positive(
                 "callbacks.keep_limit", self.keep_limit, "a positive number of checkpoints, or null to keep all"
@@ -363,6 +368,9 @@ def validate(cfg: Config) -> None:
     cfg.optimizer.d.check("optimizer.d")
     cfg.regularization.check()
     cfg.trainer.check()
+    samples_per_step = cfg.data.batch_size * cfg.trainer.d_steps
+    if cfg.data.known_size is not None and cfg.data.known_size < samples_per_step:
+        raise batch_too_large(cfg.data.known_size, samples_per_step)
     if cfg.trainer.cuda_graph:
         cfg.optimizer.g.check_capturable("optimizer.g")
         cfg.optimizer.d.check_capturable("optimizer.d")

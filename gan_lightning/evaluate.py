@@ -4,9 +4,10 @@
     python -m gan_lightning.evaluate runs=multirun/2026-11-25/14-02-11   # every kept checkpoint of every run
     python -m gan_lightning.evaluate runs=RUN_DIR,RUN_DIR out=DIR metrics.final_num_samples=5000
 
-The model and data come from each checkpoint; the metrics default to the kind ``metrics=auto`` chooses for the data
-(``image`` for images, ``toy2d`` for 2-D mixtures, ``toy1d`` for gaussian1d) with that kind's own settings and its
-final number of samples (``metrics.final_num_samples`` or ``metrics.num_samples``).
+The model and data come from each checkpoint; the metrics default to the run's own final protocol (the kind it
+measured, with its settings and final number of samples), so the scores match its ``summary.json``; for a run that
+measured none, the kind ``metrics=auto`` chooses for the data (``image`` for images, ``toy2d`` for 2-D mixtures,
+``toy1d`` for gaussian1d) with that kind's own settings.
 ``metrics=parzen`` gives the Parzen-window log-likelihood of Goodfellow et al. 2014.
 
 ``runs=`` takes run directories and sweep directories (every run in them) and scores each run's kept checkpoints

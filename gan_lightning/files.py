@@ -18,6 +18,20 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gan_lightning"
 
 
+# Seconds this process spent building what the cache keeps for every later run (a domain feature extractor) or
+# waiting for another process to build it: a run's wall time leaves them out, to measure the run.
+_cache_build_s = 0.0
+
+
+def count_cache_build(seconds: float) -> None:
+    global _cache_build_s
+    _cache_build_s += seconds
+
+
+def cache_build_seconds() -> float:
+    return _cache_build_s
+
+
 # Errors of the file system or its permissions, not of this program: reported as one message, exit code 2.
 USER_FIXABLE = {
     errno.ENOSPC: "no space left on the device",

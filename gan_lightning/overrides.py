@@ -9,7 +9,10 @@ launcher has a cluster to submit to. Hydra's flags may come anywhere on the line
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import itertools
+import math
 import os
 import re
 import shutil
@@ -17,7 +20,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, List, Sequence, Tuple
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gan_lightning.config import CONF_DIR, compose
 from gan_lightning.errors import UserError
@@ -57,6 +60,7 @@ INFO_TOPICS = {"all", "config", "defaults", "defaults-tree", "plugins", "searchp
 SLURM_LAUNCHER = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
 SLURM_PING_TIMEOUT_S = 10
 NAME_MAX = 255  # bytes of one file name, on the file systems Linux uses
+MAX_CHECKED_JOBS = 64  # a grid sweep of up to this many jobs has each one's settings checked before any starts
 EXPECTED_TYPES = {"Integer": "a whole number", "Float": "a number", "Boolean": "true or false", "String": "a string"}
 
 
@@ -127,7 +131,54 @@ def check_command_line(argv: Sequence[str]) -> DictConfig:
     check_search_space(cfg)
     check_launcher(cfg)
     check_output_directory(cfg, multirun)
+    check_jobs(cfg, overrides, parsed)
     return cfg
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """The checks a run makes of its settings before it starts (gan_lightning.config.validate), made here."""
+    from gan_lightning.config import to_config, validate
+
+    job = copy.copy(cfg)
+    with open_dict(job):
+        job.pop("hydra", None)
+    validate(to_config(job))
+
+
+def check_jobs(first: DictConfig, overrides: List[str], parsed: List[Any]) -> None:
+    """Every job of a grid sweep (up to MAX_CHECKED_JOBS) is refused or accepted here as its run would refuse or accept
+    it, so that a bad value anywhere in the sweep stops it before any job starts; a larger sweep has its first job
+    checked. An Optuna search is not: its trials are drawn, and one that fails is a failed trial the study goes on
+    without."""
+    if "optuna" in str(OmegaConf.select(first, "hydra.sweeper._target_", default="")).lower():
+        return
+    check_settings(first)
+    swept = [(index, list(o.sweep_string_iterator())) for index, o in enumerate(parsed) if o.is_discrete_sweep()]
+    if not swept or math.prod(len(values) for _, values in swept) > MAX_CHECKED_JOBS:
+        return
+    keys = [parsed[index].key_or_group for index, _ in swept]
+    fixed = [text for index, text in enumerate(overrides) if index not in {i for i, _ in swept}]
+    # A swept setting (not a config group) is set on the first job's config: no composition per job.
+    by_value = not any((CONF_DIR / key).is_dir() for key in keys)
+    for values in itertools.islice(itertools.product(*(v for _, v in swept)), 1, None):
+        job = [f"{key}={value}" for key, value in zip(keys, values)]
+        try:
+            if by_value:
+                cfg = copy.deepcopy(first)
+                for key, (index, _), value in zip(keys, swept, values):
+                    OmegaConf.update(cfg, key, parsed_value(overrides[index], value), force_add=True)
+                check_settings(cfg)
+            else:
+                check_settings(composed(fixed + job, fixed + job))
+        except UserError as error:
+            raise UserError(f"{error} (in the sweep's job {' '.join(job)})") from None
+
+
+def parsed_value(text: str, value: str) -> Any:
+    """A value of a sweep as Hydra gives it to the job (``3`` an int, ``1e-3`` a float, ``a`` a string)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create().parse_override(f"{text.split('=', 1)[0]}={value}").value()
 
 
 def not_a_setting(text: str, error: Exception) -> UserError:
@@ -172,6 +223,10 @@ def composed(first_job: List[str], overrides: List[str]) -> DictConfig:
         cause = error.__cause__
         text = next((o for o in overrides if o.lstrip("+~").split("=", 1)[0] in str(error)), None) or str(error)
         key, _, value = text.lstrip("+~").partition("=")
+        if "An item is already at" in str(error):
+            raise UserError(
+                f"{text}: {key} is a setting already, and + adds new ones only: write {key}={value} (no +)."
+            ) from None
         if key.startswith("hydra.sweeper.params."):
             raise UserError(
                 f"{text}: an Optuna parameter is given on the command line as SETTING=SPACE "

@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Tuple
 
 from gan_lightning.commands import Command, Setting, main_guard
 from gan_lightning.errors import UserError
-from gan_lightning.runs.summary import FILENAME, measured_on, read_summary
+from gan_lightning.runs.summary import FILENAME, measured_on, readable_summary, run_labels
 
 log = logging.getLogger("gan_lightning")
 
@@ -95,17 +95,13 @@ def load_runs(directory: Path) -> List[RunRecord]:
     """Every readable run under ``directory``; a run whose summary.json cannot be read is left out and named."""
     runs = []
     for path in find_runs(directory):
-        try:
-            summary = read_summary(path)
-        except (OSError, ValueError) as error:
-            log.warning(f"left out {path / FILENAME}: it cannot be read ({type(error).__name__}: {error})")
-            continue
-        runs.append(RunRecord(path.name, path, summary, read_series(path / "csv" / "metrics.csv")))
+        summary = readable_summary(path)
+        if summary is not None:
+            runs.append(RunRecord(path.name, path, summary, read_series(path / "csv" / "metrics.csv")))
     if not runs:
         raise UserError(f"{directory} holds no readable run: no summary.json in it or in its job folders.")
-    shared = set.intersection(*(set(r.summary.get("overrides", [])) for r in runs)) if len(runs) > 1 else set()
-    for run in runs:
-        run.label = " ".join(o for o in run.summary.get("overrides", []) if o not in shared) or run.name
+    for run, label in zip(runs, run_labels([r.summary for r in runs], [r.name for r in runs])):
+        run.label = label
     return runs
 
 

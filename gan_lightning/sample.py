@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     out = Path(own["out"])
     latents = module.generator.sample_latent(n, generator=torch.Generator().manual_seed(seed))
     out.parent.mkdir(parents=True, exist_ok=True)
-    config.data.save_samples(module.generate(latents), out)
+    config.data.save_samples(module.generate(latents), out, size=config.callbacks.samples_size)
     print(f"{n} samples from {own['ckpt']} (step {module.steps_done}) written to {out}")
     return 0
 

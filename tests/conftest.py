@@ -15,6 +15,8 @@ import pytest
 # Tests run with one PyTorch thread (see docs/configuration.md, "Threads"); W&B never goes online from a test.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.pop("WANDB_MODE", None)
+os.environ.pop("WANDB_API_KEY", None)  # logger.mode=auto finds no credentials: offline whatever the machine holds
+os.environ["NETRC"] = os.devnull
 os.environ["WANDB_SILENT"] = "true"
 # One cache for the whole test session, its pytest-xdist workers included (they inherit this process's environment):
 # the feature extractor and real-data features are built once, by the first test that needs them. .ci/run names one

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from omegaconf import OmegaConf
+from PIL import Image
 
 from tests.conftest import cli
 from tests.helpers.commands import run_command
@@ -40,8 +42,13 @@ REFUSED_COMMAND_LINES = {
     "unknown top-level key": (["seeds=3"], "seeds=3: the config has no setting 'seeds'; its settings: model, data,"),
     "wrong type": (["trainer.max_steps=many"], "trainer.max_steps='many' is not allowed: a whole number."),
     "a key the schema lacks, added with +": (
+        ["+trainer.fast_dev_runs=true"],
+        "+trainer.fast_dev_runs=true adds a setting nothing reads: trainer has no 'fast_dev_runs'",
+    ),
+    "a setting that exists, added with +": (
         ["+trainer.fast_dev_run=true"],
-        "+trainer.fast_dev_run=true adds a setting nothing reads: trainer has no 'fast_dev_run'",
+        "+trainer.fast_dev_run=true: trainer.fast_dev_run is a setting already, and + adds new ones only: write "
+        "trainer.fast_dev_run=true (no +).",
     ),
     "a value with spaces, unquoted": (
         ["hydra.run.dir=/tmp/my", "runs"],
@@ -63,6 +70,20 @@ REFUSED_COMMAND_LINES = {
     "a choice of the wrong type": (
         ["-m", "hparams_search=ring8_optuna", "trainer.d_steps=choice(a,b)"],
         "trainer.d_steps='choice(a,b)' is not allowed: a whole number.",
+    ),
+    "a batch larger than the data set": (
+        ["data=ring8", "model=mlp", "data.batch_size=200000"],
+        "data.batch_size × trainer.d_steps = 200000 samples per training step is not allowed: the data set has "
+        "100000 samples, so at most 100000.",
+    ),
+    "one job of a parallel sweep with a batch larger than the data set": (
+        ["-m", "hydra/launcher=parallel", "data=ring8", "model=mlp", "data.batch_size=100,200000"],
+        "the data set has 100000 samples, so at most 100000. (in the sweep's job data.batch_size=200000)",
+    ),
+    "one job of a sweep over config groups that cannot model the data": (
+        ["-m", "data=ring8", "model=mlp,dcgan"],
+        "model=dcgan needs image data (channels × height × width), but the data's samples have shape (2,); use "
+        "model=mlp for vector data such as ring8, grid25 or gaussian1d. (in the sweep's job model=dcgan)",
     ),
     "a run directory that is a file": (
         ["hydra.run.dir=/etc/hostname"],
@@ -150,12 +171,29 @@ def test_two_job_multirun_gives_each_job_its_directory_and_summary(tmp_path):
 
 
 def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
+    # Job 0's folder holds no image: a fault found when its run starts, as the settings alone look right.
+    empty, images = tmp_path / "empty", tmp_path / "images"
+    empty.mkdir()
+    images.mkdir()
+    for i in range(8):
+        Image.fromarray(np.full((8, 8, 3), 30 * i, dtype=np.uint8)).save(images / f"{i}.png")
     sweep = tmp_path / "sweep"
     result = run_command(
-        ["-m", "model=dcgan,mlp", "data=ring8", "logger=csv", "trainer.max_steps=30", f"hydra.sweep.dir={sweep}"],
+        [
+            "-m",
+            f"data.path={empty},{images}",
+            "data=image_folder",
+            "data.image_size=8",
+            "data.batch_size=4",
+            "data.num_workers=0",
+            "model=mlp",
+            "trainer.max_steps=3",
+            f"hydra.sweep.dir={sweep}",
+        ],
         cwd=tmp_path,
     )
     statuses = {p.parent.name: json.loads(p.read_text())["status"] for p in sweep.glob("*/summary.json")}
     assert statuses == {"0": "failed", "1": "completed"}
     assert f"sweep {sweep}: 2 jobs: 1 completed, 1 failed" in result.stdout + result.stderr
+    assert "holds no image files" in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr

@@ -5,6 +5,7 @@ through their ``main(argv)`` in the test process (tests/helpers/commands.py)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import List, Set
 import pytest
 
 from tests.conftest import REPO
+from tests.helpers.commands import command as in_this_process
 
 COMMANDS = ("run", "evaluate", "sample", "report", "bench", "data", "extractor")
 HEAVY = ("torch", "pytorch_lightning", "lightning_fabric", "wandb", "torch_fidelity", "torchvision", "matplotlib")
@@ -54,3 +56,19 @@ def test_a_refused_setting_and_a_bad_argument_are_answered_without_the_heavy_pac
         bad.stderr[-3000:]
     )
     assert not imported_packages(bad.stderr) & set(HEAVY), sorted(imported_packages(bad.stderr) & set(HEAVY))
+
+
+def test_each_command_is_also_a_console_script(tmp_path):
+    # pyproject.toml's [project.scripts], installed into the environment's bin/ (Hydra's shell completion needs a
+    # program name): gan-evaluate --help answers as python -m gan_lightning.evaluate --help does.
+    section = (REPO / "pyproject.toml").read_text().split("[project.scripts]", 1)[1].split("\n[", 1)[0]
+    scripts = re.findall(r"^([\w-]+) = ", section, flags=re.M)
+    assert sorted(scripts) == sorted(f"gan-{command}" for command in COMMANDS)
+    for command in COMMANDS:
+        script = Path(sys.executable).parent / f"gan-{command}"
+        result = subprocess.run([str(script), "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert result.stdout == in_this_process(command, ["--help"]).stdout, command
+    refused = subprocess.run([str(Path(sys.executable).parent / "gan-run"), "model=foo"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert refused.returncode == 2 and "model=foo is not allowed" in refused.stderr, refused.stderr[-3000:]

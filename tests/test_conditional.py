@@ -71,7 +71,8 @@ def test_conditional_grid_has_one_row_per_class(tmp_path):
         tmp_path,
     )
     # 10 classes × 3 samples: 10 rows of 3 images of 28 pixels with 2-pixel padding.
-    assert Image.open(tmp_path / "samples" / "last.png").size == (3 * 30 + 2, 10 * 30 + 2)
+    # 3 images of each of 10 classes, a class per row, enlarged 2 times so that the longer side reaches 512 px.
+    assert Image.open(tmp_path / "samples" / "last.png").size == (2 * (3 * 30 + 2), 2 * (10 * 30 + 2))
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from hydra.errors import ConfigCompositionException
 from gan_lightning.config import Config, to_config, validate
 from gan_lightning.data import DataConfig
 from gan_lightning.models import ModelConfig
+from gan_lightning.tracking.credentials import logs_offline, where_wandb_logs
 from gan_lightning.training.objectives import Objective
 from gan_lightning.training.optim import OptimizerConfig
 from tests.helpers.hydra import CONF_DIR, compose_config
@@ -76,8 +77,28 @@ def test_unknown_option_lists_the_available_ones():
     assert "objective/nope" in text and "minimax" in text and "nonsaturating" in text
 
 
-def test_wandb_mode_defaults_to_offline_without_environment(monkeypatch):
+def test_wandb_logs_online_where_credentials_are_found_and_offline_elsewhere(monkeypatch, tmp_path):
     monkeypatch.delenv("WANDB_MODE", raising=False)
-    assert to_config(compose_config()).logger.mode == "offline"
-    monkeypatch.setenv("WANDB_MODE", "online")
-    assert to_config(compose_config()).logger.mode == "online"
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_BASE_URL", raising=False)
+    mode = to_config(compose_config()).logger.mode
+    assert mode == "auto" and logs_offline(mode)  # the tests' NETRC holds nothing
+    assert where_wandb_logs("auto").startswith("W&B: offline, into the run directory (no W&B credentials found")
+    # What `wandb login` writes: an entry for W&B's server in the netrc file.
+    netrc_file = tmp_path / "netrc"
+    netrc_file.write_text("machine example.org login user password other\n")
+    netrc_file.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc_file))
+    assert logs_offline(to_config(compose_config()).logger.mode)  # another server's entry is not W&B's
+    netrc_file.write_text("machine example.org login user password other\nmachine api.wandb.ai login user password k\n")
+    assert not logs_offline(to_config(compose_config()).logger.mode)
+    assert where_wandb_logs("auto") == f"W&B: online (credentials from {netrc_file} (api.wandb.ai))"
+    monkeypatch.setenv("WANDB_BASE_URL", "https://wandb.example.org")  # a private server: its own entry
+    assert logs_offline(to_config(compose_config()).logger.mode)
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    assert not logs_offline(to_config(compose_config()).logger.mode)
+    assert where_wandb_logs("auto") == "W&B: online (credentials from WANDB_API_KEY)"
+    # The environment's WANDB_MODE, and logger.mode, still decide where they are set.
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    assert logs_offline(to_config(compose_config()).logger.mode)
+    assert not logs_offline(to_config(compose_config(["logger.mode=online"])).logger.mode)

@@ -8,6 +8,7 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -38,6 +39,26 @@ def test_ring8_has_eight_modes_on_the_unit_circle_and_tight_samples():
     share = torch.bincount(nearest.indices, minlength=8).float() / len(x)
     assert (share - 1 / 8).abs().max() < 0.01
     assert abs((x - centers[nearest.indices]).std().item() - 0.01) < 5e-4
+
+
+def test_a_scatter_plot_is_headed_by_its_step(tmp_path):
+    from PIL import Image
+
+    data = data_config("data=ring8")
+    points = data.load(seed=0)[:500]
+    data.save_samples(points, tmp_path / "plain.png")
+    data.save_samples(points, tmp_path / "titled.png", title="step 500")
+    plain, titled = (
+        np.asarray(Image.open(tmp_path / f"{name}.png").convert("L"), dtype=float) for name in ("plain", "titled")
+    )
+    assert plain.shape == titled.shape
+
+    def top_frame(image: np.ndarray) -> int:  # the first row mostly dark: the axes' top edge
+        return int(np.argmax((image < 128).sum(axis=1) > image.shape[1] // 2))
+
+    # The title takes the band above the axes, which move down to make room; the plain plot has nothing there.
+    assert top_frame(titled) >= top_frame(plain) + 8
+    assert (titled[: top_frame(titled) - 2] < 128).sum() > 20 and (plain[: top_frame(plain) - 2] < 128).sum() == 0
 
 
 def test_grid25_modes_are_the_5x5_grid_of_even_numbers():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import re
 import shlex
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
@@ -195,6 +196,13 @@ COMMANDS = collect_commands()
 RUNS = [c for c in COMMANDS if c.program == "run"]
 OTHERS = [c for c in COMMANDS if c.program not in ("run", "make")]
 MAKES = [c for c in COMMANDS if c.program == "make"]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[c.id for c in COMMANDS])
+def test_every_command_is_what_a_shell_runs_as_shown(command: Command):
+    # Pasted into bash as shown: seed=range(16) unquoted is a syntax error there, 'seed=range(16)' is not.
+    checked = subprocess.run(["bash", "-n", "-c", command.text], capture_output=True, text=True)
+    assert checked.returncode == 0, f"{command.id}: `{command.text}` is not valid in bash: {checked.stderr.strip()}"
 
 
 def test_the_docs_show_commands():

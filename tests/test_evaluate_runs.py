@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -30,11 +31,16 @@ def test_a_sweeps_checkpoints_are_scored_once_into_tables_summaries_and_each_run
     first = evaluate(f"runs={sweep}", "metrics.num_samples=500", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "6 checkpoints of 2 runs: 6 scored, 0 from the cache" in first.stdout
+    # A line per checkpoint as it is scored, the run named by what sets it apart from the others.
+    assert re.findall(r"\[\d/6\] (seed=\d step \d+):", first.stderr) == [
+        f"seed={job} step {step}" for job in "01" for step in (50, 100, 150)
+    ]
     with open(sweep / "evaluation.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [(Path(r["run"]).name, int(r["step"])) for r in rows] == [
-        (job, step) for job in "01" for step in (50, 100, 150)
+    assert [(Path(r["run"]).name, r["label"], int(r["step"])) for r in rows] == [
+        (job, f"seed={job}", step) for job in "01" for step in (50, 100, 150)
     ]
+    assert "| seed=1 | step_000100.ckpt | 100 |" in (sweep / "evaluation.md").read_text()
     protocols = [json.loads(r["protocol"]) for r in rows]
     assert [p["latent_seed"] for p in protocols] == [0, 0, 0, 1, 1, 1] and protocols[0]["samples"] == 500
     assert all(
@@ -70,7 +76,8 @@ def test_a_sweeps_checkpoints_are_scored_once_into_tables_summaries_and_each_run
     )
 
     table = (sweep / "evaluation.csv").read_text()
-    second = evaluate(f"runs={sweep}", "metrics.num_samples=500", cwd=tmp_path)
+    # Without metrics settings, the runs' own final protocol: the one just scored, all in the cache.
+    second = evaluate(f"runs={sweep}", cwd=tmp_path)
     assert second.returncode == 0 and "6 checkpoints of 2 runs: 0 scored, 6 from the cache" in second.stdout
     assert (sweep / "evaluation.csv").read_text() == table
     assert all(len(list((sweep / job / "wandb").glob("*run-*"))) == 2 for job in "01")  # nothing new: no new segment
@@ -102,3 +109,19 @@ def test_evaluate_refuses_what_it_cannot_read_without_a_traceback(tmp_path):
     ]:
         result = evaluate(*args, cwd=tmp_path)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_run_with_an_unreadable_summary_is_left_out_and_named_and_the_others_are_scored(tmp_path):
+    sweep = tmp_path / "sweep"
+    trained = run_command(["-m", *RUN, "logger=csv", "trainer.max_steps=100", "seed=0,1", f"hydra.sweep.dir={sweep}"],
+                          cwd=tmp_path)  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    (sweep / "1" / "summary.json").write_text('{"status": "compl')  # cut short by a full disk
+    result = evaluate(f"runs={sweep}", cwd=tmp_path)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert f"left out {sweep / '1' / 'summary.json'}: it cannot be read" in result.stderr
+    assert "2 checkpoints of 1 runs: 2 scored, 0 from the cache" in result.stdout
+    with open(sweep / "evaluation.csv", newline="") as f:
+        assert [(Path(r["run"]).name, int(r["step"])) for r in csv.DictReader(f)] == [("0", 50), ("0", 100)]
+    assert read_summary(sweep / "0")["evaluation"]["checkpoints"] == 2
+    assert not (sweep / "1" / "evaluation.json").exists()

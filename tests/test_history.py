@@ -19,11 +19,12 @@ from typing import Dict, List
 
 import pytest
 
+from gan_lightning.overrides import check_command_line
 from gan_lightning.runs.checkpoints import load_safely
 from gan_lightning.runs.summary import read_summary
 from gan_lightning.tracking.wandb_records import WandbRun
 from tests.conftest import REPO, cli
-from tests.helpers.commands import run_command
+from tests.helpers.commands import command, run_command
 
 # W&B and the CSV log, the run's history being the subject here.
 TOY = [
@@ -152,6 +153,58 @@ def test_a_stop_signal_checkpoints_the_current_step_and_exits_with_128_plus_its_
         assert csv_steps(run_dir) == list(range(1, stopped_at + 21))
 
 
+def test_a_stop_signal_during_start_up_ends_the_command_with_its_exit_code_and_no_traceback(tmp_path, monkeypatch):
+    # A real SIGTERM to this process while the command line is checked (the seconds of imports of a cold start).
+    import gan_lightning.run
+
+    def check_then_signal(argv):
+        checked = check_command_line(argv)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return checked
+
+    monkeypatch.setattr(gan_lightning.run, "check_command_line", check_then_signal)
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    run_dir = tmp_path / "run"
+    result = command("run", [*TOY, "trainer.max_steps=100000", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    assert result.returncode == 128 + signal.SIGTERM, result.stderr[-3000:]
+    assert "stopped by SIGTERM before the run began: nothing was written" in result.stderr
+    assert "Traceback" not in result.stderr and not run_dir.exists()
+    assert {signum: signal.getsignal(signum) for signum in before} == before  # the handlers from before, back
+    monkeypatch.undo()
+    # Once the run began (its directory made), the signal ends it as interrupted, with its summary.
+    process = start([*TOY, "logger=wandb", "trainer.max_steps=100000", f"hydra.run.dir={run_dir}"], tmp_path)
+    wait_for(lambda: (run_dir / ".hydra" / "overrides.yaml").exists(), process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    assert "Traceback" not in stderr and "received SIGTERM" in stderr
+    summary = read_summary(run_dir)
+    assert summary["status"] == "interrupted" and summary["error"].startswith("interrupted by SIGTERM after step")
+    assert summary["global_step"] == checkpoint_step(run_dir) <= 1  # at most the step W&B's start let it train
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("gap_s", [0.0, 0.05])
+def test_two_ctrl_c_in_quick_succession_stop_at_once_without_a_traceback(tmp_path, gap_s):
+    run_dir = tmp_path / "run"
+    args = [*TOY, "logger=wandb", "trainer.log_every_n_steps=1", f"hydra.run.dir={run_dir}"]
+    process = start([*args, "trainer.max_steps=100000"], tmp_path)
+    wait_for(lambda: len(csv_steps(run_dir)) >= 100 if (run_dir / "csv" / "metrics.csv").exists() else False, process)
+    process.send_signal(signal.SIGINT)
+    time.sleep(gap_s)
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGINT, stderr[-3000:]
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr[-3000:]
+    summary = read_summary(run_dir)
+    assert summary["status"] == "interrupted" and summary["error"].startswith("interrupted by SIGINT after step")
+    # Whatever the second Ctrl-C cut short, the same command resumes from a loadable checkpoint.
+    resumed = run_command([*args, f"trainer.max_steps={summary['global_step'] + 10}"], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert read_summary(run_dir)["status"] == "completed"
+
+
 def test_every_refused_resume_leaves_every_file_of_the_run_byte_identical(tmp_path):
     run_dir = tmp_path / "run"
     args = [*LOGGED, "trainer.max_steps=60", f"hydra.run.dir={run_dir}"]
@@ -228,8 +281,10 @@ def test_a_multirun_exits_non_zero_unless_every_job_completed(tmp_path):
     )
     assert ok.returncode == 0, ok.stderr[-3000:]
     assert ok.stdout.strip().splitlines()[-1].endswith("2 jobs: 2 completed")
+    # Job 1 names a checkpoint to resume from that is not there: a fault found when its run starts.
+    missing = tmp_path / "missing.ckpt"
     mixed = run_command(
-        ["-m", *TOY, "trainer.max_steps=20", "optimizer.d.lr=0.0002,-1", f"hydra.sweep.dir={tmp_path / 'mixed'}"],
+        ["-m", *TOY, "trainer.max_steps=20", f"resume=auto,{missing}", f"hydra.sweep.dir={tmp_path / 'mixed'}"],
         cwd=tmp_path,
     )
     assert mixed.returncode == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ from PIL import Image
 from gan_lightning.config import to_config
 from gan_lightning.data.images import decode, read_cifar_batch
 from gan_lightning.errors import UserError
+from gan_lightning.files import cache_root
+from tests.helpers.commands import run_command
 from tests.helpers.hydra import compose_config, run_in_process
 from tests.test_objectives import ALL
 
@@ -66,12 +69,60 @@ def test_an_image_folder_trains(tmp_path, image_folder, size, model):
             "model.g_width=16",
             "model.d_width=16",
             "trainer.max_steps=3",
+            "callbacks.samples_size=0",
             *QUIET,
         ],  # fmt: skip
         tmp_path / "run",
     )
     assert summary["status"] == "completed" and summary["global_step"] == 3
+    # 4 images in a 2×2 grid with 2-pixel padding, as generated (callbacks.samples_size=0).
     assert Image.open(tmp_path / "run" / "samples" / "last.png").size == (2 * (size + 2) + 2, 2 * (size + 2) + 2)
+
+
+FOLDER_RUN = ["data=image_folder", "data.image_size=16", "data.num_workers=0", "model=mlp", "trainer.max_steps=2"]
+
+
+def test_metrics_auto_on_a_folder_too_small_for_a_domain_extractor_measures_nothing_and_says_why(
+    tmp_path, image_folder
+):
+    # 25 image files (one unreadable) in 2 classes: a classifier of 4 epochs of 256-image batches cannot be trained on them.
+    result = run_command([*FOLDER_RUN, f"data.path={image_folder}", "data.batch_size=8", "metrics=auto"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "metrics=auto measures no image metrics" in result.stderr
+    assert "has 25 image files, and a domain feature extractor trains on at least 1024" in result.stderr
+    assert "metrics.features=inception" in result.stderr
+    assert not (Path(cache_root()) / "extractors" / f"domain-{folder_cache_key(image_folder)}-v1.pt").exists()
+
+    explicit = run_command([*FOLDER_RUN, f"data.path={image_folder}", "metrics=image"], cwd=tmp_path)
+    assert explicit.returncode == 2 and "Traceback" not in explicit.stderr, explicit.stderr[-3000:]
+    assert "error: metrics.features=domain cannot be used: data.path=" in explicit.stderr
+
+
+def test_a_folder_of_one_class_has_no_domain_extractor(tmp_path, image_folder):
+    one_class = tmp_path / "one"
+    (image_folder / "squares").rename(one_class)
+    result = run_command([*FOLDER_RUN, f"data.path={one_class}", "metrics=image"], cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "has 0 class sub-folder(s), and a domain feature extractor is a classifier of at least 2 classes" in (
+        result.stderr
+    )
+
+
+def test_a_batch_larger_than_the_folder_is_one_message(tmp_path, image_folder):
+    result = run_command(
+        [*FOLDER_RUN, f"data.path={image_folder}", "data.batch_size=16", "trainer.d_steps=2"], cwd=tmp_path
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert (
+        "data.batch_size × trainer.d_steps = 32 samples per training step is not allowed: the data set has "
+        "24 samples, so at most 24." in result.stderr.splitlines()[-1]
+    )
+
+
+def folder_cache_key(folder) -> str:
+    return to_config(
+        compose_config(["model=mlp", "data=image_folder", f"data.path={folder}", "data.image_size=16"])
+    ).data.cache_key
 
 
 def test_an_empty_folder_is_a_startup_error(tmp_path, capsys):

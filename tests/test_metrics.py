@@ -328,7 +328,7 @@ def test_sample_writes_an_image_grid_of_n_images(tmp_path):
     out = tmp_path / "grid.png"
     result = command("sample", [f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", "n=25", f"out={out}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert Image.open(out).size == (5 * 30 + 2, 5 * 30 + 2)
+    assert Image.open(out).size == (4 * (5 * 30 + 2), 4 * (5 * 30 + 2))  # 152 px enlarged 4 times: at least 512
 
 
 def test_evaluate_reports_a_missing_checkpoint_without_a_traceback(tmp_path):

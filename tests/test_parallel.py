@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -44,11 +45,12 @@ def wandb_run_ids(run_dir: Path) -> List[str]:
 
 
 def test_parallel_jobs_run_side_by_side_and_each_leaves_a_complete_run(tmp_path):
-    # Jobs 0 and 1 (mlp, seeds 0 and 1) train at the same time; jobs 2 and 3 (a DCGAN cannot fit ring8's 2-D
-    # samples) fail, and the sweep goes on without them.
+    # Jobs 0 and 1 (seeds 0 and 1) train at the same time; jobs 2 and 3 (resuming from a checkpoint that is not
+    # there, a fault found when their runs start) fail, and the sweep goes on without them.
     sweep = tmp_path / "sweep"
     overrides = [*TOY, "callbacks.progress_every_n_steps=50", "trainer.max_steps=300"]
-    result = cli(["-m", *overrides, "model=mlp,dcgan", "seed=0,1", *PARALLEL, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    resume = f"resume=auto,{tmp_path / 'missing.ckpt'}"
+    result = cli(["-m", *overrides, resume, "seed=0,1", *PARALLEL, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output[-3000:]
     assert f"sweep {sweep}: 4 jobs: 2 completed, 2 failed" in output and "Traceback" not in output
@@ -122,6 +124,37 @@ def test_ctrl_c_stops_every_job_with_a_checkpoint_and_the_same_command_resumes_t
         )
         ids = wandb_run_ids(sweep / job)
         assert len(ids) == 2 and len(set(ids)) == 1  # the resumed job continues its own W&B run
+
+
+@pytest.mark.slow
+def test_a_stop_signal_to_the_sweeps_process_alone_reaches_every_running_job(tmp_path):
+    # As `kill PID` or a scheduler sends it: to the sweep's process only, not to its process group.
+    sweep = tmp_path / "sweep"
+    args = ["-m", *TOY, "logger=csv", "trainer.max_steps=100000", "callbacks.progress_every_n_steps=100",
+            "callbacks.checkpoint_every_n_steps=100000", "seed=0,1", *PARALLEL, f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-m", "gan_lightning.run", *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+
+    def training(job: str) -> bool:
+        log = sweep / job / "run.log"
+        return log.exists() and "step 100/100000" in log.read_text()
+
+    try:
+        wait_for(lambda: training("0") and training("1"), 300, "jobs 0 and 1 to train")
+        os.kill(process.pid, signal.SIGTERM)
+        output = process.communicate(timeout=120)[0]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # nothing left behind should the test fail
+    assert process.returncode == 128 + signal.SIGTERM, output[-3000:]
+    assert "Traceback" not in output
+    for job in "01":
+        summary = read_summary(sweep / job)
+        steps = summary["global_step"]
+        assert summary["status"] == "interrupted" and 100 <= steps < 100000, summary
+        assert f"interrupted by SIGTERM after step {steps}; checkpoint at step {steps} saved" in summary["error"]
+        checkpoint = torch.load(sweep / job / "checkpoints" / "last.ckpt", weights_only=True)
+        assert checkpoint["gan_lightning"]["steps_done"] == steps
 
 
 def parallel_job(number: int = 0, n_jobs: int = 2):

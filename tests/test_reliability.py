@@ -71,6 +71,7 @@ def test_raising_max_steps_continues_a_finished_run(tmp_path):
     # Its wall time counts both segments; a run started elsewhere from this checkpoint counts only its own.
     assert summary["wall_time_s"] == pytest.approx(first["wall_time_s"] + summary["segment_wall_time_s"], abs=2e-3)
     assert 0 < summary["segment_wall_time_s"] and "segment_wall_time_s" not in first
+    assert summary["started_at"] == first["started_at"] and summary["ended_at"] >= first["ended_at"]  # the first start
     other = run_in_process(
         [*TOY, "trainer.max_steps=90", f"resume={tmp_path / 'checkpoints' / 'last.ckpt'}"], tmp_path / "other"
     )
@@ -197,9 +198,12 @@ def test_on_nan_skip_drops_non_finite_updates_and_counts_them(tmp_path, monkeypa
 
 def test_a_failing_job_of_three_leaves_the_other_two_completed(tmp_path):
     sweep = tmp_path / "sweep"
+    # Job 1 resumes from a checkpoint that is not there: a fault found when its run starts, as its settings look right.
+    missing = tmp_path / "missing.ckpt"
     result = run_command(
-        ["-m", *TOY, "optimizer.d.lr=0.0002,-1,0.001", "trainer.max_steps=30", f"hydra.sweep.dir={sweep}"], cwd=tmp_path
-    )
+        ["-m", *TOY, f"resume=auto,{missing},auto", "optimizer.d.lr=0.0002", "trainer.max_steps=30",
+         f"hydra.sweep.dir={sweep}"], cwd=tmp_path
+    )  # fmt: skip
     statuses = {p.parent.name: json.loads(p.read_text())["status"] for p in sweep.glob("*/summary.json")}
     assert statuses == {"0": "completed", "1": "failed", "2": "completed"}
     assert f"sweep {sweep}: 3 jobs: 2 completed, 1 failed" in result.stdout + result.stderr

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -37,6 +39,15 @@ def test_ring8_run_writes_summary_samples_checkpoint_and_csv(run_dir):
     assert {"loss/d", "loss/g", "d/real", "d/fake"} <= set(summary["metrics"])
     assert summary["overrides"][:3] == ["data=ring8", "model=mlp", "trainer.max_steps=300"]
     assert 0 < summary["wall_time_s"] < 120
+    # What the run is, when it ran, and where its files are.
+    assert summary["choices"] == {"objective": "nonsaturating", "model": "mlp", "data": "ring8", "optimizer": "adam",
+                                  "metrics": summary["choices"]["metrics"], "trainer": "default"}  # fmt: skip
+    started, ended = (datetime.fromisoformat(summary[key]) for key in ("started_at", "ended_at"))
+    assert started.tzinfo is not None and 0 <= (ended - started).total_seconds() <= summary["wall_time_s"] + 1
+    assert (summary["checkpoint"], summary["samples"]) == ("checkpoints/last.ckpt", "samples/last.png")
+    assert (run_dir / summary["checkpoint"]).is_file() and (run_dir / summary["samples"]).is_file()
+    # Learning rates are float32 in the optimizers: written as the float32 they are, 0.0002, not 0.000199999994.
+    assert summary["metrics"]["lr/d"] == 0.0002 and summary["metrics"]["lr/g"] == 0.0002
     # What that time was spent on: this process's cores, the thread count trainer.num_threads set, this CPU.
     machine = summary["machine"]
     assert (machine["threads"], machine["processes"], machine["torch"]) == (1, 1, torch.__version__)
@@ -72,9 +83,12 @@ def test_fashion_mnist_slice_with_dcgan_and_offline_wandb(run_dir):
         ["data.limit=512", "logger=wandb", "trainer.max_steps=30", "callbacks.num_samples=16", *FAST], run_dir
     )
     assert summary["status"] == "completed" and summary["global_step"] == 30
-    grid = Image.open(run_dir / "samples" / "last.png")
-    # 16 images of 28×28 in a 4×4 grid with 2-pixel padding.
-    assert grid.size == (4 * 30 + 2, 4 * 30 + 2)
+    grid = np.asarray(Image.open(run_dir / "samples" / "last.png"))
+    # 16 images of 28×28 in a 4×4 grid with 2-pixel padding (122 px), enlarged 5 times to at least 512 px
+    # (callbacks.samples_size), each pixel a 5×5 block.
+    assert grid.shape[:2] == (5 * 122, 5 * 122)
+    assert np.array_equal(grid, grid[::5, ::5].repeat(5, axis=0).repeat(5, axis=1))
+    assert grid[::5, ::5].std() > 0  # a picture, not a blank
     offline_runs = list((run_dir / "wandb").glob("offline-run-*"))
     assert len(offline_runs) == 1 and list(offline_runs[0].glob("run-*.wandb"))
     assert summary["wandb_dir"] == str(offline_runs[0])

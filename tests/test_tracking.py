@@ -10,6 +10,7 @@ import sys
 import pytest
 from PIL import Image
 
+from gan_lightning.runs.context import naming_overrides
 from gan_lightning.runs.summary import describe_machine
 from gan_lightning.tracking.wandb_records import (
     FIRST,
@@ -43,10 +44,20 @@ def test_each_job_is_one_offline_run_in_the_sweep_group(sweep):
     runs = [WandbRun(sweep / job) for job in ("0", "1")]
     group = f"{sweep.parent.name}_{sweep.name}"  # the sweep directory's last two parts
     assert [r.run["group"] for r in runs] == [group, group]
-    assert [r.run["display_name"].split(",")[0] for r in runs] == ["objective=minimax", "objective=nonsaturating"]
+    # Named by what the sweep varies: the other overrides are the same for every job.
+    assert [r.run["display_name"] for r in runs] == ["objective=minimax", "objective=nonsaturating"]
     assert runs[0].run["project"] == "gan_lightning" and runs[0].run["job_type"] == "train"
     assert runs[1].run["tags"] == ["mlp", "ring8", "nonsaturating"]
     assert runs[0].run["run_id"] != runs[1].run["run_id"]
+
+
+def test_a_run_is_named_by_what_makes_it_another_run_and_keeps_its_name_when_resumed_further():
+    first = ["data=ring8", "model=mlp", "trainer.max_steps=300", "logger.project=p", "callbacks.keep_every_n_steps=50"]
+    resumed = ["data=ring8", "model=mlp", "trainer.max_steps=600", "resume=auto", "verbose=true"]
+    assert naming_overrides(first) == naming_overrides(resumed) == ["data=ring8", "model=mlp"]
+    # In a sweep: the keys it varies, in the job's own values.
+    job = ["data=ring8", "seed=3", "objective=minimax", "trainer.max_steps=600"]
+    assert naming_overrides(job, {"seed", "objective"}) == ["seed=3", "objective=minimax"]
 
 
 def test_history_holds_losses_d_outputs_gradients_learning_rates_images_and_histograms(sweep):
@@ -219,4 +230,9 @@ def test_a_run_prints_its_own_lines_and_what_dependencies_print_only_when_verbos
     assert sum("step 50/100" in line or "step 100/100" in line for line in lines) == 2 and "run directory:" in output
     loud = cli([*args, "verbose=true", f"hydra.run.dir={tmp_path / 'loud'}"], cwd=tmp_path, env={"WANDB_SILENT": None})
     output = loud.stdout + loud.stderr
-    assert loud.returncode == 0 and "wandb: Run summary:" in output and "GPU available" in output and "Total params" in output
+    assert (
+        loud.returncode == 0
+        and "wandb: Run summary:" in output
+        and "GPU available" in output
+        and "Total params" in output
+    )

@@ -163,6 +163,21 @@ def test_the_other_commands_answer_bad_input_with_one_message(tmp_path):
         command("data", ["fashion_mnist"], cwd=REPO), "unknown argument 'fashion_mnist'; allowed: dataset=, root="
     )
     assert_user_error(command("sample", ["n=3"], cwd=REPO), "ckpt= is required")
+    # The networks come from the checkpoint: settings that change them are refused, not a load_state_dict traceback.
+    last = good / "checkpoints" / "last.ckpt"
+    assert_user_error(
+        command("evaluate", [f"ckpt={last}", "model.latent_dim=7"], cwd=REPO),
+        "the checkpoint's networks do not fit these settings (size mismatch for generator.",
+        "so leave out model.latent_dim=7.",
+    )
+    assert_user_error(
+        command("evaluate", [f"ckpt={last}", "model.g_hidden=[8]"], cwd=REPO), "so leave out model.g_hidden=[8]."
+    )
+    # A run that kept only last.ckpt is one point against the step: evaluate says how to keep more.
+    one = command("evaluate", [f"runs={good}", "metrics.num_samples=200"], cwd=REPO)
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert f"{good}: one checkpoint (last.ckpt), so one point against the step" in one.stderr
+    assert "callbacks.keep_every_n_steps=N" in one.stderr
 
     # A sweep with one unreadable summary: the report leaves that run out, names it, and reports the rest.
     sweep = tmp_path / "sweep"
@@ -180,3 +195,21 @@ def test_the_other_commands_answer_bad_input_with_one_message(tmp_path):
         out = disk / "samples.png"
         result = command("sample", [f"ckpt={good / 'checkpoints' / 'last.ckpt'}", f"out={out}"], cwd=REPO)
         assert_user_error(result, "the file system is read-only")
+
+
+def test_a_data_set_that_cannot_be_had_offline_is_one_message(tmp_path):
+    # No network: every download is refused at once (a proxy on a closed port), as on a machine without internet.
+    offline = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "GAN_LIGHTNING_DATA": None,
+               "XDG_CACHE_HOME": str(tmp_path / "cache")}  # fmt: skip
+    result = command("data", ["dataset=mnist", f"root={tmp_path / 'mnist'}"], cwd=tmp_path, env=offline)
+    assert_user_error(result, "MNIST was not found: looked for train-images-idx3-ubyte(.gz)", "the download failed")
+    assert "None" not in result.stderr
+    result = command("data", ["dataset=mnist"], cwd=tmp_path, env=offline)
+    assert_user_error(result, "MNIST was not found", "data.root (not set)", "download cache")
+    assert "Debian package" not in result.stderr  # MNIST has none
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    assert_user_error(
+        command("data", ["dataset=mnist", f"root={a_file}"], cwd=tmp_path, env=offline),
+        f"root={str(a_file)!r} is a file: give the folder that holds (or is to hold) the data set's files.",
+    )

@@ -1,6 +1,6 @@
 """Stop signals (a scheduler's SIGTERM, Ctrl-C, SLURM's warning signals): finish the step, checkpoint it, exit.
 
-A signal only marks the run; at the end of the current training step the run saves a checkpoint at that
+A signal only marks the run (a signal received while the run started, ``start_up_signals``, too); at the end of the current training step the run saves a checkpoint at that
 step and raises ``Interrupted``, which ends it with status ``interrupted`` and exit code 128 + the signal's
 number, as a shell reports a process the signal ended. A rerun resumes from that step. Under DDP the
 processes agree on the step to stop at, since saving a checkpoint is collective. A handler that was in
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
 import pytorch_lightning as pl
 import torch
 
+from gan_lightning.callbacks.start_up_signals import STOP_SIGNALS, take_over
 from gan_lightning.errors import Diverged, Interrupted, UserError
 
 if TYPE_CHECKING:
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gan_lightning")
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
 # Under DDP the processes compare their signals (one small all-reduce) every this many steps.
 AGREE_EVERY_N_STEPS = 10
 
@@ -36,10 +36,14 @@ class StopOnSignal(pl.Callback):
         self.previous: Dict[int, Any] = {}
 
     def install(self) -> None:
-        """Handle the stop signals from now on (before fit: a signal during set-up is kept for the first step)."""
+        """Handle the stop signals from now on (before fit: a signal during set-up, or received while the run
+        started, is kept for the first step)."""
+        received, previous = take_over()
         for signum in STOP_SIGNALS:
-            self.previous[signum] = signal.getsignal(signum)
+            self.previous[signum] = previous.get(signum, signal.getsignal(signum))
             signal.signal(signum, self.handle)
+        if self.received is None:
+            self.received = received
 
     def uninstall(self) -> None:
         for signum, handler in self.previous.items():

@@ -22,9 +22,9 @@ def class_rows(num_classes: int, num_samples: int) -> Optional[torch.Tensor]:
 class SampleGrid(Periodic):
     """Writes ``samples/step_<N>.png`` (and ``samples/last.png``) every N steps and at the end, and logs it."""
 
-    def __init__(self, data_config, folder: Path, every_n_steps: int, num_samples: int, seed: int):
+    def __init__(self, data_config, folder: Path, every_n_steps: int, num_samples: int, seed: int, size: int = 0):
         super().__init__(every_n_steps)
-        self.data_config, self.folder = data_config, Path(folder)
+        self.data_config, self.folder, self.size = data_config, Path(folder), size
         self.num_samples, self.seed = num_samples, seed
         self.latents = None
 
@@ -58,7 +58,9 @@ class SampleGrid(Periodic):
         path = self.folder / f"step_{pl_module.steps_done:06d}.png"
         # D over the data's space, for data whose picture can show it (1-D: D(x) over p_data and p_g).
         discriminator = pl_module.discriminate if pl_module.d_pack == 1 and not pl_module.conditional else None
-        self.data_config.save_samples(samples, path, self.labels, discriminator)
+        self.data_config.save_samples(
+            samples, path, self.labels, discriminator, title=f"step {pl_module.steps_done}", size=self.size
+        )
         shutil.copyfile(path, self.folder / "last.png")
         wandb_loggers = [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
         if not wandb_loggers:

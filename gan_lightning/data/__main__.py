@@ -10,13 +10,16 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from gan_lightning.commands import Command, Setting, main_guard
 from gan_lightning.data.idx import SOURCES, DataFinder
-from gan_lightning.errors import require_choice
+from gan_lightning.errors import UserError, require_choice
 
 
 def fetch(dataset: str, root: str | None = None) -> int:
+    if root and Path(root).expanduser().exists() and not Path(root).expanduser().is_dir():
+        raise UserError(f"root={root!r} is a file: give the folder that holds (or is to hold) the data set's files.")
     finder = DataFinder(dataset, root)
     folder = finder.find("train")
     if folder is not None:
@@ -34,8 +37,7 @@ def fetch(dataset: str, root: str | None = None) -> int:
     try:
         folder = finder.download()
     except OSError as error:
-        print(finder.not_found("train", f"the download failed ({error})"), file=sys.stderr)
-        return 1
+        raise finder.not_found("train", f"the download failed ({error})") from None
     print(f"{finder.source.title}: downloaded to {folder}")
     return 0
 

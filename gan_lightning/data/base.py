@@ -18,6 +18,15 @@ if TYPE_CHECKING:
 Discriminate = Callable[["Tensor"], "Tensor"]  # samples -> D's outputs (probabilities for classifier objectives)
 
 
+def batch_too_large(samples: int, samples_per_step: int, processes: int = 1) -> UserError:
+    """A training step needs more samples than the data set has (on each of ``processes``)."""
+    on_each = f" on each of {processes} processes" if processes > 1 else ""
+    return UserError(
+        f"data.batch_size × trainer.d_steps = {samples_per_step} samples per training step{on_each} is not allowed: "
+        f"the data set has {samples} samples, so at most {samples // processes}."
+    )
+
+
 @dataclass
 class DataConfig(Registered, group="data"):
     """Settings every dataset shares."""
@@ -35,12 +44,21 @@ class DataConfig(Registered, group="data"):
         return type(self).__name__.lower()
 
     @property
+    def known_size(self) -> Optional[int]:
+        """The number of training samples when the settings alone say it (synthetic data); None until loaded."""
+        return None
+
+    @property
     def value_range(self) -> Optional[Tuple[float, float]]:
         """The interval the samples lie in, or None for unbounded data."""
         return None
 
     def check(self) -> None:
         require_positive("data.batch_size", self.batch_size, "a positive number of samples per batch")
+
+    def domain_extractor_problem(self) -> Optional[str]:
+        """Why a domain feature extractor (a classifier of this data's labels) cannot be trained on it, or None."""
+        return None
 
     def prepare(self) -> None:
         """Make sure the data can be read (find it, or download it where allowed) before a run writes anything."""
@@ -71,8 +89,15 @@ class DataConfig(Registered, group="data"):
         )
 
     def save_samples(
-        self, samples: Tensor, path: Path, labels: Optional[Tensor] = None, discriminator: Optional[Discriminate] = None
+        self,
+        samples: Tensor,
+        path: Path,
+        labels: Optional[Tensor] = None,
+        discriminator: Optional[Discriminate] = None,
+        title: Optional[str] = None,
+        size: int = 0,
     ) -> None:
         """Write a picture of ``samples`` (generated or real) to ``path`` as PNG; ``labels`` group them by class.
-        ``discriminator`` maps samples to D's outputs; data whose space can be drawn whole (1-D) draws it too."""
+        ``discriminator`` maps samples to D's outputs; data whose space can be drawn whole (1-D) draws it too.
+        ``title`` heads a plot (``step 500``); ``size`` is the least width of an image grid, in pixels."""
         raise NotImplementedError

@@ -8,6 +8,8 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from gan_lightning.data.base import batch_too_large
+
 
 class TensorBatches:
     """Shuffled batches of rows of ``data``: each epoch is a fresh permutation, split across ranks.
@@ -29,9 +31,7 @@ class TensorBatches:
         self.rank, self.world_size = rank, world_size
         self.epoch, self.position = 0, 0
         if len(self) == 0:
-            raise ValueError(
-                f"{len(data)} samples cannot fill one batch of {batch_size} on each of {world_size} processes"
-            )
+            raise batch_too_large(len(data), batch_size, world_size)
 
     def __len__(self) -> int:
         return len(self.data) // (self.batch_size * self.world_size)
@@ -70,6 +70,8 @@ class InMemoryDataModule(pl.LightningDataModule):
         if self.data is None:
             self.data, labels = self.config.load_labelled(self.seed)
             self.labels = labels if self.labelled else None
+        if len(self.data) < self.samples_per_step:
+            raise batch_too_large(len(self.data), self.samples_per_step)
 
     def train_dataloader(self) -> TensorBatches:
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)

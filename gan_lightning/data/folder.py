@@ -10,10 +10,12 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from gan_lightning.data.base import batch_too_large
 from gan_lightning.data.images import decode, scale_uint8
 
 if TYPE_CHECKING:
-    from gan_lightning.data.images import ImageFolder
+    from gan_lightning.data.base import batch_too_large
+from gan_lightning.data.images import ImageFolder
 
 
 class FolderImages(Dataset):
@@ -48,6 +50,8 @@ class FolderDataModule(pl.LightningDataModule):
             self.dataset = FolderImages(
                 files, labels, self.config.image_size, self.config.channels, self.config.scale, self.labelled
             )
+        if len(self.dataset) < self.samples_per_step:
+            raise batch_too_large(len(self.dataset), self.samples_per_step)
 
     def train_dataloader(self) -> DataLoader:
         workers = self.config.num_workers

@@ -99,13 +99,11 @@ class DataFinder:
         if self.root:
             return [("data.root", Path(self.root).expanduser())]
         env = os.environ.get(ENV_VAR)
+        debian = self.source.debian_package
         return [
             ("data.root", None),
             (f"${ENV_VAR}", Path(env).expanduser() if env else None),
-            (
-                f"Debian package {self.source.debian_package}",
-                Path(self.source.debian_dir) if self.source.debian_dir else None,
-            ),
+            *([(f"Debian package {debian}", Path(self.source.debian_dir))] if debian else []),
             ("download cache", cache_dir(self.dataset)),
         ]
 
@@ -122,7 +120,8 @@ class DataFinder:
             for folder in [base] + [base / name for name in self.source.folder_names]:
                 if all(_file_in(folder, stem) for stem in SPLIT_FILES[split]):
                     return folder
-            self.tried.append(f"{label}: {base}" + ("" if base.exists() else " (does not exist)"))
+            state = "" if base.is_dir() else " (a file, not a folder)" if base.exists() else " (does not exist)"
+            self.tried.append(f"{label}: {base}{state}")
         return None
 
     def download(self) -> Path:

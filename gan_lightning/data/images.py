@@ -47,10 +47,11 @@ class ImageData(DataConfig):
         super().check()
         require_choice("data.scale", self.scale, ("symmetric", "unit"))
 
-    def save_samples(self, samples: Tensor, path: Path, labels: Optional[Tensor] = None, discriminator=None) -> None:
+    def save_samples(self, samples: Tensor, path: Path, labels: Optional[Tensor] = None, discriminator=None,
+                     title: Optional[str] = None, size: int = 0) -> None:  # fmt: skip
         # With labels (one block per class, in order), each row of the grid is one class.
         row = int((labels == labels[0]).sum()) if labels is not None else None
-        save_image_grid(samples, path, self.value_range, row)
+        save_image_grid(samples, path, self.value_range, row, size)
 
 
 @dataclass
@@ -115,6 +116,9 @@ def readable(path: Path) -> bool:
         return False
 
 
+MIN_DOMAIN_IMAGES = 1024  # four batches of the domain classifier's 256 images per epoch
+
+
 @dataclass
 class ImageFolder(ImageData, name="image_folder"):
     """Any folder tree of images (PNG, JPEG, WebP); class sub-folders, when present, are the labels."""
@@ -175,6 +179,24 @@ class ImageFolder(ImageData, name="image_folder"):
             classes.index(f.relative_to(folder).parts[0]) if len(f.relative_to(folder).parts) > 1 else 0 for f in good
         ]
         return good, labels
+
+    def domain_extractor_problem(self) -> Optional[str]:
+        # The classifier learns to tell the class sub-folders apart, from 4 epochs of 256-image batches.
+        images = len(self.image_files()) if Path(self.path).expanduser().is_dir() else 0
+        if not images:
+            return None  # no data at all: prepare() says so
+        classes = self.num_classes
+        if classes < 2:
+            return (
+                f"data.path={self.path!r} has {classes} class sub-folder(s), and a domain feature extractor is a "
+                f"classifier of at least 2 classes"
+            )
+        if images < MIN_DOMAIN_IMAGES:
+            return (
+                f"data.path={self.path!r} has {images} image files, and a domain feature extractor trains on at least "
+                f"{MIN_DOMAIN_IMAGES}"
+            )
+        return None
 
     def prepare(self) -> None:
         if not self.image_files():

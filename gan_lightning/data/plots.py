@@ -21,15 +21,28 @@ def _figure():
     return plt, plt.subplots(figsize=(4, 4), dpi=100)
 
 
-def save_image_grid(images: Tensor, path: Path, value_range: Tuple[float, float], row: Optional[int] = None) -> None:
-    """A grid of images, ``row`` per row (square-ish by default), mapped from ``value_range`` to [0, 255]."""
-    from torchvision.utils import save_image
+def save_image_grid(
+    images: Tensor, path: Path, value_range: Tuple[float, float], row: Optional[int] = None, size: int = 0
+) -> None:
+    """A grid of images, ``row`` per row (square-ish by default), mapped from ``value_range`` to [0, 255], enlarged by
+    the least whole factor that makes its longer side at least ``size`` pixels (each pixel a square block: nothing
+    is smoothed that the generator did not draw)."""
+    from torchvision.utils import make_grid, save_image
 
     nrow = row or math.ceil(math.sqrt(len(images)))
-    save_image(images.detach().float().cpu(), str(path), nrow=nrow, normalize=True, value_range=value_range, padding=2)
+    grid = make_grid(images.detach().float().cpu(), nrow=nrow, normalize=True, value_range=value_range, padding=2)
+    factor = max(1, math.ceil(size / max(grid.shape[-2:])))
+    save_image(grid.repeat_interleave(factor, dim=1).repeat_interleave(factor, dim=2), str(path))
 
 
-def save_scatter(points: Tensor, path: Path, centers: Tensor, limit: float, labels: Optional[Tensor] = None) -> None:
+def save_scatter(
+    points: Tensor,
+    path: Path,
+    centers: Tensor,
+    limit: float,
+    labels: Optional[Tensor] = None,
+    title: Optional[str] = None,
+) -> None:
     """Samples as dots over the mixture's modes (crosses), on fixed axes so frames compare; coloured by label."""
     plt, (fig, ax) = _figure()
     xy = points.detach().float().cpu().numpy()
@@ -40,6 +53,8 @@ def save_scatter(points: Tensor, path: Path, centers: Tensor, limit: float, labe
     ax.set_xlim(-limit, limit)
     ax.set_ylim(-limit, limit)
     ax.set_aspect("equal")
+    if title:
+        ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -53,6 +68,7 @@ def save_histogram(
     discriminator: Optional[Callable[[np.ndarray], np.ndarray]] = None,
     bins: int = 60,
     points: int = 400,
+    title: Optional[str] = None,
 ) -> None:
     """A histogram of 1-D samples over the data's density, with ``discriminator`` (D as a function of x) drawn
     over the same range when given. D's curve is also written beside the PNG as CSV (same name, ``.csv``):
@@ -74,6 +90,8 @@ def save_histogram(
             twin.set_ylabel("D(x) (score)")
         write_curve(path.with_suffix(".csv"), x, density(x), samples, span, bins, d)
     ax.legend(loc="upper left")
+    if title:
+        ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

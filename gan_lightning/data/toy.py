@@ -40,6 +40,10 @@ class GaussianMixture2D(DataConfig):
         "num_samples": "a positive number of training points",
     }
 
+    @property
+    def known_size(self) -> int:
+        return self.num_samples
+
     def check(self) -> None:
         super().check()
         for name, allowed in {**GaussianMixture2D.positive, **self.positive}.items():
@@ -55,9 +59,10 @@ class GaussianMixture2D(DataConfig):
         which = torch.randint(len(centers), (self.num_samples,), generator=generator)
         return centers[which] + self.std * torch.randn(self.num_samples, 2, generator=generator), which
 
-    def save_samples(self, samples: Tensor, path: Path, labels: Optional[Tensor] = None, discriminator=None) -> None:
+    def save_samples(self, samples: Tensor, path: Path, labels: Optional[Tensor] = None, discriminator=None,
+                     title: Optional[str] = None, size: int = 0) -> None:  # fmt: skip
         limit = float(self.centers.abs().max()) * 1.5 + 3 * self.std
-        save_scatter(samples, path, self.centers, limit, labels)
+        save_scatter(samples, path, self.centers, limit, labels, title)
 
 
 @dataclass
@@ -106,6 +111,10 @@ class Gaussian1D(DataConfig, name="gaussian1d"):
         "num_samples": "a positive number of training points",
     }
 
+    @property
+    def known_size(self) -> int:
+        return self.num_samples
+
     def check(self) -> None:
         super().check()
         for name, allowed in {**GaussianMixture2D.positive, **self.positive}.items():
@@ -119,9 +128,10 @@ class Gaussian1D(DataConfig, name="gaussian1d"):
     def density(self, x: np.ndarray) -> np.ndarray:
         return np.exp(-0.5 * ((x - self.mean) / self.std) ** 2) / (self.std * math.sqrt(2 * math.pi))
 
-    def save_samples(self, samples: Tensor, path: Path, labels: Optional[Tensor] = None, discriminator=None) -> None:
+    def save_samples(self, samples: Tensor, path: Path, labels: Optional[Tensor] = None, discriminator=None,
+                     title: Optional[str] = None, size: int = 0) -> None:  # fmt: skip
         span = (self.mean - 5 * self.std, self.mean + 5 * self.std)
         curve = None
         if discriminator is not None:  # D(x) as a function over the data's range (Goodfellow et al. 2014, Figure 1)
             curve = lambda x: discriminator(torch.from_numpy(x).float().unsqueeze(1)).cpu().double().numpy()  # noqa: E731
-        save_histogram(samples, path, self.density, span, curve)
+        save_histogram(samples, path, self.density, span, curve, title=title)

@@ -21,6 +21,14 @@ from gan_lightning.registry import Registered
 if TYPE_CHECKING:
     import pytorch_lightning as pl
 
+log = logging.getLogger("gan_lightning")
+
+# What a user's data that cannot train a domain feature extractor can use instead.
+WITHOUT_DOMAIN = (
+    "for FID on it, use metrics=image metrics.features=inception metrics.inception_weights=FILE (Inception-v3 "
+    "weights, docs/metrics.md), or metrics=none"
+)
+
 
 @dataclass
 class MetricsConfig(Registered, group="metrics"):
@@ -54,6 +62,12 @@ class MetricsConfig(Registered, group="metrics"):
 @dataclass
 class NoMetrics(MetricsConfig, name="none"):
     """Track losses and D's outputs only."""
+
+    reason: str = ""  # why metrics=auto measures nothing on this data (said when the run starts)
+
+    def prepare(self, data_config) -> None:
+        if self.reason:
+            log.warning(self.reason)
 
 
 @dataclass
@@ -179,6 +193,9 @@ class ImageMetrics(MetricsConfig, name="image"):
             raise UserError(
                 f"metrics=image needs image data, but the data's samples have shape {data_config.sample_shape}; use metrics=toy2d for ring8 and grid25."
             )
+        problem = data_config.domain_extractor_problem() if self.features == "domain" else None
+        if problem:
+            raise UserError(f"metrics.features=domain cannot be used: {problem}; {WITHOUT_DOMAIN}.")
 
     def extractor(self, data_config) -> Tuple[str, Path]:
         """(torch-fidelity extractor name, weights file), building or fetching the weights when needed."""
@@ -210,6 +227,11 @@ class AutoMetrics(MetricsConfig, name="auto"):
 
     def choose(self, data_config) -> MetricsConfig:
         if len(data_config.sample_shape) == 3:
+            problem = data_config.domain_extractor_problem() if self.image.features == "domain" else None
+            if problem:
+                return NoMetrics(
+                    every_n_steps=0, reason=f"metrics=auto measures no image metrics: {problem}; {WITHOUT_DOMAIN}"
+                )
             chosen: MetricsConfig = self.image
         elif isinstance(data_config, GaussianMixture2D):
             chosen = self.toy2d

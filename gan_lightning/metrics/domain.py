@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import time
 from pathlib import Path
 from typing import Dict, Tuple
 
@@ -18,7 +19,7 @@ from torch import Tensor, nn
 from torch_fidelity import FeatureExtractorBase, register_feature_extractor
 from tqdm import tqdm
 
-from gan_lightning.files import atomic_write, cache_root
+from gan_lightning.files import atomic_write, cache_root, count_cache_build
 
 log = logging.getLogger("gan_lightning")
 
@@ -122,6 +123,7 @@ def ensure_domain_extractor(data_config, force: bool = False) -> Path:
         return path
     path = built_path(data_config)
     path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
     with open(path.with_suffix(".lock"), "a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -134,6 +136,7 @@ def ensure_domain_extractor(data_config, force: bool = False) -> Path:
                 f"building the domain feature extractor for {data_config.cache_key} (once; cached in {path.parent})"
             )
             train_domain_classifier(data_config)
+    count_cache_build(time.perf_counter() - started)
     return path
 
 

@@ -83,7 +83,12 @@ def build_callbacks(cfg: Config, context: RunContext) -> List[pl.Callback]:
     callbacks: List[pl.Callback] = [
         *([metrics] if metrics is not None else []),
         SampleGrid(
-            cfg.data, run_dir / "samples", cfg.callbacks.samples_every_n_steps, cfg.callbacks.num_samples, cfg.seed
+            cfg.data,
+            run_dir / "samples",
+            cfg.callbacks.samples_every_n_steps,
+            cfg.callbacks.num_samples,
+            cfg.seed,
+            cfg.callbacks.samples_size,
         ),
         checkpoint,
     ]

@@ -28,6 +28,31 @@ class RunContext:
 
 SECRET_MARKERS = ("api_key", "apikey", "token", "secret", "password")
 
+# Overrides that do not make a run another run: a resume that raises trainer.max_steps keeps the run's name.
+NOT_NAMING = ("trainer.max_steps", "resume", "verbose", "debug", "logger.", "hydra.", "hydra/", "callbacks.")
+
+
+def naming_overrides(overrides: List[str], swept: Optional[set] = None) -> List[str]:
+    """The overrides a run is named by: in a sweep, those of the keys the sweep varies (``seed=3,objective=minimax``);
+    else every override but those that do not make it another run."""
+    keys = [o.lstrip("+~").split("=", 1)[0] for o in overrides]
+    if swept:
+        return [o for o, key in zip(overrides, keys) if key in swept]
+    return [o for o, key in zip(overrides, keys) if not key.startswith(NOT_NAMING)]
+
+
+def swept_keys(sweep_dir: Path) -> Optional[set]:
+    """The keys a multirun varies, from the command line Hydra records in the sweep directory; None where it cannot
+    be read."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        recorded = OmegaConf.load(sweep_dir / "multirun.yaml").hydra.overrides.task
+        parsed = OverridesParser.create().parse_overrides([str(o) for o in recorded])
+    except Exception:  # a missing or unreadable record: name the run by its overrides
+        return None
+    return {o.key_or_group for o in parsed if o.is_sweep_override()} - {"hydra"}
+
 
 def scrub_secrets(tree: Any) -> Any:
     """A copy of a config tree without values whose key names a secret (API keys, tokens, passwords)."""
@@ -46,9 +71,9 @@ def run_context(
     hc = HydraConfig.get()
     choices = hc.runtime.choices
     task_overrides = list(hc.overrides.task) if task_overrides is None else task_overrides
-    overrides = [o for o in task_overrides if not o.startswith(("hydra.", "hydra/"))]
     default_name = "-".join(str(choices.get(g)) for g in ("model", "data", "objective"))
-    name = cfg.logger.name or (",".join(overrides) if overrides else default_name)
+    swept = swept_keys(Path(hc.sweep.dir)) if hc.mode == RunMode.MULTIRUN else None
+    name = cfg.logger.name or ",".join(naming_overrides(task_overrides, swept)) or default_name
     group = cfg.logger.group
     if group is None and hc.mode == RunMode.MULTIRUN:
         group = "_".join(Path(hc.sweep.dir).parts[-2:])  # one group per sweep

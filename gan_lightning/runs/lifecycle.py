@@ -14,6 +14,7 @@ import sys
 import time
 import traceback
 import warnings
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Optional
 
@@ -21,10 +22,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from gan_lightning.callbacks import start_up_signals as signals
 from gan_lightning.callbacks.checkpoint_files import last_checkpoint
 from gan_lightning.config import to_config, validate
 from gan_lightning.errors import DIVERGED_EXIT, USER_ERROR_EXIT, Diverged, Interrupted, UserError
-from gan_lightning.files import user_fixable
+from gan_lightning.files import cache_build_seconds, user_fixable
 from gan_lightning.runs.context import RunContext, run_context
 from gan_lightning.runs.directory import RunDirectory, continues_own_run, job_log_name
 from gan_lightning.runs.jobs import SweepStopped, is_parallel, sweep_stopping
@@ -64,27 +66,30 @@ def quiet_dependencies(verbose: bool = False) -> None:
 
 
 def run(cfg: DictConfig) -> Optional[float]:
+    start_up = signals.hold()  # before the seconds of start-up (a signal since the command began is kept)
     quiet_dependencies(bool(OmegaConf.select(cfg, "verbose", default=False)))
     directory = RunDirectory(Path(HydraConfig.get().runtime.output_dir))
     try:
-        return run_in(directory, cfg)
+        return run_in(directory, cfg, start_up)
     finally:
+        signals.release()
         directory.release()  # after the last message, so that run.log has it
         if is_parallel(HydraConfig.get()):
-            # The worker process waits for its next job: a Ctrl-C then must not end it (the sweep's process
+            # The worker process waits for its next job: a stop signal then must not end it (the sweep's process
             # marks the sweep as stopping, which the next job checks before it trains).
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def run_in(directory: RunDirectory, cfg: DictConfig) -> Optional[float]:
+def run_in(directory: RunDirectory, cfg: DictConfig, start_up: signals.StartUpSignals) -> Optional[float]:
     hydra_config = HydraConfig.get()
     context = run_context(cfg)
     multirun = hydra_config.mode == RunMode.MULTIRUN
     parallel = is_parallel(hydra_config)
     # Until the settings pass, every process of a job refuses them alike, and reports so.
     rank_zero = True
-    started = time.perf_counter()
-    summary = initial_summary(hydra_config.overrides.task)
+    started, built_before = time.perf_counter(), cache_build_seconds()
+    summary = initial_summary(hydra_config.overrides.task, context.config.get("choices"))
     resume: Optional[Resume] = None
     exit_code = 0
     try:
@@ -104,6 +109,7 @@ def run_in(directory: RunDirectory, cfg: DictConfig) -> Optional[float]:
         resume = prepared.resume
         if sweep_stopping(hydra_config):
             raise SweepStopped()
+        start_up.check(prepared.resume.steps_done if prepared.resume else 0)
         directory.claim(cfg, hydra_config, job_log_name(hydra_config), write_config=rank_zero)
         if rank_zero:
             context.run_id = directory.run_id(own_run_id(prepared.resume, context.run_dir))
@@ -118,7 +124,10 @@ def run_in(directory: RunDirectory, cfg: DictConfig) -> Optional[float]:
             raise
     finally:
         if rank_zero:
-            end_summary(directory, summary, resume, time.perf_counter() - started)
+            built = cache_build_seconds() - built_before  # set-up shared by every later run: not this run's time
+            if built > 0:
+                summary["cache_build_s"] = round(built, 3)
+            end_summary(directory, summary, resume, time.perf_counter() - started - built)
     if not rank_zero:
         # The other processes of a data-parallel job leave the summary, final messages and exit status to rank 0
         # (a failing exit here would make Lightning's launcher kill rank 0 before it reports).
@@ -144,21 +153,41 @@ def report_end(context: RunContext, summary: Dict[str, Any]) -> None:
             )
 
 
-def initial_summary(overrides: Any) -> Dict[str, Any]:
+# The config groups whose options say what a run is, in summary.json's ``choices``.
+CHOSEN_GROUPS = ("objective", "model", "data", "optimizer", "metrics", "trainer", "experiment")
+
+
+def initial_summary(overrides: Any, choices: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """A job's summary until it ends: failed at step 0 unless it records otherwise."""
-    return {"status": "failed", "global_step": 0, "metrics": {}, "overrides": list(overrides), **slurm_job()}
+    chosen = {group: (choices or {})[group] for group in CHOSEN_GROUPS if (choices or {}).get(group)}
+    return {"status": "failed", "global_step": 0, "metrics": {}, "choices": chosen, "overrides": list(overrides),
+            "started_at": now(), **slurm_job()}  # fmt: skip
 
 
-def wall_times(resume: Optional[Resume], run_dir: Path, seconds: float) -> Dict[str, float]:
+def now() -> str:
+    """The time of day with its UTC offset, to the second (ISO 8601)."""
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def earlier_segments(resume: Optional[Resume], run_dir: Path, seconds: float) -> Dict[str, Any]:
     """``wall_time_s``: the run's seconds over all its segments, so a resumed or requeued run adds those its summary
-    recorded before; ``segment_wall_time_s``: this process's share, when it continued its own run."""
+    recorded before; ``segment_wall_time_s``: this process's share, when it continued its own run; ``started_at``:
+    when its first segment started."""
     if resume is None or not continues_own_run(resume.path, run_dir):
         return {"wall_time_s": round(seconds, 3)}
     try:
-        earlier = float(read_summary(run_dir).get("wall_time_s", 0.0))
+        earlier = read_summary(run_dir)
+        earlier_seconds = float(earlier.get("wall_time_s", 0.0))
     except (OSError, ValueError, TypeError):  # no readable summary: the earlier segment was killed before writing it
-        earlier = 0.0
-    return {"wall_time_s": round(earlier + seconds, 3), "segment_wall_time_s": round(seconds, 3)}
+        earlier, earlier_seconds = {}, 0.0
+    first_start = {"started_at": earlier["started_at"]} if isinstance(earlier.get("started_at"), str) else {}
+    return {"wall_time_s": round(earlier_seconds + seconds, 3), "segment_wall_time_s": round(seconds, 3), **first_start}
+
+
+def run_files(run_dir: Path) -> Dict[str, str]:
+    """The run's latest checkpoint and sample grid, as paths inside its directory, where they exist."""
+    files = {"checkpoint": last_checkpoint(run_dir), "samples": run_dir / "samples" / "last.png"}
+    return {key: str(path.relative_to(run_dir)) for key, path in files.items() if path.is_file()}
 
 
 def record_failure(error: Exception, summary: Dict[str, Any], run_dir: Path, multirun: bool) -> int:
@@ -189,7 +218,7 @@ def record_failure(error: Exception, summary: Dict[str, Any], run_dir: Path, mul
 def end_summary(directory: RunDirectory, summary: Dict[str, Any], resume: Optional[Resume], seconds: float) -> None:
     """A run's summary.json at its end, with its wall times: every run of a job, a vectorized group's members too. A
     refused start or resume leaves the files of a run already in the directory as they were."""
-    summary.update(wall_times(resume, directory.path, seconds))
+    summary.update(earlier_segments(resume, directory.path, seconds), ended_at=now(), **run_files(directory.path))
     if directory.claimed or not directory.holds_previous_run:
         save_summary(directory.path, summary)
 

@@ -9,8 +9,9 @@ import json
 import logging
 import socket
 import tempfile
+import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
@@ -25,8 +26,16 @@ from gan_lightning.errors import UserError
 from gan_lightning.files import atomic_write
 from gan_lightning.metrics.goals import SUMMARY_GOALS, better
 from gan_lightning.runs.checkpoints import load_safely
-from gan_lightning.runs.restore import configure, read_checkpoint, restore_module
-from gan_lightning.runs.summary import FILENAME, read_summary, scalar_metrics, write_summary
+from gan_lightning.runs.restore import configure, read_checkpoint, restore_module, run_metrics
+from gan_lightning.runs.summary import (
+    FILENAME,
+    read_summary,
+    readable_summary,
+    run_labels,
+    scalar_metrics,
+    write_summary,
+)
+from gan_lightning.tracking.credentials import logs_offline
 from gan_lightning.tracking.loggers import stop_wandb_service, within
 from gan_lightning.training.distributed import Shares
 from gan_lightning.training.state import steps_done, stored_config, stored_run_id
@@ -40,11 +49,16 @@ class Scoring:
 
     def __init__(self, checkpoint_path: Path, overrides: List[str]):
         checkpoint = read_checkpoint(str(checkpoint_path))
+        settings = None
         if not any(o.startswith("metrics=") for o in overrides):
-            # The kind metrics=auto chooses for the data, with its own full settings (final_num_samples, ...).
-            overrides = [f"metrics={configure(checkpoint, ['metrics=auto']).metrics.option}", *overrides]
-        config = configure(checkpoint, overrides)
-        self.path, self.module = checkpoint_path, restore_module(checkpoint, config)
+            # By default the run's own final protocol (its metrics and their settings: final_num_samples, ...), so
+            # that the scores match its summary.json; for a run that measured none, the kind metrics=auto chooses.
+            kind, settings = run_metrics(checkpoint)
+            if kind == "none":
+                kind, settings = configure(checkpoint, ["metrics=auto"]).metrics.option, None
+            overrides = [f"metrics={kind}", *overrides]
+        config = configure(checkpoint, overrides, settings)
+        self.path, self.module = checkpoint_path, restore_module(checkpoint, config, overrides)
         config.metrics.check(config.data)
         config.metrics.prepare(config.data)
         self.evaluation = config.metrics.callback(config.data, config.seed)
@@ -77,11 +91,21 @@ class Scoring:
         return None if metrics is None else self.result(metrics)
 
 
-def score(scorings: List[Scoring], overrides: List[str], processes: int = 1) -> List[Dict[str, Any]]:
+def score(
+    scorings: List[Scoring], overrides: List[str], processes: int = 1, labels: Optional[Dict[Path, str]] = None
+) -> List[Dict[str, Any]]:
     """The scores of each checkpoint, computed by ``processes`` processes that share generation and feature
-    extraction (one per GPU where there are enough GPUs, else CPU processes talking through gloo)."""
+    extraction (one per GPU where there are enough GPUs, else CPU processes talking through gloo). With ``labels``
+    (run directory: label), one progress line per checkpoint."""
     if processes == 1 or not scorings:
-        return [scoring.measure(Shares()) for scoring in scorings]
+        results = []
+        for number, scoring in enumerate(scorings, 1):
+            started = time.perf_counter()
+            results.append(scoring.measure(Shares()))
+            if labels is not None:
+                log.info(f"[{number}/{len(scorings)}] {labels[scoring.path.parent.parent]} step {scoring.module.steps_done}: "
+                         f"{describe(results[-1]['metrics'])} ({time.perf_counter() - started:.1f} s)")  # fmt: skip
+        return results
     log.info(
         f"{processes} {'GPU' if on_gpus(processes) else 'CPU'} processes share the generation and feature extraction"
     )
@@ -105,6 +129,10 @@ def score_share(rank: int, processes: int, port: int, paths: List[str], override
             atomic_write(Path(scratch) / "scores.json", json.dumps(results))
     finally:
         torch.distributed.destroy_process_group()
+
+
+def describe(metrics: Dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.4g}" for name, value in metrics.items()) or "nothing measured"
 
 
 def on_gpus(processes: int) -> bool:
@@ -201,9 +229,12 @@ def record_in_wandb(run_dir: Path, new: List[Dict[str, Any]], records: List[Dict
         return
     import wandb
 
-    mode = logger.get("mode") or "offline"
+    stored_mode = logger.get("mode") or "offline"
+    if stored_mode == "disabled":
+        return
+    mode = "offline" if logs_offline(stored_mode) else "online"
     run = wandb.init(id=run_id, resume="allow", dir=str(run_dir), project=logger.get("project"), entity=logger.get("entity"),
-                     mode="offline" if mode == "offline" else mode, settings=wandb.Settings(silent=True))  # fmt: skip
+                     mode=mode, settings=wandb.Settings(silent=True))  # fmt: skip
     try:
         run.define_metric("evaluation/step")
         run.define_metric("evaluation/*", step_metric="evaluation/step")
@@ -231,9 +262,9 @@ def write_tables(out: Path, rows: List[Dict[str, Any]]) -> None:
     names = sorted({name for row in rows for name in row["metrics"]})
     with open(out / "evaluation.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["run", "checkpoint", "step", *names, "protocol"])
+        writer.writerow(["run", "label", "checkpoint", "step", *names, "protocol"])
         for row in rows:
-            writer.writerow([row["run"], Path(row["checkpoint"]).name, row["step"], *(row["metrics"].get(n, "") for n in names),
+            writer.writerow([row["run"], row["label"], Path(row["checkpoint"]).name, row["step"], *(row["metrics"].get(n, "") for n in names),
                              json.dumps(row["protocol"], sort_keys=True)])  # fmt: skip
     protocols: List[Dict[str, Any]] = []
     for row in rows:
@@ -250,7 +281,7 @@ def write_tables(out: Path, rows: List[Dict[str, Any]]) -> None:
         for row in (r for r in rows if comparable(r["protocol"]) == protocol):
             values = " | ".join(f"{row['metrics'][n]:.4g}" if n in row["metrics"] else "" for n in names)
             lines.append(
-                f"| {row['run']} | {Path(row['checkpoint']).name} | {row['step']} | {row['protocol'].get('latent_seed', '')} | {values} |"
+                f"| {row['label']} | {Path(row['checkpoint']).name} | {row['step']} | {row['protocol'].get('latent_seed', '')} | {values} |"
             )
         lines.append("")
     (out / "evaluation.md").write_text("\n".join(lines))
@@ -270,7 +301,8 @@ def plot(out: Path, rows: List[Dict[str, Any]], names: List[str]) -> None:
                 (row["step"], row["metrics"][name]) for row in rows if row["run"] == run and name in row["metrics"]
             ]
             if points:
-                axes.plot(*zip(*points), marker="o", label=run)
+                label = next(row["label"] for row in rows if row["run"] == run)
+                axes.plot(*zip(*points), marker="o", label=label)
         axes.set_xlabel("training step")
         axes.set_ylabel(name)
         axes.legend(fontsize="small")
@@ -282,17 +314,25 @@ def plot(out: Path, rows: List[Dict[str, Any]], names: List[str]) -> None:
 def evaluate_runs(
     paths: List[Path], out: Path, overrides: List[str], force: bool, processes: int = 1
 ) -> List[Dict[str, Any]]:
-    runs = run_directories(paths)
+    runs, labels = readable_runs(run_directories(paths))
     caches = {run_dir: read_cache(run_dir) for run_dir in runs}  # every protocol's scores
     found: Dict[Path, Optional[Dict[str, Any]]] = {}
     missing: Dict[Path, Scoring] = {}
     for run_dir in runs:
-        for path in checkpoints_to_score(run_dir):
+        kept = checkpoints_to_score(run_dir)
+        if len(kept) == 1:
+            log.warning(
+                f"{run_dir}: one checkpoint ({kept[0].name}), so one point against the step; a run keeps "
+                f"more with callbacks.keep_every_n_steps=N (checkpoints/step_<N>.ckpt)"
+            )
+        for path in kept:
             scoring = Scoring(path, overrides)
             found[path] = scoring.cached([] if force else caches[run_dir])
             if found[path] is None:
                 missing[path] = scoring
-    found.update(zip(missing, score(list(missing.values()), overrides, processes)))
+    log.info(f"{len(found)} checkpoints of {len(runs)} runs: {len(found) - len(missing)} scored before, "
+             f"{len(missing)} to score")  # fmt: skip
+    found.update(zip(missing, score(list(missing.values()), overrides, processes, labels)))
     rows: List[Dict[str, Any]] = []
     for run_dir in runs:
         scored = [found[path] for path in found if path.parent.parent == run_dir]  # this call's scores (one protocol)
@@ -303,7 +343,7 @@ def evaluate_runs(
             atomic_write(
                 run_dir / CACHE, json.dumps({"records": caches[run_dir]}, indent=2) + "\n"
             )  # Infinity stays a number here
-        rows.extend({**result, "run": str(run_dir)} for result in scored)
+        rows.extend({**result, "run": str(run_dir), "label": labels[run_dir]} for result in scored)
         if scored:
             record_in_summary(run_dir, scored)
             record_in_wandb(run_dir, new, scored)
@@ -312,3 +352,18 @@ def evaluate_runs(
     print(f"{len(rows)} checkpoints of {len(runs)} runs: {len(missing)} scored, {len(rows) - len(missing)} from the cache; "
           f"results in {out / 'evaluation.csv'}, {out / 'evaluation.md'}")  # fmt: skip
     return rows
+
+
+def readable_runs(runs: List[Path]) -> Tuple[List[Path], Dict[Path, str]]:
+    """The runs whose summary.json is readable or absent (a run killed before its first summary), each with its label:
+    the overrides that set it apart from the others. A run with an unreadable summary.json is left out, and named."""
+    kept: List[Path] = []
+    summaries: List[Dict[str, Any]] = []
+    for run_dir in runs:
+        summary = readable_summary(run_dir) if (run_dir / FILENAME).exists() else {}
+        if summary is not None:
+            kept.append(run_dir)
+            summaries.append(summary)
+    if not kept:
+        raise UserError(f"runs=: none of {len(runs)} runs has a readable summary.json.")
+    return kept, dict(zip(kept, run_labels(summaries, [run_dir.name for run_dir in kept])))

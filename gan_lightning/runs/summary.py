@@ -3,24 +3,34 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import platform
 from pathlib import Path
-from typing import Any, Dict, Iterable, Mapping
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from gan_lightning.files import atomic_write
 
+log = logging.getLogger("gan_lightning")
 FILENAME = "summary.json"
 STATUSES = ("completed", "failed", "diverged", "interrupted")
 
 
 def scalar_metrics(metrics: Mapping[str, Any]) -> Dict[str, float]:
-    """Logged values as plain floats (non-finite ones as strings, which JSON can hold)."""
+    """Logged values as plain floats (non-finite ones as strings, which JSON can hold). A float32 value is written
+    as the shortest decimal that is the same float32: 0.0002, not 0.00019999999494757503."""
     out = {}
     for key, value in metrics.items():
         number = float(value)
-        out[key] = number if math.isfinite(number) else str(number)
+        if not math.isfinite(number):
+            out[key] = str(number)
+        elif str(getattr(value, "dtype", "")) in ("torch.float32", "float32"):
+            import numpy
+
+            out[key] = float(str(numpy.float32(number)))
+        else:
+            out[key] = number
     return out
 
 
@@ -74,6 +84,23 @@ def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> Path:
 
 def read_summary(run_dir: Path) -> Dict[str, Any]:
     return json.loads((Path(run_dir) / FILENAME).read_text())
+
+
+def readable_summary(run_dir: Path) -> Optional[Dict[str, Any]]:
+    """The run's summary, or None (the run is left out, and named) where summary.json cannot be read."""
+    try:
+        return read_summary(run_dir)
+    except (OSError, ValueError) as error:
+        log.warning(f"left out {Path(run_dir) / FILENAME}: it cannot be read ({type(error).__name__}: {error})")
+        return None
+
+
+def run_labels(summaries: List[Mapping[str, Any]], names: List[str]) -> List[str]:
+    """A label for each run of a sweep: the overrides it does not share with all the others (all of its own for a
+    single run), or its name where that leaves none."""
+    overrides = [list(summary.get("overrides", [])) for summary in summaries]
+    shared = set.intersection(*(set(o) for o in overrides)) if len(overrides) > 1 else set()
+    return [" ".join(o for o in own if o not in shared) or name for own, name in zip(overrides, names)]
 
 
 def slurm_job() -> Dict[str, Any]:

@@ -7,15 +7,20 @@ backend); each leaves what a job of the basic launcher leaves. What a job does d
   PyTorch's default of every core, which n_jobs processes would oversubscribe;
 - GPUs: a job with ``trainer.devices=1`` on a machine with several GPUs takes GPU ``job number % GPUs``
   (round-robin); with more jobs than GPUs, jobs share them;
-- stopping: a stop signal (Ctrl-C reaches every process of the sweep) lets each running job checkpoint its
-  step and record ``interrupted``, as a job of the basic launcher does, and no further job starts. The
-  sweep's process only marks the sweep as stopping (the STOPPING file in the sweep directory) and waits
-  for its jobs; a second Ctrl-C abandons them.
+- stopping: a stop signal lets each running job checkpoint its step and record ``interrupted``, as a job of
+  the basic launcher does, and no further job starts. Ctrl-C reaches every process of the sweep; a SIGINT
+  or SIGTERM sent to the sweep's process alone (``kill PID``, a scheduler) is passed on to the running jobs
+  as SIGTERM (a job stops on the first stop signal it receives, so one that had the Ctrl-C too stops once).
+  The sweep's process marks the sweep as stopping (the STOPPING file in the sweep directory) and waits for
+  its jobs; a second Ctrl-C abandons them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
+import os
 import signal
 from pathlib import Path
 from typing import Any, Optional
@@ -70,6 +75,9 @@ class ParallelStop(Callback):
             log.warning(
                 f"received {signal.Signals(signum).name}: the running jobs stop after their step with a checkpoint; no further job starts"
             )
+            for worker in multiprocessing.active_children():  # the launcher's worker processes
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, signal.SIGTERM)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         for signum, handler in self.previous.items():

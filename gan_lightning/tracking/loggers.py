@@ -26,6 +26,7 @@ from torch import Tensor
 from gan_lightning.adapter.access import drop_wandb_init_setting, wandb_run_started
 from gan_lightning.files import atomic_write
 from gan_lightning.metrics.goals import SUMMARY_GOALS
+from gan_lightning.tracking.credentials import logs_offline, where_wandb_logs
 from gan_lightning.tracking.wandb_records import logged_keys
 
 if TYPE_CHECKING:
@@ -274,7 +275,8 @@ def build_loggers(
     wandb_failed = False
     if cfg.wandb and cfg.mode != "disabled":
         names = dict(name=name, group=group, tags=tags, alongside=alongside)
-        offline = cfg.offline
+        offline = logs_offline(cfg.mode)
+        log.info(where_wandb_logs(cfg.mode))
         if not offline:
             unreachable = wandb_server_unreachable()
             if unreachable:

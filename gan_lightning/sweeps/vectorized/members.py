@@ -247,7 +247,7 @@ def new_members(cfg: DictConfig, jobs: Sequence[MemberJob], context_of) -> List[
                 member_cfg,
                 context,
                 RunDirectory(context.run_dir),
-                initial_summary(job.overrides),
+                initial_summary(job.overrides, context.config.get("choices")),
             )
         )
     return members
