@@ -132,7 +132,7 @@ def console_script(module: str) -> Callable[[], None]:
     def script() -> None:
         command = importlib.import_module(module)
         if module == "gan_lightning.run":
-            sys.exit(command.main())  # Hydra's command line sets up its own logging
+            command.command_line()  # Hydra's command line sets up its own logging
         main_guard(command.main)
 
     return script

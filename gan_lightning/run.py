@@ -143,5 +143,17 @@ def help_text(overrides: List[str]) -> str:
     return "\n".join(lines)
 
 
+def command_line() -> None:
+    """``python -m gan_lightning.run`` and ``gan-run``: main()'s exit code. The process then only closes files (W&B's
+    exit handlers): a Ctrl-C that comes now, the second of two, is ignored rather than ending it in a traceback."""
+    try:
+        code = main()
+    except SystemExit as done:
+        code = done.code
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command_line()

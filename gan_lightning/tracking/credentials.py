@@ -38,4 +38,5 @@ def where_wandb_logs(mode: str) -> str:
         return "W&B: online" + (f" (credentials from {found})" if found else " (logger.mode=online)")
     if mode == "auto":
         return "W&B: offline, into the run directory (no W&B credentials found: `wandb login` to log online); upload later with wandb sync"
-    return f"W&B: offline, into the run directory (logger.mode={mode}); upload later with wandb sync"
+    shown = "offline" if mode == "dryrun" else mode  # W&B's older name, which it sets in the environment itself
+    return f"W&B: offline, into the run directory (logger.mode={shown}); upload later with wandb sync"
