@@ -264,7 +264,7 @@ def logged_series(run_dir: Path, key: str):
 
 @pytest.mark.slow
 def test_fashion_mnist_run_tracks_image_metrics_and_they_improve(run_dir, domain_extractor):
-    overrides = ["logger=csv", "trainer.max_steps=600", "metrics=image", "metrics.every_n_steps=200", "metrics.num_samples=1000",
+    overrides = ["logger=wandb", "trainer.max_steps=600", "metrics=image", "metrics.every_n_steps=200", "metrics.num_samples=1000",
                  "metrics.final_num_samples=2000", "metrics.real_num_samples=2000", *QUIET]  # fmt: skip
     summary = run_in_process(overrides, run_dir)
     fid = logged_series(run_dir, "metrics/fid")
@@ -284,6 +284,16 @@ def test_fashion_mnist_run_tracks_image_metrics_and_they_improve(run_dir, domain
     assert summary["metrics_protocol"] == final
     logged = yaml.safe_load((run_dir / "csv" / "hparams.yaml").read_text())["metrics_protocol"]
     assert logged == {"periodic": {**final, "generated": 1000}, "final": final}
+    # W&B's summary: the final values under the final protocol; the best of the periodic evaluations (1 000
+    # samples) under theirs, the final one (2 000 samples) left out of that comparison.
+    wandb_summary = WandbRun(run_dir).summary
+    assert wandb_summary["metrics/fid"] == pytest.approx(fid[-1][1]) and wandb_summary["metrics_protocol"] == final
+    best = wandb_summary["metrics_best"]
+    assert best["protocol"] == {**final, "generated": 1000}
+    assert best["fid"] == {
+        "value": pytest.approx(min(v for _, v in fid[:2])),
+        "step": min(fid[:2], key=lambda p: p[1])[0],
+    }
 
 
 def test_ring8_run_tracks_mode_coverage_and_evaluate_and_sample_read_its_checkpoint(run_dir):

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from gan_lightning.runs.context import naming_overrides
-from gan_lightning.runs.summary import describe_machine
+from gan_lightning.runs.summary import describe_machine, read_summary
 from gan_lightning.tracking.wandb_records import (
     FIRST,
     FULL,
@@ -76,18 +76,26 @@ def test_history_holds_losses_d_outputs_gradients_learning_rates_images_and_hist
     assert histogram["_type"] == "histogram" and sum(histogram["values"]) == 64  # callbacks.num_samples real points
 
 
-def test_summary_keeps_the_best_metric_values_and_config_the_choices(sweep):
+def test_summary_keeps_the_final_values_and_the_best_with_their_protocols_and_config_the_choices(sweep):
     run = WandbRun(sweep / "1")
-    modes = [v for _, v in run.metric("metrics/modes")]
-    reverse_kl = [v for _, v in run.metric("metrics/reverse_kl")]
-    assert run.summary["metrics/modes"] == {"max": max(modes)}
-    assert run.summary["metrics/reverse_kl"] == {"min": pytest.approx(min(reverse_kl))}
-    goals = {d["name"]: d.get("summary") for d in run.metric_definitions if "name" in d}
-    assert (
-        goals["metrics/fid"] == ["min"]
-        and goals["metrics/is_mean"] == ["max"]
-        and goals["metrics/precision"] == ["max"]
+    modes, reverse_kl = (
+        [(row["trainer/global_step"], row[key]) for row in run.history if key in row]
+        for key in ("metrics/modes", "metrics/reverse_kl")
     )
+    assert [step for step, _ in modes] == [50, 100]
+    # The summary's values are the last ones, under the protocol beside them (the final one: the run completed).
+    assert run.summary["metrics/modes"] == modes[-1][1] and run.summary["metrics/reverse_kl"] == reverse_kl[-1][1]
+    summary = read_summary(sweep / "1")
+    assert run.summary["metrics_protocol"] == summary["metrics_protocol"]
+    # The best value of each metric, over the evaluations under one protocol, labelled with it and its step.
+    best = run.summary["metrics_best"]
+    periodic = best["protocol"]
+    assert periodic == summary["metrics_protocol"]  # toy2d measures every evaluation alike: the final one counts too
+    best_step, best_kl = min(reverse_kl, key=lambda point: (point[1], point[0]))
+    assert best["reverse_kl"] == {"value": pytest.approx(best_kl), "step": best_step}
+    assert best["modes"]["value"] == max(value for _, value in modes)
+    definitions = {d["name"]: d.get("summary") for d in run.metric_definitions if "name" in d}
+    assert definitions["metrics/fid"] is None and definitions["metrics/modes"] is None  # no best over protocols
     assert run.config["choices"]["objective"] == "nonsaturating" and run.config["trainer"]["max_steps"] == 100
 
 

@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 from torch import Tensor
 
+from gan_lightning.metrics.goals import SUMMARY_GOALS, better
 from gan_lightning.training.distributed import Shares
 from gan_lightning.training.periodic import Periodic
 
@@ -30,6 +31,9 @@ class Evaluation(Periodic):
         self.latest_protocol: Dict[str, Any] = {}  # how the latest values were computed
         self.latest_share = 0  # generated batches this process computed for the latest evaluation
         self.seconds = 0.0  # wall time spent evaluating in this run (this session of it)
+        # The best value of each metric (and its step) over this session's evaluations under the periodic protocol,
+        # the final one included where it is the same: values of other protocols are never compared.
+        self.best: Dict[str, Dict[str, float]] = {}
 
     def protocol(self, pl_module, final: bool) -> Dict[str, Any]:
         """How a score is computed, stored beside it: two scores are comparable only under the same protocol."""
@@ -57,9 +61,16 @@ class Evaluation(Periodic):
         if trainer.is_global_zero:
             self.latest, self.latest_protocol = measured, self.protocol(pl_module, final)
             step = pl_module.logged_step  # the step the training step's scalars are logged at
+            if not final or self.latest_protocol == self.protocol(pl_module, final=False):
+                self.keep_best(measured, step)
             for logger in trainer.loggers:
                 logger.log_metrics({f"metrics/{k}": v for k, v in self.latest.items()}, step=step)
         trainer.strategy.barrier()
+
+    def keep_best(self, measured: Dict[str, float], step: int) -> None:
+        for name, value in measured.items():
+            if name in SUMMARY_GOALS and (name not in self.best or better(name, value, self.best[name]["value"])):
+                self.best[name] = {"value": value, "step": step}
 
     def measure(self, pl_module, final: bool, shares: Optional[Shares] = None) -> Optional[Dict[str, float]]:
         """The metrics of G's samples, computed together by the processes of ``shares`` (default: this one alone);
@@ -102,6 +113,17 @@ def concatenate(parts: List[Any]) -> Any:
     if isinstance(parts[0], dict):
         return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
     return torch.cat(parts)
+
+
+def best_evaluation(trainer, pl_module) -> Dict[str, Any]:
+    """The best value and step of each metric over the periodic evaluations, with that protocol (empty before the
+    first evaluation)."""
+    best: Dict[str, Any] = {}
+    for callback in trainer.callbacks:
+        if isinstance(callback, Evaluation) and callback.best:
+            best.update(callback.best)
+            best["protocol"] = callback.protocol(pl_module, final=False)
+    return best
 
 
 def latest_evaluation(trainer) -> Tuple[Dict[str, float], Dict[str, Any], float]:

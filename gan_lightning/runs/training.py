@@ -13,7 +13,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 
 from gan_lightning.callbacks.interrupt import StopOnSignal
-from gan_lightning.metrics.evaluation import latest_evaluation
+from gan_lightning.metrics.evaluation import best_evaluation, latest_evaluation
 from gan_lightning.runs.build import build_datamodule, build_module, build_trainer
 from gan_lightning.runs.checkpoints import Resume, check_compatible, select_resume
 from gan_lightning.runs.context import RunContext
@@ -89,7 +89,8 @@ def record_outcome(summary: Dict[str, Any], config: Config, trainer: Any, module
         summary["evaluation_s"] = round(evaluation_seconds, 3)  # of wall_time_s: the cost of measuring sample quality
     if config.trainer.on_nan == "skip":
         summary["skipped_updates"] = module.nonfinite.skipped
-    summary["wandb_dir"] = finish_wandb(trainer.loggers, protocol, config.logger.finish_timeout_s)
+    best = best_evaluation(trainer, module)
+    summary["wandb_dir"] = finish_wandb(trainer.loggers, protocol, best, config.logger.finish_timeout_s)
     summary["machine"] = {
         **machine(),
         "processes": trainer.world_size,

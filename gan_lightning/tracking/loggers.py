@@ -381,22 +381,30 @@ def stop_wandb_service(timeout_s: float = WANDB_SERVER_TIMEOUT_S) -> None:
 
 
 def define_summaries(run) -> None:
-    """Every series on the trainer's step axis; each metric's run summary is its best value, not its last."""
-    for name, goal in SUMMARY_GOALS.items():
-        run.define_metric(f"metrics/{name}", step_metric="trainer/global_step", summary=goal)
+    """Every series on the trainer's step axis. A metric's run summary is its last value, under the protocol in
+    ``metrics_protocol`` (the final one, for a run that completed); its best periodic value goes to ``metrics_best``
+    with that protocol: a best over evaluations of other sample counts would compare what cannot be compared."""
+    for name in SUMMARY_GOALS:
+        run.define_metric(f"metrics/{name}", step_metric="trainer/global_step")
 
 
 def finish_wandb(
-    loggers: List[Logger], metrics_protocol: Optional[Dict[str, Any]] = None, timeout_s: float = 60.0
+    loggers: List[Logger],
+    metrics_protocol: Optional[Dict[str, Any]] = None,
+    metrics_best: Optional[Dict[str, Any]] = None,
+    timeout_s: float = 60.0,
 ) -> Optional[str]:
     """Close this job's W&B run (a multirun starts the next job in the same process), its summary holding the
-    protocol of its latest sample-quality metrics beside them; return its folder. A run W&B does not close within
+    protocol of its latest sample-quality metrics beside them, and their best periodic values with that protocol
+    (``best_evaluation``); return its folder. A run W&B does not close within
     ``timeout_s`` is left as it is on disk (for ``wandb sync``), and W&B's service stopped: the run ends anyway."""
     for logger in loggers:
         if isinstance(logger, WandbLogger) and wandb_run_started(logger):
             folder = Path(logger.experiment.dir).parent
             if metrics_protocol and isinstance(logger, GuardedWandbLogger):
                 logger.guarded(logger.experiment.summary.update, {"metrics_protocol": metrics_protocol})
+            if metrics_best and isinstance(logger, GuardedWandbLogger):
+                logger.guarded(logger.experiment.summary.update, {"metrics_best": metrics_best})
             if not within(timeout_s, logger.experiment.finish):
                 log.warning(f"W&B did not close its run within {timeout_s:g} s (logger.finish_timeout_s); the run ends without "
                             f"waiting: what W&B wrote is in {folder} (upload it with wandb sync)")  # fmt: skip
