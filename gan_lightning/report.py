@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import statistics
 import sys
 import textwrap
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from gan_lightning.commands import Command, Setting, main_guard
+from gan_lightning.compare.statistics import mean_and_error
 from gan_lightning.errors import UserError
 from gan_lightning.runs.summary import FILENAME, measured_on, readable_summary, run_labels
 
@@ -105,12 +105,23 @@ def load_runs(directory: Path) -> List[RunRecord]:
     return runs
 
 
-def mean_and_error(values: List[Optional[float]], digits: int) -> str:
-    """ "mean ± standard error" of the finite values: the value alone for one, "–" for none."""
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    if len(finite) < 2:
-        return f"{finite[0]:.{digits}f}" if finite else "–"
-    return f"{statistics.fmean(finite):.{digits}f} ± {statistics.stdev(finite) / math.sqrt(len(finite)):.{digits}f}"
+def arms_table(runs: List[RunRecord]) -> List[str]:
+    """Where runs differ in more than their seed: each arm's mean ± standard error over its completed runs (the arms
+    and statistics of ``python -m gan_lightning.compare``, which adds intervals and tests)."""
+    from gan_lightning.compare.arms import Run, group
+
+    arms = group([Run(run.folder, run.summary) for run in runs])
+    if len(arms) == len(runs) or len(arms) < 2:
+        return []  # every run its own arm, or one arm: the table above says it all
+    metrics = [m for m in TABLE_METRICS if any(m in r.summary.get("metrics", {}) for r in runs)]
+    lines = ["## Arms over seeds", "", "Mean ± standard error over each arm's completed runs; `python -m "
+             "gan_lightning.compare` gives intervals and tests.", "",
+             "| arm | completed / runs | " + " | ".join(metrics) + " |", "|" + " --- |" * (len(metrics) + 2)]  # fmt: skip
+    for arm in arms:
+        cells = [mean_and_error([run.summary["metrics"].get(m) for run in arm.completed if isinstance(run.summary["metrics"].get(m), (int, float))], 4)
+                 for m in metrics]  # fmt: skip
+        lines.append(f"| {arm.label} | {len(arm.completed)} / {len(arm.runs)} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def format_value(value) -> str:
@@ -217,6 +228,7 @@ def write_report(directory: Path) -> Path:
         "",
         runs_table(runs),
         "",
+        *arms_table(runs),
     ]
     samples = plot_samples(runs, figures / "samples.png")
     if samples is not None:

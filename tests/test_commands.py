@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import REPO
 from tests.helpers.commands import command as in_this_process
 
-COMMANDS = ("run", "evaluate", "sample", "report", "bench", "data", "extractor")
+COMMANDS = ("run", "evaluate", "sample", "report", "bench", "data", "extractor", "compare")
 HEAVY = ("torch", "pytorch_lightning", "lightning_fabric", "wandb", "torch_fidelity", "torchvision", "matplotlib")
 
 

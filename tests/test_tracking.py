@@ -94,6 +94,9 @@ def test_summary_keeps_the_final_values_and_the_best_with_their_protocols_and_co
     best_step, best_kl = min(reverse_kl, key=lambda point: (point[1], point[0]))
     assert best["reverse_kl"] == {"value": pytest.approx(best_kl), "step": best_step}
     assert best["modes"]["value"] == max(value for _, value in modes)
+    # summary.json holds the same record (compare reads it there).
+    assert summary["metrics_best"]["reverse_kl"] == {"value": pytest.approx(best_kl), "step": best_step}
+    assert summary["metrics_best"]["protocol"] == periodic
     definitions = {d["name"]: d.get("summary") for d in run.metric_definitions if "name" in d}
     assert definitions["metrics/fid"] is None and definitions["metrics/modes"] is None  # no best over protocols
     assert run.config["choices"]["objective"] == "nonsaturating" and run.config["trainer"]["max_steps"] == 100

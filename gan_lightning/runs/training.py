@@ -90,6 +90,12 @@ def record_outcome(summary: Dict[str, Any], config: Config, trainer: Any, module
     if config.trainer.on_nan == "skip":
         summary["skipped_updates"] = module.nonfinite.skipped
     best = best_evaluation(trainer, module)
+    if best:
+        # As the W&B summary has it: each metric's best periodic value and its step, with that protocol.
+        summary["metrics_best"] = {
+            name: entry if name == "protocol" else {**scalar_metrics({"value": entry["value"]}), "step": entry["step"]}
+            for name, entry in best.items()
+        }
     summary["wandb_dir"] = finish_wandb(trainer.loggers, protocol, best, config.logger.finish_timeout_s)
     summary["machine"] = {
         **machine(),

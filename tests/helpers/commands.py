@@ -21,7 +21,8 @@ from typing import Dict, Iterator, List, Optional, Sequence
 from gan_lightning.commands import LOG_FORMAT
 
 # The module whose main() runs ``python -m gan_lightning.<command>``.
-ENTRY_POINTS = {"data": "gan_lightning.data.__main__", "bench": "gan_lightning.bench.__main__"}
+ENTRY_POINTS = {"data": "gan_lightning.data.__main__", "bench": "gan_lightning.bench.__main__",
+                "compare": "gan_lightning.compare.__main__"}  # fmt: skip
 
 
 @dataclass

@@ -1,0 +1,265 @@
+"""``python -m gan_lightning.compare runs=DIR[,DIR...]``: which arm of a study is better, by how much, and whether the
+difference is real.
+
+    python -m gan_lightning.compare runs=multirun/2026-12-06/14-02-11                 # arms: what differs but the seed
+    python -m gan_lightning.compare runs=SWEEP_A,SWEEP_B arms=objective metrics=fid,precision out=DIR
+
+Runs (run or sweep directories) are grouped into arms by the overrides that differ between them other than
+``seed`` (``arms=KEY,KEY`` names them instead). For each sample-quality metric the runs measured, under one
+protocol: per arm n, mean, standard deviation, standard error and a bootstrap 95 % interval of the mean; between
+every two arms the difference of means with its bootstrap interval and a two-sided permutation test, the p-values
+corrected for the number of pairs (Holm), and a sentence saying what was found. The final values (the run's final
+protocol) and the best periodic values are compared apart. Diverged, failed and interrupted runs are counted per
+arm and left out of the statistics. Writes ``compare.md``, ``compare.csv`` and ``compare_<metric>.png`` into
+``out`` (default: the one directory given, else .).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+
+from gan_lightning.commands import Command, Setting, boolean, main_guard, whole_number
+from gan_lightning.errors import UserError
+
+COMMAND = Command(
+    "gan_lightning.compare",
+    __doc__.strip(),
+    [
+        Setting("runs", "comma-separated run or sweep directories"),
+        Setting(
+            "arms", "comma-separated settings that make the arms; default: every override but seed that differs", ""
+        ),
+        Setting("metrics", "comma-separated metrics to compare; default: every sample-quality metric measured", ""),
+        Setting("out", "where compare.md, compare.csv and the plots go; default: the one directory given, else .", ""),
+        Setting("alpha", "the significance level of the corrected p-values", 0.05, float),
+        Setting("resamples", "bootstrap and permutation resamples", 10_000, whole_number(1000)),
+        Setting("seed", "the seed of the resampling", 0, int),
+        Setting(
+            "budget",
+            "the runs are the trials of one search: the expected best against the number of trials",
+            False,
+            boolean,
+        ),  # fmt: skip
+    ],
+)
+
+
+def main(argv=None) -> int:
+    own, _ = COMMAND.parse(sys.argv[1:] if argv is None else argv)
+    if not 0 < own["alpha"] < 1:
+        raise UserError(f"alpha={own['alpha']!r} is not allowed: a level between 0 and 1, such as 0.05.")
+    from gan_lightning.compare.arms import find_runs, group, measured_metrics
+
+    paths = [Path(p) for p in own["runs"].split(",") if p]
+    runs = find_runs(paths)
+    keys = [k for k in own["arms"].split(",") if k] or None
+    arms = group(runs, keys)
+    if not any(arm.completed for arm in arms):
+        raise UserError(f"runs={own['runs']}: none of the {len(runs)} runs completed, so there is nothing to compare.")
+    metrics = [m for m in own["metrics"].split(",") if m] or measured_metrics(arms)
+    if not metrics:
+        raise UserError("the completed runs measured no sample-quality metric (metrics=none): nothing to compare.")
+    out = Path(own["out"]) if own["out"] else (paths[0] if len(paths) == 1 else Path("."))
+    out.mkdir(parents=True, exist_ok=True)
+    comparison = compare(arms, metrics, own["alpha"], own["resamples"], own["seed"])
+    if own["budget"]:
+        comparison["budget"] = budget([run for arm in arms for run in arm.completed], metrics)
+    write(out, arms, comparison, own)
+    for line in comparison["sentences"]:
+        print(line)
+    print(f"{len(runs)} runs in {len(arms)} arms: {out / 'compare.md'}, {out / 'compare.csv'}")
+    return 0
+
+
+def compare(arms, metrics: List[str], alpha: float, resamples: int, seed: int) -> Dict[str, Any]:
+    """Per metric and kind (final, best): each arm's statistics and every pair's difference and test."""
+    from gan_lightning.compare.arms import scores
+    from gan_lightning.compare.statistics import describe, difference_of_means, holm, smallest_p_value
+    from gan_lightning.metrics.goals import SUMMARY_GOALS
+
+    sections, sentences = [], []
+    for metric, kind in itertools.product(metrics, ("final", "best")):
+        found = scores(arms, metric, kind)
+        if found.refused:
+            sections.append({"metric": metric, "kind": kind, "refused": found.refused})
+            sentences.append(f"{metric} ({kind}): not compared, {found.refused}.")
+            continue
+        if not found.values:
+            continue
+        stats = {label: describe(values, seed, resamples) for label, values in found.values.items()}
+        pairs = []
+        for first, second in itertools.combinations(found.values, 2):
+            a, b = found.values[first], found.values[second]
+            pairs.append((first, second, difference_of_means(a, b, seed, resamples), smallest_p_value(len(a), len(b))))
+        for (_, _, difference, _), corrected in zip(pairs, holm([p[2].p_value for p in pairs])):
+            difference.p_holm = corrected
+        lower_is_better = SUMMARY_GOALS.get(metric) == "min"
+        for first, second, difference, floor in pairs:
+            sentences.append(sentence(metric, kind, first, second, difference, len(pairs), alpha, floor,
+                                      len(found.values[first]), len(found.values[second]), lower_is_better))  # fmt: skip
+        sections.append({"metric": metric, "kind": kind, "protocol": found.protocol, "stats": stats, "pairs": pairs,
+                         "nonfinite": found.nonfinite, "values": found.values})  # fmt: skip
+    return {"sections": sections, "sentences": sentences, "alpha": alpha, "resamples": resamples, "seed": seed}
+
+
+def budget(runs, metrics: List[str]) -> Dict[str, List[float]]:
+    """For each metric: the expected best final value of k trials drawn from the completed runs, k = 1 .. n."""
+    from gan_lightning.compare.arms import read_value
+    from gan_lightning.compare.statistics import expected_best
+    from gan_lightning.metrics.goals import SUMMARY_GOALS
+
+    curves = {}
+    for metric in metrics:
+        values = [v for v in (read_value(run.summary, metric, "final")[0] for run in runs) if v is not None]
+        values = [v for v in values if v == v and abs(v) != float("inf")]
+        lower = SUMMARY_GOALS.get(metric) == "min"
+        curves[metric] = [expected_best(values, k, lower) for k in range(1, len(values) + 1)]
+    return curves
+
+
+def number(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def sentence(metric, kind, first, second, difference, pairs, alpha, floor, n_first, n_second, lower_is_better) -> str:
+    what = f"{metric}" if kind == "final" else f"best periodic {metric}"
+    holm_note = f"Holm, {pairs} pair{'s' if pairs > 1 else ''}"
+    if difference.p_holm < alpha:
+        direction = "lower" if difference.difference < 0 else "higher"
+        better = (difference.difference < 0) == lower_is_better
+        low, high = difference.interval or (float("nan"), float("nan"))
+        return (f"{first} has {direction} {what} than {second} by {number(abs(difference.difference))} "
+                f"[95 % CI {number(abs(low) if direction == 'higher' else -high)}–"
+                f"{number(high if direction == 'higher' else -low)}], p = {number(difference.p_holm)} ({holm_note}): "
+                f"{first if better else second} is better.")  # fmt: skip
+    text = (f"{first} and {second}: no significant difference in {what} at n = {n_first} and {n_second} "
+            f"(difference {number(difference.difference)}, p = {number(difference.p_holm)}, {holm_note})")  # fmt: skip
+    if floor > alpha:
+        text += f"; with these n no permutation test can give p below {number(floor)}, so none could be found"
+    return text + "."
+
+
+def interval_text(interval) -> str:
+    return "–" if interval is None else f"{number(interval[0])} to {number(interval[1])}"
+
+
+def write(out: Path, arms, comparison: Dict[str, Any], own: Dict[str, Any]) -> None:
+    lines = ["# Comparison", ""]
+    lines += [
+        f"Runs: {own['runs']}. Arms: {', '.join(f'`{arm.label}`' for arm in arms)}.",
+        "",
+        "Per arm: n, mean, standard deviation, standard error and a bootstrap (BCa) 95 % interval of the mean. Between "
+        "two arms: the difference of means with a bootstrap (percentile) 95 % interval, each arm resampled on its "
+        "own, and a two-sided permutation test of equal means (exact when the relabellings number at most "
+        f"{comparison['resamples']}); p-values corrected for the pairs of each metric by Holm's method, significant "
+        f"below {comparison['alpha']}. Resampling: {comparison['resamples']} resamples, seed {comparison['seed']}. "
+        "Final values are under each run's final protocol, best values under its periodic protocol; values under "
+        "different protocols are never pooled. Diverged, failed and interrupted runs have no final value: they are "
+        "counted below and left out of the statistics.",
+        "",
+        "| arm | runs | completed | diverged | failed | interrupted |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for arm in arms:
+        left = arm.unfinished
+        lines.append(f"| {arm.label} | {len(arm.runs)} | {len(arm.completed)} | {len(left.get('diverged', []))} | "
+                     f"{len(left.get('failed', []))} | {len(left.get('interrupted', []))} |")  # fmt: skip
+    left_out = [(arm.label, run) for arm in arms for runs in arm.unfinished.values() for run in runs]
+    if left_out:
+        lines += ["", "Left out of the statistics:", ""]
+        lines += [f"- {label}: {run.path} ({run.status})" for label, run in left_out]
+    rows = []
+    for section in comparison["sections"]:
+        title = f"## {section['metric']} ({'final value' if section['kind'] == 'final' else 'best periodic value'})"
+        lines += ["", title, ""]
+        if "refused" in section:
+            lines.append(f"Not compared: {section['refused']}.")
+            continue
+        lines += [f"Protocol: {', '.join(f'{k}: {v}' for k, v in section['protocol'].items()) or 'not recorded'}.", ""]
+        lines += ["| arm | n | mean | sd | se | 95 % CI |", "| --- | ---: | ---: | ---: | ---: | --- |"]
+        for label, stats in section["stats"].items():
+            sd = number(stats.std) if stats.std is not None else "–"
+            se = number(stats.sem) if stats.sem is not None else "–"
+            lines.append(
+                f"| {label} | {stats.n} | {number(stats.mean)} | {sd} | {se} | {interval_text(stats.interval)} |"
+            )
+            rows.append([section["metric"], section["kind"], label, "", stats.n, stats.mean, stats.std, stats.sem,
+                         "", *(stats.interval or ("", "")), "", ""])  # fmt: skip
+        for label, count in section["nonfinite"].items():
+            lines.append(f"\n{label}: {count} completed run(s) with a non-finite {section['metric']} left out.")
+        if section["pairs"]:
+            lines += [
+                "",
+                "| arm | against | difference | 95 % CI | p | p (Holm) |",
+                "| --- | --- | ---: | --- | ---: | ---: |",
+            ]
+            for first, second, difference, _ in section["pairs"]:
+                lines.append(f"| {first} | {second} | {number(difference.difference)} | {interval_text(difference.interval)} | "
+                             f"{number(difference.p_value)} | {number(difference.p_holm)} |")  # fmt: skip
+                rows.append([section["metric"], section["kind"], first, second, "", "", "", "", difference.difference,
+                             *(difference.interval or ("", "")), difference.p_value, difference.p_holm])  # fmt: skip
+        plot(out, section)
+    if "budget" in comparison:
+        lines += ["", "## Budget", "", "The completed runs as the trials of one search: the expected best final value "
+                  "of k trials drawn from them (every subset of k alike, computed exactly), k = 1 to n.", ""]  # fmt: skip
+        for metric, curve in comparison["budget"].items():
+            lines += [f"| {metric}: trials | " + " | ".join(str(k) for k in range(1, len(curve) + 1)) + " |",
+                      "| --- | " + " | ".join("---:" for _ in curve) + " |",
+                      "| expected best | " + " | ".join(number(v) for v in curve) + " |", ""]  # fmt: skip
+            rows += [
+                [metric, "budget", "", "", k, value, "", "", "", "", "", "", ""] for k, value in enumerate(curve, 1)
+            ]
+            plot_budget(out, metric, curve)
+    lines += ["", "## Findings", ""] + [f"- {text}" for text in comparison["sentences"]]
+    (out / "compare.md").write_text("\n".join(lines) + "\n")
+    with open(out / "compare.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["metric", "kind", "arm", "against", "n", "mean", "sd", "se", "difference", "ci_low", "ci_high",
+                         "p", "p_holm"])  # fmt: skip
+        writer.writerows(rows)
+
+
+def plot_budget(out: Path, metric: str, curve: List[float]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(5.0, 3.6))
+    axes.plot(range(1, len(curve) + 1), curve, marker="o")
+    axes.set_xlabel("trials")
+    axes.set_ylabel(f"expected best {metric}")
+    figure.tight_layout()
+    figure.savefig(out / f"compare_budget_{metric.replace('/', '_')}.png", dpi=100)
+    plt.close(figure)
+
+
+def plot(out: Path, section: Dict[str, Any]) -> None:
+    """Each arm's values (dots) with its mean and interval, one picture per metric and kind."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stats = section["stats"]
+    figure, axes = plt.subplots(figsize=(max(4.0, 1.6 * len(stats)), 3.6))
+    for position, (label, arm) in enumerate(stats.items()):
+        values = section["values"][label]
+        axes.scatter([position + 0.15] * len(values), values, s=14, color="tab:blue", alpha=0.7)
+        low, high = arm.interval or (arm.mean, arm.mean)
+        axes.errorbar([position], [arm.mean], yerr=[[arm.mean - low], [high - arm.mean]], fmt="o", color="black",
+                      capsize=6)  # fmt: skip
+    axes.set_xticks(range(len(stats)), [label.replace(" ", "\n") for label in stats], fontsize=8)
+    axes.set_ylabel(section["metric"])
+    axes.set_title(f"{section['metric']} ({section['kind']}): runs, mean and 95 % interval per arm", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(out / f"compare_{section['metric'].replace('/', '_')}_{section['kind']}.png", dpi=100)
+    plt.close(figure)
+
+
+if __name__ == "__main__":
+    main_guard(main)

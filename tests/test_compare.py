@@ -1,0 +1,247 @@
+"""python -m gan_lightning.compare: arms over seeds, their intervals and tests, checked against scipy, against
+constructed samples with known answers, and on real sweeps."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from gan_lightning.compare.statistics import (
+    describe,
+    difference_of_means,
+    expected_best,
+    holm,
+    mean_interval,
+    smallest_p_value,
+)
+from tests.helpers.commands import command, run_command
+
+
+def compare(*args: str, cwd: Path):
+    return command("compare", args, cwd=cwd)
+
+
+# The statistics
+
+
+def test_a_known_difference_is_found_with_its_sign_and_size():
+    rng = np.random.default_rng(0)
+    low, high = rng.normal(10.0, 1.0, 8), rng.normal(13.0, 1.0, 8)
+    found = difference_of_means(low, high, seed=0)
+    assert found.difference == pytest.approx(low.mean() - high.mean())
+    assert found.p_value < 0.01 and found.interval[0] < found.difference < found.interval[1] < 0
+    assert found.interval[0] < -3.0 < found.interval[1] or abs(found.difference + 3.0) < 1.5
+    # The same samples the other way round: the sign turns, the test does not change.
+    other = difference_of_means(high, low, seed=0)
+    assert other.difference == pytest.approx(-found.difference) and other.p_value == pytest.approx(found.p_value)
+
+
+def test_the_permutation_test_is_exact_for_small_arms():
+    # 3 against 3: 20 relabellings, of which only the observed one and its mirror are as extreme: p = 2/20.
+    assert difference_of_means([1.0, 2.0, 3.0], [4.0, 5.0, 6.0], seed=0).p_value == pytest.approx(0.1)
+    assert smallest_p_value(3, 3) == pytest.approx(0.1) and smallest_p_value(2, 2) == pytest.approx(1 / 3)
+    # Counted by hand over every relabelling of 4 against 4.
+    a, b = [0.2, 1.1, 0.7, 1.9], [1.5, 2.2, 0.9, 2.8]
+    pooled, observed = a + b, abs(statistics.fmean(a) - statistics.fmean(b))
+    extreme = 0
+    for chosen in itertools.combinations(range(8), 4):
+        first = [pooled[i] for i in chosen]
+        second = [pooled[i] for i in range(8) if i not in chosen]
+        extreme += abs(statistics.fmean(first) - statistics.fmean(second)) >= observed - 1e-12
+    assert difference_of_means(a, b, seed=0).p_value == pytest.approx(extreme / 70)
+
+
+def test_arm_statistics_agree_with_scipy():
+    values = [61.8, 58.2, 70.4, 66.1, 59.9]
+    arm = describe(values, seed=0)
+    assert arm.n == 5 and arm.mean == pytest.approx(np.mean(values))
+    assert arm.std == pytest.approx(np.std(values, ddof=1)) and arm.sem == pytest.approx(scipy_stats.sem(values))
+    reference = scipy_stats.bootstrap((np.asarray(values),), np.mean, n_resamples=10_000, method="BCa",
+                                      random_state=np.random.default_rng(0)).confidence_interval  # fmt: skip
+    assert arm.interval == pytest.approx((reference.low, reference.high))
+    one = describe([3.0], seed=0)
+    assert (one.n, one.mean, one.std, one.sem, one.interval) == (1, 3.0, None, None, None)
+
+
+def test_on_null_data_at_most_7_percent_of_200_comparisons_are_significant():
+    rng = np.random.default_rng(1)
+    significant = sum(
+        difference_of_means(rng.normal(0.0, 1.0, 5), rng.normal(0.0, 1.0, 5), seed=case).p_value < 0.05
+        for case in range(200)
+    )
+    assert significant / 200 <= 0.07
+
+
+def test_the_bootstrap_interval_covers_the_true_mean_in_93_to_97_percent_of_200_cases():
+    rng = np.random.default_rng(0)
+    covered = 0
+    for case in range(200):
+        low, high = mean_interval(rng.normal(3.0, 2.0, 20), seed=case)
+        covered += low <= 3.0 <= high
+    assert 0.93 <= covered / 200 <= 0.97
+
+
+def test_holm_adjusts_step_down_and_keeps_the_order():
+    # Holm (1979): sorted p 0.01, 0.03, 0.04, 0.5 of 4 tests -> 0.04, 0.09, 0.09 (monotone), 0.5.
+    assert holm([0.04, 0.01, 0.5, 0.03]) == pytest.approx([0.09, 0.04, 0.5, 0.09])
+    assert holm([0.2]) == [0.2] and holm([0.6, 0.7]) == pytest.approx([1.0, 1.0])
+    # Never below Bonferroni's first step, never above Bonferroni.
+    p = [0.001, 0.02, 0.013, 0.4]
+    assert all(min(1.0, q) <= min(1.0, 4 * q) and h >= q for q, h in zip(p, holm(p)))
+
+
+def test_the_expected_best_of_k_trials_is_the_mean_over_every_subset_of_k():
+    values = [88.3, 145.3, 120.0, 99.5, 160.2, 91.0]
+    for k in range(1, len(values) + 1):
+        subsets = list(itertools.combinations(values, k))
+        assert expected_best(values, k, lower_is_better=True) == pytest.approx(np.mean([min(s) for s in subsets]))
+        assert expected_best(values, k, lower_is_better=False) == pytest.approx(np.mean([max(s) for s in subsets]))
+    assert expected_best(values, 1, True) == pytest.approx(np.mean(values)) and expected_best(values, 6, True) == 88.3
+
+
+# The command on constructed runs
+
+
+def write_run(folder: Path, overrides: List[str], status: str = "completed", metrics: Dict[str, float] = None,
+              protocol: Dict = None) -> None:  # fmt: skip
+    folder.mkdir(parents=True)
+    summary = {"status": status, "global_step": 100, "overrides": overrides, "metrics": metrics or {},
+               "metrics_protocol": protocol or {"samples": 2500, "latent_seed": 0}}  # fmt: skip
+    (folder / "summary.json").write_text(json.dumps(summary))
+
+
+def sweep_of(folder: Path, arms: Dict[str, List[float]], key: str = "objective") -> Path:
+    job = 0
+    for arm, values in arms.items():
+        for seed, value in enumerate(values):
+            write_run(folder / str(job), [f"{key}={arm}", f"seed={seed}", "data=ring8"], metrics={"hq_fraction": value},
+                      protocol={"samples": 2500, "latent_seed": seed})  # fmt: skip
+            job += 1
+    return folder
+
+
+def test_arms_are_the_overrides_that_differ_but_the_seed_and_the_findings_are_sentences(tmp_path):
+    sweep = sweep_of(tmp_path / "sweep", {"minimax": [0.1, 0.12, 0.08, 0.11, 0.09], "hinge": [0.5, 0.55, 0.6, 0.52, 0.58],
+                                          "wasserstein": [0.11, 0.1, 0.09, 0.12, 0.1]})  # fmt: skip
+    result = compare(f"runs={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = (sweep / "compare.md").read_text()
+    assert "| objective=minimax | 5 | 5 | 0 | 0 | 0 |" in text
+    # hinge beats both (higher hq_fraction is better); minimax and wasserstein are not told apart.
+    assert any(line.startswith("objective=minimax has lower hq_fraction than objective=hinge by 0.45 [95 % CI")
+               and "(Holm, 3 pairs): objective=hinge is better." in line for line in result.stdout.splitlines())  # fmt: skip
+    assert (
+        "objective=minimax and objective=wasserstein: no significant difference in hq_fraction at n = 5 and 5"
+        in result.stdout
+    )
+    with open(sweep / "compare.csv", newline="") as f:
+        rows = [row for row in csv.DictReader(f) if row["kind"] == "final"]
+    means = {row["arm"]: float(row["mean"]) for row in rows if not row["against"]}
+    assert means == pytest.approx({"objective=minimax": 0.1, "objective=hinge": 0.55, "objective=wasserstein": 0.104})
+    pairs = [row for row in rows if row["against"]]
+    assert len(pairs) == 3 and sorted(float(r["p_holm"]) >= float(r["p"]) for r in pairs) == [True] * 3
+    assert (sweep / "compare_hq_fraction_final.png").stat().st_size > 0
+
+
+def test_a_search_reads_as_the_expected_best_against_its_number_of_trials(tmp_path):
+    trials = {"0.0001": [0.3], "0.0002": [0.5], "0.0004": [0.2], "0.0008": [0.6]}  # 4 trials of a learning-rate search
+    sweep = sweep_of(tmp_path / "search", trials, key="optimizer.g.lr")
+    result = compare(f"runs={sweep}", "budget=true", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = (sweep / "compare.md").read_text()
+    # Higher hq_fraction is better: k=1 the mean 0.4; k=4 the best 0.6; k=2 (0.5+0.3+0.6+0.5+0.6+0.6)/6 = 0.517.
+    assert "| expected best | 0.4 | 0.517 | 0.575 | 0.6 |" in text
+    assert (sweep / "compare_budget_hq_fraction.png").stat().st_size > 0
+
+
+def test_the_report_of_a_sweep_gives_each_arm_its_mean_and_standard_error_over_seeds(tmp_path):
+    sweep = sweep_of(tmp_path / "sweep", {"minimax": [0.1, 0.12, 0.08], "hinge": [0.5, 0.55, 0.6]})
+    write_run(sweep / "6", ["objective=hinge", "seed=3", "data=ring8"], status="diverged")
+    result = command("report", [f"dir={sweep}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = (sweep / "report.md").read_text()
+    se = np.std([0.5, 0.55, 0.6], ddof=1) / math.sqrt(3)
+    assert "## Arms over seeds" in text and "| objective=minimax | 3 / 3 | 0.1000 ± 0.0115 |" in text
+    assert f"| objective=hinge | 3 / 4 | 0.5500 ± {se:.4f} |" in text
+
+
+def test_unfinished_runs_are_counted_and_left_out_and_other_protocols_are_not_pooled(tmp_path):
+    sweep = sweep_of(tmp_path / "sweep", {"minimax": [0.1, 0.2, 0.15], "hinge": [0.5, 0.6, 0.55]})
+    write_run(sweep / "6", ["objective=hinge", "seed=3", "data=ring8"], status="diverged")
+    write_run(sweep / "7", ["objective=minimax", "seed=3", "data=ring8"], status="interrupted")
+    (sweep / "8").mkdir()
+    (sweep / "8" / "summary.json").write_text('{"status": "compl')
+    result = compare(f"runs={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = (sweep / "compare.md").read_text()
+    assert "| objective=hinge | 4 | 3 | 1 | 0 | 0 |" in text and "| objective=minimax | 4 | 3 | 0 | 0 | 1 |" in text
+    assert f"- objective=hinge: {sweep / '6'} (diverged)" in text
+    assert f"left out {sweep / '8' / 'summary.json'}: it cannot be read" in result.stderr
+    # One run measured with another sample count: the metric is refused, naming the runs of each protocol.
+    write_run(sweep / "9", ["objective=hinge", "seed=4", "data=ring8"], metrics={"hq_fraction": 0.5},
+              protocol={"samples": 500, "latent_seed": 4})  # fmt: skip
+    refused = compare(f"runs={sweep}", cwd=tmp_path)
+    assert refused.returncode == 0
+    assert "hq_fraction (final): not compared, measured under 2 protocols (" in refused.stdout
+    assert str(sweep / "9") in refused.stdout
+
+
+def test_small_arms_and_bad_input_are_stated_never_a_traceback(tmp_path):
+    sweep = sweep_of(tmp_path / "sweep", {"minimax": [0.1, 0.2], "hinge": [0.5, 0.6]})
+    result = compare(f"runs={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "with these n no permutation test can give p below 0.333, so none could be found" in result.stdout
+    lone = sweep_of(tmp_path / "lone", {"minimax": [0.1], "hinge": [0.5, 0.6]})
+    result = compare(f"runs={lone}", cwd=tmp_path)
+    assert result.returncode == 0 and "| objective=minimax | 1 | 0.1 | – | – | – |" in (lone / "compare.md").read_text()
+    (tmp_path / "empty").mkdir()
+    for args, message in [
+        ([f"runs={tmp_path / 'empty'}"], "no readable run"),
+        ([f"runs={tmp_path / 'missing'}"], "no such directory"),
+        ([f"runs={sweep}", "alpha=2"], "alpha=2.0 is not allowed: a level between 0 and 1"),
+        ([f"runs={sweep}", "resamples=10"], "resamples='10' is not allowed: a whole number of at least 1000"),
+    ]:
+        refused = compare(*args, cwd=tmp_path)
+        assert refused.returncode == 2 and message in refused.stderr and "Traceback" not in refused.stderr, args
+    failed = tmp_path / "failed"
+    write_run(failed / "0", ["objective=hinge", "seed=0"], status="failed")
+    refused = compare(f"runs={failed}", cwd=tmp_path)
+    assert refused.returncode == 2 and "none of the 1 runs completed" in refused.stderr
+
+
+# The command on real sweeps
+
+RING8 = ["data=ring8", "model=mlp", "metrics=toy2d", "metrics.every_n_steps=0", "logger=csv", "hydra/launcher=vectorized",
+         "callbacks.samples_every_n_steps=0", "callbacks.progress_every_n_steps=0", "seed=0,1,2,3"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_on_real_sweeps_ten_times_the_training_wins_and_a_setting_that_changes_nothing_does_not(tmp_path):
+    longer = tmp_path / "longer"
+    trained = run_command(["-m", *RING8, "trainer.max_steps=150,1500", f"hydra.sweep.dir={longer}"], cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    result = compare(f"runs={longer}", "metrics=hq_fraction", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    found = [
+        line for line in result.stdout.splitlines() if line.startswith("trainer.max_steps=150 has lower hq_fraction")
+    ]
+    assert len(found) == 1 and found[0].endswith("trainer.max_steps=1500 is better."), result.stdout
+
+    same = tmp_path / "same"
+    trained = run_command(["-m", *RING8, "trainer.max_steps=300", "trainer.log_every_n_steps=10,11",
+                           f"hydra.sweep.dir={same}"], cwd=tmp_path)  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    result = compare(f"runs={same}", "metrics=hq_fraction", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert ("trainer.log_every_n_steps=10 and trainer.log_every_n_steps=11: no significant difference in hq_fraction "
+            "at n = 4 and 4 (difference 0, p = 1") in result.stdout  # fmt: skip
+    assert math.isfinite(float(next(csv.DictReader(open(same / "compare.csv")))["mean"]))
