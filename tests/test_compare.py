@@ -23,11 +23,13 @@ from gan_lightning.compare.statistics import (
     mean_interval,
     smallest_p_value,
 )
+from gan_lightning.tracking.wandb_records import WandbRun
 from tests.helpers.commands import command, run_command
 
 
-def compare(*args: str, cwd: Path):
-    return command("compare", args, cwd=cwd)
+def compare(*args: str, cwd: Path, wandb: bool = False):
+    """The command in this process; its W&B run only where the test reads it back."""
+    return command("compare", [*args, f"wandb={str(wandb).lower()}"], cwd=cwd)
 
 
 # The statistics
@@ -172,6 +174,27 @@ def test_the_report_of_a_sweep_gives_each_arm_its_mean_and_standard_error_over_s
     se = np.std([0.5, 0.55, 0.6], ddof=1) / math.sqrt(3)
     assert "## Arms over seeds" in text and "| objective=minimax | 3 / 3 | 0.1000 ± 0.0115 |" in text
     assert f"| objective=hinge | 3 / 4 | 0.5500 ± {se:.4f} |" in text
+
+
+def test_the_tables_and_findings_are_one_wandb_run_in_the_sweeps_group(tmp_path):
+    sweep = sweep_of(tmp_path / "2026-12-06" / "14-02-11", {"minimax": [0.1, 0.12, 0.08], "hinge": [0.5, 0.55, 0.6]})
+    result = compare(f"runs={sweep}", cwd=tmp_path, wandb=True)
+    assert result.returncode == 0, result.stderr
+    (folder,) = (sweep / "wandb").glob("offline-run-*")
+    run = WandbRun(folder)
+    assert run.run["group"] == "2026-12-06_14-02-11" and run.run["job_type"] == "compare"
+    assert run.run["project"] == "gan_lightning"
+    logged = {key for row in run.history for key in row}
+    assert {"compare/table", "compare/findings"} <= logged
+    (table_file,) = folder.glob("files/media/table/compare/table_*.table.json")
+    table = json.loads(table_file.read_text())
+    with open(sweep / "compare.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert table["columns"] == rows[0] and len(table["data"]) == len(rows) - 1
+    (findings_file,) = folder.glob("files/media/table/compare/findings_*.table.json")
+    assert [row[0] for row in json.loads(findings_file.read_text())["data"]] == [
+        line for line in result.stdout.splitlines() if not line.startswith(("2 ", "6 runs"))
+    ]
 
 
 def test_unfinished_runs_are_counted_and_left_out_and_other_protocols_are_not_pooled(tmp_path):

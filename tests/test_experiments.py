@@ -119,3 +119,19 @@ def test_studies_over_seeds_train_their_seeds_vectorized(study):
     groups = plan(jobs)
     seeds = len(choices[list(params).index("seed")])
     assert len(groups) == len(jobs) // seeds and all(len(group) == seeds for group in groups)
+
+
+def test_the_pacgan_study_says_which_differences_are_significant_from_its_committed_results():
+    # The tables in experiments/mode_coverage_2d/README.md come from this function over the committed results.csv.
+    import csv as csv_module
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("analyse", REPO / "experiments" / "mode_coverage_2d" / "analyse.py")
+    analyse = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(analyse)
+    readme = (REPO / "experiments" / "mode_coverage_2d" / "README.md").read_text()
+    for results in ("results.csv", "grid25_30k/results.csv"):
+        with open(REPO / "experiments" / "mode_coverage_2d" / results, newline="") as f:
+            table = analyse.significance(list(csv_module.DictReader(f)))
+        assert all(line in readme for line in table.splitlines()[2:]), table
+    assert "| grid25 | modes | 6.5 | 4.6 to 8.2 |" in readme and "PacGAN2 better |" in readme

@@ -88,8 +88,43 @@ def table(runs: List[dict]) -> str:
 
 
 def series(folder: Path, key: str):
-    """(training steps done, value): the CSV log counts steps from 0."""
-    return [(step + 1, value) for step, value in read_series(folder / "csv" / "metrics.csv").get(key, [])]
+    """(training steps done, value), as the CSV log counts them."""
+    return read_series(folder / "csv" / "metrics.csv").get(key, [])
+
+
+METRICS = (("modes", "modes", False), ("hq_percent", "high quality (%)", False), ("reverse_kl", "reverse KL", True))
+
+
+def significance(rows: List[dict]) -> str:
+    """GAN against PacGAN2 on each data set: the difference of means of each metric with its bootstrap 95 % interval
+    and a two-sided permutation test, Holm-corrected over the three metrics (gan_lightning.compare's statistics)."""
+    from gan_lightning.compare.statistics import difference_of_means, holm
+
+    lines = ["| data | metric | PacGAN2 − GAN | 95 % CI | p | p (Holm, 3 metrics) | finding |",
+             "| --- | --- | ---: | --- | ---: | ---: | --- |"]  # fmt: skip
+    for data in ("ring8", "grid25"):
+        arms = {name: [r for r in rows if r["data"] == data and r["arm"] == name and r["status"] == "completed"]
+                for name in ("GAN", "PacGAN2")}  # fmt: skip
+        if not all(arms.values()):
+            continue
+        found = []
+        for key, label, lower_is_better in METRICS:
+            values = {name: [float(r[key]) for r in runs if r[key] not in (None, "") and math.isfinite(float(r[key]))]
+                      for name, runs in arms.items()}  # fmt: skip
+            found.append(
+                (label, lower_is_better, values, difference_of_means(values["PacGAN2"], values["GAN"], seed=0))
+            )
+        for (label, lower_is_better, values, result), corrected in zip(found, holm([f[3].p_value for f in found])):
+            better = "PacGAN2" if (result.difference < 0) == lower_is_better else "GAN"
+            finding = (
+                f"{better} better"
+                if corrected < 0.05
+                else f"no significant difference (n = {len(values['GAN'])}, {len(values['PacGAN2'])})"
+            )
+            low, high = result.interval
+            lines.append(f"| {data} | {label} | {result.difference:.3g} | {low:.3g} to {high:.3g} | {result.p_value:.3g} | "
+                         f"{corrected:.3g} | {finding} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def main(sweeps: List[Path], out: Path, arm_name: Optional[str] = None) -> None:
@@ -160,6 +195,10 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     out = Path(__file__).resolve().parent
     options = {}
+    if args[:1] == ["--significance"]:  # from a results.csv this script wrote: python analyse.py --significance CSV
+        with open(args[1], newline="") as f:
+            print(significance(list(csv.DictReader(f))))
+        sys.exit(0)
     for option in ("--out", "--arm"):
         if option in args:
             i = args.index(option)

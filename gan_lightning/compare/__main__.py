@@ -44,6 +44,13 @@ COMMAND = Command(
             False,
             boolean,
         ),  # fmt: skip
+        Setting(
+            "wandb",
+            "the tables also as one W&B run (job type compare) in the sweep's group; offline without "
+            "W&B credentials, like every run",
+            True,
+            boolean,
+        ),  # fmt: skip
     ],
 )
 
@@ -68,7 +75,11 @@ def main(argv=None) -> int:
     comparison = compare(arms, metrics, own["alpha"], own["resamples"], own["seed"])
     if own["budget"]:
         comparison["budget"] = budget([run for arm in arms for run in arm.completed], metrics)
-    write(out, arms, comparison, own)
+    rows = write(out, arms, comparison, own)
+    if own["wandb"]:
+        from gan_lightning.compare.tracking import log_comparison
+
+        log_comparison(out, paths[0], CSV_COLUMNS, rows, comparison["sentences"])
     for line in comparison["sentences"]:
         print(line)
     print(f"{len(runs)} runs in {len(arms)} arms: {out / 'compare.md'}, {out / 'compare.csv'}")
@@ -147,7 +158,12 @@ def interval_text(interval) -> str:
     return "–" if interval is None else f"{number(interval[0])} to {number(interval[1])}"
 
 
-def write(out: Path, arms, comparison: Dict[str, Any], own: Dict[str, Any]) -> None:
+CSV_COLUMNS = ["metric", "kind", "arm", "against", "n", "mean", "sd", "se", "difference", "ci_low", "ci_high", "p",
+               "p_holm"]  # fmt: skip
+
+
+def write(out: Path, arms, comparison: Dict[str, Any], own: Dict[str, Any]) -> List[List[Any]]:
+    """compare.md, compare.csv and the plots; returns the CSV's rows."""
     lines = ["# Comparison", ""]
     lines += [
         f"Runs: {own['runs']}. Arms: {', '.join(f'`{arm.label}`' for arm in arms)}.",
@@ -218,9 +234,9 @@ def write(out: Path, arms, comparison: Dict[str, Any], own: Dict[str, Any]) -> N
     (out / "compare.md").write_text("\n".join(lines) + "\n")
     with open(out / "compare.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["metric", "kind", "arm", "against", "n", "mean", "sd", "se", "difference", "ci_low", "ci_high",
-                         "p", "p_holm"])  # fmt: skip
+        writer.writerow(CSV_COLUMNS)
         writer.writerows(rows)
+    return rows
 
 
 def plot_budget(out: Path, metric: str, curve: List[float]) -> None:
