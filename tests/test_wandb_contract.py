@@ -15,8 +15,9 @@ from tests.helpers.commands import environment
 
 def write_segment(folder, run_id, steps, config=None, summary=None):
     with environment({"WANDB_MODE": "offline", "WANDB_SILENT": "true"}):
+        # mode given here too: W&B reads the environment once per process, and another test may have started it.
         run = wandb.init(id=run_id, resume="allow", dir=str(folder), project="contract", config=config or {},
-                         settings=wandb.Settings(silent=True), reinit="create_new")  # fmt: skip
+                         mode="offline", settings=wandb.Settings(silent=True), reinit="create_new")  # fmt: skip
         run.define_metric("trainer/global_step")
         run.define_metric("loss/*", step_metric="trainer/global_step")
         for step in steps:
