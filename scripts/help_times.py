@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-COMMANDS = ("run", "evaluate", "sample", "report", "bench", "data", "extractor")
+COMMANDS = ("run", "evaluate", "sample", "report", "compare", "bench", "data", "extractor")
 RUNS = 5
 LIMIT_S = 2.0
 
