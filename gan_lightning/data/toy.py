@@ -20,21 +20,13 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class GaussianMixture2D(DataConfig):
-    """Equal-weight isotropic 2-D Gaussians around fixed centres (the modes), as in VEEGAN and PacGAN."""
+class GeneratedData(DataConfig):
+    """``num_samples`` points drawn from a known distribution of spread ``std``, from the run's seed."""
 
     std: float = MISSING
     num_samples: int = MISSING
 
-    @property
-    def sample_shape(self) -> Tuple[int, ...]:
-        return (2,)
-
-    @property
-    def centers(self) -> Tensor:
-        raise NotImplementedError
-
-    # Settings that must be positive, with what is allowed: the mixture's own and each layout's.
+    # Settings that must be positive, with what is allowed: these and each kind's own.
     positive: ClassVar[Dict[str, str]] = {
         "std": "a positive number",
         "num_samples": "a positive number of training points",
@@ -46,8 +38,21 @@ class GaussianMixture2D(DataConfig):
 
     def check(self) -> None:
         super().check()
-        for name, allowed in {**GaussianMixture2D.positive, **self.positive}.items():
+        for name, allowed in {**GeneratedData.positive, **self.positive}.items():
             require_positive(f"data.{name}", getattr(self, name), allowed)
+
+
+@dataclass
+class GaussianMixture2D(GeneratedData):
+    """Equal-weight isotropic 2-D Gaussians around fixed centres (the modes), as in VEEGAN and PacGAN."""
+
+    @property
+    def sample_shape(self) -> Tuple[int, ...]:
+        return (2,)
+
+    @property
+    def centers(self) -> Tensor:
+        raise NotImplementedError
 
     @property
     def num_classes(self) -> int:
@@ -94,31 +99,14 @@ class Grid(GaussianMixture2D, name="grid"):
 
 
 @dataclass
-class Gaussian1D(DataConfig, name="gaussian1d"):
+class Gaussian1D(GeneratedData, name="gaussian1d"):
     """A 1-D normal distribution N(mean, std²): the setting of Goodfellow et al. 2014, Figure 1."""
 
     mean: float = MISSING
-    std: float = MISSING
-    num_samples: int = MISSING
 
     @property
     def sample_shape(self) -> Tuple[int, ...]:
         return (1,)
-
-    # Settings that must be positive, with what is allowed: the mixture's own and each layout's.
-    positive: ClassVar[Dict[str, str]] = {
-        "std": "a positive number",
-        "num_samples": "a positive number of training points",
-    }
-
-    @property
-    def known_size(self) -> int:
-        return self.num_samples
-
-    def check(self) -> None:
-        super().check()
-        for name, allowed in {**GaussianMixture2D.positive, **self.positive}.items():
-            require_positive(f"data.{name}", getattr(self, name), allowed)
 
     def load_labelled(self, seed: int) -> Tuple[Tensor, None]:
         return self.mean + self.std * torch.randn(
