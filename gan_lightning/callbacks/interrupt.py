@@ -12,12 +12,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
-from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import pytorch_lightning as pl
 import torch
 
-from gan_lightning.callbacks.start_up_signals import STOP_SIGNALS, take_over
+from gan_lightning.callbacks.start_up_signals import SignalRecorder, take_over
 from gan_lightning.errors import Diverged, Interrupted, UserError
 
 if TYPE_CHECKING:
@@ -29,26 +29,20 @@ log = logging.getLogger("gan_lightning")
 AGREE_EVERY_N_STEPS = 10
 
 
-class StopOnSignal(pl.Callback):
-    def __init__(self, checkpoint: PeriodicCheckpoint):
-        self.checkpoint = checkpoint
-        self.received: Optional[int] = None
-        self.previous: Dict[int, Any] = {}
+class StopOnSignal(pl.Callback, SignalRecorder):
+    stopping = "stopping after this step, with a checkpoint"
 
-    def install(self) -> None:
-        """Handle the stop signals from now on (before fit: a signal during set-up, or received while the run
-        started, is kept for the first step)."""
-        received, previous = take_over()
-        for signum in STOP_SIGNALS:
-            self.previous[signum] = previous.get(signum, signal.getsignal(signum))
-            signal.signal(signum, self.handle)
+    def __init__(self, checkpoint: PeriodicCheckpoint):
+        SignalRecorder.__init__(self)
+        self.checkpoint = checkpoint
+
+    def install(self) -> None:  # type: ignore[override]
+        """Handle the stop signals from now on, in place of the start-up recorder (before fit: a signal during
+        set-up, or received while the run started, is kept for the first step)."""
+        received, before_the_run = take_over()
+        SignalRecorder.install(self, before_the_run)
         if self.received is None:
             self.received = received
-
-    def uninstall(self) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
-        self.previous = {}
 
     @contextlib.contextmanager
     def installed(self, pl_module) -> Iterator[None]:
@@ -62,14 +56,7 @@ class StopOnSignal(pl.Callback):
                 raise Interrupted(self.received, pl_module.steps_done, saved=False) from error
             raise
         finally:
-            self.uninstall()
-
-    def handle(self, signum: int, frame: Any) -> None:
-        if self.received == signal.SIGINT and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C: stop now, without the checkpoint
-        if self.received is None:
-            self.received = signum
-            log.warning(f"received {signal.Signals(signum).name}: stopping after this step, with a checkpoint")
+            self.release()
 
     def on_train_start(self, trainer, pl_module) -> None:
         # Lightning installs its own SIGTERM handler when fit starts (it ends the process with exit code 0,

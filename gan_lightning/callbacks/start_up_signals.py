@@ -21,16 +21,21 @@ log = logging.getLogger("gan_lightning")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
 
 
-class StartUpSignals:
-    """Records the first stop signal until training's own handler takes over; a second Ctrl-C stops at once."""
+class SignalRecorder:
+    """Records the first stop signal for the code to act on where it can stop cleanly; a second Ctrl-C stops at
+    once. ``release`` puts back the handlers it replaced."""
+
+    stopping = "stopping"  # what the log line says happens next
 
     def __init__(self) -> None:
         self.received: Optional[int] = None
         self.previous: Dict[int, Any] = {}
 
-    def install(self) -> None:
+    def install(self, previous: Optional[Dict[int, Any]] = None) -> None:
+        """Handle the stop signals from now on; ``previous``: the handlers to put back, where they are not the
+        current ones (those a start-up recorder replaced)."""
         for signum in STOP_SIGNALS:
-            self.previous[signum] = signal.getsignal(signum)
+            self.previous[signum] = (previous or {}).get(signum, signal.getsignal(signum))
             signal.signal(signum, self.handle)
 
     def handle(self, signum: int, frame: Any) -> None:
@@ -38,18 +43,24 @@ class StartUpSignals:
             raise KeyboardInterrupt
         if self.received is None:
             self.received = signum
-            log.warning(f"received {signal.Signals(signum).name}: stopping before training starts")
+            log.warning(f"received {signal.Signals(signum).name}: {self.stopping}")
+
+    def release(self) -> None:
+        """The handlers from before back in place."""
+        previous, self.previous = self.previous, {}
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+class StartUpSignals(SignalRecorder):
+    """Records the first stop signal until training's own handler takes over."""
+
+    stopping = "stopping before training starts"
 
     def check(self, step: int) -> None:
         """Raise Interrupted (no checkpoint: no step was trained) where a stop signal came."""
         if self.received is not None:
             raise Interrupted(self.received, step, saved=False)
-
-    def release(self) -> None:
-        """The handlers from before the run back in place."""
-        previous, self.previous = self.previous, {}
-        for signum, handler in previous.items():
-            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 _held: Optional[StartUpSignals] = None
