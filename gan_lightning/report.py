@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Tuple
 from gan_lightning.commands import Command, Setting, main_guard
 from gan_lightning.compare.statistics import mean_and_error
 from gan_lightning.errors import UserError
-from gan_lightning.runs.summary import FILENAME, measured_on, readable_summary, run_labels
+from gan_lightning.runs.summary import find_runs, measured_on, readable_summary, run_labels
 
 log = logging.getLogger("gan_lightning")
 
@@ -55,14 +55,6 @@ class RunRecord:
     series: Dict[str, List[Tuple[int, float]]] = field(default_factory=dict)
 
     label: str = ""  # what sets this run apart from the others of its sweep
-
-
-def find_runs(directory: Path) -> List[Path]:
-    """The run itself when ``directory`` holds a summary.json, else its job folders (sorted by job number)."""
-    if (directory / FILENAME).is_file():
-        return [directory]
-    jobs = [p for p in directory.iterdir() if p.is_dir() and (p / FILENAME).is_file()]
-    return sorted(jobs, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name))
 
 
 def read_series(csv_path: Path) -> Dict[str, List[Tuple[int, float]]]:

@@ -59,10 +59,10 @@ def main(argv=None) -> int:
     own, _ = COMMAND.parse(sys.argv[1:] if argv is None else argv)
     if not 0 < own["alpha"] < 1:
         raise UserError(f"alpha={own['alpha']!r} is not allowed: a level between 0 and 1, such as 0.05.")
-    from gan_lightning.compare.arms import find_runs, group, measured_metrics
+    from gan_lightning.compare.arms import group, measured_metrics, read_runs
 
     paths = [Path(p) for p in own["runs"].split(",") if p]
-    runs = find_runs(paths)
+    runs = read_runs(paths)
     keys = [k for k in own["arms"].split(",") if k] or None
     arms = group(runs, keys)
     if not any(arm.completed for arm in arms):

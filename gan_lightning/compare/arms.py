@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from gan_lightning.errors import UserError
 from gan_lightning.metrics.goals import SUMMARY_GOALS
-from gan_lightning.runs.summary import FILENAME, readable_summary
+from gan_lightning.runs.summary import find_runs, readable_summary
 
 NOT_AN_ARM = ("seed",)  # what differs between the runs of one arm
 
@@ -56,17 +56,14 @@ class Arm:
         return left
 
 
-def find_runs(paths: Sequence[Path]) -> List[Run]:
+def read_runs(paths: Sequence[Path]) -> List[Run]:
     """The runs of run directories and sweep directories (their job folders); an unreadable summary.json is left out
     and named."""
     runs: List[Run] = []
     for path in paths:
         if not path.is_dir():
             raise UserError(f"runs={str(path)!r}: no such directory.")
-        folders = (
-            [path] if (path / FILENAME).is_file() else sorted(p for p in path.iterdir() if (p / FILENAME).is_file())
-        )
-        for folder in folders:
+        for folder in find_runs(path):
             summary = readable_summary(folder)
             if summary is not None:
                 runs.append(Run(folder, summary))
@@ -113,7 +110,7 @@ def scores(arms: List[Arm], metric: str, kind: str) -> Scores:
     refused (with the reason) where the runs measured it under different protocols."""
     values: Dict[str, List[float]] = {}
     nonfinite: Dict[str, int] = {}
-    protocols: Dict[str, List[str]] = {}  # protocol (as text) -> runs
+    protocols: Dict[str, Tuple[Dict[str, Any], List[str]]] = {}  # protocol (as text) -> it and its runs
     for arm in arms:
         for run in arm.completed:
             value, protocol = read_value(run.summary, metric, kind)
@@ -123,17 +120,12 @@ def scores(arms: List[Arm], metric: str, kind: str) -> Scores:
                 nonfinite[arm.label] = nonfinite.get(arm.label, 0) + 1
                 continue
             values.setdefault(arm.label, []).append(value)
-            protocols.setdefault(repr(sorted(comparable_protocol(protocol).items())), []).append(str(run.path))
+            protocol = comparable_protocol(protocol)
+            protocols.setdefault(repr(sorted(protocol.items())), (protocol, []))[1].append(str(run.path))
     if len(protocols) > 1:
-        groups = "; ".join(f"{', '.join(paths)}" for paths in protocols.values())
+        groups = "; ".join(", ".join(paths) for _, paths in protocols.values())
         return Scores(metric, kind, {}, {}, refused=f"measured under {len(protocols)} protocols ({groups})")
-    protocol = {}
-    for arm in arms:
-        for run in arm.completed:
-            value, found = read_value(run.summary, metric, kind)
-            if value is not None:
-                protocol = comparable_protocol(found)
-                break
+    protocol = next(iter(protocols.values()))[0] if protocols else {}
     return Scores(metric, kind, values, protocol, nonfinite=nonfinite)
 
 

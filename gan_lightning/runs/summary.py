@@ -86,6 +86,14 @@ def read_summary(run_dir: Path) -> Dict[str, Any]:
     return json.loads((Path(run_dir) / FILENAME).read_text())
 
 
+def find_runs(directory: Path) -> List[Path]:
+    """The run itself when ``directory`` holds a summary.json, else its job folders (sorted by job number)."""
+    if (directory / FILENAME).is_file():
+        return [directory]
+    jobs = [p for p in directory.iterdir() if p.is_dir() and (p / FILENAME).is_file()]
+    return sorted(jobs, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name))
+
+
 def readable_summary(run_dir: Path) -> Optional[Dict[str, Any]]:
     """The run's summary, or None (the run is left out, and named) where summary.json cannot be read."""
     try:
