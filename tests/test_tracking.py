@@ -174,20 +174,15 @@ def test_a_run_file_cut_at_any_chunk_reads_as_its_complete_records_and_names_whe
         list(TransactionLog(tmp_path / "corrupt.wandb"))
 
 
+# A W&B run of 100 steps logging every 10: what the tracker's faults are tried on.
+TRACKED_RUN = ["data=ring8", "model=mlp", "logger=wandb", "trainer.max_steps=100", "trainer.log_every_n_steps=10",
+               "callbacks.progress_every_n_steps=0"]  # fmt: skip
+
+
 def test_an_unusable_wandb_folder_does_not_stop_training(run_dir):
     run_dir.mkdir(parents=True)
     (run_dir / "wandb").write_text("not a folder")
-    summary = run_in_process(
-        [
-            "data=ring8",
-            "model=mlp",
-            "logger=wandb",
-            "trainer.max_steps=100",
-            "trainer.log_every_n_steps=10",
-            "callbacks.progress_every_n_steps=0",
-        ],
-        run_dir,
-    )
+    summary = run_in_process(TRACKED_RUN, run_dir)
     assert summary["status"] == "completed" and summary["global_step"] == 100
     with open(run_dir / "csv" / "metrics.csv") as f:
         assert [int(row["step"]) for row in csv.DictReader(f) if row["loss/d"]] == list(range(10, 101, 10))
@@ -195,16 +190,7 @@ def test_an_unusable_wandb_folder_does_not_stop_training(run_dir):
 
 def test_a_tracker_that_dies_mid_run_does_not_stop_training(run_dir, caplog):
     summary = run_in_process(
-        [
-            "data=ring8",
-            "model=mlp",
-            "logger=wandb",
-            "trainer.max_steps=100",
-            "trainer.log_every_n_steps=10",
-            "callbacks.progress_every_n_steps=0",
-            "callbacks.extra=[{_target_: tests.helpers.faults.EndTrackerRun, at_step: 50}]",
-        ],  # fmt: skip
-        run_dir,
+        [*TRACKED_RUN, "callbacks.extra=[{_target_: tests.helpers.faults.EndTrackerRun, at_step: 50}]"], run_dir
     )
     assert summary["status"] == "completed" and summary["global_step"] == 100
     assert "W&B stopped logging (UsageError" in caplog.text
