@@ -44,4 +44,7 @@ def log_comparison(out: Path, sweep: Path, columns: List[str], rows: List[List[A
         run.log({"compare/table": table, "compare/findings": findings})
     finally:
         run.finish()
+        # The command's last W&B work: its service is shut down before the command returns, so that the run's
+        # files are complete when the command has ended.
+        wandb.teardown()
     log.info(f"W&B: the comparison is run {run.id} ({mode}) in group {group}, in {out / 'wandb'}")
