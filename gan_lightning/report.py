@@ -7,7 +7,6 @@ and one PNG with the last sample grid of every run side by side. No W&B access i
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import sys
@@ -19,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 from gan_lightning.commands import Command, Setting, main_guard
 from gan_lightning.compare.statistics import mean_and_error
 from gan_lightning.errors import UserError
-from gan_lightning.runs.summary import find_runs, measured_on, readable_summary, run_labels
+from gan_lightning.runs.summary import find_runs, measured_on, read_series, readable_summary, run_labels
 
 log = logging.getLogger("gan_lightning")
 
@@ -55,32 +54,6 @@ class RunRecord:
     series: Dict[str, List[Tuple[int, float]]] = field(default_factory=dict)
 
     label: str = ""  # what sets this run apart from the others of its sweep
-
-
-def read_series(csv_path: Path) -> Dict[str, List[Tuple[int, float]]]:
-    """Every logged scalar of a run's CSV log as (step, value) pairs."""
-    series: Dict[str, List[Tuple[int, float]]] = {}
-    if not csv_path.is_file():
-        return series
-    skipped = 0
-    with open(csv_path, newline="", errors="replace") as f:
-        for row in csv.DictReader(f):
-            try:
-                step = int(float(row["step"])) if row.get("step") else None
-                values = [
-                    (key, float(value))
-                    for key, value in row.items()
-                    if key not in ("step", "epoch", None) and value not in ("", None)
-                ]
-            except (TypeError, ValueError):
-                skipped += 1
-                continue
-            if step is not None:
-                for key, value in values:
-                    series.setdefault(key, []).append((step, value))
-    if skipped:
-        log.warning(f"left out {skipped} unreadable row(s) of {csv_path}")
-    return series
 
 
 def load_runs(directory: Path) -> List[RunRecord]:

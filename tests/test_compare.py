@@ -13,6 +13,7 @@ from typing import Dict, List
 
 import numpy as np
 import pytest
+import torch
 from scipy import stats as scipy_stats
 
 from gan_lightning.compare.statistics import (
@@ -239,6 +240,70 @@ def test_small_arms_and_bad_input_are_stated_never_a_traceback(tmp_path):
     write_run(failed / "0", ["objective=hinge", "seed=0"], status="failed")
     refused = compare(f"runs={failed}", cwd=tmp_path)
     assert refused.returncode == 2 and "none of the 1 runs completed" in refused.stderr
+
+
+def write_log(folder: Path, rows: List[Dict[str, float]]) -> None:
+    """A run's CSV log holding ``rows`` (each a step and its logged values)."""
+    (folder / "csv").mkdir(parents=True)
+    columns = sorted({key for row in rows for key in row})
+    with open(folder / "csv" / "metrics.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_each_arm_is_a_curve_over_steps_and_wall_time_with_a_band_over_its_seeds(tmp_path):
+    sweep = tmp_path / "sweep"
+    periodic, final = {"samples": 2000}, {"samples": 5000}
+    fids = {"hinge": [[300.0, 200.0, 150.0], [320.0, 210.0, 140.0], [310.0, 190.0, 145.0]],
+            "minimax": [[400.0, 380.0, 390.0], [420.0, 400.0, 370.0], [410.0, 395.0, 380.0]]}  # fmt: skip
+    for job, (arm, seed) in enumerate(itertools.product(fids, range(3))):
+        folder = sweep / str(job)
+        write_run(folder, [f"objective={arm}", f"seed={seed}"], metrics={"fid": fids[arm][seed][-1]}, protocol=final)
+        summary = json.loads((folder / "summary.json").read_text())
+        summary["metrics_best"] = {"fid": {"value": min(fids[arm][seed][:2]), "step": 100}, "protocol": periodic}
+        (folder / "summary.json").write_text(json.dumps(summary))
+        rows = [{"step": step, "loss/d": 0.5} for step in range(10, 151, 10)]  # training rows, no score
+        rows += [{"step": step, "metrics/fid": fid, "time/wall_s": step * (1 + seed) / 10}
+                 for step, fid in zip((50, 100, 150), fids[arm][seed])]  # fmt: skip
+        if job == 0:
+            rows.append({"step": 120, "metrics/fid": 1.0, "time/wall_s": 5.0})  # a step the other seeds did not score
+        write_log(folder, rows)
+    result = compare(f"runs={sweep}", "metrics=fid", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    with open(sweep / "compare.csv", newline="") as f:
+        points = [row for row in csv.DictReader(f) if row["kind"] in ("curve", "curve_final")]
+    hinge = [row for row in points if row["arm"] == "objective=hinge"]
+    assert [(int(row["step"]), row["kind"]) for row in hinge] == [(50, "curve"), (100, "curve"), (150, "curve_final")]
+    for row, step, values in zip(hinge, (50, 100, 150), zip(*fids["hinge"])):
+        assert float(row["mean"]) == pytest.approx(np.mean(values)) and int(row["n"]) == 3
+        assert float(row["wall_s"]) == pytest.approx(step * (1 + 2 + 3) / 30)  # the seeds' mean wall time there
+        assert (float(row["ci_low"]), float(row["ci_high"])) == pytest.approx(mean_interval(values, seed=0))
+    assert len([row for row in points if row["arm"] == "objective=minimax"]) == 3
+    assert "## Against steps and wall time" in (sweep / "compare.md").read_text()
+    assert (sweep / "compare_fid_curves.png").stat().st_size > 0
+
+
+def test_each_score_is_logged_with_the_runs_wall_clock_which_a_resumed_run_continues(tmp_path):
+    from gan_lightning.runs.checkpoints import load_safely
+    from tests.helpers.hydra import run_in_process
+
+    args = ["data=ring8", "model=mlp", "metrics=toy2d", "metrics.every_n_steps=20", "metrics.num_samples=500",
+            "callbacks.checkpoint_every_n_steps=20", "trainer.log_every_n_steps=10"]  # fmt: skip
+    run_in_process([*args, "trainer.max_steps=40"], tmp_path)
+    checkpoint_path = tmp_path / "checkpoints" / "last.ckpt"
+    checkpoint = load_safely(checkpoint_path)
+    (state,) = [state for state in checkpoint["callbacks"].values() if "wall_s" in state]
+    assert state["wall_s"] > 0
+    state["wall_s"] = 1000.0  # as if the first segment had trained for 1000 s
+    torch.save(checkpoint, tmp_path / "edited.ckpt")  # beside it, then in its place: the loaded one maps the file
+    (tmp_path / "edited.ckpt").replace(checkpoint_path)
+    summary = run_in_process([*args, "trainer.max_steps=80"], tmp_path)
+    with open(tmp_path / "csv" / "metrics.csv", newline="") as f:
+        clock = {int(float(row["step"])): float(row["time/wall_s"]) for row in csv.DictReader(f) if row["time/wall_s"]}
+    assert sorted(clock) == [20, 40, 60, 80]
+    assert 0 < clock[20] < clock[40] < 1000
+    assert 1000 < clock[60] < clock[80] < 1000 + summary["segment_wall_time_s"]
 
 
 # The command on real sweeps

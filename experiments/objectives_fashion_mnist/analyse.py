@@ -1,26 +1,23 @@
-"""Tables and a figure of the objectives_fashion_mnist sweep.
+"""Tables and figures of the objectives_fashion_mnist sweep, through ``python -m gan_lightning.compare``.
 
     python experiments/objectives_fashion_mnist/analyse.py SWEEP_DIR [OUT_DIR]
 
-Reads every job's summary.json and writes into OUT_DIR (default: this folder) results.csv (one row per
-run), table.md (per objective: best FID, mean ± standard error over all runs, per learning rate, beside
-Lucic et al. 2018), fid.png (every run's FID by objective and learning rate) and samples.png (the last
-sample grid of each objective's best run).
+Runs the comparison of the objectives (``compare runs=SWEEP_DIR arms=objective metrics=fid,precision,recall``) into
+OUT_DIR/compare (compare.md with every pair's test and finding, compare.csv, the plots), then writes into OUT_DIR
+(default: this folder) results.csv (one row per run), table.md (per objective: FID with its interval and the
+significant differences, beside Lucic et al. 2018) and samples.png (the last sample grid of each objective's best
+run). ``python analyse.py --tables OUT_DIR`` prints table.md again from the committed compare.csv.
 """
 
 from __future__ import annotations
 
 import csv
-import math
 import sys
 from pathlib import Path
+from typing import Dict, List
 
-from omegaconf import OmegaConf
+from gan_lightning.runs.summary import find_runs, read_summary
 
-from gan_lightning.report import find_runs, mean_and_error
-from gan_lightning.runs.summary import read_summary
-
-OBJECTIVES = ["minimax", "nonsaturating", "least_squares", "wasserstein", "wgan_gp", "hinge"]
 # Lucic et al. 2018, Fashion-MNIST, best Inception FID (mean ± std of the best models' scores); no hinge.
 PAPER = {
     "minimax": "29.6 ± 1.6",
@@ -31,21 +28,59 @@ PAPER = {
     "hinge": "–",
 }
 METRICS = ("fid", "kid_mean", "is_mean", "precision", "recall")
+COMPARED = "fid,precision,recall"
 
 
-def read_runs(sweep: Path):
-    runs = []
+def results(sweep: Path) -> List[Dict]:
+    """One row per run: its objective, seed, status, steps, wall time and final metrics."""
+    rows = []
     for job in find_runs(sweep):
         summary = read_summary(job)
-        config = OmegaConf.load(job / ".hydra" / "config.yaml")
-        choices = OmegaConf.load(job / ".hydra" / "hydra.yaml").hydra.runtime.choices
+        overrides = dict(o.split("=", 1) for o in summary["overrides"] if "=" in o)
         metrics = summary["metrics"]
-        runs.append({
-            "folder": job, "job": job.name, "objective": choices.objective, "lr": float(config.optimizer.g.lr), "seed": int(config.seed),
-            "status": summary["status"], "steps": summary["global_step"], "wall_time_s": summary["wall_time_s"],
-            **{m: (round(float(metrics[m]), 4) if m in metrics else None) for m in METRICS},
-        })  # fmt: skip
-    return runs
+        rows.append({"job": job.name, "objective": summary["choices"]["objective"], "lr": overrides.get("optimizer.g.lr"),
+                     "seed": overrides.get("seed"), "status": summary["status"], "steps": summary["global_step"],
+                     "wall_time_s": summary["wall_time_s"],
+                     **{m: (round(float(metrics[m]), 4) if m in metrics else None) for m in METRICS}})  # fmt: skip
+    return rows
+
+
+def objective(arm: str) -> str:
+    return arm.removeprefix("objective=")
+
+
+def tables(compared: List[Dict[str, str]]) -> str:
+    """table.md from compare.csv's rows: the objectives by mean FID, each with n, mean ± standard error, the
+    bootstrap 95 % interval, precision and recall; then every pair whose FID differs significantly (Holm)."""
+    final = [row for row in compared if row["kind"] == "final"]
+    arms = {(row["metric"], row["arm"]): row for row in final if not row["against"]}
+    order = sorted({row["arm"] for row in final}, key=lambda arm: float(arms[("fid", arm)]["mean"]))
+    lines = ["| objective | runs | FID, mean ± se | 95 % CI | precision | recall | Lucic et al.: best FID (Inception) |",
+             "| --- | ---: | ---: | --- | ---: | ---: | ---: |"]  # fmt: skip
+    for arm in order:
+        fid = arms[("fid", arm)]
+        precision, recall = (float(arms[(m, arm)]["mean"]) for m in ("precision", "recall"))
+        lines.append(f"| {objective(arm)} | {fid['n']} | {float(fid['mean']):.1f} ± {float(fid['se']):.1f} | "
+                     f"{float(fid['ci_low']):.1f} to {float(fid['ci_high']):.1f} | {precision:.2f} | {recall:.2f} | "
+                     f"{PAPER[objective(arm)]} |")  # fmt: skip
+    pairs = [row for row in final if row["metric"] == "fid" and row["against"]]
+    lines += ["", f"FID, every two objectives ({len(pairs)} pairs, Holm-corrected permutation tests):", "",
+              "| lower FID | higher FID | difference | 95 % CI | p (Holm) | significant at 0.05 |",
+              "| --- | --- | ---: | --- | ---: | --- |"]  # fmt: skip
+    for row in sorted(pairs, key=lambda r: float(r["p_holm"])):
+        difference, low, high = float(row["difference"]), float(row["ci_low"]), float(row["ci_high"])
+        first, second = objective(row["arm"]), objective(row["against"])
+        if difference > 0:  # written as lower against higher
+            first, second, difference, low, high = second, first, -difference, -high, -low
+        p_holm = float(row["p_holm"])
+        lines.append(f"| {first} | {second} | {-difference:.1f} | {-high:.1f} to {-low:.1f} | {p_holm:.3g} | "
+                     f"{'yes' if p_holm < 0.05 else 'no'} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def read_compared(out: Path) -> List[Dict[str, str]]:
+    with open(out / "compare" / "compare.csv", newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def main(sweep: Path, out: Path) -> None:
@@ -54,63 +89,26 @@ def main(sweep: Path, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = read_runs(sweep)
+    from gan_lightning.compare.__main__ import main as compare
+
     out.mkdir(parents=True, exist_ok=True)
+    compare([f"runs={sweep}", "arms=objective", f"metrics={COMPARED}", f"out={out / 'compare'}", "wandb=false"])
+    runs = results(sweep)
     with open(out / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=[key for key in runs[0] if key != "folder"])
+        writer = csv.DictWriter(f, fieldnames=list(runs[0]))
         writer.writeheader()
-        writer.writerows({key: value for key, value in r.items() if key != "folder"} for r in runs)
-    rates = sorted({r["lr"] for r in runs})
-    header = [
-        "objective",
-        "best FID",
-        "mean FID, all runs",
-        *[f"mean FID, lr {lr:g}" for lr in rates],
-        "best run's precision / recall",
-        "Lucic et al.: best FID (Inception)",
-    ]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    order = sorted(
-        OBJECTIVES,
-        key=lambda o: min((r["fid"] for r in runs if r["objective"] == o and r["fid"] is not None), default=math.inf),
-    )
-    for objective in order:
-        group = [r for r in runs if r["objective"] == objective and r["fid"] is not None]
-        if not group:
-            continue
-        best = min(group, key=lambda r: r["fid"])
-        per_lr = [mean_and_error([r["fid"] for r in group if r["lr"] == lr], 1) for lr in rates]
-        failed = sum(1 for r in runs if r["objective"] == objective and r["status"] != "completed")
-        name = objective + (f" ({failed} run(s) not completed)" if failed else "")
-        lines.append(f"| {name} | {best['fid']:.1f} (lr {best['lr']:g}) | {mean_and_error([r['fid'] for r in group], 1)} | " + " | ".join(per_lr)
-                     + f" | {best['precision']:.2f} / {best['recall']:.2f} | {PAPER[objective]} |")  # fmt: skip
-    text = "\n".join(lines)
+        writer.writerows(runs)
+    text = tables(read_compared(out))
     (out / "table.md").write_text(text + "\n")
     print(text)
 
-    fig, ax = plt.subplots(figsize=(7, 3.8), dpi=90)
-    markers = {lr: m for lr, m in zip(rates, "os^D")}
-    for i, objective in enumerate(order):
-        for r in runs:
-            if r["objective"] == objective and r["fid"] is not None:
-                ax.scatter(i + (rates.index(r["lr"]) - (len(rates) - 1) / 2) * 0.15, r["fid"], marker=markers[r["lr"]], color=f"C{rates.index(r['lr'])}",
-                           label=f"lr {r['lr']:g}" if objective == order[0] and r["seed"] == 0 else None)  # fmt: skip
-    ax.set_xticks(range(len(order)), order, rotation=20)
-    ax.set_ylabel("FID (domain features)")
-    ax.set_yscale("log")
-    ax.legend()
-    ax.set_title("Fashion-MNIST, DCGAN, 2 000 steps: FID of every run", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out / "fid.png")
-    plt.close(fig)
-
-    best_runs = [
-        min((r for r in runs if r["objective"] == o and r["fid"] is not None), key=lambda r: r["fid"]) for o in order
-    ]
+    scored = [r for r in runs if r["fid"] is not None]
+    order = sorted({r["objective"] for r in scored}, key=lambda o: min(r["fid"] for r in scored if r["objective"] == o))
+    best_runs = [min((r for r in scored if r["objective"] == o), key=lambda r: r["fid"]) for o in order]
     fig, axes = plt.subplots(1, len(best_runs), figsize=(2.3 * len(best_runs), 2.9), dpi=80, squeeze=False)
     for ax, r in zip(axes[0], best_runs):
-        ax.imshow(plt.imread(r["folder"] / "samples" / "last.png"))
-        ax.set_title(f"{r['objective']}\nFID {r['fid']:.0f}, lr {r['lr']:g}", fontsize=8)
+        ax.imshow(plt.imread(sweep / r["job"] / "samples" / "last.png"))
+        ax.set_title(f"{r['objective']}\nFID {r['fid']:.0f}, seed {r['seed']}", fontsize=8)
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(out / "samples.png")
@@ -118,7 +116,11 @@ def main(sweep: Path, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (2, 3):
+    here = Path(__file__).resolve().parent
+    if sys.argv[1:2] == ["--tables"]:
+        print(tables(read_compared(Path(sys.argv[2]) if len(sys.argv) > 2 else here)))
+    elif len(sys.argv) in (2, 3):
+        main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) == 3 else here)
+    else:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) == 3 else Path(__file__).resolve().parent)

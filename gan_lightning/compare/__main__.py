@@ -10,8 +10,9 @@ protocol: per arm n, mean, standard deviation, standard error and a bootstrap 95
 every two arms the difference of means with its bootstrap interval and a two-sided permutation test, the p-values
 corrected for the number of pairs (Holm), and a sentence saying what was found. The final values (the run's final
 protocol) and the best periodic values are compared apart. Diverged, failed and interrupted runs are counted per
-arm and left out of the statistics. Writes ``compare.md``, ``compare.csv`` and ``compare_<metric>.png`` into
-``out`` (default: the one directory given, else .).
+arm and left out of the statistics. Each arm's metric against the step and wall time, a band over its seeds, where
+the runs evaluated it during training. Writes ``compare.md``, ``compare.csv`` and the plots (``compare_<metric>_*.png``)
+into ``out`` (default: the one directory given, else .).
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ def main(argv=None) -> int:
     out = Path(own["out"]) if own["out"] else (paths[0] if len(paths) == 1 else Path("."))
     out.mkdir(parents=True, exist_ok=True)
     comparison = compare(arms, metrics, own["alpha"], own["resamples"], own["seed"])
+    from gan_lightning.compare.curves import curves
+
+    comparison["curves"] = {metric: curves(arms, metric, own["seed"], own["resamples"]) for metric in metrics}
     if own["budget"]:
         comparison["budget"] = budget([run for arm in arms for run in arm.completed], metrics)
     rows = write(out, arms, comparison, own)
@@ -159,7 +163,7 @@ def interval_text(interval) -> str:
 
 
 CSV_COLUMNS = ["metric", "kind", "arm", "against", "n", "mean", "sd", "se", "difference", "ci_low", "ci_high", "p",
-               "p_holm"]  # fmt: skip
+               "p_holm", "step", "wall_s"]  # fmt: skip
 
 
 def write(out: Path, arms, comparison: Dict[str, Any], own: Dict[str, Any]) -> List[List[Any]]:
@@ -204,7 +208,7 @@ def write(out: Path, arms, comparison: Dict[str, Any], own: Dict[str, Any]) -> L
                 f"| {label} | {stats.n} | {number(stats.mean)} | {sd} | {se} | {interval_text(stats.interval)} |"
             )
             rows.append([section["metric"], section["kind"], label, "", stats.n, stats.mean, stats.std, stats.sem,
-                         "", *(stats.interval or ("", "")), "", ""])  # fmt: skip
+                         "", *(stats.interval or ("", "")), "", "", "", ""])  # fmt: skip
         for label, count in section["nonfinite"].items():
             lines.append(f"\n{label}: {count} completed run(s) with a non-finite {section['metric']} left out.")
         if section["pairs"]:
@@ -217,7 +221,7 @@ def write(out: Path, arms, comparison: Dict[str, Any], own: Dict[str, Any]) -> L
                 lines.append(f"| {first} | {second} | {number(difference.difference)} | {interval_text(difference.interval)} | "
                              f"{number(difference.p_value)} | {number(difference.p_holm)} |")  # fmt: skip
                 rows.append([section["metric"], section["kind"], first, second, "", "", "", "", difference.difference,
-                             *(difference.interval or ("", "")), difference.p_value, difference.p_holm])  # fmt: skip
+                             *(difference.interval or ("", "")), difference.p_value, difference.p_holm, "", ""])  # fmt: skip
         plot(out, section)
     if "budget" in comparison:
         lines += ["", "## Budget", "", "The completed runs as the trials of one search: the expected best final value "
@@ -227,9 +231,11 @@ def write(out: Path, arms, comparison: Dict[str, Any], own: Dict[str, Any]) -> L
                       "| --- | " + " | ".join("---:" for _ in curve) + " |",
                       "| expected best | " + " | ".join(number(v) for v in curve) + " |", ""]  # fmt: skip
             rows += [
-                [metric, "budget", "", "", k, value, "", "", "", "", "", "", ""] for k, value in enumerate(curve, 1)
+                [metric, "budget", "", "", k, value, "", "", "", "", "", "", "", "", ""]
+                for k, value in enumerate(curve, 1)
             ]
             plot_budget(out, metric, curve)
+    lines += curve_lines(out, comparison["curves"], rows)
     lines += ["", "## Findings", ""] + [f"- {text}" for text in comparison["sentences"]]
     (out / "compare.md").write_text("\n".join(lines) + "\n")
     with open(out / "compare.csv", "w", newline="") as f:
@@ -237,6 +243,30 @@ def write(out: Path, arms, comparison: Dict[str, Any], own: Dict[str, Any]) -> L
         writer.writerow(CSV_COLUMNS)
         writer.writerows(rows)
     return rows
+
+
+def curve_lines(out: Path, metric_curves: Dict[str, Dict[str, list]], rows: List[List[Any]]) -> List[str]:
+    """The curves section of compare.md (one picture per metric), their points appended to ``rows``."""
+    from gan_lightning.compare.curves import plot_curves
+
+    lines: List[str] = []
+    for metric, arm_curves in metric_curves.items():
+        if not arm_curves:
+            continue
+        if not lines:
+            lines += ["", "## Against steps and wall time", "", "Each arm's mean over its completed runs at every step "
+                      "they all evaluated, with the bootstrap 95 % interval of the mean; against wall time at the "
+                      "runs' mean wall time of that step. A diamond: the last step under the final protocol, drawn "
+                      "apart where its sample count differs from the periodic evaluations'.", ""]  # fmt: skip
+        path = plot_curves(out, metric, arm_curves)
+        lines += [f"![{metric} against steps and wall time]({path.name})", ""]
+        for label, points in arm_curves.items():
+            for p in points:
+                low, high = p.interval or ("", "")
+                kind = "curve_final" if p.final else "curve"  # the final protocol's point, or a periodic one
+                rows.append([metric, kind, label, "", p.n, p.mean, "", "", "", low,
+                             high, "", "", p.step, "" if p.wall_s is None else p.wall_s])  # fmt: skip
+    return lines
 
 
 def plot_budget(out: Path, metric: str, curve: List[float]) -> None:

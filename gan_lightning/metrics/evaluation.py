@@ -14,7 +14,7 @@ from gan_lightning.training.periodic import Periodic
 
 
 class Evaluation(Periodic):
-    """Measures generated samples every N steps and at the last step; logs ``metrics/<name>``.
+    """Measures generated samples every N steps and at the last step; logs ``metrics/<name>`` with ``time/wall_s``.
 
     Samples come from the sampling generator (the EMA of G when enabled) in eval mode, from latents fixed by the
     seed, so successive values differ only by G. In a data-parallel run every process generates and embeds its
@@ -34,6 +34,11 @@ class Evaluation(Periodic):
         # The best value of each metric (and its step) over this session's evaluations under the periodic protocol,
         # the final one included where it is the same: values of other protocols are never compared.
         self.best: Dict[str, Dict[str, float]] = {}
+        # The run's wall clock beside each score (``time/wall_s``), so scores compare against time as well as steps:
+        # seconds since training started, continued from the checkpoint a resumed run starts from (steps trained
+        # again after a resume count once, as they were first trained).
+        self.wall_s_before = 0.0
+        self.clock_started = time.perf_counter()
 
     def protocol(self, pl_module, final: bool) -> Dict[str, Any]:
         """How a score is computed, stored beside it: two scores are comparable only under the same protocol."""
@@ -44,7 +49,17 @@ class Evaluation(Periodic):
         """What the metric's own settings make of a score (sample counts, reference set, features, library)."""
         raise NotImplementedError
 
+    def wall_s(self) -> float:
+        return self.wall_s_before + time.perf_counter() - self.clock_started
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"wall_s": self.wall_s()}
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        self.wall_s_before = float(state_dict.get("wall_s", 0.0))
+
     def on_train_start(self, trainer, pl_module) -> None:
+        self.clock_started = time.perf_counter()
         # In the W&B run's config and the CSV log's hparams.yaml, before the first score.
         protocols = {"periodic": self.protocol(pl_module, final=False), "final": self.protocol(pl_module, final=True)}
         for logger in trainer.loggers:
@@ -64,7 +79,10 @@ class Evaluation(Periodic):
             if not final or self.latest_protocol == self.protocol(pl_module, final=False):
                 self.keep_best(measured, step)
             for logger in trainer.loggers:
-                logger.log_metrics({f"metrics/{k}": v for k, v in self.latest.items()}, step=step)
+                logger.log_metrics(
+                    {**{f"metrics/{k}": v for k, v in self.latest.items()}, "time/wall_s": round(self.wall_s(), 3)},
+                    step=step,
+                )
         trainer.strategy.barrier()
 
     def keep_best(self, measured: Dict[str, float], step: int) -> None:

@@ -1,14 +1,16 @@
-"""``summary.json``: what a run ended as, written atomically into its run directory."""
+"""What a run's directory says of it: ``summary.json``, what the run ended as (written atomically), and the series
+of its CSV log."""
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import math
 import os
 import platform
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from gan_lightning.files import atomic_write
 
@@ -101,6 +103,32 @@ def readable_summary(run_dir: Path) -> Optional[Dict[str, Any]]:
     except (OSError, ValueError) as error:
         log.warning(f"left out {Path(run_dir) / FILENAME}: it cannot be read ({type(error).__name__}: {error})")
         return None
+
+
+def read_series(csv_path: Path) -> Dict[str, List[Tuple[int, float]]]:
+    """Every logged scalar of a run's CSV log as (step, value) pairs."""
+    series: Dict[str, List[Tuple[int, float]]] = {}
+    if not csv_path.is_file():
+        return series
+    skipped = 0
+    with open(csv_path, newline="", errors="replace") as f:
+        for row in csv.DictReader(f):
+            try:
+                step = int(float(row["step"])) if row.get("step") else None
+                values = [
+                    (key, float(value))
+                    for key, value in row.items()
+                    if key not in ("step", "epoch", None) and value not in ("", None)
+                ]
+            except (TypeError, ValueError):
+                skipped += 1
+                continue
+            if step is not None:
+                for key, value in values:
+                    series.setdefault(key, []).append((step, value))
+    if skipped:
+        log.warning(f"left out {skipped} unreadable row(s) of {csv_path}")
+    return series
 
 
 def run_labels(summaries: List[Mapping[str, Any]], names: List[str]) -> List[str]:
