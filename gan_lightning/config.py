@@ -10,6 +10,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from gan_lightning.augment import AugmentConfig
 from gan_lightning.data import DataConfig
 from gan_lightning.data.base import batch_too_large
 from gan_lightning.errors import UserError, invalid, require_choice, require_positive
@@ -246,6 +247,8 @@ class CallbacksConfig:
         MISSING  # a metric (fid, modes, ...): checkpoints/best.ckpt at its best value; null: none
     )
     progress_every_n_steps: int = MISSING  # one progress line every N steps; 0: none
+    # D's mean output on training against held-out reals (d/real_train, d/real_heldout, d/heldout_gap); 0: never
+    d_health_every_n_steps: int = MISSING
     extra: List[Any] = field(
         default_factory=lambda: MISSING
     )  # more Lightning callbacks: [{_target_: class, arg: value}]
@@ -256,6 +259,7 @@ class CallbacksConfig:
             "checkpoint_every_n_steps",
             "keep_every_n_steps",
             "progress_every_n_steps",
+            "d_health_every_n_steps",
         ):
             if getattr(self, name) < 0:
                 raise invalid(f"callbacks.{name}", getattr(self, name), "a number of steps, or 0 to turn it off")
@@ -285,6 +289,7 @@ class Config:
     objective: Objective = MISSING  # the losses of D and G
     optimizer: OptimizerPair = MISSING  # G's and D's optimizers
     regularization: RegularizationConfig = MISSING  # R1, EMA of G
+    augment: AugmentConfig = MISSING  # what D's inputs go through: none, diffaug, ada
     trainer: TrainerConfig = MISSING  # steps, devices, precision, failure handling
     logger: LoggerConfig = MISSING  # W&B, CSV
     callbacks: CallbacksConfig = MISSING  # samples, checkpoints, progress
@@ -368,6 +373,7 @@ def validate(cfg: Config) -> None:
     cfg.optimizer.d.check("optimizer.d")
     cfg.regularization.check()
     cfg.trainer.check()
+    cfg.augment.check(cfg.data, cfg.trainer)
     samples_per_step = cfg.data.batch_size * cfg.trainer.d_steps
     if cfg.data.known_size is not None and cfg.data.known_size < samples_per_step:
         raise batch_too_large(cfg.data.known_size, samples_per_step)

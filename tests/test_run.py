@@ -40,7 +40,7 @@ def test_ring8_run_writes_summary_samples_checkpoint_and_csv(run_dir):
     assert summary["overrides"][:3] == ["data=ring8", "model=mlp", "trainer.max_steps=300"]
     assert 0 < summary["wall_time_s"] < 120
     # What the run is, when it ran, and where its files are.
-    assert summary["choices"] == {"objective": "nonsaturating", "model": "mlp", "data": "ring8", "optimizer": "adam",
+    assert summary["choices"] == {"objective": "nonsaturating", "model": "mlp", "data": "ring8", "optimizer": "adam", "augment": "none",
                                   "metrics": summary["choices"]["metrics"], "trainer": "default"}  # fmt: skip
     started, ended = (datetime.fromisoformat(summary[key]) for key in ("started_at", "ended_at"))
     assert started.tzinfo is not None and 0 <= (ended - started).total_seconds() <= summary["wall_time_s"] + 1

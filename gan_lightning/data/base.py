@@ -60,6 +60,14 @@ class DataConfig(Registered, group="data"):
         """Why a domain feature extractor (a classifier of this data's labels) cannot be trained on it, or None."""
         return None
 
+    def training_subset(self) -> Optional[dict]:
+        """The part of the data set a run trains on, where it is not the whole (data.subset), for its summary."""
+        return None
+
+    def heldout_images(self, n: int) -> Optional[Tuple[Tensor, Optional[Tensor]]]:
+        """``n`` real samples the run does not train on (a held-out split), with labels; None where there is none."""
+        return None
+
     def prepare(self) -> None:
         """Make sure the data can be read (find it, or download it where allowed) before a run writes anything."""
 

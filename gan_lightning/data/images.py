@@ -62,12 +62,33 @@ class StoredImages(ImageData):
     download: bool = MISSING  # download into the user cache when no local copy is found
     split: str = MISSING  # train | test
     limit: Optional[int] = MISSING  # use only the first N images (quick trials, tests)
+    # Train on N images of the split drawn by subset_seed (a small data set); FID and KID still compare with the
+    # whole split's statistics (metrics.real_split).
+    subset: Optional[int] = MISSING
+    subset_seed: int = MISSING
 
     def check(self) -> None:
         super().check()
         require_choice("data.split", self.split, ("train", "test"))
         if self.limit is not None:
             require_positive("data.limit", self.limit, "a positive number of images, or null for all")
+        if self.subset is not None:
+            require_positive("data.subset", self.subset, "a positive number of images, or null for the whole split")
+            if self.limit is not None:
+                raise invalid(
+                    "data.limit", self.limit, "null with data.subset (both choose the training images: set one)"
+                )
+
+    def training_subset(self) -> Optional[dict]:
+        """Which images a run with ``data.subset`` trains on, for its summary: how many, of which split, drawn by which
+        seed (the same seed draws the same images on every machine)."""
+        if self.subset is None:
+            return None
+        return {"images": self.subset, "split": self.split, "seed": self.subset_seed}
+
+    def heldout_split(self) -> str:
+        """The split a run does not train on, where D's outputs on unseen reals are measured."""
+        return "test" if self.split == "train" else "train"
 
     def locate(self) -> Path:
         """The folder with the set's files: local copies first, then a download when allowed."""
@@ -84,7 +105,19 @@ class StoredImages(ImageData):
         images, labels = self.labelled_images(self.split)
         if self.limit is not None:
             images, labels = images[: self.limit], labels[: self.limit]
+        if self.subset is not None:
+            if self.subset > len(images):
+                raise invalid("data.subset", self.subset, f"at most the {len(images)} images of the {self.split} split")
+            chosen = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.subset_seed))
+            index = chosen[: self.subset].sort().values
+            images, labels = images[index], labels[index]
         return scale_uint8(images, self.scale), labels
+
+    def heldout_images(self, n: int) -> Tuple[Tensor, Tensor]:
+        """``n`` images of the split the run does not train on (scaled as training images are), with labels."""
+        images, labels = self.labelled_images(self.heldout_split())
+        index = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:n]
+        return scale_uint8(images[index], self.scale), labels[index]
 
 
 # ---------------------------------------------------------------- a folder of images

@@ -13,6 +13,7 @@ from torch import nn
 from gan_lightning.adapter.ddp import build_strategy
 from gan_lightning.adapter.steploop import build_profiler, settle_per_step_questions
 from gan_lightning.callbacks.checkpoint import History, PeriodicCheckpoint
+from gan_lightning.callbacks.discriminator_health import DiscriminatorHealth
 from gan_lightning.callbacks.interrupt import StopOnSignal
 from gan_lightning.callbacks.progress import ProgressLog
 from gan_lightning.callbacks.samples import SampleGrid
@@ -64,7 +65,8 @@ def module_settings(cfg: Config) -> Dict[str, Any]:
         ema_decay=regularization.ema_decay, ema_start_step=regularization.ema_start_step, on_nan=trainer.on_nan,
         max_skipped_fraction=trainer.max_skipped_fraction, fast_path=trainer.fast_path, cuda_graph=trainer.cuda_graph,
     )  # fmt: skip
-    return dict(objective=cfg.objective, g_optimizer=cfg.optimizer.g, d_optimizer=cfg.optimizer.d, settings=settings)
+    return dict(objective=cfg.objective, g_optimizer=cfg.optimizer.g, d_optimizer=cfg.optimizer.d, settings=settings,
+                augment=cfg.augment.build())  # fmt: skip
 
 
 def build_module(cfg: Config, module_class: type = GAN) -> GAN:
@@ -90,6 +92,7 @@ def build_callbacks(cfg: Config, context: RunContext) -> List[pl.Callback]:
             cfg.seed,
             cfg.callbacks.samples_size,
         ),
+        DiscriminatorHealth(cfg.data, cfg.callbacks.d_health_every_n_steps),
         checkpoint,
     ]
     if cfg.callbacks.progress_every_n_steps > 0:  # 0: no progress lines or bar, and no call at every step

@@ -154,7 +154,7 @@ def report_end(context: RunContext, summary: Dict[str, Any]) -> None:
 
 
 # The config groups whose options say what a run is, in summary.json's ``choices``.
-CHOSEN_GROUPS = ("objective", "model", "data", "optimizer", "metrics", "trainer", "experiment")
+CHOSEN_GROUPS = ("objective", "model", "data", "optimizer", "augment", "metrics", "trainer", "experiment")
 
 
 def initial_summary(overrides: Any, choices: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:

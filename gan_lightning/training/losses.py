@@ -130,10 +130,13 @@ class Losses:
         auxiliary_classifier: bool,
         separate_batches: bool = False,
         layout: Optional[Layout] = None,
+        augment: Optional[Callable[[Tensor], Tensor]] = None,
     ):
         self.objective, self.penalties, self.auxiliary_classifier = objective, penalties, auxiliary_classifier
         self.separate_batches = separate_batches
         self.layout = layout or Layout()
+        # Every image D scores, real or generated, in D's update and in G's, goes through it (None: as it is).
+        self.augment = augment
         # Whether G's update needs D's outputs on real samples too: a relativistic objective's G loss reads them, and a
         # D that normalises real and fake samples together must see both (set by ``of``).
         self.g_scores_real = getattr(objective, "g_uses_real", False)
@@ -147,6 +150,7 @@ class Losses:
         r1_interval: int,
         d_batch_stats: str,
         layout: Optional[Layout],
+        augment: Optional[Callable[[Tensor], Tensor]] = None,
     ) -> Losses:
         """The losses a GAN with ``discriminator`` trains with: the objective's, its penalties, lazy R1 (every
         r1_interval-th D update, weighted by r1_interval) and, for an AC-GAN D, the auxiliary classifier's."""
@@ -161,7 +165,7 @@ class Losses:
         auxiliary_classifier = isinstance(discriminator, ConditionalDiscriminator) and discriminator.mode == "acgan"
         r1 = [R1(r1_gamma / 2, r1_interval)] if r1_gamma > 0 else []
         separate_batches = coupled and d_batch_stats == "separate"
-        losses = cls(objective, [*objective.penalties(), *r1], auxiliary_classifier, separate_batches, layout)
+        losses = cls(objective, [*objective.penalties(), *r1], auxiliary_classifier, separate_batches, layout, augment)
         losses.g_scores_real = objective.g_uses_real or (coupled and not separate_batches)
         return losses
 
@@ -177,7 +181,22 @@ class Losses:
         labels: Optional[Tensor],
         fake_labels: Optional[Tensor],
     ) -> Scores:
-        """D's outputs for the real and the fake batch (the fakes alone when ``real`` is None)."""
+        """D's outputs for the real and the fake batch (the fakes alone when ``real`` is None), augmented as D sees
+        them."""
+        return self.score_seen(discriminator, self.seen(real), self.seen(fake), labels, fake_labels)
+
+    def seen(self, x: Optional[Tensor]) -> Optional[Tensor]:
+        """``x`` as D sees it: through the augmentation, if any."""
+        return x if x is None or self.augment is None else self.augment(x)
+
+    def score_seen(
+        self,
+        discriminator: nn.Module,
+        real: Optional[Tensor],
+        fake: Tensor,
+        labels: Optional[Tensor],
+        fake_labels: Optional[Tensor],
+    ) -> Scores:
         if real is None:
             return Scores(None, *self.forward(discriminator, fake, fake_labels))
         if self.separate_batches:
@@ -200,9 +219,10 @@ class Losses:
         """D's loss on a real and a fake batch, with the penalties due at D update ``update_index`` (computed
         through ``penalised``: D outside any DDP wrapper), and D's outputs."""
         due = [penalty for penalty in self.penalties if penalty.due(update_index)]
+        real, fake = self.seen(real), self.seen(fake)  # penalties too are taken at the images D saw (R1 on them)
         if any(penalty.differentiates_real for penalty in due):
             real = real.detach().requires_grad_(True)
-        scores = self.score(discriminator, real, fake, labels, fake_labels)
+        scores = self.score_seen(discriminator, real, fake, labels, fake_labels)
         loss = self.layout.objective_term(self.objective.d_loss, scores.real, scores.fake)
         if scores.class_logits is not None:  # AC-GAN: D also learns to name the class of real and generated samples
             loss = loss + F.cross_entropy(scores.class_logits, torch.cat([labels, fake_labels]))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -98,7 +98,7 @@ class GAN(Sampling, FastPathModule):
 
     def __init__(
         self, generator: Generator, discriminator: nn.Module, objective: Objective, g_optimizer: OptimizerConfig, d_optimizer: OptimizerConfig,
-        settings: StepSettings = StepSettings(), layout: Optional[Layout] = None,
+        settings: StepSettings = StepSettings(), layout: Optional[Layout] = None, augment: Optional[Callable] = None,
     ):  # fmt: skip
         super().__init__(settings.fast_path)
         self.generator, self.discriminator, self.objective = generator, discriminator, objective
@@ -110,8 +110,10 @@ class GAN(Sampling, FastPathModule):
             ExponentialMovingAverage(generator, settings.ema_decay) if settings.ema_decay is not None else None
         )
         self.ema_start_step = settings.ema_start_step
+        # What every image D sees goes through, real and generated alike (gan_lightning/augment/); None: nothing.
+        self.augment = augment
         self.losses = Losses.of(
-            objective, discriminator, settings.r1_gamma, settings.r1_interval, settings.d_batch_stats, layout
+            objective, discriminator, settings.r1_gamma, settings.r1_interval, settings.d_batch_stats, layout, augment
         )
         # How each step runs: eagerly, or (cuda_graph) captured as CUDA graphs from on_train_start (training/steps.py).
         self.cuda_graph, self.steps = settings.cuda_graph, EagerSteps()
@@ -156,6 +158,9 @@ class GAN(Sampling, FastPathModule):
         run = lambda batch: self.updates(batch, d_optimizer, g_optimizer)  # noqa: E731
         outputs, self.grad_norms = self.steps.run(batch, self.steps_done, run)
         self.count_step()
+        if getattr(self.augment, "adapts", False):  # ADA: p follows r_t every few steps
+            images = len(batch[0] if isinstance(batch, (tuple, list)) else batch) * self.processes
+            self.augment.adjust(self.steps_done, images, self.all_processes_sum if self.processes > 1 else None)
         if self.logging_now or self.steps_done % LOSS_CHECK_EVERY_N_STEPS == 0:
             self.check_losses()
             self.nonfinite.check_skipped(final=False)
@@ -258,9 +263,12 @@ class GAN(Sampling, FastPathModule):
     ) -> Tuple[Tensor, Scores]:
         """D's loss on a real and a fake batch with the penalties due at this update, and D's outputs."""
         discriminator = self.replicas[1] if self.replicas else self.discriminator  # the update's network synchronises
-        return self.losses.discriminator(
+        loss, scores = self.losses.discriminator(
             discriminator, real, labels, fake, fake_labels, update_index, penalised=self.discriminator
         )
+        if getattr(self.augment, "adapts", False):
+            self.augment.observe(self.objective.real_side(scores.real))
+        return loss, scores
 
     def generator_update(
         self, real: Tensor, labels: Optional[Tensor], optimizer, d_optimizer, fakes: Optional[tuple] = None
@@ -297,6 +305,10 @@ class GAN(Sampling, FastPathModule):
                 [p.grad for p in parameters_of(optimizer) if p.grad is not None]
             )
         return True
+
+    def all_processes_sum(self, tensor: Tensor) -> Tensor:
+        """``tensor`` summed over the training processes (data-parallel runs)."""
+        return self.trainer.strategy.reduce(tensor, reduce_op="sum")
 
     def gradient_norm(self, gradients: List[Tensor]) -> Tensor:
         return torch.nn.utils.get_total_norm(gradients)

@@ -50,6 +50,12 @@ class Objective(Registered, group="objective"):
         """D's output as logged: a probability for classifiers, the raw score for critics."""
         return torch.sigmoid(out) if self.classifier else out
 
+    def real_side(self, out: Tensor) -> Tensor:
+        """D's raw output less its decision boundary: positive where D takes a sample for real (the sign behind the
+        overfitting heuristic r_t = E[sign(D(x_real))] of Karras et al. 2020). The boundary is 0 for logits, critics
+        and hinge; least squares overrides it."""
+        return out
+
 
 @dataclass
 class Minimax(Objective, name="minimax"):
@@ -131,6 +137,9 @@ class LeastSquares(Objective, name="least_squares"):
     fake_label: float = MISSING  # a
     real_label: float = MISSING  # b
     g_target: float = MISSING  # c
+
+    def real_side(self, out: Tensor) -> Tensor:
+        return out - (self.real_label + self.fake_label) / 2  # halfway between D's two targets
 
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         return 0.5 * ((real_out - self.real_label).pow(2).mean() + (fake_out - self.fake_label).pow(2).mean())

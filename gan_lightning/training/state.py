@@ -29,6 +29,8 @@ class TrainingState:
     # Under DDP, each rank's own stream, stacked in rank order (None in single-process runs).
     rank_cpu_rng_states: Optional[torch.Tensor] = None
     rank_cuda_rng_states: Optional[torch.Tensor] = None
+    # Adaptive augmentation's p and the running sum behind r_t (augment=ada), so a resumed run continues with its p.
+    augment: Optional[Dict[str, Any]] = None
 
 
 def project_part(checkpoint: Dict[str, Any]) -> Dict[str, Any]:
@@ -72,6 +74,7 @@ def save_training_state(module, checkpoint: Dict[str, Any]) -> None:
         skipped_updates=module.nonfinite.skipped,
         cpu_rng_state=torch.get_rng_state(),
         cuda_rng_states=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        augment=module.augment.state_dict() if getattr(module.augment, "adapts", False) else None,
     )
     if module.processes > 1:
         state.rank_cpu_rng_states = gather(torch.get_rng_state(), module.device)
@@ -86,6 +89,8 @@ def load_training_state(module, checkpoint: Dict[str, Any]) -> None:
     own, when the checkpoint has as many as there are processes now)."""
     state = read_training_state(checkpoint)
     module.steps_done, module.nonfinite.skipped = state.steps_done, state.skipped_updates
+    if state.augment is not None and getattr(module.augment, "adapts", False):
+        module.augment.load_state_dict(state.augment)
     torch.set_rng_state(state.cpu_rng_state)
     if state.cuda_rng_states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state.cuda_rng_states)

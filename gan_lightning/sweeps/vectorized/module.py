@@ -185,6 +185,11 @@ def check_vectorizable(cfg: Config) -> None:
             "1 (one process trains the members)",
         ),
     }
+    if cfg.augment.option != "none":
+        raise UserError(
+            f"augment={cfg.augment.option} cannot be trained with vectorized seeds; allowed: none (an augmentation "
+            "draws per image of one run); train the seeds with hydra/launcher=basic or parallel"
+        )
     for setting, (refused, allowed) in refusals.items():
         if refused:
             value = (

@@ -1,0 +1,270 @@
+"""Augmenting what D sees (augment=diffaug|ada), D's health (d/r_t, the held-out gap) and data.subset: transforms
+checked for their gradients and their identity, ADA's p against a D that memorises and one that cannot, resumes,
+refusals, and what real runs log."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+import torch
+
+from gan_lightning.augment.ada import TRANSFORMS, AdaptiveAugment
+from gan_lightning.augment.diffaug import POLICIES, DiffAugment
+from gan_lightning.config import compose, to_config
+from gan_lightning.training.losses import Losses
+from gan_lightning.training.objectives import LeastSquares, NonSaturating
+from gan_lightning.training.scalars import measured
+from tests.helpers.commands import command
+from tests.helpers.hydra import run_in_process
+
+
+def seeded(transform, seed: int = 0):
+    """``transform`` with its random draws fixed: a deterministic function of the images, for gradcheck."""
+
+    def fixed(x):
+        torch.manual_seed(seed)
+        return transform(x)
+
+    return fixed
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+def test_every_diffaugment_policy_is_differentiable_with_the_gradient_its_values_imply(name):
+    x = (torch.rand(3, 3, 8, 8, dtype=torch.float64) * 2 - 1).requires_grad_(True)
+    assert torch.autograd.gradcheck(seeded(DiffAugment([name])), (x,), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", TRANSFORMS)
+def test_every_ada_transform_is_differentiable_with_the_gradient_its_values_imply(name):
+    x = (torch.rand(3, 3, 8, 8, dtype=torch.float64) * 2 - 1).requires_grad_(True)
+    assert torch.autograd.gradcheck(seeded(AdaptiveAugment([name], p=1.0)), (x,), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("augment", [DiffAugment(list(POLICIES)), AdaptiveAugment(p=0.8)], ids=["diffaug", "ada"])
+def test_gradients_reach_g_through_the_augmentation(augment):
+    torch.manual_seed(0)
+    generator = torch.nn.Sequential(torch.nn.Linear(4, 28 * 28), torch.nn.Tanh(), torch.nn.Unflatten(1, (1, 28, 28)))
+    images = generator(torch.randn(16, 4))
+    augment(images).pow(2).sum().backward()
+    gradient = generator[0].weight.grad
+    assert gradient is not None and gradient.abs().sum() > 0 and torch.isfinite(gradient).all()
+
+
+def test_at_p_zero_or_with_no_policy_d_sees_the_images_themselves():
+    x = torch.rand(8, 3, 16, 16) * 2 - 1
+    assert AdaptiveAugment(p=0.0)(x) is x
+    assert torch.equal(DiffAugment([])(x), x)
+    assert not torch.equal(AdaptiveAugment(p=1.0)(x), x) and not torch.equal(DiffAugment(["color"])(x), x)
+
+
+def test_exact_transforms_move_pixels_without_changing_them():
+    torch.manual_seed(0)
+    x = torch.rand(16, 1, 12, 12) * 2 - 1
+    flipped = AdaptiveAugment(["xflip"], p=1.0)(x)
+    rotated = AdaptiveAugment(["rotate90"], p=1.0)(x)
+    for i in range(16):
+        assert any(torch.allclose(flipped[i], y, atol=1e-5) for y in (x[i], x[i].flip(-1)))
+        assert any(torch.allclose(rotated[i], torch.rot90(x[i], k, dims=(-2, -1)), atol=1e-5) for k in range(4))
+    shifted = DiffAugment(["translation"])(x)  # whole-pixel shifts: every value an original one or the zero border
+    assert all(set(shifted[i].flatten().tolist()) <= set(x[i].flatten().tolist()) | {0.0} for i in range(16))
+
+
+def d_inputs(augment, reals: torch.Tensor, fakes: torch.Tensor):
+    """The images D scores in its update of ``reals`` against ``fakes`` under ``augment``, split into the two."""
+    seen = []
+    discriminator = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(reals[0].numel(), 1))
+    discriminator.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].detach()))
+    losses = Losses(NonSaturating(), [], False, separate_batches=True, augment=augment)
+    losses.discriminator(discriminator, reals, None, fakes, None, 0, discriminator)
+    return seen
+
+
+def test_reals_and_fakes_are_augmented_with_the_same_probability():
+    torch.manual_seed(0)
+    reals, fakes = torch.rand(2000, 1, 8, 8), torch.rand(2000, 1, 8, 8) - 1
+    seen_reals, seen_fakes = d_inputs(AdaptiveAugment(["brightness"], p=0.3), reals, fakes)
+    changed = [
+        float((seen != x).flatten(1).any(1).float().mean()) for seen, x in ((seen_reals, reals), (seen_fakes, fakes))
+    ]
+    assert changed == pytest.approx([0.3, 0.3], abs=0.035)  # 2000 images each: 3.5 standard errors
+    seen_reals, seen_fakes = d_inputs(DiffAugment(["color"]), reals, fakes)  # DiffAugment: every image, both
+    assert bool((seen_reals != reals).flatten(1).any(1).all()) and bool((seen_fakes != fakes).flatten(1).any(1).all())
+
+
+class Energy(torch.nn.Module):
+    """D(x) = 0.1 Σ x²: its input gradient 0.2 x depends on where it is taken."""
+
+    def forward(self, x):
+        return 0.1 * x.flatten(1).pow(2).sum(1, keepdim=True)
+
+
+def test_r1_is_taken_at_the_augmented_reals_d_saw():
+    reals, fakes = torch.rand(8, 1, 8, 8), torch.zeros(8, 1, 8, 8)
+    augment = DiffAugment(["color"])
+    losses = Losses.of(NonSaturating(), Energy(), 10.0, 1, "separate", None, augment)
+    torch.manual_seed(3)
+    loss, _ = losses.discriminator(Energy(), reals, None, fakes, None, 0, Energy())
+    torch.manual_seed(3)  # the same draws, in the same order: reals, then fakes
+    seen_reals, seen_fakes = augment(reals), augment(fakes)
+    adversarial = NonSaturating().d_loss(Energy()(seen_reals), Energy()(seen_fakes))
+    r1_at_seen = (0.2 * seen_reals).flatten(1).pow(2).sum(1).mean()
+    r1_at_raw = (0.2 * reals).flatten(1).pow(2).sum(1).mean()
+    assert float(loss.detach()) == pytest.approx(float(adversarial + 5.0 * r1_at_seen), rel=1e-5)
+    assert abs(float(r1_at_seen - r1_at_raw)) > 1e-3  # the test tells the two apart
+
+
+def test_d_r_t_is_the_mean_sign_of_d_about_its_decision_boundary():
+    class Module:
+        objective, grad_norms = NonSaturating(), {}
+
+    values = measured(
+        Module(), torch.tensor(0.0), torch.tensor(0.0), torch.tensor([2.0, -1.0, 3.0, 0.5]), torch.zeros(4)
+    )
+    assert float(values["d/r_t"]) == pytest.approx(0.5)
+    Module.objective = LeastSquares(fake_label=0.0, real_label=1.0, g_target=1.0)  # boundary halfway, at 0.5
+    values = measured(
+        Module(), torch.tensor(0.0), torch.tensor(0.0), torch.tensor([0.9, 0.2, 0.6, 0.4]), torch.zeros(4)
+    )
+    assert float(values["d/r_t"]) == pytest.approx(0.0)
+
+
+def ada_against_a_memorising_d(train_images: int, steps: int = 300) -> List[float]:
+    """ADA's p over D updates where the "fakes" are real images D never trains on: a D that tells the training reals
+    from them has memorised the training reals. p after every 50 updates."""
+    cfg = to_config(compose(["model=dcgan", "data=fashion_mnist"]))
+    images = cfg.data.load(0)
+    reals, others = images[:train_images], images[30000:]
+    torch.manual_seed(1)
+    _, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, False, 0)
+    ada = AdaptiveAugment(speed_images=20_000)  # fast: each adjustment moves p by 64 × 4 / 20 000 = 0.0128
+    losses = Losses.of(cfg.objective, discriminator, 0.0, 1, "separate", None, ada)
+    optimizer = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    trajectory = []
+    for step in range(1, steps + 1):
+        real, fake = reals[torch.randint(len(reals), (64,))], others[torch.randint(len(others), (64,))]
+        loss, scores = losses.discriminator(discriminator, real, None, fake, None, step, discriminator)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        ada.observe(cfg.objective.real_side(scores.real))
+        ada.adjust(step, 64)
+        if step % 50 == 0:
+            trajectory.append(ada.p)
+    return trajectory
+
+
+def test_ada_raises_p_where_d_memorises_64_images_and_not_where_it_cannot():
+    memorising = ada_against_a_memorising_d(64)
+    assert max(memorising) >= 4 * 0.0128 and memorising[-1] > 0, memorising  # r_t above 0.6: p up
+    unable = ada_against_a_memorising_d(30000)  # 30 000 images, 300 batches: nothing to memorise
+    assert max(unable) <= 2 * 0.0128, unable
+
+
+RUN = ["model=dcgan", "data=fashion_mnist", "callbacks.samples_every_n_steps=0", "callbacks.progress_every_n_steps=0"]
+
+
+def log_rows(run_dir: Path) -> List[Dict[str, str]]:
+    with open(run_dir / "csv" / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_resumed_ada_run_continues_with_the_p_it_had(tmp_path):
+    from gan_lightning.runs.checkpoints import load_safely
+
+    args = [
+        *RUN,
+        "augment=ada",
+        "data.subset=256",
+        "trainer.log_every_n_steps=4",
+        "callbacks.checkpoint_every_n_steps=8",
+    ]
+    run_in_process([*args, "trainer.max_steps=8"], tmp_path)
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    checkpoint = load_safely(path)
+    logged_p = [float(row["augment/p"]) for row in log_rows(tmp_path) if row.get("augment/p")]
+    assert checkpoint["gan_lightning"]["augment"]["p"] == pytest.approx(logged_p[-1])
+    checkpoint["gan_lightning"]["augment"]["p"] = 0.77  # as if it had trained long enough to reach it
+    torch.save(checkpoint, tmp_path / "edited.ckpt")  # beside it, then in its place: the loaded one maps the file
+    (tmp_path / "edited.ckpt").replace(path)
+    run_in_process([*args, "trainer.max_steps=16"], tmp_path)
+    p = {int(row["step"]): float(row["augment/p"]) for row in log_rows(tmp_path) if row.get("augment/p")}
+    step_size = 64 * 4 / 500_000
+    assert sorted(p) == [4, 8, 12, 16]
+    assert abs(p[12] - 0.77) == pytest.approx(step_size) and abs(p[16] - p[12]) == pytest.approx(step_size)
+
+
+def test_every_image_run_logs_r_t_and_the_held_out_gap_which_grows_when_d_memorises(tmp_path):
+    gaps = {}
+    for subset in ("64", "null"):
+        run_dir = tmp_path / subset
+        args = [*RUN, f"data.subset={subset}", "trainer.max_steps=300", "trainer.log_every_n_steps=50",
+                "callbacks.d_health_every_n_steps=100", "callbacks.checkpoint_every_n_steps=0"]  # fmt: skip
+        summary = run_in_process(args, run_dir)
+        rows = log_rows(run_dir)
+        r_t = [float(row["d/r_t"]) for row in rows if row.get("d/r_t")]
+        assert len(r_t) == 6 and all(-1 <= value <= 1 for value in r_t)
+        health = [row for row in rows if row.get("d/heldout_gap")]
+        assert [int(row["step"]) for row in health] == [100, 200, 300]
+        for row in health:
+            gap = float(row["d/real_train"]) - float(row["d/real_heldout"])
+            assert float(row["d/heldout_gap"]) == pytest.approx(gap) and 0 <= float(row["d/real_train"]) <= 1
+        gaps[subset] = sum(float(row["d/heldout_gap"]) for row in health) / 3
+        assert summary.get("training_subset") == (
+            {"images": 64, "split": "train", "seed": 0} if subset == "64" else None
+        )
+    assert gaps["64"] > gaps["null"] + 0.04, gaps  # 64 images: D scores them above unseen ones
+
+
+def test_a_subset_is_a_seeded_choice_of_the_split_and_fid_still_compares_with_the_whole_split():
+    def loaded(*overrides):
+        return to_config(compose(["data=fashion_mnist", *overrides])).data.load_labelled(0)
+
+    first, again, other = (
+        loaded("data.subset=100"),
+        loaded("data.subset=100"),
+        loaded("data.subset=100", "data.subset_seed=1"),
+    )
+    assert len(first[0]) == 100 and torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
+    assert not torch.equal(first[0], other[0])
+    whole = loaded()[0]
+    assert all(any(torch.equal(image, candidate) for candidate in whole[::1]) for image in first[0][:3])
+    cfg = to_config(compose(["data=fashion_mnist", "metrics=image", "data.subset=100"]))
+    full = to_config(compose(["data=fashion_mnist", "metrics=image"]))
+    assert cfg.metrics.real_split == full.metrics.real_split == "train"  # the reference: the whole split
+    assert cfg.data.labelled_images("train")[0].shape[0] == 60000
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["augment=ada", "data=ring8", "model=mlp"], "augment='ada' is not allowed: none for data that are not images"),
+        (["augment=diffaug", "augment.policy=[color,blur]"], "augment.policy=['color', 'blur'] is not allowed: a list of color, translation, cutout"),
+        (["augment=ada", "augment.target=1.5"], "augment.target=1.5 is not allowed"),
+        (["data.subset=100", "data.limit=500"], "data.limit=500 is not allowed: null with data.subset"),
+        (["data.subset=0"], "data.subset=0 is not allowed"),
+        (["data.subset=70000", "metrics=none", "logger=csv"], "data.subset=70000 is not allowed: at most the 60000 images of the train split"),
+        (["-m", "augment=diffaug", "hydra/launcher=vectorized", "seed=0,1", "metrics=none", "logger=csv"], "augment=diffaug cannot be trained with vectorized seeds"),
+    ],
+)  # fmt: skip
+def test_settings_that_cannot_combine_are_refused_with_one_message_and_exit_code_2(tmp_path, overrides, message):
+    directory = "hydra.sweep.dir" if overrides[0] == "-m" else "hydra.run.dir"
+    result = command("run", [*overrides, "trainer.max_steps=2", f"{directory}={tmp_path / 'run'}"], cwd=tmp_path)
+    assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("objective", ["minimax", "nonsaturating", "least_squares", "wasserstein", "wgan_gp", "hinge",
+                                       "relativistic"])  # fmt: skip
+def test_both_augmentations_train_with_every_objective(tmp_path, objective):
+    extra = ["model.d_norm=layer"] if objective == "wgan_gp" else []
+    for augment in ("diffaug", "ada"):
+        summary = run_in_process([*RUN, f"objective={objective}", f"augment={augment}", "augment.p=0.5", *extra,
+                                  "data.subset=256", "trainer.max_steps=3"] if augment == "ada" else
+                                 [*RUN, f"objective={objective}", f"augment={augment}", *extra, "data.subset=256",
+                                  "trainer.max_steps=3"], tmp_path / augment)  # fmt: skip
+        assert summary["status"] == "completed", summary.get("error")
+        assert math.isfinite(summary["metrics"]["loss/d"]) and math.isfinite(summary["metrics"]["loss/g"])
