@@ -90,6 +90,22 @@ def runs_something(argv: Sequence[str]) -> bool:
     return not any(token in NOTHING_RUNS for token in argv)
 
 
+# Hydra's modes, of which a command line takes one: each flag's spellings.
+MODES = {"-m": ("-m", "--multirun"), "--cfg": ("-c", "--cfg"), "--info": ("-i", "--info"),
+         "--shell-completion": ("-sc", "--shell-completion"), "--run": ("-r", "--run")}  # fmt: skip
+
+
+def check_one_mode(argv: Sequence[str]) -> None:
+    """Refuse a command line that asks for two of Hydra's modes (a sweep and printing the config, say)."""
+    given = [mode for mode, spellings in MODES.items() if any(token in spellings for token in argv)]
+    if len(given) > 1:
+        raise UserError(
+            f"{' and '.join(given)} cannot be given together: a command line runs one job, runs a sweep (-m), prints "
+            "the composed config of one job (--cfg job), prints Hydra's view of it (--info) or installs shell "
+            f"completion (-sc); drop all but one (for the config of a sweep's job: the job's settings without -m)."
+        )
+
+
 def split_argv(argv: Sequence[str]) -> Tuple[List[str], bool]:
     """The overrides of a command line (flags and their values left out) and whether it is a multirun."""
     overrides, skip = [], False

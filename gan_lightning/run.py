@@ -20,7 +20,14 @@ import gan_lightning.sweeps.slurm  # noqa: F401  (registers the resolvers conf/h
 from gan_lightning.callbacks import start_up_signals as signals
 from gan_lightning.config import CONF_DIR
 from gan_lightning.errors import USER_ERROR_EXIT, UserError
-from gan_lightning.overrides import check_command_line, composed, hydra_argv, runs_something, split_argv
+from gan_lightning.overrides import (
+    check_command_line,
+    check_one_mode,
+    composed,
+    hydra_argv,
+    runs_something,
+    split_argv,
+)
 from gan_lightning.runs.lifecycle import quiet_dependencies
 from gan_lightning.sweeps.report import reset_sweep_outcome, sweep_exit_code
 
@@ -50,6 +57,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def run_command_line(argv: List[str], start_up: signals.StartUpSignals) -> int:
+    try:
+        check_one_mode(argv)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return USER_ERROR_EXIT
     if runs_something(argv):
         try:
             cfg = check_command_line(argv)

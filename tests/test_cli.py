@@ -85,6 +85,10 @@ REFUSED_COMMAND_LINES = {
         "model=dcgan needs image data (channels × height × width), but the data's samples have shape (2,); use "
         "model=mlp for vector data such as ring8, grid25 or gaussian1d. (in the sweep's job model=dcgan)",
     ),
+    "two of Hydra's modes": (
+        ["-m", "data=ring8", "--cfg", "job"],
+        "-m and --cfg cannot be given together: a command line runs one job, runs a sweep (-m), prints the composed",
+    ),
     "a run directory that is a file": (
         ["hydra.run.dir=/etc/hostname"],
         "hydra.run.dir=/etc/hostname is an existing file, not a folder",
