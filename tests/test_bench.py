@@ -88,6 +88,23 @@ def test_the_peers_train_the_frameworks_networks_on_its_data(tmp_path, monkeypat
             ), name
 
 
+def test_the_augmentation_costs_are_ratios_to_the_unaugmented_step_of_the_same_round(tmp_path):
+    out = tmp_path / "bench.json"
+    result = command(
+        "bench",
+        ["cases=", "augment=true", "rounds=1", "warmup=2", "steps=3", f"out={out}", f"workdir={tmp_path / 'runs'}"],
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr
+    timed = json.loads(out.read_text())["augment"]
+    assert set(timed) == {"none", "diffaug color", "diffaug translation", "diffaug cutout",
+                          "diffaug color,translation,cutout", "ada p=0", "ada p=0.2", "ada p=1"}  # fmt: skip
+    assert timed["none"]["step_time_vs_none"] == 1.0
+    for name, row in timed.items():
+        assert row["step_time_vs_none"] == pytest.approx(timed["none"]["steps_per_s"] / row["steps_per_s"])
+        assert f"augment {name}" in result.stdout
+
+
 def test_each_round_runs_the_compared_loops_back_to_back(tmp_path, monkeypatch):
     from gan_lightning.bench import loops as bench
 

@@ -7,13 +7,15 @@ are timed over the steps after the warm-up only; the ratio framework/plain is th
 each round's own ratio, whose two loops ran back to back. Also measured on request: the plain loop's step run
 inside the framework's trainer, which splits the difference between the loops into Lightning's loop and
 the module's step; the cost of an FID evaluation; how step time grows with batch size and model width; what a
-user would write instead (peers); and the wall time of a multirun over seeds with each launcher (sweeps).
+user would write instead (peers); the wall time of a multirun over seeds with each launcher (sweeps); and the
+step's time with each augmentation (augment=diffaug, ada) against none (augment).
 
     python -m gan_lightning.bench                          # every case, 5 rounds, results in bench.json
     python -m gan_lightning.bench split=true fid=true scaling=true out=bench.json
     python -m gan_lightning.bench cases=dcgan_cifar_size trainer.precision=bf16-mixed   # both loops in bf16
     python -m gan_lightning.bench cases= sweeps=true       # only the launchers
     python -m gan_lightning.bench cases= vectorized=true   # seeds trained side by side
+    python -m gan_lightning.bench cases= augment=true      # what each augmentation adds to a step
 """
 
 from __future__ import annotations
@@ -70,6 +72,13 @@ COMMAND = Command(
             False,
             boolean,
         ),  # fmt: skip
+        Setting(
+            "augment",
+            "also time the dcgan_fashion_mnist step with each augmentation (DiffAugment's policies, ADA at p = 0, "
+            "0.2, 1) against none",
+            False,
+            boolean,
+        ),  # fmt: skip
         Setting("out", "the results file", "bench.json"),
         Setting("workdir", "where the framework's run files go", "bench_runs"),
     ],
@@ -95,7 +104,15 @@ def main(argv=None) -> int:
     import torch
 
     from gan_lightning.adapter.runtime import restore_cuda_check
-    from gan_lightning.bench.loops import case_config, compare, fid_cost, scaling, sweep_wall_times, vectorized_speed
+    from gan_lightning.bench.loops import (
+        augment_cost,
+        case_config,
+        compare,
+        fid_cost,
+        scaling,
+        sweep_wall_times,
+        vectorized_speed,
+    )
     from gan_lightning.bench.peers import PLAIN_AUTOCAST
     from gan_lightning.runs.summary import machine
 
@@ -163,6 +180,12 @@ def main(argv=None) -> int:
                 f"vectorized {name}: separate run {timed['separate_seed_steps_per_s']:.0f} seed-steps/s; {line}",
                 flush=True,
             )
+    if args.augment:
+        results["augment"] = augment_cost("dcgan_fashion_mnist", args.rounds, args.warmup, args.steps, folder,
+                                          args.overrides)  # fmt: skip
+        for name, timed in results["augment"].items():
+            print(f"augment {name:34} {timed['steps_per_s']:7.1f} steps/s, step time {timed['step_time_vs_none']:.3f}"
+                  " of none", flush=True)  # fmt: skip
     if args.fid:
         results["fid_10k_domain"] = fid_cost(folder)
         print(

@@ -505,3 +505,36 @@ def vectorized_speed(rounds: int, warmup: int, steps: int, folder: Path, overrid
             },
         }
     return results
+
+
+AUGMENTATIONS = {
+    "diffaug color": ["augment=diffaug", "augment.policy=[color]"],
+    "diffaug translation": ["augment=diffaug", "augment.policy=[translation]"],
+    "diffaug cutout": ["augment=diffaug", "augment.policy=[cutout]"],
+    "diffaug color,translation,cutout": ["augment=diffaug"],
+    "ada p=0": ["augment=ada", "augment.p=0"],
+    "ada p=0.2": ["augment=ada", "augment.p=0.2"],
+    "ada p=1": ["augment=ada", "augment.p=1"],
+}
+
+
+def augment_cost(
+    case: str, rounds: int, warmup: int, steps: int, folder: Path, overrides: List[str]
+) -> Dict[str, Dict]:
+    """The framework's steps per second of ``case`` with each augmentation against none, alternating in every round;
+    the ratio is none's rate over the augmentation's (the step's time relative to an unaugmented step), the median
+    over rounds. ADA adjusts p as it trains; at 500 000 images from 0 to 1, a round's steps move it by under 0.03."""
+    base = case_config(case, overrides)
+    data = case_data(base, case)
+    rates: Dict[str, List[float]] = {"none": [], **{name: [] for name in AUGMENTATIONS}}
+    for _ in range(rounds):
+        rates["none"].append(framework_round(case_config(case, overrides), data, warmup, steps, folder))
+        for name, augment in AUGMENTATIONS.items():
+            rates[name].append(framework_round(case_config(case, [*overrides, *augment]), data, warmup, steps, folder))
+    return {
+        name: {
+            "steps_per_s": statistics.median(timed),
+            "step_time_vs_none": statistics.median(none / rate for none, rate in zip(rates["none"], timed)),
+        }
+        for name, timed in rates.items()
+    }
