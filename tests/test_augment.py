@@ -268,3 +268,31 @@ def test_both_augmentations_train_with_every_objective(tmp_path, objective):
                                   "trainer.max_steps=3"], tmp_path / augment)  # fmt: skip
         assert summary["status"] == "completed", summary.get("error")
         assert math.isfinite(summary["metrics"]["loss/d"]) and math.isfinite(summary["metrics"]["loss/g"])
+
+
+@pytest.mark.parametrize("conditional", ["false", "true"])
+def test_both_augmentations_train_dcgan_and_its_conditional_form(tmp_path, conditional):
+    for augment in (["augment=diffaug"], ["augment=ada", "augment.p=0.5"]):
+        summary = run_in_process([*RUN, f"model.conditional={conditional}", *augment, "data.subset=256",
+                                  "trainer.max_steps=3"], tmp_path / augment[0])  # fmt: skip
+        assert summary["status"] == "completed", summary.get("error")
+        assert math.isfinite(summary["metrics"]["loss/d"]) and math.isfinite(summary["metrics"]["loss/g"])
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+@pytest.mark.parametrize("augment", [DiffAugment(list(POLICIES)), AdaptiveAugment(p=0.5)], ids=["diffaug", "ada"])
+def test_the_resnet_and_its_conditional_form_train_through_the_augmentation(conditional, augment):
+    # 32 × 32 colour images, as the ResNet takes them: D's update trains D, and G's gradient reaches every layer of G.
+    cfg = to_config(compose(["model=resnet", "data=cifar10", f"model.conditional={str(conditional).lower()}"]))
+    torch.manual_seed(0)
+    generator, discriminator = cfg.model.build(cfg.data.sample_shape, cfg.data.value_range, False, 10 * conditional)
+    labels = torch.randint(10, (8,)) if conditional else None
+    losses = Losses.of(cfg.objective, discriminator, 0.0, 1, "separate", None, augment)
+    fake = generator(generator.sample_latent(8), labels)
+    d_loss, _ = losses.discriminator(discriminator, torch.rand(8, 3, 32, 32) * 2 - 1, labels, fake.detach(), labels,
+                                     0, discriminator)  # fmt: skip
+    d_loss.backward()
+    assert all(p.grad is not None for p in discriminator.parameters() if p.requires_grad)
+    g_loss = losses.generator(losses.score(discriminator, None, fake, None, labels), labels)
+    g_loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in generator.parameters() if p.requires_grad)

@@ -183,6 +183,18 @@ def test_dcgan_with_batch_norm_in_both_networks(tmp_path, stats):
     assert len(list(tmp_path.rglob("offline-run-*"))) == 1
 
 
+def test_ada_moves_p_alike_on_every_process_from_the_reals_of_all(tmp_path):
+    # Each process augments its own share; r_t is summed over both, so p moves by 64 images × 2 processes × 4 steps /
+    # 2 000 = 0.256 per adjustment on each (a process counting its own images alone would move it by 0.128).
+    args = ["data=fashion_mnist", "data.limit=512", "model=dcgan", "augment=ada", "augment.speed_images=2000",
+            "augment.target=0.01", "trainer.max_steps=8", PROBE, f"hydra.run.dir={tmp_path / 'run'}"]  # fmt: skip
+    result = ddp(args, tmp_path)
+    assert result.returncode == 0, result.stderr
+    ranks = probe.load(tmp_path / "run")
+    assert ranks[0]["metrics"]["augment/p"] == ranks[1]["metrics"]["augment/p"] == pytest.approx(0.512)
+    assert all(torch.equal(ranks[0]["end"][name], ranks[1]["end"][name]) for name in ranks[0]["end"])
+
+
 def test_simultaneous_updates_synchronise_both_networks(tmp_path):
     # One forward pass through both DDP wrappers, then a backward pass for each network's parameters.
     args = [
