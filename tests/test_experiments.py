@@ -33,6 +33,14 @@ SMOKE = {
         "metrics.kid_subset_size=100",
         "callbacks.num_samples=4",
     ],  # fmt: skip
+    "limited_data": [
+        "trainer.max_steps=3",
+        "data.subset=256",
+        "augment=ada_short",
+        "metrics.final_num_samples=250",
+        "metrics.real_num_samples=250",
+        "metrics.kid_subset_size=100",
+    ],
     # MNIST is not on every machine; Fashion-MNIST has the same format.
     "goodfellow2014": ["trainer.max_steps=3", "data.dataset=fashion_mnist", "data.limit=500", *PARZEN_SMALL],
 }
@@ -67,7 +75,7 @@ def test_one_job_of_every_study_runs(tmp_path, study, request):
         "metrics"
     ]
     expected = {"theory_1d": "d/real", "mode_coverage_2d": "reverse_kl", "mode_coverage_recipe": "balanced_hq_fraction", "objectives_fashion_mnist": "fid",
-                "goodfellow2014": "parzen_log_likelihood"}  # fmt: skip
+                "limited_data": "fid", "goodfellow2014": "parzen_log_likelihood"}  # fmt: skip
     assert expected[study] in summary["metrics"]
 
 
