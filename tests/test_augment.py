@@ -244,6 +244,7 @@ def test_a_subset_is_a_seeded_choice_of_the_split_and_fid_still_compares_with_th
         (["augment=ada", "data=ring8", "model=mlp"], "augment='ada' is not allowed: none for data that are not images"),
         (["augment=diffaug", "augment.policy=[color,blur]"], "augment.policy=['color', 'blur'] is not allowed: a list of color, translation, cutout"),
         (["augment=ada", "augment.target=1.5"], "augment.target=1.5 is not allowed"),
+        (["augment=diffaug", "trainer.cuda_graph=true"], "augment='diffaug' is not allowed: none with trainer.cuda_graph=true"),
         (["data.subset=100", "data.limit=500"], "data.limit=500 is not allowed: null with data.subset"),
         (["data.subset=0"], "data.subset=0 is not allowed"),
         (["data.subset=70000", "metrics=none", "logger=csv"], "data.subset=70000 is not allowed: at most the 60000 images of the train split"),
