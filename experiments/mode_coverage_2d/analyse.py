@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from gan_lightning.report import find_runs, mean_and_error, read_series
-from gan_lightning.runs.summary import measured_on, read_summary
+from gan_lightning.compare.statistics import mean_and_error
+from gan_lightning.runs.summary import find_runs, measured_on, read_series, read_summary
 
 # Lin et al. 2018, Table 1: mean ± standard error over 10 runs (modes, high-quality %, reverse KL).
 PAPER = {
