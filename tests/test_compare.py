@@ -75,13 +75,24 @@ def test_arm_statistics_agree_with_scipy():
     assert (one.n, one.mean, one.std, one.sem, one.interval) == (1, 3.0, None, None, None)
 
 
-def test_on_null_data_at_most_7_percent_of_200_comparisons_are_significant():
+@pytest.mark.parametrize("test", ["permutation", "welch"])
+def test_on_null_data_at_most_7_percent_of_200_comparisons_are_significant(test):
     rng = np.random.default_rng(1)
     significant = sum(
-        difference_of_means(rng.normal(0.0, 1.0, 5), rng.normal(0.0, 1.0, 5), seed=case).p_value < 0.05
+        difference_of_means(rng.normal(0.0, 1.0, 5), rng.normal(0.0, 1.0, 5), seed=case, test=test).p_value < 0.05
         for case in range(200)
     )
-    assert significant / 200 <= 0.07
+    assert 0.01 <= significant / 200 <= 0.07  # not a test that never rejects either
+
+
+def test_welchs_test_is_scipys_and_finds_what_five_runs_against_five_can_show():
+    a, b = [61.8, 58.2, 70.4, 66.1, 59.9], [80.2, 77.5, 85.0, 79.1, 90.3]
+    found = difference_of_means(a, b, seed=0, test="welch")
+    assert found.p_value == pytest.approx(scipy_stats.ttest_ind(a, b, equal_var=False).pvalue)
+    assert found.difference == pytest.approx(np.mean(a) - np.mean(b)) and found.interval[1] < 0
+    # Fully separated, the exact permutation test cannot go below 2/252 = 0.0079; Welch's p is far smaller.
+    assert difference_of_means(a, b, seed=0).p_value == pytest.approx(2 / 252)
+    assert found.p_value < 0.001
 
 
 def test_the_bootstrap_interval_covers_the_true_mean_in_93_to_97_percent_of_200_cases():
@@ -224,6 +235,12 @@ def test_small_arms_and_bad_input_are_stated_never_a_traceback(tmp_path):
     result = compare(f"runs={sweep}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "with these n no permutation test can give p below 0.333, so none could be found" in result.stdout
+    # Six arms of five: fifteen pairs, and Holm's first step multiplies the smallest p (2/252) by 15.
+    six = sweep_of(tmp_path / "six", {f"a{k}": [10.0 * k + d for d in (0.1, 0.5, 0.2, 0.4, 0.3)] for k in range(6)})
+    result = compare(f"runs={six}", cwd=tmp_path)
+    assert "(after Holm's correction for 15 pairs: 0.119), so none could be found (test=welch can)" in result.stdout
+    result = compare(f"runs={six}", "test=welch", cwd=tmp_path)
+    assert result.stdout.count("is better.") == 15 and "Welch's two-sided t-test" in (six / "compare.md").read_text()
     lone = sweep_of(tmp_path / "lone", {"minimax": [0.1], "hinge": [0.5, 0.6]})
     result = compare(f"runs={lone}", cwd=tmp_path)
     assert result.returncode == 0 and "| objective=minimax | 1 | 0.1 | – | – | – |" in (lone / "compare.md").read_text()
@@ -233,6 +250,7 @@ def test_small_arms_and_bad_input_are_stated_never_a_traceback(tmp_path):
         ([f"runs={tmp_path / 'missing'}"], "no such directory"),
         ([f"runs={sweep}", "alpha=2"], "alpha=2.0 is not allowed: a level between 0 and 1"),
         ([f"runs={sweep}", "resamples=10"], "resamples='10' is not allowed: a whole number of at least 1000"),
+        ([f"runs={sweep}", "test=student"], "test='student' is not allowed: permutation or welch."),
     ]:
         refused = compare(*args, cwd=tmp_path)
         assert refused.returncode == 2 and message in refused.stderr and "Traceback" not in refused.stderr, args

@@ -7,7 +7,8 @@ difference is real.
 Runs (run or sweep directories) are grouped into arms by the overrides that differ between them other than
 ``seed`` (``arms=KEY,KEY`` names them instead). For each sample-quality metric the runs measured, under one
 protocol: per arm n, mean, standard deviation, standard error and a bootstrap 95 % interval of the mean; between
-every two arms the difference of means with its bootstrap interval and a two-sided permutation test, the p-values
+every two arms the difference of means with its bootstrap interval and a two-sided permutation test (or Welch's
+t-test, ``test=welch``), the p-values
 corrected for the number of pairs (Holm), and a sentence saying what was found. The final values (the run's final
 protocol) and the best periodic values are compared apart. Diverged, failed and interrupted runs are counted per
 arm and left out of the statistics. Each arm's metric against the step and wall time, a band over its seeds, where
@@ -38,6 +39,12 @@ COMMAND = Command(
         Setting("out", "where compare.md, compare.csv and the plots go; default: the one directory given, else .", ""),
         Setting("alpha", "the significance level of the corrected p-values", 0.05, float),
         Setting("resamples", "bootstrap and permutation resamples", 10_000, whole_number(1000)),
+        Setting(
+            "test",
+            "the test of equal means between two arms: permutation (exact, no assumption; coarse with few runs) or "
+            "welch (Welch's t-test: normal values, unequal variances)",
+            "permutation",
+        ),  # fmt: skip
         Setting("seed", "the seed of the resampling", 0, int),
         Setting(
             "budget",
@@ -60,6 +67,10 @@ def main(argv=None) -> int:
     own, _ = COMMAND.parse(sys.argv[1:] if argv is None else argv)
     if not 0 < own["alpha"] < 1:
         raise UserError(f"alpha={own['alpha']!r} is not allowed: a level between 0 and 1, such as 0.05.")
+    from gan_lightning.compare.statistics import TESTS
+
+    if own["test"] not in TESTS:
+        raise UserError(f"test={own['test']!r} is not allowed: {' or '.join(TESTS)}.")
     from gan_lightning.compare.arms import group, measured_metrics, read_runs
 
     paths = [Path(p) for p in own["runs"].split(",") if p]
@@ -73,7 +84,7 @@ def main(argv=None) -> int:
         raise UserError("the completed runs measured no sample-quality metric (metrics=none): nothing to compare.")
     out = Path(own["out"]) if own["out"] else (paths[0] if len(paths) == 1 else Path("."))
     out.mkdir(parents=True, exist_ok=True)
-    comparison = compare(arms, metrics, own["alpha"], own["resamples"], own["seed"])
+    comparison = compare(arms, metrics, own["alpha"], own["resamples"], own["seed"], own["test"])
     from gan_lightning.compare.curves import curves
 
     comparison["curves"] = {metric: curves(arms, metric, own["seed"], own["resamples"]) for metric in metrics}
@@ -90,7 +101,9 @@ def main(argv=None) -> int:
     return 0
 
 
-def compare(arms, metrics: List[str], alpha: float, resamples: int, seed: int) -> Dict[str, Any]:
+def compare(
+    arms, metrics: List[str], alpha: float, resamples: int, seed: int, test: str = "permutation"
+) -> Dict[str, Any]:
     """Per metric and kind (final, best): each arm's statistics and every pair's difference and test."""
     from gan_lightning.compare.arms import scores
     from gan_lightning.compare.statistics import describe, difference_of_means, holm, smallest_p_value
@@ -109,7 +122,8 @@ def compare(arms, metrics: List[str], alpha: float, resamples: int, seed: int) -
         pairs = []
         for first, second in itertools.combinations(found.values, 2):
             a, b = found.values[first], found.values[second]
-            pairs.append((first, second, difference_of_means(a, b, seed, resamples), smallest_p_value(len(a), len(b))))
+            floor = smallest_p_value(len(a), len(b)) if test == "permutation" else 0.0
+            pairs.append((first, second, difference_of_means(a, b, seed, resamples, test), floor))
         for (_, _, difference, _), corrected in zip(pairs, holm([p[2].p_value for p in pairs])):
             difference.p_holm = corrected
         lower_is_better = SUMMARY_GOALS.get(metric) == "min"
@@ -118,7 +132,8 @@ def compare(arms, metrics: List[str], alpha: float, resamples: int, seed: int) -
                                       len(found.values[first]), len(found.values[second]), lower_is_better))  # fmt: skip
         sections.append({"metric": metric, "kind": kind, "protocol": found.protocol, "stats": stats, "pairs": pairs,
                          "nonfinite": found.nonfinite, "values": found.values})  # fmt: skip
-    return {"sections": sections, "sentences": sentences, "alpha": alpha, "resamples": resamples, "seed": seed}
+    return {"sections": sections, "sentences": sentences, "alpha": alpha, "resamples": resamples, "seed": seed,
+            "test": test}  # fmt: skip
 
 
 def budget(runs, metrics: List[str]) -> Dict[str, List[float]]:
@@ -134,6 +149,12 @@ def budget(runs, metrics: List[str]) -> Dict[str, List[float]]:
         lower = SUMMARY_GOALS.get(metric) == "min"
         curves[metric] = [expected_best(values, k, lower) for k in range(1, len(values) + 1)]
     return curves
+
+
+TEST_NAMES = {
+    "permutation": "a two-sided permutation test of equal means (exact when the relabellings number at most {resamples})",
+    "welch": "Welch's two-sided t-test of equal means (normal values, unequal variances)",
+}
 
 
 def number(value: float) -> str:
@@ -153,8 +174,12 @@ def sentence(metric, kind, first, second, difference, pairs, alpha, floor, n_fir
                 f"{first if better else second} is better.")  # fmt: skip
     text = (f"{first} and {second}: no significant difference in {what} at n = {n_first} and {n_second} "
             f"(difference {number(difference.difference)}, p = {number(difference.p_holm)}, {holm_note})")  # fmt: skip
-    if floor > alpha:
-        text += f"; with these n no permutation test can give p below {number(floor)}, so none could be found"
+    if floor * pairs > alpha:  # Holm's first step multiplies the smallest p-value by the number of pairs
+        reachable = (
+            "" if pairs == 1 else f" (after Holm's correction for {pairs} pairs: {number(min(1.0, floor * pairs))})"
+        )
+        text += (f"; with these n no permutation test can give p below {number(floor)}{reachable}, so none could be "
+                 "found (test=welch can)")  # fmt: skip
     return text + "."
 
 
@@ -174,8 +199,7 @@ def write(out: Path, arms, comparison: Dict[str, Any], own: Dict[str, Any]) -> L
         "",
         "Per arm: n, mean, standard deviation, standard error and a bootstrap (BCa) 95 % interval of the mean. Between "
         "two arms: the difference of means with a bootstrap (percentile) 95 % interval, each arm resampled on its "
-        "own, and a two-sided permutation test of equal means (exact when the relabellings number at most "
-        f"{comparison['resamples']}); p-values corrected for the pairs of each metric by Holm's method, significant "
+        f"own, and {TEST_NAMES[comparison['test']].format(resamples=comparison['resamples'])}; p-values corrected for the pairs of each metric by Holm's method, significant "
         f"below {comparison['alpha']}. Resampling: {comparison['resamples']} resamples, seed {comparison['seed']}. "
         "Final values are under each run's final protocol, best values under its periodic protocol; values under "
         "different protocols are never pooled. Diverged, failed and interrupted runs have no final value: they are "
