@@ -185,9 +185,10 @@ def test_dcgan_with_batch_norm_in_both_networks(tmp_path, stats):
 
 def test_ada_moves_p_alike_on_every_process_from_the_reals_of_all(tmp_path):
     # Each process augments its own share; r_t is summed over both, so p moves by 64 images × 2 processes × 4 steps /
-    # 2 000 = 0.256 per adjustment on each (a process counting its own images alone would move it by 0.128).
+    # 2 000 = 0.256 per adjustment on each (a process counting its own images alone would move it by 0.128): before
+    # steps 5 and 9.
     args = ["data=fashion_mnist", "data.limit=512", "model=dcgan", "augment=ada", "augment.speed_images=2000",
-            "augment.target=0.01", "trainer.max_steps=8", PROBE, f"hydra.run.dir={tmp_path / 'run'}"]  # fmt: skip
+            "augment.target=0.01", "trainer.max_steps=9", PROBE, f"hydra.run.dir={tmp_path / 'run'}"]  # fmt: skip
     result = ddp(args, tmp_path)
     assert result.returncode == 0, result.stderr
     ranks = probe.load(tmp_path / "run")

@@ -62,7 +62,10 @@ def test_sweep_parameters_name_settings_of_the_config(study):
     for override in overrides:
         assert override.is_sweep_override(), override
         key = override.key_or_group
-        assert key in cfg or OmegaConf.select(cfg, key) is not None, f"{study}: {key} is not a setting"
+        absent = object()
+        assert key in cfg or OmegaConf.select(cfg, key, default=absent) is not absent, (
+            f"{study}: {key} is not a setting"
+        )
 
 
 @pytest.mark.parametrize("study", STUDIES)

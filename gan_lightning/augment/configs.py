@@ -36,6 +36,10 @@ class AugmentConfig(Registered, group="augment"):
     def build(self) -> Optional[Any]:
         return None
 
+    def callbacks(self) -> List[Any]:
+        """What a run adds to its trainer for this augmentation (ADA: the control of p)."""
+        return []
+
 
 @dataclass
 class NoAugment(AugmentConfig, name="none"):
@@ -86,3 +90,8 @@ class AdaConfig(AugmentConfig, name="ada"):
         from gan_lightning.augment.ada import AdaptiveAugment
 
         return AdaptiveAugment(self.transforms, self.p, self.target, self.interval, self.speed_images)
+
+    def callbacks(self) -> List[Any]:
+        from gan_lightning.augment.ada import AdaptiveAugmentControl
+
+        return [AdaptiveAugmentControl()]

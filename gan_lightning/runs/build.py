@@ -92,6 +92,7 @@ def build_callbacks(cfg: Config, context: RunContext) -> List[pl.Callback]:
             cfg.seed,
             cfg.callbacks.samples_size,
         ),
+        *cfg.augment.callbacks(),  # before the checkpoint: it saves the p of the step it checkpoints
         DiscriminatorHealth(cfg.data, cfg.callbacks.d_health_every_n_steps),
         checkpoint,
     ]

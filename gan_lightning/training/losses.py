@@ -223,6 +223,8 @@ class Losses:
         if any(penalty.differentiates_real for penalty in due):
             real = real.detach().requires_grad_(True)
         scores = self.score_seen(discriminator, real, fake, labels, fake_labels)
+        if getattr(self.augment, "adapts", False):  # ADA reads D's outputs on the reals it augmented
+            self.augment.observe(self.objective.real_side(scores.real))
         loss = self.layout.objective_term(self.objective.d_loss, scores.real, scores.fake)
         if scores.class_logits is not None:  # AC-GAN: D also learns to name the class of real and generated samples
             loss = loss + F.cross_entropy(scores.class_logits, torch.cat([labels, fake_labels]))

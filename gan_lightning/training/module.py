@@ -158,9 +158,6 @@ class GAN(Sampling, FastPathModule):
         run = lambda batch: self.updates(batch, d_optimizer, g_optimizer)  # noqa: E731
         outputs, self.grad_norms = self.steps.run(batch, self.steps_done, run)
         self.count_step()
-        if getattr(self.augment, "adapts", False):  # ADA: p follows r_t every few steps
-            images = len(batch[0] if isinstance(batch, (tuple, list)) else batch) * self.processes
-            self.augment.adjust(self.steps_done, images, self.all_processes_sum if self.processes > 1 else None)
         if self.logging_now or self.steps_done % LOSS_CHECK_EVERY_N_STEPS == 0:
             self.check_losses()
             self.nonfinite.check_skipped(final=False)
@@ -263,12 +260,9 @@ class GAN(Sampling, FastPathModule):
     ) -> Tuple[Tensor, Scores]:
         """D's loss on a real and a fake batch with the penalties due at this update, and D's outputs."""
         discriminator = self.replicas[1] if self.replicas else self.discriminator  # the update's network synchronises
-        loss, scores = self.losses.discriminator(
+        return self.losses.discriminator(
             discriminator, real, labels, fake, fake_labels, update_index, penalised=self.discriminator
         )
-        if getattr(self.augment, "adapts", False):
-            self.augment.observe(self.objective.real_side(scores.real))
-        return loss, scores
 
     def generator_update(
         self, real: Tensor, labels: Optional[Tensor], optimizer, d_optimizer, fakes: Optional[tuple] = None
@@ -305,10 +299,6 @@ class GAN(Sampling, FastPathModule):
                 [p.grad for p in parameters_of(optimizer) if p.grad is not None]
             )
         return True
-
-    def all_processes_sum(self, tensor: Tensor) -> Tensor:
-        """``tensor`` summed over the training processes (data-parallel runs)."""
-        return self.trainer.strategy.reduce(tensor, reduce_op="sum")
 
     def gradient_norm(self, gradients: List[Tensor]) -> Tensor:
         return torch.nn.utils.get_total_norm(gradients)
