@@ -146,3 +146,18 @@ def test_the_pacgan_study_says_which_differences_are_significant_from_its_commit
             table = analyse.significance(list(csv_module.DictReader(f)))
         assert all(line in readme for line in table.splitlines()[2:]), table
     assert "| grid25 | modes | 6.5 | 4.6 to 8.2 |" in readme and "PacGAN2 better |" in readme
+
+
+def test_the_objectives_study_states_its_comparison_from_its_committed_compare_csv():
+    # The table in experiments/objectives_fashion_mnist/README.md is analyse.tables() over the committed compare.csv,
+    # which python -m gan_lightning.compare wrote from the sweep.
+    import importlib.util
+
+    folder = REPO / "experiments" / "objectives_fashion_mnist"
+    spec = importlib.util.spec_from_file_location("analyse", folder / "analyse.py")
+    analyse = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(analyse)
+    table = analyse.tables(analyse.read_compared(folder))
+    readme = (folder / "README.md").read_text()
+    assert all(line in readme for line in table.splitlines() if line.startswith("| ")), table
+    assert table.count("| yes |") + table.count("| no |") == 15 and "Welch's t-tests with Holm's correction" in table
