@@ -512,11 +512,11 @@ AUGMENTATIONS = {
     "diffaug translation": ["augment=diffaug", "augment.policy=[translation]"],
     "diffaug cutout": ["augment=diffaug", "augment.policy=[cutout]"],
     "diffaug color,translation,cutout": ["augment=diffaug"],
-    # p held where it starts (p moves by under 10⁻⁶ in a round): at 0 the pipeline is skipped; above, every transform
+    # p held where it starts (no adjustment within a round): at 0 the pipeline is skipped; above, every transform
     # is computed for every image and masked, so its cost does not depend on p.
-    "ada p=0": ["augment=ada", "augment.p=0", f"augment.speed_images={10**12}"],
-    "ada p=0.2": ["augment=ada", "augment.p=0.2", f"augment.speed_images={10**12}"],
-    "ada p=1": ["augment=ada", "augment.p=1", f"augment.speed_images={10**12}"],
+    "ada p=0": ["augment=ada", "augment.p=0", f"augment.interval={10**9}"],
+    "ada p=0.2": ["augment=ada", "augment.p=0.2", f"augment.interval={10**9}"],
+    "ada p=1": ["augment=ada", "augment.p=1", f"augment.interval={10**9}"],
 }
 
 
