@@ -358,6 +358,7 @@ def has_key(cfg: DictConfig, key: str) -> bool:
 
 def check_choices(text: str, cfg: DictConfig, key: str, choices: List[Any]) -> None:
     current = OmegaConf.select(cfg, key, default=None)
+    choices = [c for c in choices if c is not None]  # null: an optional setting's "none" (the schema decides)
     if isinstance(current, bool):
         wrong = [c for c in choices if not isinstance(c, bool)]
     elif isinstance(current, int):

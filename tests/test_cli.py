@@ -126,6 +126,11 @@ def test_a_search_space_with_a_bad_key_in_a_preset_is_refused():
     cfg.hydra.sweeper.params["trainer.d_steps"] = "choice(one, two)"
     with pytest.raises(overrides.UserError, match="trainer.d_steps takes int values, not 'one', 'two'"):
         overrides.check_search_space(cfg)
+    # null among the values of an optional whole number (data.subset: N images, or null for all) is one of its values,
+    # whatever the value the command line set.
+    cfg = overrides.compose(["experiment=limited_data", "data.subset=1000"], with_hydra=True)
+    assert cfg.hydra.sweeper.params["data.subset"] == "1000,5000,null"
+    overrides.check_search_space(cfg)
 
 
 def test_flags_may_follow_the_overrides_as_people_type_them(tmp_path):
