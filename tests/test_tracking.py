@@ -62,7 +62,7 @@ def test_a_run_is_named_by_what_makes_it_another_run_and_keeps_its_name_when_res
 
 def test_history_holds_losses_d_outputs_gradients_learning_rates_images_and_histograms(sweep):
     run = WandbRun(sweep / "0")
-    expected = {"loss/d", "loss/g", "d/real", "d/fake", "grad_norm/d", "grad_norm/g", "lr/d", "lr/g", "samples",
+    expected = {"loss/d", "loss/g", "d/real", "d/fake", "d/r_t", "grad_norm/d", "grad_norm/g", "lr/d", "lr/g", "samples",
                 "d_outputs/real", "d_outputs/fake", "metrics/modes", "metrics/hq_fraction", "metrics/reverse_kl", "trainer/global_step"}  # fmt: skip
     assert expected <= run.history_keys
     losses = [row for row in run.history if "loss/d" in row]
@@ -74,6 +74,20 @@ def test_history_holds_losses_d_outputs_gradients_learning_rates_images_and_hist
     assert len(images) == 2 and images[0]["_type"] == "images/separated" and images[0]["format"] == "png"
     histogram = next(row["d_outputs/real"] for row in run.history if "d_outputs/real" in row)
     assert histogram["_type"] == "histogram" and sum(histogram["values"]) == 64  # callbacks.num_samples real points
+
+
+def test_an_augmented_image_run_shows_ds_health_and_adas_p_beside_fid_in_wandb(tmp_path):
+    args = ["model=dcgan", "data=fashion_mnist", "data.subset=512", "augment=ada", "logger=wandb", "metrics=image",
+            "metrics.every_n_steps=4", "metrics.num_samples=250", "metrics.final_num_samples=250",
+            "metrics.real_num_samples=250", "metrics.kid_subset_size=100", "callbacks.d_health_every_n_steps=4",
+            "trainer.log_every_n_steps=4", "trainer.max_steps=8", "callbacks.samples_every_n_steps=0"]  # fmt: skip
+    run_in_process(args, tmp_path)
+    history = WandbRun(tmp_path).history
+    by_step = {}
+    for row in history:
+        by_step.setdefault(row.get("trainer/global_step"), set()).update(row)
+    for step in (4, 8):
+        assert {"metrics/fid", "d/r_t", "augment/p", "d/real_train", "d/real_heldout", "d/heldout_gap"} <= by_step[step]
 
 
 def test_summary_keeps_the_final_values_and_the_best_with_their_protocols_and_config_the_choices(sweep):
