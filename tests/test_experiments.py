@@ -161,3 +161,20 @@ def test_the_objectives_study_states_its_comparison_from_its_committed_compare_c
     readme = (folder / "README.md").read_text()
     assert all(line in readme for line in table.splitlines() if line.startswith("| ")), table
     assert table.count("| yes |") + table.count("| no |") == 15 and "Welch's t-tests with Holm's correction" in table
+
+
+def test_the_limited_data_study_states_its_comparisons_from_its_committed_results():
+    import importlib.util
+
+    folder = REPO / "experiments" / "limited_data"
+    spec = importlib.util.spec_from_file_location("limited_data_analyse", folder / "analyse.py")
+    analyse = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(analyse)
+    readme = (folder / "README.md").read_text()
+    budgets = sorted(path for path in folder.glob("steps_*") if path.is_dir())
+    assert budgets, "no committed results"
+    for budget in budgets:
+        runs = analyse.read_results(budget)
+        table = analyse.tables(budget, runs)
+        assert all(line in readme for line in table.splitlines() if line.startswith("| ")), (budget, table)
+        assert table.count("| yes |") + table.count("| no |") == 3 * len(analyse.sizes(runs))
