@@ -197,6 +197,7 @@ def test_a_resumed_ada_run_continues_with_the_p_it_had(tmp_path):
     assert abs(p[12] - 0.77) == pytest.approx(step_size) and abs(p[16] - p[12]) == pytest.approx(step_size)
 
 
+@pytest.mark.slow
 def test_every_image_run_logs_r_t_and_the_held_out_gap_which_grows_when_d_memorises(tmp_path):
     gaps = {}
     for subset in ("64", "null"):

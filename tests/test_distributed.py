@@ -183,6 +183,7 @@ def test_dcgan_with_batch_norm_in_both_networks(tmp_path, stats):
     assert len(list(tmp_path.rglob("offline-run-*"))) == 1
 
 
+@pytest.mark.slow
 def test_ada_moves_p_alike_on_every_process_from_the_reals_of_all(tmp_path):
     # Each process augments its own share; r_t is summed over both, so p moves by 64 images × 2 processes × 4 steps /
     # 2 000 = 0.256 per adjustment on each (a process counting its own images alone would move it by 0.128): before
