@@ -59,15 +59,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def run_command_line(argv: List[str], start_up: signals.StartUpSignals) -> int:
     try:
         check_one_mode(argv)
+        cfg = check_command_line(argv) if runs_something(argv) else None
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return USER_ERROR_EXIT
-    if runs_something(argv):
-        try:
-            cfg = check_command_line(argv)
-        except UserError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return USER_ERROR_EXIT
+    if cfg is not None:
         quiet_dependencies(bool(cfg.verbose))  # before Hydra's launcher starts the jobs
         if start_up.received is not None:
             name = signal.Signals(start_up.received).name

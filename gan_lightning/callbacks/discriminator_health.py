@@ -55,12 +55,12 @@ class DiscriminatorHealth(Periodic):
         if self.train_set is None or not trainer.is_global_zero:
             return
         discriminator = pl_module.discriminator
-        device = next(discriminator.parameters()).device
+        weight = next(discriminator.parameters())  # the device and precision D computes in
         means = []
         with torch.no_grad(), buffers_kept(discriminator):
             for images, labels in (self.train_set, self.heldout_set):
-                labels = None if labels is None else labels.to(device)
-                out = score(discriminator, images.to(device, next(discriminator.parameters()).dtype), labels)
+                labels = None if labels is None else labels.to(weight.device)
+                out = score(discriminator, images.to(weight.device, weight.dtype), labels)
                 means.append(float(pl_module.objective.d_output(out).mean()))
         values = {"d/real_train": means[0], "d/real_heldout": means[1], "d/heldout_gap": means[0] - means[1]}
         for logger in trainer.loggers:

@@ -82,8 +82,9 @@ def train(config: Config, context: RunContext, prepared: Prepared, summary: Dict
 def record_outcome(summary: Dict[str, Any], config: Config, trainer: Any, module: GAN, checkpoint: Any) -> None:
     """What the run reached, into its summary, and its W&B run closed: the step, the latest values, the best checkpoint."""
     summary["global_step"] = module.steps_done
-    if config.data.training_subset() is not None:
-        summary["training_subset"] = config.data.training_subset()
+    subset = config.data.training_subset()
+    if subset is not None:
+        summary["training_subset"] = subset
     quality, protocol, evaluation_seconds = latest_evaluation(trainer)
     summary["metrics"] = scalar_metrics({**trainer.callback_metrics, **quality})
     if protocol:

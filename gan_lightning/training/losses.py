@@ -189,14 +189,9 @@ class Losses:
         """``x`` as D sees it: through the augmentation, if any."""
         return x if x is None or self.augment is None else self.augment(x)
 
-    def score_seen(
-        self,
-        discriminator: nn.Module,
-        real: Optional[Tensor],
-        fake: Tensor,
-        labels: Optional[Tensor],
-        fake_labels: Optional[Tensor],
-    ) -> Scores:
+    def score_seen(self, discriminator: nn.Module, real: Optional[Tensor], fake: Tensor, labels: Optional[Tensor],
+                   fake_labels: Optional[Tensor]) -> Scores:  # fmt: skip
+        """``score`` of images already as D sees them (augmented where augmentation is on)."""
         if real is None:
             return Scores(None, *self.forward(discriminator, fake, fake_labels))
         if self.separate_batches:
