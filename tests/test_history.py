@@ -74,10 +74,13 @@ def logged_steps(segments: List[WandbRun], key: str = "loss/d") -> List[int]:
 
 
 def file_hashes(folder: Path) -> Dict[str, str]:
+    """Every file under ``folder`` by its content's hash; a link by where it points, not by its target's content:
+    W&B links each run's ``debug-core.log`` to one log of its service in the user's cache, which every process
+    that starts W&B in the same second writes to."""
     return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        str(p.relative_to(folder)): os.readlink(p) if p.is_symlink() else hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(folder.rglob("*"))
-        if p.is_file()
+        if p.is_symlink() or p.is_file()
     }
 
 
