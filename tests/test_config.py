@@ -17,7 +17,7 @@ NEEDS = {  # options that only make sense with certain other settings
     ("metrics", "toy2d"): ["data=ring8"],
     ("metrics", "toy1d"): ["data=gaussian1d", "model=mlp"],
     ("model", "resnet"): ["data=cifar10"],
-    ("data", "image_folder"): ["data.path=/tmp"],
+    ("data", "image_folder"): ["data.path={tmp_path}"],  # a folder of the test's own: nothing else writes there
 }
 GROUPS = ["model", "data", "objective", "optimizer", "trainer", "logger", "callbacks", "metrics"]
 
@@ -27,9 +27,10 @@ def options(group: str):
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
-def test_every_group_option_composes_into_typed_objects(group, option):
+def test_every_group_option_composes_into_typed_objects(group, option, tmp_path):
     # The MLP fits every data set, so every option of the other groups can be checked with it.
-    overrides = [f"{group}={option}"] + ([] if group == "model" else ["model=mlp"]) + NEEDS.get((group, option), [])
+    needs = [override.format(tmp_path=tmp_path) for override in NEEDS.get((group, option), [])]
+    overrides = [f"{group}={option}"] + ([] if group == "model" else ["model=mlp"]) + needs
     cfg = to_config(compose_config(overrides))
     assert isinstance(cfg, Config)
     assert isinstance(cfg.model, ModelConfig) and isinstance(cfg.data, DataConfig)

@@ -241,7 +241,7 @@ VALIDATION_RULES = {
         "model=dcgan needs image data (channels × height × width), but the data's samples have shape (2,)",
     ),
     "image size": (
-        ["data=image_folder", "data.path=/tmp", "data.image_size=48", "model=resnet"],
+        ["data=image_folder", "data.path={tmp_path}", "data.image_size=48", "model=resnet"],
         "model=resnet supports square images of side 16, 32, 64, 128, ... (4·2^k), but the data's samples have shape (3, 48, 48)",
     ),
     "missing checkpoint": (
@@ -263,6 +263,7 @@ if not torch.cuda.is_available():  # settings that cannot work on a machine with
 @pytest.mark.parametrize("rule", sorted(VALIDATION_RULES))
 def test_validation_rule_gives_its_message_before_anything_is_written(tmp_path, capsys, caplog, rule):
     overrides, message = VALIDATION_RULES[rule]
+    overrides = [override.format(tmp_path=tmp_path) for override in overrides]  # a folder nothing else writes to
     run_dir = tmp_path / "run"
     logged = run_expecting_user_error([*TOY, *overrides], run_dir, capsys, caplog)
     assert message in logged
