@@ -191,4 +191,4 @@ class AdaptiveAugmentControl(pl.Callback):
         reals = batch[0] if isinstance(batch, (tuple, list)) else batch
         processes = pl_module.processes
         reduce = (lambda tensor: trainer.strategy.reduce(tensor, reduce_op="sum")) if processes > 1 else None
-        pl_module.augment.adjust(pl_module.steps_done, len(reals) * processes, reduce)
+        pl_module.losses.adaptive.adjust(pl_module.steps_done, len(reals) * processes, reduce)

@@ -137,6 +137,9 @@ class Losses:
         self.layout = layout or Layout()
         # Every image D scores, real or generated, in D's update and in G's, goes through it (None: as it is).
         self.augment = augment
+        # The augmentation again when it adapts its strength to D's outputs (ADA): it observes D's scores of the reals,
+        # and its state is logged and kept in the checkpoint. None otherwise.
+        self.adaptive = augment if getattr(augment, "adapts", False) else None
         # Whether G's update needs D's outputs on real samples too: a relativistic objective's G loss reads them, and a
         # D that normalises real and fake samples together must see both (set by ``of``).
         self.g_scores_real = getattr(objective, "g_uses_real", False)
@@ -218,8 +221,8 @@ class Losses:
         if any(penalty.differentiates_real for penalty in due):
             real = real.detach().requires_grad_(True)
         scores = self.score_seen(discriminator, real, fake, labels, fake_labels)
-        if getattr(self.augment, "adapts", False):  # ADA reads D's outputs on the reals it augmented
-            self.augment.observe(self.objective.real_side(scores.real))
+        if self.adaptive is not None:  # ADA reads D's outputs on the reals it augmented
+            self.adaptive.observe(self.objective.real_side(scores.real))
         loss = self.layout.objective_term(self.objective.d_loss, scores.real, scores.fake)
         if scores.class_logits is not None:  # AC-GAN: D also learns to name the class of real and generated samples
             loss = loss + F.cross_entropy(scores.class_logits, torch.cat([labels, fake_labels]))

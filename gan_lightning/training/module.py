@@ -110,8 +110,7 @@ class GAN(Sampling, FastPathModule):
             ExponentialMovingAverage(generator, settings.ema_decay) if settings.ema_decay is not None else None
         )
         self.ema_start_step = settings.ema_start_step
-        # What every image D sees goes through, real and generated alike (gan_lightning/augment/); None: nothing.
-        self.augment = augment
+        # augment: what every image D sees goes through, real and generated alike (gan_lightning/augment/); None: nothing.
         self.losses = Losses.of(
             objective, discriminator, settings.r1_gamma, settings.r1_interval, settings.d_batch_stats, layout, augment
         )

@@ -27,8 +27,8 @@ def logged_values(module, values: Dict[str, Tensor], d_optimizer, g_optimizer) -
     """``values`` read from the device in one host read, with the learning rates and the updates dropped so far."""
     logged = dict(zip(values, torch.stack([value.float() for value in values.values()]).tolist()))
     logged.update({"lr/d": d_optimizer.param_groups[0]["lr"], "lr/g": g_optimizer.param_groups[0]["lr"]})
-    if getattr(module.augment, "adapts", False):
-        logged["augment/p"] = module.augment.p
+    if module.losses.adaptive is not None:
+        logged["augment/p"] = module.losses.adaptive.p
     if module.on_nan == "skip":
         logged["train/skipped_updates"] = float(module.nonfinite.skipped)
     return logged

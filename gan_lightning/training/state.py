@@ -74,7 +74,7 @@ def save_training_state(module, checkpoint: Dict[str, Any]) -> None:
         skipped_updates=module.nonfinite.skipped,
         cpu_rng_state=torch.get_rng_state(),
         cuda_rng_states=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        augment=module.augment.state_dict() if getattr(module.augment, "adapts", False) else None,
+        augment=module.losses.adaptive.state_dict() if module.losses.adaptive is not None else None,
     )
     if module.processes > 1:
         state.rank_cpu_rng_states = gather(torch.get_rng_state(), module.device)
@@ -89,8 +89,8 @@ def load_training_state(module, checkpoint: Dict[str, Any]) -> None:
     own, when the checkpoint has as many as there are processes now)."""
     state = read_training_state(checkpoint)
     module.steps_done, module.nonfinite.skipped = state.steps_done, state.skipped_updates
-    if state.augment is not None and getattr(module.augment, "adapts", False):
-        module.augment.load_state_dict(state.augment)
+    if state.augment is not None and module.losses.adaptive is not None:
+        module.losses.adaptive.load_state_dict(state.augment)
     torch.set_rng_state(state.cpu_rng_state)
     if state.cuda_rng_states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state.cuda_rng_states)
