@@ -164,39 +164,40 @@ class Group:
 
 def check_vectorizable(cfg: Config) -> None:
     """Refuse, naming the setting, what members cannot reproduce of separate runs."""
-    refusals = {
-        "model.conditional": (cfg.model.conditional, "false: conditional networks draw class labels"),
+    model, trainer = cfg.model, cfg.trainer
+    d_dropout, d_dropout_input = getattr(model, "d_dropout", None), getattr(model, "d_dropout_input", None)
+    refusals = {  # setting: (refused, its value, what is allowed)
+        "augment": (
+            cfg.augment.option != "none",
+            cfg.augment.option,
+            "none (an augmentation draws per image of one run); train the seeds with hydra/launcher=basic or parallel",
+        ),
+        "model.conditional": (model.conditional, model.conditional, "false: conditional networks draw class labels"),
         "model.d_dropout": (
-            getattr(cfg.model, "d_dropout", 0.0) > 0,
+            (d_dropout or 0.0) > 0,
+            d_dropout,
             "0: dropout draws random numbers inside D's forward pass",
         ),
         "model.d_dropout_input": (
-            getattr(cfg.model, "d_dropout_input", 0.0) > 0,
+            (d_dropout_input or 0.0) > 0,
+            d_dropout_input,
             "0: dropout draws random numbers inside D's forward pass",
         ),
         "model.d_spectral_norm": (
-            cfg.model.d_spectral_norm,
+            model.d_spectral_norm,
+            model.d_spectral_norm,
             "false: its power iteration writes into its vectors in place (out=), which vmap cannot batch",
         ),
-        "trainer.on_nan": (cfg.trainer.on_nan == "skip", "stop: a skipped update would be every member's"),
-        "trainer.compile": (cfg.trainer.compile, "false"),
+        "trainer.on_nan": (trainer.on_nan == "skip", trainer.on_nan, "stop: a skipped update would be every member's"),
+        "trainer.compile": (trainer.compile, trainer.compile, "false"),
         "trainer.devices": (
-            str(cfg.trainer.devices) not in ("1", "auto") or cfg.trainer.num_nodes != 1,
+            str(trainer.devices) not in ("1", "auto") or trainer.num_nodes != 1,
+            trainer.devices,
             "1 (one process trains the members)",
         ),
     }
-    if cfg.augment.option != "none":
-        raise UserError(
-            f"augment={cfg.augment.option} cannot be trained with vectorized seeds; allowed: none (an augmentation "
-            "draws per image of one run); train the seeds with hydra/launcher=basic or parallel"
-        )
-    for setting, (refused, allowed) in refusals.items():
+    for setting, (refused, value, allowed) in refusals.items():
         if refused:
-            value = (
-                getattr(cfg.model, setting.split(".")[1], None)
-                if setting.startswith("model.")
-                else getattr(cfg.trainer, setting.split(".")[1])
-            )
             raise UserError(f"{setting}={value} cannot be trained with vectorized seeds; allowed: {allowed}")
 
 
