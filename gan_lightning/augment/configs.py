@@ -7,12 +7,12 @@ from typing import Any, List, Optional
 
 from omegaconf import MISSING
 
+from gan_lightning.augment.ada import TRANSFORMS as ADA_TRANSFORMS
+from gan_lightning.augment.ada import AdaptiveAugment
+from gan_lightning.augment.diffaug import POLICIES as DIFFAUG_POLICIES
+from gan_lightning.augment.diffaug import DiffAugment
 from gan_lightning.errors import invalid, require_positive
 from gan_lightning.registry import Registered
-
-DIFFAUG_POLICIES = ("color", "translation", "cutout")
-ADA_TRANSFORMS = ("xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac", "brightness", "contrast",
-                  "lumaflip", "hue", "saturation")  # fmt: skip
 
 
 @dataclass
@@ -59,8 +59,6 @@ class DiffAugmentConfig(AugmentConfig, name="diffaug"):
             raise invalid("augment.policy", list(self.policy), f"a list of {', '.join(DIFFAUG_POLICIES)}")
 
     def build(self):
-        from gan_lightning.augment.diffaug import DiffAugment
-
         return DiffAugment(self.policy)
 
 
@@ -87,11 +85,9 @@ class AdaConfig(AugmentConfig, name="ada"):
         require_positive("augment.speed_images", self.speed_images, "a positive number of images, such as 500000")
 
     def build(self):
-        from gan_lightning.augment.ada import AdaptiveAugment
-
         return AdaptiveAugment(self.transforms, self.p, self.target, self.interval, self.speed_images)
 
     def callbacks(self) -> List[Any]:
-        from gan_lightning.augment.ada import AdaptiveAugmentControl
+        from gan_lightning.augment.control import AdaptiveAugmentControl
 
         return [AdaptiveAugmentControl()]
