@@ -8,8 +8,7 @@ Runs (run or sweep directories) are grouped into arms by the overrides that diff
 ``seed`` (``arms=KEY,KEY`` names them instead). For each sample-quality metric the runs measured, under one
 protocol: per arm n, mean, standard deviation, standard error and a bootstrap 95 % interval of the mean; between
 every two arms the difference of means with its bootstrap interval and a two-sided permutation test (or Welch's
-t-test, ``test=welch``), the p-values
-corrected for the number of pairs (Holm), and a sentence saying what was found. The final values (the run's final
+t-test, ``test=welch``), the p-values corrected for the number of pairs (Holm), and a sentence saying what was found. The final values (the run's final
 protocol) and the best periodic values are compared apart. Diverged, failed and interrupted runs are counted per
 arm and left out of the statistics. Each arm's metric against the step and wall time, a band over its seeds, where
 the runs evaluated it during training. Writes ``compare.md``, ``compare.csv`` and the plots (``compare_<metric>_*.png``)
@@ -87,7 +86,7 @@ def main(argv=None) -> int:
     comparison = compare(arms, metrics, own["alpha"], own["resamples"], own["seed"], own["test"])
     from gan_lightning.compare.curves import curves
 
-    comparison["curves"] = {metric: curves(arms, metric, own["seed"], own["resamples"]) for metric in metrics}
+    comparison["curves"] = curves(arms, metrics, own["seed"], own["resamples"])
     if own["budget"]:
         comparison["budget"] = budget([run for arm in arms for run in arm.completed], metrics)
     rows = write(out, arms, comparison, own)
@@ -191,6 +190,13 @@ CSV_COLUMNS = ["metric", "kind", "arm", "against", "n", "mean", "sd", "se", "dif
                "p_holm", "step", "wall_s"]  # fmt: skip
 
 
+def csv_row(**cells: Any) -> List[Any]:
+    """One row of compare.csv from the cells it has, by column name; the others blank."""
+    unknown = set(cells) - set(CSV_COLUMNS)
+    assert not unknown, unknown
+    return [cells.get(column, "") for column in CSV_COLUMNS]
+
+
 def write(out: Path, arms, comparison: Dict[str, Any], own: Dict[str, Any]) -> List[List[Any]]:
     """compare.md, compare.csv and the plots; returns the CSV's rows."""
     lines = ["# Comparison", ""]
@@ -231,8 +237,9 @@ def write(out: Path, arms, comparison: Dict[str, Any], own: Dict[str, Any]) -> L
             lines.append(
                 f"| {label} | {stats.n} | {number(stats.mean)} | {sd} | {se} | {interval_text(stats.interval)} |"
             )
-            rows.append([section["metric"], section["kind"], label, "", stats.n, stats.mean, stats.std, stats.sem,
-                         "", *(stats.interval or ("", "")), "", "", "", ""])  # fmt: skip
+            low, high = stats.interval or ("", "")
+            rows.append(csv_row(metric=section["metric"], kind=section["kind"], arm=label, n=stats.n, mean=stats.mean,
+                                sd=stats.std, se=stats.sem, ci_low=low, ci_high=high))  # fmt: skip
         for label, count in section["nonfinite"].items():
             lines.append(f"\n{label}: {count} completed run(s) with a non-finite {section['metric']} left out.")
         if section["pairs"]:
@@ -244,8 +251,10 @@ def write(out: Path, arms, comparison: Dict[str, Any], own: Dict[str, Any]) -> L
             for first, second, difference, _ in section["pairs"]:
                 lines.append(f"| {first} | {second} | {number(difference.difference)} | {interval_text(difference.interval)} | "
                              f"{number(difference.p_value)} | {number(difference.p_holm)} |")  # fmt: skip
-                rows.append([section["metric"], section["kind"], first, second, "", "", "", "", difference.difference,
-                             *(difference.interval or ("", "")), difference.p_value, difference.p_holm, "", ""])  # fmt: skip
+                low, high = difference.interval or ("", "")
+                rows.append(csv_row(metric=section["metric"], kind=section["kind"], arm=first, against=second,
+                                    difference=difference.difference, ci_low=low, ci_high=high, p=difference.p_value,
+                                    p_holm=difference.p_holm))  # fmt: skip
         plot(out, section)
     if "budget" in comparison:
         lines += ["", "## Budget", "", "The completed runs as the trials of one search: the expected best final value "
@@ -254,10 +263,7 @@ def write(out: Path, arms, comparison: Dict[str, Any], own: Dict[str, Any]) -> L
             lines += [f"| {metric}: trials | " + " | ".join(str(k) for k in range(1, len(curve) + 1)) + " |",
                       "| --- | " + " | ".join("---:" for _ in curve) + " |",
                       "| expected best | " + " | ".join(number(v) for v in curve) + " |", ""]  # fmt: skip
-            rows += [
-                [metric, "budget", "", "", k, value, "", "", "", "", "", "", "", "", ""]
-                for k, value in enumerate(curve, 1)
-            ]
+            rows += [csv_row(metric=metric, kind="budget", n=k, mean=value) for k, value in enumerate(curve, 1)]
             plot_budget(out, metric, curve)
     lines += curve_lines(out, comparison["curves"], rows)
     lines += ["", "## Findings", ""] + [f"- {text}" for text in comparison["sentences"]]
@@ -288,8 +294,8 @@ def curve_lines(out: Path, metric_curves: Dict[str, Dict[str, list]], rows: List
             for p in points:
                 low, high = p.interval or ("", "")
                 kind = "curve_final" if p.final else "curve"  # the final protocol's point, or a periodic one
-                rows.append([metric, kind, label, "", p.n, p.mean, "", "", "", low,
-                             high, "", "", p.step, "" if p.wall_s is None else p.wall_s])  # fmt: skip
+                rows.append(csv_row(metric=metric, kind=kind, arm=label, n=p.n, mean=p.mean, ci_low=low, ci_high=high,
+                                    step=p.step, wall_s="" if p.wall_s is None else p.wall_s))  # fmt: skip
     return lines
 
 

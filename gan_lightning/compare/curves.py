@@ -17,6 +17,8 @@ from typing import Dict, List, Optional, Tuple
 from gan_lightning.compare.statistics import describe
 from gan_lightning.runs.summary import read_series
 
+Series = Dict[str, List[Tuple[int, float]]]  # a run's CSV log: each logged name's (step, value) pairs
+
 
 @dataclass
 class CurvePoint:
@@ -28,16 +30,15 @@ class CurvePoint:
     final: bool  # the last step, under the final protocol where that differs from the periodic one
 
 
-def arm_curve(runs, metric: str, seed: int, resamples: int) -> List[CurvePoint]:
-    """The mean curve of ``metric`` over ``runs`` (completed runs of one arm), at the steps every one of them
-    evaluated with a finite value."""
+def arm_curve(runs, logs: List[Series], metric: str, seed: int, resamples: int) -> List[CurvePoint]:
+    """The mean curve of ``metric`` over ``runs`` (completed runs of one arm, ``logs`` their CSV logs' series), at the
+    steps every one of them evaluated with a finite value."""
     per_run = []
-    for run in runs:
-        series = read_series(Path(run.path) / "csv" / "metrics.csv")
+    for series in logs:
         values = {step: value for step, value in series.get(f"metrics/{metric}", []) if math.isfinite(value)}
         per_run.append((values, dict(series.get("time/wall_s", []))))
     if not per_run:
-        return []
+        return []  # an arm without a completed run
     common = sorted(set.intersection(*(set(values) for values, _ in per_run)))
     last_step = max(common, default=None)
     final_differs = any(r.summary.get("metrics_protocol") != (r.summary.get("metrics_best") or {}).get("protocol")
@@ -54,10 +55,15 @@ def arm_curve(runs, metric: str, seed: int, resamples: int) -> List[CurvePoint]:
     return points
 
 
-def curves(arms, metric: str, seed: int, resamples: int) -> Dict[str, List[CurvePoint]]:
-    """Every arm's curve of ``metric``; arms whose runs logged no evaluation of it are left out."""
-    found = {arm.label: arm_curve(arm.completed, metric, seed, resamples) for arm in arms if arm.completed}
-    return {label: points for label, points in found.items() if points}
+def curves(arms, metrics: List[str], seed: int, resamples: int) -> Dict[str, Dict[str, List[CurvePoint]]]:
+    """Per metric, every arm's curve; arms whose runs logged no evaluation of it are left out. Each run's CSV log is
+    read once, for every metric."""
+    logs = {arm.label: [read_series(Path(run.path) / "csv" / "metrics.csv") for run in arm.completed] for arm in arms}
+    by_metric = {}
+    for metric in metrics:
+        found = {arm.label: arm_curve(arm.completed, logs[arm.label], metric, seed, resamples) for arm in arms}
+        by_metric[metric] = {label: points for label, points in found.items() if points}
+    return by_metric
 
 
 def plot_curves(out: Path, metric: str, arm_curves: Dict[str, List[CurvePoint]]) -> Path:
