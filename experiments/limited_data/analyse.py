@@ -3,10 +3,11 @@
     python experiments/limited_data/analyse.py SWEEP_DIR [OUT_DIR]
 
 For each training-set size, compares the augmentations (``compare runs=<that size's jobs> arms=augment
-metrics=fid test=welch``: with three seeds per cell no exact permutation test can give p below 0.1) into OUT_DIR/compare_<size>/ (compare.md with every pair's test, compare.csv, the plots), then
-writes into OUT_DIR (default: this folder) results.csv (one row per run), table.md (per size and augmentation:
-FID with its interval, D's final held-out gap, r_t and ADA's p; then the pairs and whether they differ) and
-health.png (d/r_t and the held-out gap against the step on 1 000 images, each augmentation's mean over its seeds).
+metrics=fid test=welch``: with three seeds per cell no exact permutation test can give p below 0.1) into
+OUT_DIR/compare_<size>/ (compare.md with every pair's test, compare.csv, the plots), then writes into OUT_DIR
+(default: this folder) results.csv (one row per run), table.md (per size and augmentation: FID with its interval,
+D's final held-out gap, r_t and ADA's p; then the pairs and whether they differ) and health.png (d/r_t and the
+held-out gap against the step on 1 000 images, each augmentation's mean over its seeds).
 ``python analyse.py --tables OUT_DIR`` prints table.md again from the committed compare.csv files and results.csv.
 """
 
@@ -90,8 +91,9 @@ def health_figure(sweep: Path, runs: List[Dict], out: Path) -> None:
         jobs = [
             r["job"] for r in runs if r["subset"] == "1000" and r["augment"] == augment and r["status"] == "completed"
         ]
+        logs = [read_series(sweep / job / "csv" / "metrics.csv") for job in jobs]  # each run's log read once
         for ax, key in zip(axes, ("d/r_t", "d/heldout_gap", "metrics/fid")):
-            per_run = [dict(read_series(sweep / job / "csv" / "metrics.csv").get(key, [])) for job in jobs]
+            per_run = [dict(log.get(key, [])) for log in logs]
             steps = sorted(set.intersection(*(set(s) for s in per_run))) if per_run else []
             if steps:
                 ax.plot(steps, [statistics.fmean(s[step] for s in per_run) for step in steps], color=f"C{index}",
