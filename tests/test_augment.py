@@ -4,10 +4,9 @@ refusals, and what real runs log."""
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
-from typing import Dict, List
+from typing import List, Tuple
 
 import pytest
 import torch
@@ -15,6 +14,7 @@ import torch
 from gan_lightning.augment.ada import TRANSFORMS, AdaptiveAugment
 from gan_lightning.augment.diffaug import POLICIES, DiffAugment
 from gan_lightning.config import compose, to_config
+from gan_lightning.runs.summary import read_series
 from gan_lightning.training.losses import Losses
 from gan_lightning.training.objectives import LeastSquares, NonSaturating
 from gan_lightning.training.scalars import measured
@@ -167,9 +167,9 @@ def test_ada_raises_p_where_d_memorises_64_images_and_not_where_it_cannot():
 RUN = ["model=dcgan", "data=fashion_mnist", "callbacks.samples_every_n_steps=0", "callbacks.progress_every_n_steps=0"]
 
 
-def log_rows(run_dir: Path) -> List[Dict[str, str]]:
-    with open(run_dir / "csv" / "metrics.csv", newline="") as f:
-        return list(csv.DictReader(f))
+def logged(run_dir: Path, key: str) -> List[Tuple[int, float]]:
+    """``key``'s (step, value) pairs in the run's CSV log."""
+    return read_series(run_dir / "csv" / "metrics.csv").get(key, [])
 
 
 def test_a_resumed_ada_run_continues_with_the_p_it_had(tmp_path):
@@ -185,13 +185,13 @@ def test_a_resumed_ada_run_continues_with_the_p_it_had(tmp_path):
     run_in_process([*args, "trainer.max_steps=8"], tmp_path)
     path = tmp_path / "checkpoints" / "last.ckpt"
     checkpoint = load_safely(path)
-    logged_p = [float(row["augment/p"]) for row in log_rows(tmp_path) if row.get("augment/p")]
+    logged_p = [value for _, value in logged(tmp_path, "augment/p")]
     assert checkpoint["gan_lightning"]["augment"]["p"] == pytest.approx(logged_p[-1])
     checkpoint["gan_lightning"]["augment"]["p"] = 0.77  # as if it had trained long enough to reach it
     torch.save(checkpoint, tmp_path / "edited.ckpt")  # beside it, then in its place: the loaded one maps the file
     (tmp_path / "edited.ckpt").replace(path)
     run_in_process([*args, "trainer.max_steps=16"], tmp_path)
-    p = {int(row["step"]): float(row["augment/p"]) for row in log_rows(tmp_path) if row.get("augment/p")}
+    p = dict(logged(tmp_path, "augment/p"))
     step_size = 64 * 4 / 500_000
     assert sorted(p) == [4, 8, 12, 16]
     assert abs(p[12] - 0.77) == pytest.approx(step_size) and abs(p[16] - p[12]) == pytest.approx(step_size)
@@ -205,15 +205,14 @@ def test_every_image_run_logs_r_t_and_the_held_out_gap_which_grows_when_d_memori
         args = [*RUN, f"data.subset={subset}", "trainer.max_steps=300", "trainer.log_every_n_steps=50",
                 "callbacks.d_health_every_n_steps=100", "callbacks.checkpoint_every_n_steps=0"]  # fmt: skip
         summary = run_in_process(args, run_dir)
-        rows = log_rows(run_dir)
-        r_t = [float(row["d/r_t"]) for row in rows if row.get("d/r_t")]
+        r_t = [value for _, value in logged(run_dir, "d/r_t")]
         assert len(r_t) == 6 and all(-1 <= value <= 1 for value in r_t)
-        health = [row for row in rows if row.get("d/heldout_gap")]
-        assert [int(row["step"]) for row in health] == [100, 200, 300]
-        for row in health:
-            gap = float(row["d/real_train"]) - float(row["d/real_heldout"])
-            assert float(row["d/heldout_gap"]) == pytest.approx(gap) and 0 <= float(row["d/real_train"]) <= 1
-        gaps[subset] = sum(float(row["d/heldout_gap"]) for row in health) / 3
+        gap = logged(run_dir, "d/heldout_gap")
+        assert [step for step, _ in gap] == [100, 200, 300]
+        train, heldout = dict(logged(run_dir, "d/real_train")), dict(logged(run_dir, "d/real_heldout"))
+        for step, value in gap:
+            assert value == pytest.approx(train[step] - heldout[step]) and 0 <= train[step] <= 1
+        gaps[subset] = sum(value for _, value in gap) / 3
         assert summary.get("training_subset") == (
             {"images": 64, "split": "train", "seed": 0} if subset == "64" else None
         )
@@ -263,11 +262,9 @@ def test_settings_that_cannot_combine_are_refused_with_one_message_and_exit_code
                                        "relativistic"])  # fmt: skip
 def test_both_augmentations_train_with_every_objective(tmp_path, objective):
     extra = ["model.d_norm=layer"] if objective == "wgan_gp" else []
-    for augment in ("diffaug", "ada"):
-        summary = run_in_process([*RUN, f"objective={objective}", f"augment={augment}", "augment.p=0.5", *extra,
-                                  "data.subset=256", "trainer.max_steps=3"] if augment == "ada" else
-                                 [*RUN, f"objective={objective}", f"augment={augment}", *extra, "data.subset=256",
-                                  "trainer.max_steps=3"], tmp_path / augment)  # fmt: skip
+    for augment in (["augment=diffaug"], ["augment=ada", "augment.p=0.5"]):
+        summary = run_in_process([*RUN, f"objective={objective}", *augment, *extra, "data.subset=256",
+                                  "trainer.max_steps=3"], tmp_path / augment[0])  # fmt: skip
         assert summary["status"] == "completed", summary.get("error")
         assert math.isfinite(summary["metrics"]["loss/d"]) and math.isfinite(summary["metrics"]["loss/g"])
 
