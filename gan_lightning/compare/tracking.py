@@ -12,6 +12,7 @@ from typing import Any, List
 from omegaconf import OmegaConf
 
 from gan_lightning.tracking.credentials import logs_offline
+from gan_lightning.tracking.service import stop_wandb_service
 
 log = logging.getLogger("gan_lightning")
 
@@ -45,6 +46,6 @@ def log_comparison(out: Path, sweep: Path, columns: List[str], rows: List[List[A
     finally:
         run.finish()
         # The command's last W&B work: its service is shut down before the command returns, so that the run's
-        # files are complete when the command has ended.
-        wandb.teardown()
+        # files are complete when the command has ended (a service that does not answer is stopped).
+        stop_wandb_service()
     log.info(f"W&B: the comparison is run {run.id} ({mode}) in group {group}, in {out / 'wandb'}")

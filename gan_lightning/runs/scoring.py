@@ -36,7 +36,7 @@ from gan_lightning.runs.summary import (
     write_summary,
 )
 from gan_lightning.tracking.credentials import logs_offline
-from gan_lightning.tracking.loggers import stop_wandb_service, within
+from gan_lightning.tracking.service import stop_wandb_service, within
 from gan_lightning.training.distributed import Shares
 from gan_lightning.training.state import steps_done, stored_config, stored_run_id
 

@@ -11,12 +11,10 @@ import csv
 import io
 import logging
 import os
-import signal
-import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Set
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Set
 
 from omegaconf import OmegaConf
 from pytorch_lightning.loggers import Logger, WandbLogger
@@ -27,6 +25,7 @@ from gan_lightning.adapter.access import drop_wandb_init_setting, wandb_run_star
 from gan_lightning.files import atomic_write
 from gan_lightning.metrics.goals import SUMMARY_GOALS
 from gan_lightning.tracking.credentials import logs_offline, where_wandb_logs
+from gan_lightning.tracking.service import WANDB_SERVER_TIMEOUT_S, stop_wandb_service, within
 from gan_lightning.tracking.wandb_records import logged_keys
 
 if TYPE_CHECKING:
@@ -36,9 +35,6 @@ log = logging.getLogger("gan_lightning")
 
 # How long W&B may take to start (its own default is 90 s) before the run goes on without it.
 WANDB_INIT_TIMEOUT_S = 15
-# How long the W&B server may take to answer at all before the run logs offline. W&B's own start would also
-# begin usage reporting to that server, which then holds up the end of the process for a minute.
-WANDB_SERVER_TIMEOUT_S = 5
 
 
 class RunCSVLogger(Logger):
@@ -323,61 +319,6 @@ def wandb_server_unreachable() -> Optional[str]:
     except (OSError, ValueError) as error:
         return f"{url}: {getattr(error, 'reason', error)}"
     return None
-
-
-def within(seconds: float, call: Callable[[], Any]) -> bool:
-    """Run ``call`` in a thread of its own and wait for it at most ``seconds``: True when it returned (its error, if
-    any, raised here), False when it is still running. Signals reach this thread's handlers meanwhile."""
-    done = threading.Event()
-    errors: List[BaseException] = []
-
-    def target() -> None:
-        try:
-            call()
-        except BaseException as error:  # handed to the waiting thread
-            errors.append(error)
-        finally:
-            done.set()
-
-    threading.Thread(target=target, name="gan_lightning W&B", daemon=True).start()
-    if not done.wait(seconds):
-        return False
-    if errors:
-        raise errors[0]
-    return True
-
-
-def wandb_service_processes() -> List[int]:
-    """The W&B service processes this process started (``wandb-core``), by their process ids (Linux's /proc)."""
-    found = []
-    for task in Path(f"/proc/{os.getpid()}/task").glob("*"):
-        try:
-            children = (task / "children").read_text().split()
-        except OSError:
-            continue
-        for pid in children:
-            try:
-                if Path(f"/proc/{pid}/comm").read_text().strip().startswith("wandb-core"):
-                    found.append(int(pid))
-            except OSError:
-                continue
-    return found
-
-
-def stop_wandb_service(timeout_s: float = WANDB_SERVER_TIMEOUT_S) -> None:
-    """End W&B's service process, waiting at most ``timeout_s`` for it to shut down; one that does not answer is
-    killed, so that neither this process nor its exit waits for it (W&B waits for it at exit, without limit)."""
-    import wandb
-
-    try:
-        if within(timeout_s, lambda: wandb.teardown(exit_code=1)):
-            return
-    except Exception as error:  # nothing of the service is needed any more
-        log.debug(f"W&B teardown: {error}")
-        return
-    for pid in wandb_service_processes():
-        os.kill(pid, signal.SIGKILL)
-    log.warning(f"W&B's service did not shut down within {timeout_s:.0f} s; it was stopped")
 
 
 def define_summaries(run) -> None:

@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import WandbLogger
 
-from gan_lightning.tracking.loggers import wandb_service_processes
+from gan_lightning.tracking.service import wandb_service_processes
 
 
 class EndTrackerRun(pl.Callback):
