@@ -20,11 +20,12 @@ too sure of the reals, the sign of overfitting), down when below, by as much as 
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Sequence
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
+from gan_lightning.lazy import torch  # the config group reads this module's names without torch
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 GEOMETRIC = ("xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac")
 COLOUR = ("brightness", "contrast", "lumaflip", "hue", "saturation")
@@ -109,8 +110,8 @@ class AdaptiveAugment:
         to_unit = scale(torch.full((n,), 2 / width, device=device), torch.full((n,), 2 / height, device=device))
         to_pixels = scale(torch.full((n,), width / 2, device=device), torch.full((n,), height / 2, device=device))
         theta = (to_unit @ m @ to_pixels)[:, :2, :].to(x.dtype)
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+        grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+        return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
     def colour(self, x: Tensor) -> Tensor:
         n, channels = x.shape[:2]

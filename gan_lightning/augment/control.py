@@ -1,5 +1,6 @@
-"""The Lightning side of adaptive augmentation: when ADA's p moves (gan_lightning/augment/ada.py holds the pipeline
-and the controller's arithmetic, without Lightning, so that the config group can name its transforms cheaply)."""
+"""The Lightning side of adaptive augmentation: when ADA's p moves. gan_lightning/augment/ada.py holds the pipeline
+and the controller's arithmetic without Lightning (and imports torch lazily), so that the config group's checks
+read its transform names without the seconds either takes to import."""
 
 from __future__ import annotations
 

@@ -11,11 +11,12 @@ The three policies of the paper, on images in [−1, 1] (N, C, H, W), each drawn
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Sequence
+from typing import TYPE_CHECKING, Callable, Dict, Sequence
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
+from gan_lightning.lazy import torch  # the config group reads this module's names without torch
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 def uniform(x: Tensor, low: float, high: float) -> Tensor:
@@ -40,7 +41,7 @@ def translation(x: Tensor, ratio: float = 0.125) -> Tensor:
     rows = torch.arange(height, device=x.device).view(1, height, 1) + shift_y + 1  # +1: into the padded image
     cols = torch.arange(width, device=x.device).view(1, 1, width) + shift_x + 1
     rows, cols = rows.clamp(0, height + 1), cols.clamp(0, width + 1)
-    padded = F.pad(x, (1, 1, 1, 1))  # a ring of zeros: every index outside the image reads one
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1))  # a ring of zeros: every index outside the image reads one
     batch = torch.arange(n, device=x.device).view(n, 1, 1)
     return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
 
