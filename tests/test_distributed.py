@@ -130,6 +130,7 @@ def test_each_process_generates_its_share_of_an_evaluation_and_the_scores_equal_
     }
 
 
+@pytest.mark.slow
 def test_resume_restores_each_ranks_random_stream(toy_run, tmp_path):
     _, uninterrupted, _ = toy_run
     run_dir = tmp_path / "run"
@@ -168,6 +169,7 @@ def test_a_loss_that_diverges_on_one_process_stops_every_process(tmp_path):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stats", ["separate", "joint"])
 def test_dcgan_with_batch_norm_in_both_networks(tmp_path, stats):
     # separate: two forward passes through D's DDP wrapper before its backward pass; joint: one over both
