@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import importlib.metadata
 import time
+from pathlib import Path
 
 import wandb
 
-from gan_lightning.tracking.wandb_records import WandbRun, logged_keys, segments
+from gan_lightning.tracking.wandb_records import WandbRun, logged_keys, segments, wait_until_written
 from tests.helpers.commands import environment
 
 
@@ -25,6 +26,8 @@ def write_segment(folder, run_id, steps, config=None, summary=None):
         for key, value in (summary or {}).items():
             run.summary[key] = value
         run.finish()
+    # W&B's service may close the log after finish() returns; the project's runs wait for it the same way.
+    assert wait_until_written(Path(run.dir).parent, timeout_s=60)
 
 
 def test_the_pinned_wandb_minor_version_is_installed():
@@ -54,3 +57,15 @@ def test_an_offline_run_and_its_resumed_segment_read_back_as_written(tmp_path):
     # What a resumed project run reads to log no step twice: every key each step logged, over both segments.
     logged = logged_keys(tmp_path / "wandb", run_id)
     assert sorted(logged) == list(range(8)) and logged[7] == {"loss/d", "nested"}
+
+
+def test_waiting_for_a_runs_log_ends_when_its_exit_record_is_on_disk_and_not_before(tmp_path):
+    write_segment(tmp_path, "closed01", range(3))
+    (log,) = segments(tmp_path / "wandb", "closed01")
+    whole = log.read_bytes()
+    log.write_bytes(whole[:7])  # what a reader finds while W&B's service still holds the tail: the header alone
+    started = time.monotonic()
+    assert not wait_until_written(log.parent, timeout_s=0.3)
+    assert 0.3 <= time.monotonic() - started < 5
+    log.write_bytes(whole)
+    assert wait_until_written(log.parent, timeout_s=0) and WandbRun(log).exit_code == 0

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 import zlib
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Set, Tuple, Union
@@ -46,6 +47,7 @@ __all__ = [
     "payloads",
     "records",
     "segments",
+    "wait_until_written",
 ]
 
 FILE_IDENT = b":W&B"
@@ -388,6 +390,31 @@ class WandbRun:
 
     def __repr__(self) -> str:
         return f"WandbRun({str(self.path)!r}, {len(self.history)} history rows)"
+
+
+def _has_exit_record(path: Path) -> bool:
+    try:
+        return any(_parsed(payload).WhichOneof("record_type") == "exit" for payload in payloads(path))
+    except (OSError, WandbRecordError):
+        return False
+
+
+def wait_until_written(path: PathLike, timeout_s: float) -> bool:
+    """Wait at most ``timeout_s`` until the finished run at ``path`` has its exit record on disk; True when it has.
+
+    ``run.finish()`` may return before W&B's service closes the transaction log, and the service holds the log's
+    last, partial 32 KiB block in memory until then: a reader straight after ``finish`` may find only the header.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if _has_exit_record(find_wandb_file(path)):
+                return True
+        except (FileNotFoundError, ValueError):
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
 
 
 # Keys W&B adds to every history row itself, and the step axis every row of this project carries.
