@@ -304,9 +304,7 @@ def test_a_tracker_that_stops_answering_delays_the_end_of_a_run_by_its_limit_onl
     result = cli(args, cwd=tmp_path, env={"PYTHONPATH": str(REPO)}, timeout=120)
     elapsed = time.time() - started
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (
-        "W&B did not close its run within 3 s (logger.finish_timeout_s); the run ends without waiting" in result.stderr
-    )
+    assert "within 3 s (logger.finish_timeout_s); it ends without waiting: what W&B wrote is in" in result.stderr
     assert "W&B's service did not shut down within 5 s; it was stopped" in result.stderr
     summary = read_summary(run_dir)
     assert summary["status"] == "completed" and summary["global_step"] == 60

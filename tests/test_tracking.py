@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
+import time
 
 import pytest
 from PIL import Image
@@ -247,3 +249,49 @@ def test_a_run_prints_its_own_lines_and_what_dependencies_print_only_when_verbos
         and "GPU available" in output
         and "Total params" in output
     )
+
+
+FROZEN_SERVICE = """
+import logging, os, signal, sys, time
+import wandb
+from gan_lightning.tracking.service import finish_run, wandb_service_processes
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+run = wandb.init(mode="offline", dir=sys.argv[1], project="frozen", settings=wandb.Settings(silent=True))
+run.log({"value": 1.0})
+for pid in wandb_service_processes():
+    os.kill(pid, signal.SIGSTOP)
+started = time.monotonic()
+closed = finish_run(run, timeout_s=2)
+print(f"closed={closed} waited={time.monotonic() - started:.1f}", flush=True)
+"""
+
+
+def test_a_run_whose_wandb_service_stops_answering_ends_after_its_limit_with_its_folder_named(tmp_path):
+    # What every W&B run of the project closes with (training, evaluate, compare): W&B's own finish waits for a
+    # frozen service without limit, and so does the process's exit.
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", FROZEN_SERVICE, str(tmp_path)], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "WANDB_SILENT": "true"})  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr[-3000:]
+    closed, waited = (part.split("=")[1] for part in result.stdout.split())
+    assert closed == "False" and 2 <= float(waited) < 2 + 5 + 3  # its limit, then the service's 5 s to shut down
+    (folder,) = (tmp_path / "wandb").glob("offline-run-*")
+    assert (
+        f"within 2 s (logger.finish_timeout_s); it ends without waiting: what W&B wrote is in {folder}" in result.stderr
+    )
+    assert "W&B's service did not shut down within 5 s; it was stopped" in result.stderr
+    assert elapsed < 60, elapsed  # the exit did not wait for the stopped service either
+
+
+def test_a_finished_run_is_on_disk_when_finishing_returns(tmp_path):
+    import wandb
+
+    from gan_lightning.tracking.service import finish_run
+
+    run = wandb.init(mode="offline", dir=str(tmp_path), project="closed", settings=wandb.Settings(silent=True),
+                     reinit="create_new")  # fmt: skip
+    run.log({"value": 3.0})
+    assert finish_run(run, timeout_s=60)
+    written = WandbRun(tmp_path)  # read at once: the exit record and everything before it are there
+    assert written.exit_code == 0 and written.metric("value") == [(0, 3.0)]

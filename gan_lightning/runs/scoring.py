@@ -36,7 +36,7 @@ from gan_lightning.runs.summary import (
     write_summary,
 )
 from gan_lightning.tracking.credentials import logs_offline
-from gan_lightning.tracking.service import stop_wandb_service, within
+from gan_lightning.tracking.service import FINISH_TIMEOUT_S, finish_run
 from gan_lightning.training.distributed import Shares
 from gan_lightning.training.state import steps_done, stored_config, stored_run_id
 
@@ -244,12 +244,7 @@ def record_in_wandb(run_dir: Path, new: List[Dict[str, Any]], records: List[Dict
         for name, values in best_and_last(records).items():
             run.summary[f"evaluation/{name}"] = values
     finally:
-        timeout_s = float(logger.get("finish_timeout_s", 60.0))
-        if not within(timeout_s, run.finish):
-            log.warning(
-                f"W&B did not close run {run_id} within {timeout_s:g} s; what it wrote is in {run_dir / 'wandb'} (upload it with wandb sync)"
-            )
-            stop_wandb_service()
+        finish_run(run, float(logger.get("finish_timeout_s", FINISH_TIMEOUT_S)))
 
 
 def comparable(protocol: Dict[str, Any]) -> Dict[str, Any]:

@@ -11,7 +11,6 @@ import csv
 import io
 import logging
 import os
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -26,8 +25,8 @@ from gan_lightning.adapter.access import drop_wandb_init_setting, wandb_run_star
 from gan_lightning.files import atomic_write
 from gan_lightning.metrics.goals import SUMMARY_GOALS
 from gan_lightning.tracking.credentials import logs_offline, where_wandb_logs
-from gan_lightning.tracking.service import WANDB_SERVER_TIMEOUT_S, stop_wandb_service, within
-from gan_lightning.tracking.wandb_records import logged_keys, wait_until_written
+from gan_lightning.tracking.service import WANDB_SERVER_TIMEOUT_S, finish_run, stop_wandb_service
+from gan_lightning.tracking.wandb_records import logged_keys
 
 if TYPE_CHECKING:
     from gan_lightning.config import LoggerConfig
@@ -347,13 +346,6 @@ def finish_wandb(
                 logger.guarded(logger.experiment.summary.update, {"metrics_protocol": metrics_protocol})
             if metrics_best and isinstance(logger, GuardedWandbLogger):
                 logger.guarded(logger.experiment.summary.update, {"metrics_best": metrics_best})
-            started = time.monotonic()
-            # Closed means on disk: W&B's service may still hold the log's tail when finish() returns.
-            if not within(timeout_s, logger.experiment.finish) or not wait_until_written(
-                folder, max(0.0, timeout_s - (time.monotonic() - started))
-            ):
-                log.warning(f"W&B did not close its run within {timeout_s:g} s (logger.finish_timeout_s); the run ends without "
-                            f"waiting: what W&B wrote is in {folder} (upload it with wandb sync)")  # fmt: skip
-                stop_wandb_service()
+            finish_run(logger.experiment, timeout_s)
             return str(folder)
     return None

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, List
 
@@ -15,6 +16,9 @@ log = logging.getLogger("gan_lightning")
 # How long the W&B server may take to answer at all before the run logs offline. W&B's own start would also
 # begin usage reporting to that server, which then holds up the end of the process for a minute.
 WANDB_SERVER_TIMEOUT_S = 5
+
+# How long a run waits for W&B to close a run when its configuration does not say (logger.finish_timeout_s).
+FINISH_TIMEOUT_S = 60.0
 
 
 def within(seconds: float, call: Callable[[], Any]) -> bool:
@@ -70,3 +74,19 @@ def stop_wandb_service(timeout_s: float = WANDB_SERVER_TIMEOUT_S) -> None:
     for pid in wandb_service_processes():
         os.kill(pid, signal.SIGKILL)
     log.warning(f"W&B's service did not shut down within {timeout_s:.0f} s; it was stopped")
+
+
+def finish_run(run: Any, timeout_s: float = FINISH_TIMEOUT_S) -> bool:
+    """Finish W&B run ``run`` and wait until its transaction log is on disk, at most ``timeout_s`` in all: True when
+    it is. W&B's service may close the log after ``finish()`` returns, so closed means written. A run W&B does not
+    close in time is left as it is on disk (for ``wandb sync``) and W&B's service stopped: the caller ends anyway."""
+    from gan_lightning.tracking.wandb_records import wait_until_written
+
+    folder = Path(run.dir).parent
+    started = time.monotonic()
+    if within(timeout_s, run.finish) and wait_until_written(folder, max(0.0, timeout_s - (time.monotonic() - started))):
+        return True
+    log.warning(f"W&B did not close run {run.id} within {timeout_s:g} s (logger.finish_timeout_s); it ends without "
+                f"waiting: what W&B wrote is in {folder} (upload it with wandb sync)")  # fmt: skip
+    stop_wandb_service()
+    return False
