@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import time
-from pathlib import Path
 
 import wandb
 
+from gan_lightning.tracking.service import finish_run
 from gan_lightning.tracking.wandb_records import WandbRun, logged_keys, segments, wait_until_written
 from tests.helpers.commands import environment
 
@@ -25,9 +25,8 @@ def write_segment(folder, run_id, steps, config=None, summary=None):
             run.log({"trainer/global_step": step, "loss/d": 1.0 / (step + 1), "nested": {"value": step}})
         for key, value in (summary or {}).items():
             run.summary[key] = value
-        run.finish()
-    # W&B's service may close the log after finish() returns; the project's runs wait for it the same way.
-    assert wait_until_written(Path(run.dir).parent, timeout_s=60)
+        # As the project closes its runs: W&B's service may close the log after run.finish() returns.
+        assert finish_run(run, timeout_s=60)
 
 
 def test_the_pinned_wandb_minor_version_is_installed():

@@ -392,10 +392,10 @@ class WandbRun:
         return f"WandbRun({str(self.path)!r}, {len(self.history)} history rows)"
 
 
-def _has_exit_record(path: Path) -> bool:
+def _has_exit_record(path: PathLike) -> bool:
     try:
-        return any(_parsed(payload).WhichOneof("record_type") == "exit" for payload in payloads(path))
-    except (OSError, WandbRecordError):
+        return any(_parsed(payload).WhichOneof("record_type") == "exit" for payload in payloads(find_wandb_file(path)))
+    except (OSError, ValueError):  # no log yet, or not yet readable (WandbRecordError is a ValueError)
         return False
 
 
@@ -406,15 +406,11 @@ def wait_until_written(path: PathLike, timeout_s: float) -> bool:
     last, partial 32 KiB block in memory until then: a reader straight after ``finish`` may find only the header.
     """
     deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            if _has_exit_record(find_wandb_file(path)):
-                return True
-        except (FileNotFoundError, ValueError):
-            pass
+    while not _has_exit_record(path):
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)
+    return True
 
 
 # Keys W&B adds to every history row itself, and the step axis every row of this project carries.
