@@ -296,7 +296,9 @@ class Config:
     metrics: MetricsConfig = MISSING  # sample quality
     seed: int = MISSING
     resume: str = MISSING  # auto: continue from checkpoints/last.ckpt when present; never; or a checkpoint path
-    optimized_metric: Optional[str] = MISSING  # a key of summary.json's metrics, returned to sweepers
+    # A key of summary.json's metrics (or of the summary: wall_time_s) returned to sweepers; a list of keys for a search
+    # with several objectives.
+    optimized_metric: Any = MISSING
     verbose: bool = MISSING  # true: what dependencies print too (W&B's banner and summary, Lightning's tables)
 
 
@@ -383,3 +385,10 @@ def validate(cfg: Config) -> None:
     cfg.logger.check()
     cfg.callbacks.check(cfg.metrics)
     cfg.metrics.check(cfg.data)
+    metric = cfg.optimized_metric
+    if not (
+        metric is None
+        or isinstance(metric, str)
+        or (isinstance(metric, list) and all(isinstance(m, str) for m in metric))
+    ):
+        raise invalid("optimized_metric", metric, "a key of summary.json's metrics, a list of them, or null")

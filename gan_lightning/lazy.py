@@ -1,4 +1,4 @@
-"""torch, imported when first used.
+"""torch and matplotlib, imported when first used.
 
 The config schemas (every class Hydra composes and checks: ``config.py``, the options of ``models``, ``data``,
 ``objectives``, ``optim``, ``metrics``) need torch only inside their methods. Importing it on first use keeps
@@ -28,3 +28,13 @@ def lazy_module(name: str) -> ModuleType:
 
 
 torch = lazy_module("torch")
+
+
+def pyplot() -> ModuleType:
+    """matplotlib's pyplot drawing to files (the Agg back-end: no display needed), imported on first use."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gan_lightning.config import CONF_DIR, compose
 from gan_lightning.errors import UserError
-from gan_lightning.runs.jobs import VECTORIZED_TARGET
+from gan_lightning.runs.jobs import slurm_settings
 
 # Hydra's own flags: those followed by a value, those without one (--info takes a value when one follows).
 FLAGS_WITH_VALUE = {
@@ -57,7 +57,6 @@ FLAGS = {
 # Flags after which Hydra runs nothing: it prints help or the config.
 NOTHING_RUNS = {"-h", "--help", "--hydra-help", "--info", "-c", "--cfg", "-sc", "--shell-completion", "--version"}
 INFO_TOPICS = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
-SLURM_LAUNCHER = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
 SLURM_PING_TIMEOUT_S = 10
 NAME_MAX = 255  # bytes of one file name, on the file systems Linux uses
 MAX_CHECKED_JOBS = 64  # a grid sweep of up to this many jobs has each one's settings checked before any starts
@@ -134,7 +133,10 @@ def check_command_line(argv: Sequence[str]) -> DictConfig:
             raise not_a_setting(text, error) from None
     first_job = []
     for text, override in zip(overrides, parsed):
-        check_interval(text, override.value())
+        if override.is_interval_sweep():  # a search's interval: its ends are checked as the search checks them
+            from gan_lightning.sweeps.search.space import distribution
+
+            distribution(text, override)
         if override.is_sweep_override() and not multirun:
             raise UserError(
                 f"{text} lists several values, which only a multirun runs: add -m (python -m gan_lightning.run -m {text} ...)."
@@ -164,9 +166,10 @@ def check_settings(cfg: DictConfig) -> None:
 def check_jobs(first: DictConfig, overrides: List[str], parsed: List[Any]) -> None:
     """Every job of a grid sweep (up to MAX_CHECKED_JOBS) is refused or accepted here as its run would refuse or accept
     it, so that a bad value anywhere in the sweep stops it before any job starts; a larger sweep has its first job
-    checked. An Optuna search is not: its trials are drawn, and one that fails is a failed trial the study goes on
-    without."""
-    if "optuna" in str(OmegaConf.select(first, "hydra.sweeper._target_", default="")).lower():
+    checked. A search is not: its trials are drawn, and one that fails is a failed trial the study goes on without."""
+    from gan_lightning.sweeps.search.settings import is_search
+
+    if is_search(first.get("hydra")):
         return
     check_settings(first)
     swept = [(index, list(o.sweep_string_iterator())) for index, o in enumerate(parsed) if o.is_discrete_sweep()]
@@ -312,42 +315,26 @@ def check_added_key(text: str, key: str, cfg: DictConfig) -> None:
         )
 
 
-def check_interval(text: str, value: Any) -> None:
-    """An Optuna interval (on the command line or in a search space): low < high, and above 0 on a log scale."""
-    if type(value).__name__ != "IntervalSweep":
-        return
-    if not value.start < value.end:
-        raise UserError(
-            f"{text}: interval({value.start}, {value.end}) is empty; allowed: interval(low, high) with low < high."
-        )
-    if "log" in value.tags and value.start <= 0:
-        raise UserError(f"{text}: a log scale needs a lower end above 0, not {value.start}.")
-
-
 def check_search_space(cfg: DictConfig) -> None:
-    """An Optuna search (hparams_search=...): every parameter a setting of the config, every interval low < high (and
-    above 0 on a log scale), every choice of a value the setting's type takes."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+    """A search (hparams_search=..., hydra/sweeper=search): its settings, every parameter a setting of the config, every
+    interval low < high (and above 0 on a log scale), every choice of a value the setting's type takes."""
+    from gan_lightning.sweeps.search.settings import SearchSettings, is_search
+    from gan_lightning.sweeps.search.space import SearchSpace
 
-    params = OmegaConf.select(cfg, "hydra.sweeper.params", default=None)
-    if not params:
+    if not is_search(cfg.get("hydra")):
         return
-    parser = OverridesParser.create()
+    settings = SearchSettings.of(cfg.hydra.sweeper)
+    space = SearchSpace.parse(settings.params)
     job = OmegaConf.masked_copy(cfg, [k for k in cfg.keys() if k != "hydra"])
-    for key, space in params.items():
-        text = f"hydra.sweeper.params.{key}={space}"
+    for key, dist in space.distributions.items():
+        text = f"hydra.sweeper.params.{key}"
         group = (CONF_DIR / str(key)).is_dir()
         if not group and OmegaConf.select(job, str(key), default=None) is None and not has_key(job, str(key)):
             raise UserError(
-                f"{text}: {key} is not a setting of the config (an Optuna parameter names a setting, such as optimizer.d.lr)."
+                f"{text}: {key} is not a setting of the config (a search parameter names a setting, such as optimizer.d.lr)."
             )
-        try:
-            value = parser.parse_override(f"{key}={space}").value()
-        except Exception as error:
-            raise not_a_setting(text, error) from None
-        check_interval(text, value)
-        if type(value).__name__ == "ChoiceSweep" and not group:
-            check_choices(text, job, str(key), list(value.list))
+        if hasattr(dist, "choices") and not group:
+            check_choices(text, job, str(key), list(dist.choices))
 
 
 def has_key(cfg: DictConfig, key: str) -> bool:
@@ -373,12 +360,7 @@ def check_choices(text: str, cfg: DictConfig, key: str, choices: List[Any]) -> N
 
 def check_launcher(cfg: DictConfig) -> None:
     """hydra/launcher=slurm submits with sbatch: a machine without SLURM is told so before anything is written."""
-    launcher = OmegaConf.select(cfg, "hydra.launcher", default=None)
-    if launcher is None:
-        return
-    target = launcher.get("_target_")
-    slurm = target == SLURM_LAUNCHER or (target == VECTORIZED_TARGET and launcher.get("groups") == "slurm")
-    if not slurm:
+    if slurm_settings(cfg.get("hydra")) is None:
         return
     if shutil.which("sbatch") is None:
         raise UserError(

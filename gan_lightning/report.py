@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Tuple
 from gan_lightning.commands import Command, Setting, main_guard
 from gan_lightning.compare.statistics import mean_and_error
 from gan_lightning.errors import UserError
+from gan_lightning.lazy import pyplot
 from gan_lightning.runs.summary import find_runs, measured_on, read_series, readable_summary, run_labels
 
 log = logging.getLogger("gan_lightning")
@@ -106,15 +107,6 @@ def runs_table(runs: List[RunRecord]) -> str:
                  *(format_value(values.get(m)) for m in metrics)]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_curves(run: RunRecord, path: Path) -> Optional[Path]:

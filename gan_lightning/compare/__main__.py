@@ -25,6 +25,7 @@ from typing import Any, Dict, List
 
 from gan_lightning.commands import Command, Setting, boolean, main_guard, whole_number
 from gan_lightning.errors import UserError
+from gan_lightning.lazy import pyplot
 
 COMMAND = Command(
     "gan_lightning.compare",
@@ -300,10 +301,7 @@ def curve_lines(out: Path, metric_curves: Dict[str, Dict[str, list]], rows: List
 
 
 def plot_budget(out: Path, metric: str, curve: List[float]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axes = plt.subplots(figsize=(5.0, 3.6))
     axes.plot(range(1, len(curve) + 1), curve, marker="o")
@@ -316,10 +314,7 @@ def plot_budget(out: Path, metric: str, curve: List[float]) -> None:
 
 def plot(out: Path, section: Dict[str, Any]) -> None:
     """Each arm's values (dots) with its mean and interval, one picture per metric and kind."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     stats = section["stats"]
     figure, axes = plt.subplots(figsize=(max(4.0, 1.6 * len(stats)), 3.6))

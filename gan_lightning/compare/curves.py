@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from gan_lightning.compare.statistics import describe
+from gan_lightning.lazy import pyplot
 from gan_lightning.runs.summary import read_series
 
 Series = Dict[str, List[Tuple[int, float]]]  # a run's CSV log: each logged name's (step, value) pairs
@@ -69,10 +70,7 @@ def curves(arms, metrics: List[str], seed: int, resamples: int) -> Dict[str, Dic
 def plot_curves(out: Path, metric: str, arm_curves: Dict[str, List[CurvePoint]]) -> Path:
     """``compare_<metric>_curves.png``: the metric against the step (left) and wall time (right), a line and band per
     arm; final-protocol values as separate markers with their intervals."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, (by_step, by_time) = plt.subplots(1, 2, figsize=(10.0, 3.8))
     for index, (label, points) in enumerate(arm_curves.items()):

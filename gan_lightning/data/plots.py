@@ -8,15 +8,14 @@ from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 import numpy as np
 
+from gan_lightning.lazy import pyplot
+
 if TYPE_CHECKING:
     from torch import Tensor
 
 
 def _figure():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     return plt, plt.subplots(figsize=(4, 4), dpi=100)
 

@@ -82,8 +82,10 @@ def build_callbacks(cfg: Config, context: RunContext) -> List[pl.Callback]:
     checkpoint = PeriodicCheckpoint(
         run_dir, cfg.callbacks.checkpoint_every_n_steps, kept, context.config, context.run_id
     )
+    reporter = context.trial.callback(cfg.optimized_metric) if context.trial is not None else None
     callbacks: List[pl.Callback] = [
         *([metrics] if metrics is not None else []),
+        *([reporter] if reporter is not None else []),  # right after the metrics: it reports what they measured
         SampleGrid(
             cfg.data,
             run_dir / "samples",

@@ -10,6 +10,7 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 
 LAUNCHER_TARGET = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+SLURM_LAUNCHER = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
 STOPPING = "STOPPING"  # in the sweep directory while a stop signal ends the sweep
 VECTORIZED_TARGET = "hydra_plugins.gan_lightning_vectorized.VectorizedLauncher"
 
@@ -35,6 +36,18 @@ def joblib_settings(hydra_config: Any) -> Optional[DictConfig]:
     if target == LAUNCHER_TARGET:
         return launcher
     return launcher.parallel if target == VECTORIZED_TARGET and launcher.get("groups") == "parallel" else None
+
+
+def slurm_settings(hydra_config: Any) -> Optional[DictConfig]:
+    """The settings of the SLURM launcher this job or sweep runs under (hydra/launcher=slurm, or the groups of
+    hydra/launcher=vectorized with hydra.launcher.groups=slurm); None for any other launcher."""
+    launcher = None if hydra_config is None else OmegaConf.select(hydra_config, "launcher", default=None)
+    if launcher is None:
+        return None
+    target = launcher.get("_target_")
+    if target == SLURM_LAUNCHER:
+        return launcher
+    return launcher.slurm if target == VECTORIZED_TARGET and launcher.get("groups") == "slurm" else None
 
 
 def is_parallel(hydra_config: Any) -> bool:

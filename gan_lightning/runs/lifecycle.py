@@ -30,7 +30,8 @@ from gan_lightning.files import cache_build_seconds, user_fixable
 from gan_lightning.runs.context import RunContext, run_context
 from gan_lightning.runs.directory import RunDirectory, continues_own_run, job_log_name
 from gan_lightning.runs.jobs import SweepStopped, is_parallel, sweep_stopping
-from gan_lightning.runs.summary import read_summary, slurm_job, write_summary
+from gan_lightning.runs.summary import ENDED_WELL, read_summary, slurm_job, write_summary
+from gan_lightning.sweeps.search.settings import is_search
 from gan_lightning.training.distributed import process_rank
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ log = logging.getLogger("gan_lightning")
 # Loggers of dependencies whose INFO lines say nothing a user acts on: Lightning's device lines (GPU/TPU available),
 # the SQL migrations of Optuna's storage, the joblib launcher's settings, matplotlib's font cache. ``verbose=true`` keeps them.
 CHATTY_LOGGERS = ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero", "alembic", "matplotlib",
-                  "hydra_plugins.hydra_joblib_launcher")  # fmt: skip
+                  "hydra_plugins.hydra_joblib_launcher", "optuna")  # fmt: skip
 
 
 def quiet_dependencies(verbose: bool = False) -> None:
@@ -93,6 +94,10 @@ def run_in(directory: RunDirectory, cfg: DictConfig, start_up: signals.StartUpSi
     resume: Optional[Resume] = None
     exit_code = 0
     try:
+        if is_search(hydra_config):  # a trial of a search: told how the job ends, a refused one too
+            from gan_lightning.sweeps.search.trial import TrialLink
+
+            context.trial = TrialLink.of_job(hydra_config, lead=process_rank() == 0)
         config = to_config(cfg)
         validate(config)  # settings alone, before the directory is looked at
         config.trainer.check_machine()
@@ -105,6 +110,8 @@ def run_in(directory: RunDirectory, cfg: DictConfig, start_up: signals.StartUpSi
         rank_zero = process_rank() == 0
         if rank_zero:  # the other processes of a data-parallel job work inside rank 0's hold on the directory
             directory.acquire()
+        if context.trial is not None:
+            summary["trial"] = context.trial.begin(directory.path)
         prepared = prepare(config, context)
         resume = prepared.resume
         if sweep_stopping(hydra_config):
@@ -132,16 +139,19 @@ def run_in(directory: RunDirectory, cfg: DictConfig, start_up: signals.StartUpSi
         # The other processes of a data-parallel job leave the summary, final messages and exit status to rank 0
         # (a failing exit here would make Lightning's launcher kill rank 0 before it reports).
         return None
+    value = sweep_value(OmegaConf.select(cfg, "optimized_metric"), summary)
+    if context.trial is not None:
+        context.trial.finish(summary, value)
     report_end(context, summary)
     if (exit_code >= 128 and not parallel) or (exit_code and not multirun):
         # Interruptions stop a basic multirun too: the jobs after this one would be stopped by the same signal.
         sys.exit(exit_code)
-    return sweep_value(OmegaConf.select(cfg, "optimized_metric"), summary)
+    return value
 
 
 def report_end(context: RunContext, summary: Dict[str, Any]) -> None:
-    """Where a completed run's files and W&B run are."""
-    if summary["status"] == "completed":
+    """Where a completed (or pruned) run's files and W&B run are."""
+    if summary["status"] in ENDED_WELL:
         log.info(
             f"run directory: {context.run_dir} (samples/, checkpoints/, summary.json"
             + (", csv/" if (context.run_dir / "csv").exists() else "")
@@ -230,22 +240,28 @@ def save_summary(run_dir: Path, summary: Dict[str, Any]) -> None:
         log.error(str(user_fixable(error, Path(run_dir) / "summary.json") or error))
 
 
-def sweep_value(metric: Optional[str], summary: Dict[str, Any]) -> Optional[float]:
-    """The value a run returns to a sweeper (Optuna) for ``optimized_metric``.
+def sweep_value(metric: Any, summary: Dict[str, Any]) -> Any:
+    """The value a run returns to a sweeper for ``optimized_metric`` (a list of values for a list of metrics): each a
+    key of summary.json's metrics, or of the summary itself (``wall_time_s``).
 
     A diverged run returns the worst value for the study's direction: its hyperparameters made training
     diverge, and the sampler should learn to avoid them. A failed run, or one without the metric, returns
-    None: the Optuna sweeper records that trial as failed and samples on without it (a NaN would make the
-    sweeper itself fail: optuna 2.10 refuses a NaN value, then a failed state that carries one).
+    None: the trial is recorded as failed and the study samples on without it.
     """
-    if not metric:
+    names = [metric] if isinstance(metric, str) else list(metric or [])
+    if not names:
         return None
     if summary["status"] == "diverged":
-        direction = str(OmegaConf.select(HydraConfig.get(), "sweeper.direction", default="minimize"))
-        return float("-inf") if "max" in direction.lower() else float("inf")
-    value = summary["metrics"].get(metric)
-    if value is None and summary["status"] == "completed":
+        direction = OmegaConf.select(HydraConfig.get(), "sweeper.direction", default="minimize")
+        directions = [direction] * len(names) if isinstance(direction, str) else list(direction)
+        worst = [float("-inf") if "max" in str(d).lower() else float("inf") for d in directions]
+        return worst[0] if isinstance(metric, str) else worst
+    values = [summary["metrics"].get(name, summary.get(name)) for name in names]
+    missing = [name for name, value in zip(names, values) if value is None]
+    if missing and summary["status"] == "completed":
         log.error(
-            f"optimized_metric={metric!r} is not among this run's metrics ({', '.join(sorted(summary['metrics']))}); nothing is returned to the sweeper"
+            f"optimized_metric={metric!r}: {', '.join(missing)} not among this run's metrics ({', '.join(sorted(summary['metrics']))}); nothing is returned to the sweeper"
         )
-    return None if value is None or math.isnan(float(value)) else float(value)
+    if missing or any(not isinstance(v, (int, float)) or math.isnan(float(v)) for v in values):
+        return None
+    return float(values[0]) if isinstance(metric, str) else [float(v) for v in values]

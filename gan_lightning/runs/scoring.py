@@ -24,6 +24,7 @@ from gan_lightning.callbacks.checkpoint_files import (
 )
 from gan_lightning.errors import UserError
 from gan_lightning.files import atomic_write
+from gan_lightning.lazy import pyplot
 from gan_lightning.metrics.goals import SUMMARY_GOALS, better
 from gan_lightning.runs.checkpoints import load_safely
 from gan_lightning.runs.restore import configure, read_checkpoint, restore_module, run_metrics
@@ -284,10 +285,7 @@ def write_tables(out: Path, rows: List[Dict[str, Any]]) -> None:
 
 
 def plot(out: Path, rows: List[Dict[str, Any]], names: List[str]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     for name in names:
         figure, axes = plt.subplots(figsize=(6, 4))

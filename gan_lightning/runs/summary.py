@@ -16,7 +16,9 @@ from gan_lightning.files import atomic_write
 
 log = logging.getLogger("gan_lightning")
 FILENAME = "summary.json"
-STATUSES = ("completed", "failed", "diverged", "interrupted")
+STATUSES = ("completed", "pruned", "failed", "diverged", "interrupted")
+# Statuses of a run that ended as it should: trained to its end, or stopped by its search's pruner.
+ENDED_WELL = ("completed", "pruned")
 
 
 def scalar_metrics(metrics: Mapping[str, Any]) -> Dict[str, float]:

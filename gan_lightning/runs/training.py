@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -75,12 +75,20 @@ def train(config: Config, context: RunContext, prepared: Prepared, summary: Dict
                 module, datamodule=prepared.datamodule, ckpt_path=resume.path if resume else None, weights_only=True
             )
     finally:
-        record_outcome(summary, config, trainer, module, stop.checkpoint)
-    summary["status"] = "completed"
+        record_outcome(summary, config, trainer, module, stop.checkpoint, tags=[s for s in [ended_as(trainer)] if s])
+    summary["status"] = ended_as(trainer) or "completed"
 
 
-def record_outcome(summary: Dict[str, Any], config: Config, trainer: Any, module: GAN, checkpoint: Any) -> None:
-    """What the run reached, into its summary, and its W&B run closed: the step, the latest values, the best checkpoint."""
+def ended_as(trainer: Any) -> Optional[str]:
+    """How a callback that stopped the run before trainer.max_steps names its end ("pruned": its search's pruner)."""
+    return next((c.ended_as for c in trainer.callbacks if getattr(c, "ended_as", None)), None)
+
+
+def record_outcome(
+    summary: Dict[str, Any], config: Config, trainer: Any, module: GAN, checkpoint: Any, tags: Sequence[str] = ()
+) -> None:
+    """What the run reached, into its summary, and its W&B run closed (with ``tags`` added): the step, the latest
+    values, the best checkpoint."""
     summary["global_step"] = module.steps_done
     subset = config.data.training_subset()
     if subset is not None:
@@ -99,7 +107,7 @@ def record_outcome(summary: Dict[str, Any], config: Config, trainer: Any, module
             name: entry if name == "protocol" else {**scalar_metrics({"value": entry["value"]}), "step": entry["step"]}
             for name, entry in best.items()
         }
-    summary["wandb_dir"] = finish_wandb(trainer.loggers, protocol, best, config.logger.finish_timeout_s)
+    summary["wandb_dir"] = finish_wandb(trainer.loggers, protocol, best, config.logger.finish_timeout_s, tags)
     summary["machine"] = {
         **machine(),
         "processes": trainer.world_size,

@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from gan_lightning.runs.summary import FILENAME, STATUSES, read_summary
+from gan_lightning.runs.summary import ENDED_WELL, FILENAME, STATUSES, read_summary
 
 log = logging.getLogger("gan_lightning")
 
@@ -25,6 +25,9 @@ stop_signal = None
 # Set by hydra/launcher=vectorized when a group was refused: its jobs' directories may hold earlier, completed runs
 # (left as they were), so their summaries alone would not show it.
 refused_exit_code = 0
+# Set by hydra/sweeper=search: 0 when the study's trials all completed or were pruned. Its run directories may hold
+# runs a stop signal ended, whose parameters ran again as later trials.
+search_exit_code: Optional[int] = None
 
 
 def tally(sweep_dir: Path) -> Counter:
@@ -42,8 +45,8 @@ def tally(sweep_dir: Path) -> Counter:
 
 def reset_sweep_outcome() -> None:
     """Forget the last multirun's outcome: a command run in this process again starts afresh."""
-    global last_exit_code, stop_signal, refused_exit_code
-    last_exit_code, stop_signal, refused_exit_code = 0, None, 0
+    global last_exit_code, stop_signal, refused_exit_code, search_exit_code
+    last_exit_code, stop_signal, refused_exit_code, search_exit_code = 0, None, 0, None
 
 
 def sweep_exit_code() -> int:
@@ -53,8 +56,8 @@ def sweep_exit_code() -> int:
 
 class SweepReport(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        global refused_exit_code
-        refused_exit_code = 0
+        global refused_exit_code, search_exit_code
+        refused_exit_code, search_exit_code = 0, None
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         global last_exit_code
@@ -63,6 +66,8 @@ class SweepReport(Callback):
             last_exit_code = 1
             return
         counts = tally(sweep_dir)
-        last_exit_code = 0 if counts and set(counts) == {"completed"} else 1
+        last_exit_code = 0 if counts and set(counts) <= set(ENDED_WELL) else 1
+        if search_exit_code is not None:
+            last_exit_code = search_exit_code
         parts = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
         log.info(f"sweep {sweep_dir}: {sum(counts.values())} jobs: {parts or 'none ran'}")

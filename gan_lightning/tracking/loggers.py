@@ -14,7 +14,7 @@ import os
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Set
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Set
 
 from omegaconf import OmegaConf
 from pytorch_lightning.loggers import Logger, WandbLogger
@@ -334,6 +334,7 @@ def finish_wandb(
     metrics_protocol: Optional[Dict[str, Any]] = None,
     metrics_best: Optional[Dict[str, Any]] = None,
     timeout_s: float = 60.0,
+    tags: Sequence[str] = (),
 ) -> Optional[str]:
     """Close this job's W&B run (a multirun starts the next job in the same process), its summary holding the
     protocol of its latest sample-quality metrics beside them, and their best periodic values with that protocol
@@ -346,6 +347,8 @@ def finish_wandb(
                 logger.guarded(logger.experiment.summary.update, {"metrics_protocol": metrics_protocol})
             if metrics_best and isinstance(logger, GuardedWandbLogger):
                 logger.guarded(logger.experiment.summary.update, {"metrics_best": metrics_best})
+            if tags:  # how the run ended, where it ended otherwise than by completing (pruned)
+                logger.experiment.tags = (*logger.experiment.tags, *tags)
             finish_run(logger.experiment, timeout_s)
             return str(folder)
     return None
