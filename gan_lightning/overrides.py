@@ -146,7 +146,7 @@ def check_command_line(argv: Sequence[str]) -> DictConfig:
     for text, override in zip(overrides, parsed):
         if override.is_add() or override.is_force_add():
             check_added_key(text, override.key_or_group, cfg)
-    check_search_space(cfg)
+    check_search_space(cfg, overrides)
     check_launcher(cfg)
     check_output_directory(cfg, multirun)
     check_jobs(cfg, overrides, parsed)
@@ -315,16 +315,15 @@ def check_added_key(text: str, key: str, cfg: DictConfig) -> None:
         )
 
 
-def check_search_space(cfg: DictConfig) -> None:
-    """A search (hparams_search=..., hydra/sweeper=search): its settings, every parameter a setting of the config, every
-    interval low < high (and above 0 on a log scale), every choice of a value the setting's type takes."""
-    from gan_lightning.sweeps.search.settings import SearchSettings, is_search
-    from gan_lightning.sweeps.search.space import SearchSpace
+def check_search_space(cfg: DictConfig, overrides: Sequence[str]) -> None:
+    """A search (hparams_search=..., hydra/sweeper=search): its settings (gan_lightning.sweeps.search.sweeper.check_search),
+    every parameter a setting of the config, every choice of a value the setting's type takes."""
+    from gan_lightning.sweeps.search.settings import is_search
+    from gan_lightning.sweeps.search.sweeper import check_search
 
     if not is_search(cfg.get("hydra")):
         return
-    settings = SearchSettings.of(cfg.hydra.sweeper)
-    space = SearchSpace.parse(settings.params)
+    space = check_search(cfg, [o for o in overrides if not o.startswith(("hydra.", "hydra/"))])
     job = OmegaConf.masked_copy(cfg, [k for k in cfg.keys() if k != "hydra"])
     for key, dist in space.distributions.items():
         text = f"hydra.sweeper.params.{key}"

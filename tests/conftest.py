@@ -63,6 +63,15 @@ def run_dir(tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def postgres():
+    """The URL of a PostgreSQL server of this test session (tests/helpers/postgres.py)."""
+    from tests.helpers.postgres import local_postgres
+
+    with local_postgres() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def domain_extractor() -> Path:
     """The Fashion-MNIST domain feature extractor image metrics use, as its command (in this process) names it."""
     result = command("extractor", ["data=fashion_mnist"], cwd=REPO)

@@ -92,7 +92,7 @@ def main(argv=None) -> int:
         comparison["budget"] = budget([run for arm in arms for run in arm.completed], metrics)
     rows = write(out, arms, comparison, own)
     if own["wandb"]:
-        from gan_lightning.compare.tracking import log_comparison
+        from gan_lightning.tracking.sweep_tables import log_comparison
 
         log_comparison(out, paths[0], CSV_COLUMNS, rows, comparison["sentences"])
     for line in comparison["sentences"]:

@@ -175,8 +175,8 @@ def initial_summary(overrides: Any, choices: Optional[Dict[str, Any]] = None) ->
 
 
 def now() -> str:
-    """The time of day with its UTC offset, to the second (ISO 8601)."""
-    return datetime.now().astimezone().isoformat(timespec="seconds")
+    """The time of day with its UTC offset, to the millisecond (ISO 8601)."""
+    return datetime.now().astimezone().isoformat(timespec="milliseconds")
 
 
 def earlier_segments(resume: Optional[Resume], run_dir: Path, seconds: float) -> Dict[str, Any]:
@@ -256,12 +256,20 @@ def sweep_value(metric: Any, summary: Dict[str, Any]) -> Any:
         directions = [direction] * len(names) if isinstance(direction, str) else list(direction)
         worst = [float("-inf") if "max" in str(d).lower() else float("inf") for d in directions]
         return worst[0] if isinstance(metric, str) else worst
-    values = [summary["metrics"].get(name, summary.get(name)) for name in names]
+    values = [number(summary["metrics"].get(name, summary.get(name))) for name in names]
     missing = [name for name, value in zip(names, values) if value is None]
     if missing and summary["status"] == "completed":
         log.error(
             f"optimized_metric={metric!r}: {', '.join(missing)} not among this run's metrics ({', '.join(sorted(summary['metrics']))}); nothing is returned to the sweeper"
         )
-    if missing or any(not isinstance(v, (int, float)) or math.isnan(float(v)) for v in values):
+    if missing or any(math.isnan(v) for v in values):
         return None
-    return float(values[0]) if isinstance(metric, str) else [float(v) for v in values]
+    return values[0] if isinstance(metric, str) else values
+
+
+def number(value: Any) -> Optional[float]:
+    """A summary's value as a float: summary.json holds infinite values as strings ("inf")."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

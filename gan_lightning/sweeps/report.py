@@ -11,6 +11,7 @@ from typing import Any, Optional
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from gan_lightning.errors import USER_ERROR_EXIT
 from gan_lightning.runs.summary import ENDED_WELL, FILENAME, STATUSES, read_summary
 
 log = logging.getLogger("gan_lightning")
@@ -62,6 +63,9 @@ class SweepReport(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         global last_exit_code
         sweep_dir = Path(config.hydra.sweep.dir)
+        if search_exit_code == USER_ERROR_EXIT:  # the search refused its settings before any trial
+            last_exit_code = search_exit_code
+            return
         if not sweep_dir.is_dir():
             last_exit_code = 1
             return

@@ -94,7 +94,8 @@ def value_text(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def write_study_report(study: Any, sweep_dir: Path, settings: Any) -> Path:
+def write_study_report(study: Any, sweep_dir: Path, settings: Any, metric: Any, wandb: bool = False) -> Path:
+    """study.md and its figure; with ``wandb``, the same tables and figure as a W&B run in the sweep's group."""
     rows = trial_rows(study)
     maximize = settings.directions[0] == "maximize"
     states: Dict[str, int] = {}
@@ -105,7 +106,8 @@ def write_study_report(study: Any, sweep_dir: Path, settings: Any) -> Path:
         f"# Study {study.study_name}",
         "",
         f"Storage: `{storage_url(settings.storage, sweep_dir)}`; sampler {type(study.sampler).__name__}, pruner "
-        f"{type(study.pruner).__name__}; {' and '.join(settings.directions)} `optimized_metric`; {settings.n_trials} trials asked for.",
+        f"{type(study.pruner).__name__}; {' and '.join(settings.directions)} `optimized_metric={value_text(metric)}`; "
+        f"{settings.n_trials} trials asked for.",
         f"Open it in optuna-dashboard: `{dashboard_command(settings.storage, sweep_dir)}`.",
         "",
         "Trials: " + (", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "none"),
@@ -147,6 +149,28 @@ def write_study_report(study: Any, sweep_dir: Path, settings: Any) -> Path:
                      f"{value_text(row.value)} | {row.steps} | {row.wall_s:.0f} | {params} | {row.run_dir or ''} |")  # fmt: skip
     path = atomic_write(sweep_dir / REPORT_FILE, "\n".join(lines) + "\n")
     log.info(f"study report: {path}")
+    if wandb:
+        from gan_lightning.tracking.sweep_tables import log_sweep_tables
+
+        columns = [
+            "trial",
+            "state",
+            "value",
+            "steps",
+            "wall_s",
+            "run_dir",
+            *sorted({k for r in rows for k in r.params}),
+        ]
+        trials = [[r.number, r.state, value_text(r.value), r.steps, r.wall_s, r.run_dir or "",
+                   *(value_text(r.params.get(k)) for k in columns[6:])] for r in rows]  # fmt: skip
+        progress = (
+            ["trial", "steps", "wall_s", "best"],
+            [[p["trial"], p["steps"], p["wall_s"], p["best"]] for p in points],
+        )
+        tables = {"study/trials": (columns, trials), "study/best_so_far": progress}
+        if shares:
+            tables["study/importances"] = (["parameter", "importance"], [[k, v] for k, v in shares.items()])
+        log_sweep_tables(sweep_dir, sweep_dir, "study", tables, {"study/progress": sweep_dir / PROGRESS_PLOT})
     return path
 
 

@@ -10,6 +10,7 @@ launcher runs it, and a study outlives any process.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,6 +21,10 @@ log = logging.getLogger("gan_lightning")
 SQLITE_FILE = "study.db"
 JOURNAL_FILE = "study.journal"
 DEFAULT_STUDY = "search"
+ALLOWED = (
+    "allowed: null (SQLite in the sweep directory), journal (a file journal there), or a SQLAlchemy URL such "
+    "as postgresql://user:password@host:5432/database"
+)
 # Seconds a SQLite writer waits for another process's write to end before it fails ("database is locked").
 SQLITE_TIMEOUT_S = 120
 
@@ -49,17 +54,54 @@ def open_storage(setting: Optional[str], sweep_dir: Path) -> Any:
             return RDBStorage(url, engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}})
         if "://" not in url:
             raise ValueError("not a URL")
-        return RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        return first_to_open(lambda: RDBStorage(url, engine_kwargs={"pool_pre_ping": True}))
     except (ImportError, ModuleNotFoundError) as error:
         raise UserError(
-            f"{shown}: the database driver is not installed ({error}); for PostgreSQL: pip install psycopg2-binary."
+            f"{shown}: the database driver is not installed ({error}); for PostgreSQL: pip install 'psycopg[binary]' (or name psycopg2 in the URL: postgresql+psycopg2://...)."
         ) from None
     except Exception as error:  # a wrong URL, an unreachable server, a file that is no study: the user's to fix
         detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise UserError(f"{shown} cannot be opened ({detail}); {ALLOWED}.") from None
+
+
+def first_to_open(open_once: Any, attempts: int = 5) -> Any:
+    """A database storage opened by several sweeps at once: the first creates Optuna's tables, and one that tried at
+    the same moment meets them half made (a unique-key violation); it tries again."""
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            return open_once()
+        except sqlalchemy.exc.IntegrityError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
+def check_storage(setting: Optional[str]) -> None:
+    """A database URL names a driver that is installed and a server that answers: checked before the sweep starts,
+    by connecting alone (nothing is written; Optuna creates its tables when the sweep opens the study)."""
+    if setting in (None, "", "sqlite", "journal") or str(setting).startswith("sqlite"):
+        return
+    import sqlalchemy
+
+    shown = f"hydra.sweeper.storage={setting}"
+    try:
+        engine = sqlalchemy.create_engine(str(setting))
+    except (ImportError, ModuleNotFoundError) as error:
         raise UserError(
-            f"{shown} cannot be opened ({detail}); allowed: null (SQLite in the sweep directory), journal (a file "
-            "journal there), or a SQLAlchemy URL such as postgresql://user:password@host:5432/database."
+            f"{shown}: the database driver is not installed ({error}); for PostgreSQL: pip install 'psycopg[binary]' (or name psycopg2 in the URL: postgresql+psycopg2://...)."
         ) from None
+    except Exception as error:
+        raise UserError(f"{shown} is not a storage URL ({error}); {ALLOWED}.") from None
+    try:
+        with engine.connect():
+            pass
+    except Exception as error:
+        detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise UserError(f"{shown}: the database does not answer ({detail}).") from None
+    finally:
+        engine.dispose()
 
 
 def load_study(setting: Optional[str], sweep_dir: Path, name: Optional[str], pruner: Any = None) -> Any:

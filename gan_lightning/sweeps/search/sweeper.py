@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from gan_lightning.errors import UserError
+from gan_lightning.errors import USER_ERROR_EXIT, UserError
 from gan_lightning.runs.jobs import available_cores, joblib_settings, slurm_settings, stopping_file
 from gan_lightning.sweeps import report
 from gan_lightning.sweeps.search import study as records
@@ -70,13 +70,28 @@ class Search:
         self.done = threading.Event()
 
     def sweep(self, arguments: List[str]) -> Any:
-        settings = self.settings
-        space = SearchSpace.parse(settings.params, arguments)
-        check_prunable(self.config, settings)
+        try:
+            space = check_search(self.config, arguments)
+            if (
+                self.sweep_dir.is_dir()
+                and not (self.sweep_dir / "multirun.yaml").is_file()
+                and any(self.sweep_dir.iterdir())
+            ):
+                raise UserError(
+                    f"hydra.sweep.dir={self.sweep_dir} holds files of something other than a sweep: choose another folder."
+                )
+            study = self.open_study(space)
+            self.check_directories(study)
+        except UserError as error:  # one message and exit code 2, the sweep directory as it was
+            log.error(str(error))
+            report.search_exit_code = USER_ERROR_EXIT
+            return []
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
-        study = self.open_study(space)
-        self.check_directories(study)
+        return self.run_study(study, space)
+
+    def run_study(self, study: Any, space: SearchSpace) -> Any:
+        settings = self.settings
         records.fail_lost_trials(study, settings.stale_after_s, settings.retries)
         workers = launcher_workers(self.config.hydra, settings.n_jobs)
         log.info(
@@ -93,7 +108,10 @@ class Search:
 
         report.search_exit_code = study_exit_code(study, settings)
         write_results(study, self.sweep_dir / RESULTS_FILE)
-        write_study_report(study, self.sweep_dir, settings)
+        metric = OmegaConf.select(self.config, "optimized_metric")
+        write_study_report(
+            study, self.sweep_dir, settings, metric, wandb=bool(OmegaConf.select(self.config, "logger.wandb"))
+        )
         log.info(f"open the study in optuna-dashboard: {dashboard_command(settings.storage, self.sweep_dir)}")
         return []
 
@@ -111,8 +129,7 @@ class Search:
                 "give the same direction to continue it, or another hydra.sweeper.study_name."
             )
         trials_before = before.n_trials if before is not None else 0
-        grid = space.grid() if str(settings.sampler.get("_target_", "")).endswith("GridSampler") else None
-        sampler = settings.build_sampler(grid, seed_offset=trials_before)
+        sampler = settings.build_sampler(grid_of(space, settings), seed_offset=trials_before)
         if trials_before:
             log.info(f"continuing study {settings.study_name}: {trials_before} trials so far")
         return optuna.create_study(
@@ -124,6 +141,8 @@ class Search:
         """The trials' run directories are numbered by trial: a folder numbered beyond the study's trials belongs to
         another study, and the trial of that number would resume its run."""
         if OmegaConf.to_container(self.config.hydra.sweep, resolve=False).get("subdir") != "${hydra.job.num}":
+            return
+        if not self.sweep_dir.is_dir():
             return
         known = len(study.get_trials(deepcopy=False))
         foreign = sorted(
@@ -246,6 +265,25 @@ def failed_count(now: records.Progress) -> int:
 
 def too_many_failures(now: records.Progress, settings: SearchSettings) -> bool:
     return bool(now.finished) and failed_count(now) / max(len(now.finished), 1) > settings.max_failure_rate
+
+
+def check_search(config: DictConfig, arguments: List[str]) -> SearchSpace:
+    """Every check of a search that needs no study: its settings, its space (the preset's and the command line's),
+    the sampler and pruner they build, the database it names, and a metric to prune on. The command line makes
+    them before Hydra starts; the sweep again (the same settings, resolved in its own process)."""
+    from gan_lightning.sweeps.search.storage import check_storage
+
+    settings = SearchSettings.of(config.hydra.sweeper)
+    space = SearchSpace.parse(settings.params, arguments)
+    settings.build_sampler(grid_of(space, settings), seed_offset=0)
+    check_prunable(config, settings)
+    check_storage(settings.storage)
+    return space
+
+
+def grid_of(space: SearchSpace, settings: SearchSettings) -> Optional[dict]:
+    """The grid sampler's values, when the sweep uses it."""
+    return space.grid() if str(settings.sampler.get("_target_", "")).endswith("GridSampler") else None
 
 
 def check_prunable(config: DictConfig, settings: SearchSettings) -> None:

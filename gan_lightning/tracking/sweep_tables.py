@@ -1,13 +1,13 @@
-"""A comparison as a W&B run of its own: the tables of ``compare.csv`` and the findings, in the group of the sweep
-it compares (job type ``compare``), so that the sweep's dashboard holds its conclusion. Offline without W&B
-credentials, as every run is (``gan_lightning.tracking.credentials``)."""
+"""What a command concludes about a sweep, as a W&B run of its own in the sweep's group (job type ``compare`` for a
+comparison, ``study`` for a search's report): its tables and figures, so that the sweep's dashboard holds its
+conclusion. Offline without W&B credentials, as every run is (``gan_lightning.tracking.credentials``)."""
 
 from __future__ import annotations
 
 import logging
 import os
 from pathlib import Path
-from typing import Any, List
+from typing import Any, Dict, List, Sequence, Tuple
 
 from omegaconf import OmegaConf
 
@@ -15,6 +15,8 @@ from gan_lightning.tracking.credentials import logs_offline
 from gan_lightning.tracking.service import FINISH_TIMEOUT_S, finish_run, stop_wandb_service
 
 log = logging.getLogger("gan_lightning")
+
+Table = Tuple[Sequence[str], Sequence[Sequence[Any]]]  # columns and rows
 
 
 def sweep_logger(sweep: Path) -> tuple:
@@ -33,21 +35,33 @@ def sweep_logger(sweep: Path) -> tuple:
     return project, group, finish_timeout_s
 
 
-def log_comparison(out: Path, sweep: Path, columns: List[str], rows: List[List[Any]], sentences: List[str]) -> None:
+def log_sweep_tables(
+    out: Path, sweep: Path, job_type: str, tables: Dict[str, Table], images: Dict[str, Path] = None
+) -> None:
+    """One W&B run in ``sweep``'s group, written under ``out``: each table (a blank cell: no value) and image by key."""
     import wandb
 
     project, group, finish_timeout_s = sweep_logger(sweep)
     mode = "offline" if logs_offline(os.environ.get("WANDB_MODE", "auto")) else "online"
-    run = wandb.init(project=project, group=group, job_type="compare", name=f"compare {group}", dir=str(out),
+    run = wandb.init(project=project, group=group, job_type=job_type, name=f"{job_type} {group}", dir=str(out),
                      mode=mode, settings=wandb.Settings(silent=True), reinit="create_new")  # fmt: skip
     try:
-        cells = [[None if value == "" else value for value in row] for row in rows]  # a blank cell: no value
-        table = wandb.Table(columns=columns, data=cells, allow_mixed_types=True)
-        findings = wandb.Table(columns=["finding"], data=[[text] for text in sentences])
-        run.log({"compare/table": table, "compare/findings": findings})
+        logged: Dict[str, Any] = {}
+        for key, (columns, rows) in tables.items():
+            cells = [[None if value == "" else value for value in row] for row in rows]
+            logged[key] = wandb.Table(columns=list(columns), data=cells, allow_mixed_types=True)
+        for key, path in (images or {}).items():
+            if Path(path).is_file():
+                logged[key] = wandb.Image(str(path))
+        run.log(logged)
     finally:
         # The command's last W&B work: its service is shut down before the command returns (a service that does not
         # answer is stopped).
         if finish_run(run, finish_timeout_s):
             stop_wandb_service()
-    log.info(f"W&B: the comparison is run {run.id} ({mode}) in group {group}, in {out / 'wandb'}")
+    log.info(f"W&B: the {job_type} is run {run.id} ({mode}) in group {group}, in {out / 'wandb'}")
+
+
+def log_comparison(out: Path, sweep: Path, columns: List[str], rows: List[List[Any]], sentences: List[str]) -> None:
+    findings = (["finding"], [[text] for text in sentences])
+    log_sweep_tables(out, sweep, "compare", {"compare/table": (columns, rows), "compare/findings": findings})
