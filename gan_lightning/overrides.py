@@ -316,14 +316,18 @@ def check_added_key(text: str, key: str, cfg: DictConfig) -> None:
 
 
 def check_search_space(cfg: DictConfig, overrides: Sequence[str]) -> None:
-    """A search (hparams_search=..., hydra/sweeper=search): its settings (gan_lightning.sweeps.search.sweeper.check_search),
-    every parameter a setting of the config, every choice of a value the setting's type takes."""
+    """The parameters of a sweep's preset (a search's, hydra/sweeper=search, with its settings: check_search), each a
+    setting of the config, each choice of a value the setting's type takes."""
     from gan_lightning.sweeps.search.settings import is_search
+    from gan_lightning.sweeps.search.space import SearchSpace
     from gan_lightning.sweeps.search.sweeper import check_search
 
-    if not is_search(cfg.get("hydra")):
+    if is_search(cfg.get("hydra")):
+        space = check_search(cfg, [o for o in overrides if not o.startswith(("hydra.", "hydra/"))])
+    elif OmegaConf.select(cfg, "hydra.sweeper.params", default=None):  # a preset's grid for the basic sweeper
+        space = SearchSpace.parse(cfg.hydra.sweeper.params)
+    else:
         return
-    space = check_search(cfg, [o for o in overrides if not o.startswith(("hydra.", "hydra/"))])
     job = OmegaConf.masked_copy(cfg, [k for k in cfg.keys() if k != "hydra"])
     for key, dist in space.distributions.items():
         text = f"hydra.sweeper.params.{key}"

@@ -71,6 +71,50 @@ REFUSED_COMMAND_LINES = {
         ["-m", "hparams_search=ring8_optuna", "trainer.d_steps=choice(a,b)"],
         "trainer.d_steps='choice(a,b)' is not allowed: a whole number.",
     ),
+    "a pruner's setting Optuna refuses": (
+        [
+            "-m",
+            "hparams_search=ring8_optuna",
+            "hydra/sweeper/pruner=successive_halving",
+            "hydra.sweeper.pruner.reduction_factor=1",
+        ],  # fmt: skip
+        "hydra.sweeper.pruner: The value of `reduction_factor` is 1, but must be `reduction_factor >= 2`.",
+    ),
+    "a pruner by a name it does not have": (
+        ["-m", "hparams_search=ring8_optuna", "hydra.sweeper.pruner=asha"],
+        "hydra.sweeper.pruner='asha' is not allowed: one of none, median, successive_halving, hyperband.",
+    ),
+    "a pruner without a metric measured while trials train": (
+        ["-m", "hparams_search=ring8_optuna", "hydra.sweeper.pruner=median", "metrics=none"],
+        "hydra/sweeper/pruner=median decides on optimized_metric=reverse_kl as the trial trains, but metrics=none "
+        "measures nothing",
+    ),
+    "a pruner in a study of two objectives": (
+        [
+            "-m",
+            "hparams_search=ring8_optuna",
+            "hydra.sweeper.pruner=median",
+            "hydra.sweeper.direction=[minimize,minimize]",
+            "optimized_metric=[reverse_kl,wall_time_s]",
+        ],  # fmt: skip
+        "Optuna prunes single-objective studies only, and this one has 2 directions",
+    ),
+    "a direction of its own": (
+        ["-m", "hparams_search=ring8_optuna", "hydra.sweeper.direction=lower"],
+        "hydra.sweeper.direction='lower' is not allowed: minimize, maximize, or a list of them",
+    ),
+    "a storage URL with no database behind it": (
+        ["-m", "hparams_search=ring8_optuna", "hydra.sweeper.storage=postgresql://nobody@127.0.0.1:1/study"],
+        "hydra.sweeper.storage=postgresql://nobody@127.0.0.1:1/study: the database does not answer",
+    ),
+    "a storage that is no URL": (
+        ["-m", "hparams_search=ring8_optuna", "hydra.sweeper.storage=mystudy://here"],
+        "hydra.sweeper.storage=mystudy://here is not a storage URL",
+    ),
+    "a continuous space on a grid": (
+        ["-m", "hparams_search=ring8_optuna", "hydra/sweeper/sampler=grid"],
+        "hydra.sweeper.params.optimizer.g.lr: the grid sampler takes choice(...), range(...) or int(interval(...))",
+    ),
     "a batch larger than the data set": (
         ["data=ring8", "model=mlp", "data.batch_size=200000"],
         "data.batch_size × trainer.d_steps = 200000 samples per training step is not allowed: the data set has "
@@ -117,20 +161,20 @@ def test_a_search_space_with_a_bad_key_in_a_preset_is_refused():
     OmegaConf.set_struct(cfg, False)
     cfg.hydra.sweeper.params["model.depth"] = "interval(1, 3)"
     with pytest.raises(overrides.UserError, match="model.depth is not a setting of the config"):
-        overrides.check_search_space(cfg)
+        overrides.check_search_space(cfg, [])
     del cfg.hydra.sweeper.params["model.depth"]
     cfg.hydra.sweeper.params["optimizer.g.lr"] = "tag(log, interval(0, 1e-2))"
     with pytest.raises(overrides.UserError, match="a log scale needs a lower end above 0"):
-        overrides.check_search_space(cfg)
+        overrides.check_search_space(cfg, [])
     cfg.hydra.sweeper.params["optimizer.g.lr"] = "tag(log, interval(1e-4, 1e-3))"
     cfg.hydra.sweeper.params["trainer.d_steps"] = "choice(one, two)"
     with pytest.raises(overrides.UserError, match="trainer.d_steps takes int values, not 'one', 'two'"):
-        overrides.check_search_space(cfg)
+        overrides.check_search_space(cfg, [])
     # null among the values of an optional whole number (data.subset: N images, or null for all) is one of its values,
     # whatever the value the command line set.
     cfg = overrides.compose(["experiment=limited_data", "data.subset=1000"], with_hydra=True)
     assert cfg.hydra.sweeper.params["data.subset"] == "1000,5000,null"
-    overrides.check_search_space(cfg)
+    overrides.check_search_space(cfg, [])
 
 
 def test_flags_may_follow_the_overrides_as_people_type_them(tmp_path):

@@ -76,11 +76,17 @@ class SearchSpace:
 
 def encode(value: Any) -> str:
     """A drawn value as Hydra's override grammar reads it back (floats in full, so the trial trains with them)."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)
     return str(value)
+
+
+def keep_none(transform: Any) -> Any:
+    return lambda value: None if value is None else transform(value)
 
 
 def distribution(text: str, override: Any) -> Any:
@@ -91,7 +97,8 @@ def distribution(text: str, override: Any) -> Any:
     value = override.value()
     kind = type(value).__name__
     if kind == "ChoiceSweep" or (kind == "RangeSweep" and value.shuffle):
-        choices = list(override.sweep_iterator(transformer=Transformer.encode))
+        # Optuna's choices are plain values: lists and dicts are kept as the text Hydra reads back.
+        choices = list(override.sweep_iterator(transformer=keep_none(Transformer.encode)))
         if len(set(map(str, choices))) != len(choices):
             raise UserError(f"{text}: a choice lists a value twice.")
         return CategoricalDistribution(choices)
