@@ -279,6 +279,14 @@ def test_a_hopeless_trial_is_pruned_where_its_curve_falls_behind_with_its_checkp
     results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert results["best_value"] == study.best_value and results["run_dir"] == str(sweep / str(study.best_trial.number))
     assert "Trials: 3 complete, 1 pruned" in (sweep / "study.md").read_text()
+    # the report's tables and figure as a W&B run of the sweep's group, beside the trials' runs
+    (folder,) = (sweep / "wandb").glob("offline-run-*")
+    run = WandbRun(folder)
+    assert run.run["job_type"] == "study" and run.run["group"] == WandbRun(wandb_run).run["group"]
+    assert {"study/trials", "study/best_so_far", "study/progress"} <= {key for row in run.history for key in row}
+    (table_file,) = folder.glob("files/media/table/study/trials_*.table.json")
+    table = json.loads(table_file.read_text())
+    assert [row[:2] for row in table["data"]] == [[0, "complete"], [1, "complete"], [2, "pruned"], [3, "complete"]]
 
 
 def test_optuna_dashboard_reads_the_trials_and_their_intermediate_values_from_the_studys_storage(

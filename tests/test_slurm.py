@@ -132,3 +132,28 @@ def test_vectorized_groups_run_as_one_array_task_each(slurm_cluster, tmp_path):
     assert ids["0"] == ids["2"] and ids["1"] == ids["3"] and ids["0"] != ids["1"]
     assert all(re.fullmatch(r"\d+_[01]", i) for i in ids.values()) and len({i.split("_")[0] for i in ids.values()}) == 1
     assert f"sweep {sweep}: 4 jobs: 4 completed" in result.stdout + result.stderr
+
+
+def test_a_search_prunes_a_hopeless_trial_run_as_a_slurm_job(slurm_cluster, tmp_path):
+    # The random sampler's seed 6 draws G's learning rate 1e-3, 1e-3, then 1e-9 (nothing trains): trials 0 and 1 are
+    # SLURM jobs side by side; trial 2 starts when one of them ends, and the median pruner stops it at step 100, where
+    # the trained runs have reached modes (reverse_kl below log 8) and it has not.
+    sweep = tmp_path / "sweep"
+    args = ["-m", *TOY, "hydra/sweeper=search", "metrics=toy2d", "metrics.every_n_steps=50", "optimized_metric=reverse_kl",
+            "hydra/sweeper/sampler=random", "hydra.sweeper.sampler.seed=6", "hydra.sweeper.n_trials=3",
+            "hydra.sweeper.n_jobs=2", "hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_startup_trials=1",
+            "trainer.max_steps=300", "optimizer.g.lr=choice(0.001,1e-9)", f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    result = cli(args, cwd=tmp_path, timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summaries = [json.loads((sweep / job / "summary.json").read_text()) for job in ("0", "1", "2")]
+    assert [s["status"] for s in summaries] == ["completed", "completed", "pruned"]
+    assert [s["global_step"] for s in summaries] == [300, 300, 100]
+    assert all(s["slurm_job_id"] for s in summaries) and len({s["slurm_job_id"] for s in summaries}) == 3
+    import optuna
+
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{sweep / 'study.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "PRUNED"]
+    assert sorted(study.trials[2].intermediate_values) == [50, 100]
+    from gan_lightning.runs.checkpoints import select_resume
+
+    assert select_resume("auto", sweep / "2").steps_done == 100
