@@ -105,6 +105,24 @@ def test_the_augmentation_costs_are_ratios_to_the_unaugmented_step_of_the_same_r
         assert f"augment {name}" in result.stdout
 
 
+def test_the_cost_of_reporting_to_a_study_is_a_ratio_to_the_same_run_outside_a_search(tmp_path):
+    import optuna
+
+    out, runs = tmp_path / "bench.json", tmp_path / "runs"
+    result = command(
+        "bench",
+        ["cases=", "search=true", "rounds=2", "warmup=2", "steps=100", f"out={out}", f"workdir={runs}"],
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr
+    timed = json.loads(out.read_text())["search"]
+    assert set(timed) == {"outside a search", "trial"} and timed["outside a search"]["step_time_vs_outside"] == 1.0
+    assert "search trial" in result.stdout
+    # each round's trial reported its metric at the evaluations inside its run: steps 50 and 100
+    study = optuna.load_study(study_name="bench", storage=f"sqlite:///{runs / 'bench_study.db'}")
+    assert [sorted(t.intermediate_values) for t in study.trials] == [[50, 100], [50, 100]]
+
+
 def test_each_round_runs_the_compared_loops_back_to_back(tmp_path, monkeypatch):
     from gan_lightning.bench import loops as bench
 

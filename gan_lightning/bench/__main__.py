@@ -8,7 +8,8 @@ each round's own ratio, whose two loops ran back to back. Also measured on reque
 inside the framework's trainer, which splits the difference between the loops into Lightning's loop and
 the module's step; the cost of an FID evaluation; how step time grows with batch size and model width; what a
 user would write instead (peers); the wall time of a multirun over seeds with each launcher (sweeps); and the
-step's time with each augmentation (augment=diffaug, ada) against none (augment).
+step's time with each augmentation (augment=diffaug, ada) against none (augment); and a search's trial reporting
+to its study against the same run outside a search (search).
 
     python -m gan_lightning.bench                          # every case, 5 rounds, results in bench.json
     python -m gan_lightning.bench split=true fid=true scaling=true out=bench.json
@@ -16,6 +17,7 @@ step's time with each augmentation (augment=diffaug, ada) against none (augment)
     python -m gan_lightning.bench cases= sweeps=true       # only the launchers
     python -m gan_lightning.bench cases= vectorized=true   # seeds trained side by side
     python -m gan_lightning.bench cases= augment=true      # what each augmentation adds to a step
+    python -m gan_lightning.bench cases= search=true       # what reporting to a search's study adds to a step
 """
 
 from __future__ import annotations
@@ -79,6 +81,13 @@ COMMAND = Command(
             False,
             boolean,
         ),  # fmt: skip
+        Setting(
+            "search",
+            "also time the mlp_ring8_small step of a search's trial, which reports its metric to a study every 50 steps, "
+            "against the same run outside a search",
+            False,
+            boolean,
+        ),  # fmt: skip
         Setting("out", "the results file", "bench.json"),
         Setting("workdir", "where the framework's run files go", "bench_runs"),
     ],
@@ -110,6 +119,7 @@ def main(argv=None) -> int:
         compare,
         fid_cost,
         scaling,
+        search_cost,
         sweep_wall_times,
         vectorized_speed,
     )
@@ -186,6 +196,11 @@ def main(argv=None) -> int:
         for name, timed in results["augment"].items():
             print(f"augment {name:34} {timed['steps_per_s']:7.1f} steps/s, step time {timed['step_time_vs_none']:.3f}"
                   " of none", flush=True)  # fmt: skip
+    if args.search:
+        results["search"] = search_cost("mlp_ring8_small", args.rounds, args.warmup, args.steps, folder, args.overrides)
+        for name, timed in results["search"].items():
+            print(f"search {name:18} {timed['steps_per_s']:7.1f} steps/s, step time {timed['step_time_vs_outside']:.3f}"
+                  " of outside a search", flush=True)  # fmt: skip
     if args.fid:
         results["fid_10k_domain"] = fid_cost(folder)
         print(

@@ -540,3 +540,36 @@ def augment_cost(
         }
         for name, timed in rates.items()
     }
+
+
+def search_cost(case: str, rounds: int, warmup: int, steps: int, folder: Path, overrides: List[str]) -> Dict[str, Dict]:
+    """The framework's steps per second of ``case`` measuring its mode metrics every 50 steps, as a trial of a search
+    (each value reported to a study in SQLite, the median pruner asked every time and never stopping it) and as the
+    same run outside a search, alternating in every round; the ratio is the step's time as a trial over outside."""
+    import optuna
+
+    from gan_lightning.sweeps.search.settings import SearchSettings
+    from gan_lightning.sweeps.search.trial import ReportToStudy, TrialLink
+
+    measured = [*overrides, "metrics=toy2d", "metrics.every_n_steps=50"]
+    data = case_data(case_config(case, measured), case)
+    node = compose(["hydra/sweeper=search", "hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_startup_trials=1000000"],
+                   with_hydra=True).hydra.sweeper  # fmt: skip
+    settings = SearchSettings.of(node)
+    folder.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(storage=f"sqlite:///{folder.resolve() / 'bench_study.db'}", study_name="bench",
+                                load_if_exists=True, pruner=settings.build_pruner())  # fmt: skip
+    rates: Dict[str, List[float]] = {"outside a search": [], "trial": []}
+    for _ in range(rounds):
+        rates["outside a search"].append(framework_round(case_config(case, measured), data, warmup, steps, folder))
+        reporter = ReportToStudy(TrialLink(study, study.ask().number, settings), "reverse_kl")
+        timer = StepTimer(warmup, warmup + steps)
+        framework_training(case_config(case, measured), data, warmup + steps + 1, folder, reporter, timer)
+        assert reporter.reported and reporter.ended_as is None  # it reported, and went on
+        rates["trial"].append(timer.steps_per_s)
+    outside = rates["outside a search"]
+    return {
+        name: {"steps_per_s": statistics.median(timed),
+               "step_time_vs_outside": statistics.median(o / rate for o, rate in zip(outside, timed))}
+        for name, timed in rates.items()
+    }  # fmt: skip
