@@ -134,7 +134,7 @@ def check_command_line(argv: Sequence[str]) -> DictConfig:
     first_job = []
     for text, override in zip(overrides, parsed):
         if override.is_interval_sweep():  # a search's interval: its ends are checked as the search checks them
-            from gan_lightning.sweeps.search.space import distribution
+            from gan_lightning.study.space import distribution
 
             distribution(text, override)
         if override.is_sweep_override() and not multirun:
@@ -167,7 +167,7 @@ def check_jobs(first: DictConfig, overrides: List[str], parsed: List[Any]) -> No
     """Every job of a grid sweep (up to MAX_CHECKED_JOBS) is refused or accepted here as its run would refuse or accept
     it, so that a bad value anywhere in the sweep stops it before any job starts; a larger sweep has its first job
     checked. A search is not: its trials are drawn, and one that fails is a failed trial the study goes on without."""
-    from gan_lightning.sweeps.search.settings import is_search
+    from gan_lightning.study.settings import is_search
 
     if is_search(first.get("hydra")):
         return
@@ -318,9 +318,8 @@ def check_added_key(text: str, key: str, cfg: DictConfig) -> None:
 def check_search_space(cfg: DictConfig, overrides: Sequence[str]) -> None:
     """The parameters of a sweep's preset (a search's, hydra/sweeper=search, with its settings: check_search), each a
     setting of the config, each choice of a value the setting's type takes."""
-    from gan_lightning.sweeps.search.settings import is_search
-    from gan_lightning.sweeps.search.space import SearchSpace
-    from gan_lightning.sweeps.search.sweeper import check_search
+    from gan_lightning.study.settings import check_search, is_search
+    from gan_lightning.study.space import SearchSpace
 
     if is_search(cfg.get("hydra")):
         space = check_search(cfg, [o for o in overrides if not o.startswith(("hydra.", "hydra/"))])

@@ -119,7 +119,7 @@ def test_the_cost_of_reporting_to_a_study_is_a_ratio_to_the_same_run_outside_a_s
     assert set(timed) == {"outside a search", "trial"} and timed["outside a search"]["step_time_vs_outside"] == 1.0
     assert "search trial" in result.stdout
     # each round's trial reported its metric at the evaluations inside its run: steps 50 and 100
-    study = optuna.load_study(study_name="bench", storage=f"sqlite:///{runs / 'bench_study.db'}")
+    study = optuna.load_study(study_name="bench", storage=f"sqlite:///{runs / 'study.db'}")
     assert [sorted(t.intermediate_values) for t in study.trials] == [[50, 100], [50, 100]]
 
 

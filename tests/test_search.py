@@ -19,12 +19,12 @@ from gan_lightning.config import compose
 from gan_lightning.errors import UserError
 from gan_lightning.runs.checkpoints import select_resume
 from gan_lightning.runs.summary import read_series, read_summary
-from gan_lightning.sweeps.search import study as records
+from gan_lightning.study import records
+from gan_lightning.study.settings import SearchSettings
+from gan_lightning.study.space import SearchSpace
+from gan_lightning.study.storage import load_study
+from gan_lightning.study.trial import TrialLink
 from gan_lightning.sweeps.search.report import best_so_far, trial_rows, write_study_report
-from gan_lightning.sweeps.search.settings import SearchSettings
-from gan_lightning.sweeps.search.space import SearchSpace
-from gan_lightning.sweeps.search.storage import load_study
-from gan_lightning.sweeps.search.trial import TrialLink
 from gan_lightning.tracking.wandb_records import WandbRun
 from tests.conftest import cli
 from tests.helpers.commands import run_command
@@ -180,26 +180,26 @@ def test_each_pruner_stops_a_hopeless_curve_and_keeps_a_good_one_as_optuna_itsel
 
 
 def test_a_lost_trial_fails_and_its_parameters_run_again_as_long_as_retries_last(tmp_path):
-    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", study_name="s")
+    optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", study_name="s")
+    stored = load_study(None, tmp_path, "s")
     distributions = {"x": optuna.distributions.FloatDistribution(0, 1)}
-    alive, lost = study.ask(distributions), study.ask(distributions)
-    records.beat(study._storage, alive._trial_id)
-    study._storage.set_trial_system_attr(lost._trial_id, records.HEARTBEAT, time.time() - 100)
+    alive, lost = stored.study.ask(distributions), stored.study.ask(distributions)
+    stored.beat(alive.number)
+    stored.storage.set_trial_system_attr(stored.trial_id(lost.number), records.HEARTBEAT, time.time() - 100)
     # its start counts as a sign of life too: lost only once both are older than stale_after_s
-    assert records.fail_lost_trials(study, stale_after_s=1000, retries=1) == []
+    assert stored.fail_lost(stale_after_s=1000, retries=1) == []
     time.sleep(1.1)
-    assert records.fail_lost_trials(study, stale_after_s=1.0, retries=1, own=[alive.number]) == [lost.number]
-    trials = study.get_trials()
+    assert stored.fail_lost(stale_after_s=1.0, retries=1, own=[alive.number]) == [lost.number]
+    trials = stored.study.get_trials()
     assert trials[lost.number].state.name == "FAIL" and trials[lost.number].user_attrs[records.STOPPED] == "lost"
     assert trials[alive.number].state.name == "RUNNING"
-    again = study.ask(distributions)  # the queued parameters come first
+    again = stored.study.ask(distributions)  # the queued parameters come first
     assert again.params == lost.params and again.user_attrs[records.RETRY_OF] == lost.number
-    now = records.progress(study.get_trials())
-    assert [t.number for t in now.counted] == [alive.number, again.number]  # the lost trial counts once, as its rerun
+    assert [t.number for t in stored.progress().counted] == [alive.number, again.number]  # the lost trial counts once
     time.sleep(1.1)
-    assert records.fail_lost_trials(study, stale_after_s=1.0, retries=1, own=[alive.number]) == [again.number]
-    assert len(study.get_trials()) == 3  # retries=1: the parameters ran twice, not queued a third time
-    assert [t.number for t in records.progress(study.get_trials()).finished] == [again.number]
+    assert stored.fail_lost(stale_after_s=1.0, retries=1, own=[alive.number]) == [again.number]
+    assert len(stored.trials()) == 3  # retries=1: the parameters ran twice, not queued a third time
+    assert [t.number for t in stored.progress().finished] == [again.number]
 
 
 def test_the_study_report_names_the_best_trial_and_the_best_value_against_steps_and_time(tmp_path):
@@ -216,7 +216,7 @@ def test_the_study_report_names_the_best_trial_and_the_best_value_against_steps_
         run_dir = tmp_path / str(number)
         run_dir.mkdir()
         (run_dir / "summary.json").write_text(json.dumps({"global_step": steps, "wall_time_s": 10.0 * (number + 1)}))
-        study._storage.set_trial_user_attr(trial._trial_id, records.RUN_DIR, str(run_dir))
+        trial.set_user_attr(records.RUN_DIR, str(run_dir))
         trial.report(value, 100)
         study.tell(trial, value if state == "COMPLETE" else None, state=getattr(optuna.trial.TrialState, state))
     rows = trial_rows(study)

@@ -548,8 +548,10 @@ def search_cost(case: str, rounds: int, warmup: int, steps: int, folder: Path, o
     same run outside a search, alternating in every round; the ratio is the step's time as a trial over outside."""
     import optuna
 
-    from gan_lightning.sweeps.search.settings import SearchSettings
-    from gan_lightning.sweeps.search.trial import ReportToStudy, TrialLink
+    from gan_lightning.study.records import StoredStudy
+    from gan_lightning.study.settings import SearchSettings
+    from gan_lightning.study.storage import open_storage
+    from gan_lightning.study.trial import ReportToStudy, TrialLink
 
     measured = [*overrides, "metrics=toy2d", "metrics.every_n_steps=50"]
     data = case_data(case_config(case, measured), case)
@@ -557,12 +559,15 @@ def search_cost(case: str, rounds: int, warmup: int, steps: int, folder: Path, o
                    with_hydra=True).hydra.sweeper  # fmt: skip
     settings = SearchSettings.of(node)
     folder.mkdir(parents=True, exist_ok=True)
-    study = optuna.create_study(storage=f"sqlite:///{folder.resolve() / 'bench_study.db'}", study_name="bench",
-                                load_if_exists=True, pruner=settings.build_pruner())  # fmt: skip
+    storage = open_storage(None, folder)  # SQLite, as a sweep keeps its study
+    study = optuna.create_study(
+        storage=storage, study_name="bench", load_if_exists=True, pruner=settings.build_pruner()
+    )
+    stored = StoredStudy(study, storage)
     rates: Dict[str, List[float]] = {"outside a search": [], "trial": []}
     for _ in range(rounds):
         rates["outside a search"].append(framework_round(case_config(case, measured), data, warmup, steps, folder))
-        reporter = ReportToStudy(TrialLink(study, study.ask().number, settings), "reverse_kl")
+        reporter = ReportToStudy(TrialLink(stored, study.ask().number, settings), "reverse_kl")
         timer = StepTimer(warmup, warmup + steps)
         framework_training(case_config(case, measured), data, warmup + steps + 1, folder, reporter, timer)
         assert reporter.reported and reporter.ended_as is None  # it reported, and went on

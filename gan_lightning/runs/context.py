@@ -24,7 +24,7 @@ class RunContext:
     config: Dict[str, Any] = field(default_factory=dict)
     run_id: Optional[str] = None  # the run's one W&B run, the same at every resume
     resume_step: int = 0  # training steps the checkpoint it resumes from holds
-    trial: Any = None  # the Optuna trial a job of hydra/sweeper=search runs (gan_lightning.sweeps.search.trial)
+    trial: Any = None  # the Optuna trial a job of hydra/sweeper=search runs (gan_lightning.study.trial)
 
 
 SECRET_MARKERS = ("api_key", "apikey", "token", "secret", "password")

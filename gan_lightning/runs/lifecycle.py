@@ -31,7 +31,7 @@ from gan_lightning.runs.context import RunContext, run_context
 from gan_lightning.runs.directory import RunDirectory, continues_own_run, job_log_name
 from gan_lightning.runs.jobs import SweepStopped, is_parallel, sweep_stopping
 from gan_lightning.runs.summary import ENDED_WELL, read_summary, slurm_job, write_summary
-from gan_lightning.sweeps.search.settings import is_search
+from gan_lightning.study.settings import is_search
 from gan_lightning.training.distributed import process_rank
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def run_in(directory: RunDirectory, cfg: DictConfig, start_up: signals.StartUpSi
     exit_code = 0
     try:
         if is_search(hydra_config):  # a trial of a search: told how the job ends, a refused one too
-            from gan_lightning.sweeps.search.trial import TrialLink
+            from gan_lightning.study.trial import TrialLink
 
             context.trial = TrialLink.of_job(hydra_config, lead=process_rank() == 0)
         config = to_config(cfg)

@@ -14,8 +14,8 @@ from typing import Any, Dict, List, Optional
 from gan_lightning.files import atomic_write
 from gan_lightning.lazy import pyplot
 from gan_lightning.runs.summary import readable_summary
-from gan_lightning.sweeps.search import study as records
-from gan_lightning.sweeps.search.storage import dashboard_command, storage_url
+from gan_lightning.study import records
+from gan_lightning.study.storage import dashboard_command, storage_url
 
 log = logging.getLogger("gan_lightning")
 

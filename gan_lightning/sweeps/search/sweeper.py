@@ -3,13 +3,12 @@
 Each trial is one job of the launcher the sweep names (basic: one at a time in this process; parallel: the
 launcher's ``n_jobs`` side by side; SLURM: ``hydra.sweeper.n_jobs`` jobs in the queue at once); the next trial is
 asked for as soon as any job returns, so a slow trial holds up nobody and a pruned one frees its worker at once.
-The study lives in its storage (gan_lightning.sweeps.search.storage): running the same command again continues it,
+The study lives in its storage (gan_lightning.study.storage): running the same command again continues it,
 and two sweeps on one storage share it.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import queue
 import threading
@@ -18,15 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from gan_lightning.errors import USER_ERROR_EXIT, UserError
 from gan_lightning.runs.jobs import available_cores, joblib_settings, slurm_settings, stopping_file
+from gan_lightning.study import records
+from gan_lightning.study.records import StoredStudy
+from gan_lightning.study.settings import SearchSettings, check_search, grid_of
+from gan_lightning.study.space import SearchSpace
+from gan_lightning.study.storage import dashboard_command, open_storage, storage_url
 from gan_lightning.sweeps import report
-from gan_lightning.sweeps.search import study as records
-from gan_lightning.sweeps.search.settings import SearchSettings
-from gan_lightning.sweeps.search.space import SearchSpace
-from gan_lightning.sweeps.search.storage import dashboard_command, open_storage, storage_url
 
 log = logging.getLogger("gan_lightning")
 
@@ -52,7 +52,6 @@ class Launch:
     """A trial handed to the launcher, and what came back."""
 
     number: int
-    trial_id: int
     overrides: List[str]
     started: float
     error: Optional[BaseException] = None
@@ -80,33 +79,33 @@ class Search:
                 raise UserError(
                     f"hydra.sweep.dir={self.sweep_dir} holds files of something other than a sweep: choose another folder."
                 )
-            study = self.open_study(space)
-            self.check_directories(study)
+            stored = self.open_study(space)
+            self.check_directories(stored)
         except UserError as error:  # one message and exit code 2, the sweep directory as it was
             log.error(str(error))
             report.search_exit_code = USER_ERROR_EXIT
             return []
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
-        return self.run_study(study, space)
+        return self.run_study(stored, space)
 
-    def run_study(self, study: Any, space: SearchSpace) -> Any:
-        settings = self.settings
-        records.fail_lost_trials(study, settings.stale_after_s, settings.retries)
+    def run_study(self, stored: StoredStudy, space: SearchSpace) -> Any:
+        settings, study = self.settings, stored.study
+        stored.fail_lost(settings.stale_after_s, settings.retries)
         workers = launcher_workers(self.config.hydra, settings.n_jobs)
         log.info(
             f"study {settings.study_name} ({storage_url(settings.storage, self.sweep_dir)}): {settings.n_trials} trials, "
             f"{workers} at a time, sampler {type(study.sampler).__name__}, pruner {type(study.pruner).__name__}"
         )
-        beating = threading.Thread(target=self.keep_beating, args=(study,), name="search heartbeat", daemon=True)
+        beating = threading.Thread(target=self.keep_beating, args=(stored,), name="search heartbeat", daemon=True)
         beating.start()
         try:
-            self.run_trials(study, space, workers)
+            self.run_trials(stored, space, workers)
         finally:
             self.done.set()
         from gan_lightning.sweeps.search.report import write_study_report
 
-        report.search_exit_code = study_exit_code(study, settings)
+        report.search_exit_code = study_exit_code(stored, settings)
         write_results(study, self.sweep_dir / RESULTS_FILE)
         metric = OmegaConf.select(self.config, "optimized_metric")
         write_study_report(
@@ -115,7 +114,7 @@ class Search:
         log.info(f"open the study in optuna-dashboard: {dashboard_command(settings.storage, self.sweep_dir)}")
         return []
 
-    def open_study(self, space: SearchSpace) -> Any:
+    def open_study(self, space: SearchSpace) -> StoredStudy:
         import optuna
 
         settings = self.settings
@@ -132,19 +131,20 @@ class Search:
         sampler = settings.build_sampler(grid_of(space, settings), seed_offset=trials_before)
         if trials_before:
             log.info(f"continuing study {settings.study_name}: {trials_before} trials so far")
-        return optuna.create_study(
+        study = optuna.create_study(
             study_name=settings.study_name, storage=storage, sampler=sampler, pruner=settings.build_pruner(),
             directions=settings.directions, load_if_exists=True,
         )  # fmt: skip
+        return StoredStudy(study, storage)
 
-    def check_directories(self, study: Any) -> None:
+    def check_directories(self, stored: StoredStudy) -> None:
         """The trials' run directories are numbered by trial: a folder numbered beyond the study's trials belongs to
         another study, and the trial of that number would resume its run."""
         if OmegaConf.to_container(self.config.hydra.sweep, resolve=False).get("subdir") != "${hydra.job.num}":
             return
         if not self.sweep_dir.is_dir():
             return
-        known = len(study.get_trials(deepcopy=False))
+        known = len(stored.trials())
         foreign = sorted(
             int(p.name) for p in self.sweep_dir.iterdir() if p.is_dir() and p.name.isdigit() and int(p.name) >= known
         )
@@ -155,12 +155,12 @@ class Search:
                 "take over. Continue that study (its hydra.sweeper.study_name and storage), or choose another hydra.sweep.dir."
             )
 
-    def run_trials(self, study: Any, space: SearchSpace, workers: int) -> None:
+    def run_trials(self, stored: StoredStudy, space: SearchSpace, workers: int) -> None:
         settings, asked_out = self.settings, False
         while True:
             stopping = self.stopping()
             if not stopping and not asked_out:
-                now = records.progress(study.get_trials(deepcopy=False))
+                now = stored.progress()
                 if too_many_failures(now, settings):
                     log.error(
                         f"hydra.sweeper.max_failure_rate={settings.max_failure_rate}: {failed_count(now)} of "
@@ -169,11 +169,11 @@ class Search:
                     asked_out = True
                 to_start = settings.n_trials - now.started  # queued trials (stopped ones run again) among them
                 while not asked_out and len(self.in_flight) < workers and to_start > 0:
-                    if not self.start_trial(study, space, workers):
+                    if not self.start_trial(stored, space, workers):
                         asked_out = True
                     to_start -= 1
             if not self.in_flight:
-                if stopping or asked_out or not self.others_running(study):
+                if stopping or asked_out or not self.others_running(stored):
                     return
                 time.sleep(min(settings.heartbeat_s, 5.0))  # another sweep's trials: they finish or are lost
                 continue
@@ -181,28 +181,26 @@ class Search:
                 launch = self.returned.get(timeout=min(settings.heartbeat_s, 5.0))
             except queue.Empty:
                 continue
-            self.settle(study, launch)
+            self.settle(stored, launch)
 
-    def others_running(self, study: Any) -> bool:
+    def others_running(self, stored: StoredStudy) -> bool:
         """Whether trials of other processes still run (if lost, they are failed and queued for this sweep)."""
-        records.fail_lost_trials(study, self.settings.stale_after_s, self.settings.retries, own=self.in_flight)
-        now = records.progress(study.get_trials(deepcopy=False))
+        stored.fail_lost(self.settings.stale_after_s, self.settings.retries, own=self.in_flight)
+        now = stored.progress()
         return bool(now.running) or (bool(now.waiting) and now.started < self.settings.n_trials)
 
-    def start_trial(self, study: Any, space: SearchSpace, workers: int) -> bool:
+    def start_trial(self, stored: StoredStudy, space: SearchSpace, workers: int) -> bool:
         """Ask for a trial and launch it; False when the study holds n_trials already (another sweep asked first)."""
-        trial = study.ask(space.distributions)
-        counted_before = [
-            t for t in records.progress(study.get_trials(deepcopy=False)).counted if t.number < trial.number
-        ]
-        if len(counted_before) >= self.settings.n_trials:  # two sweeps asked at once: the later trial is surplus
-            study._storage.set_trial_user_attr(trial._trial_id, records.STOPPED, "surplus")
-            from optuna.trial import TrialState
+        from optuna.trial import TrialState
 
-            study.tell(trial, state=TrialState.FAIL)
+        trial = stored.study.ask(space.distributions)
+        counted_before = [t for t in stored.progress().counted if t.number < trial.number]
+        if len(counted_before) >= self.settings.n_trials:  # two sweeps asked at once: the later trial is surplus
+            stored.set_user_attr(trial.number, records.STOPPED, "surplus")
+            stored.study.tell(trial, state=TrialState.FAIL)
             return False
-        records.beat(study._storage, trial._trial_id)
-        launch = Launch(trial.number, trial._trial_id, space.overrides(trial.params), time.time())
+        stored.beat(trial.number)
+        launch = Launch(trial.number, space.overrides(trial.params), time.time())
         retry = trial.user_attrs.get(records.RETRY_OF)
         drawn = " ".join(launch.overrides[: len(trial.params)])  # the fixed overrides follow, the same for every trial
         log.info(f"trial {trial.number}{f' (trial {retry} again)' if retry is not None else ''}: {drawn}")
@@ -221,38 +219,38 @@ class Search:
         finally:
             self.returned.put(launch)
 
-    def settle(self, study: Any, launch: Launch) -> None:
+    def settle(self, stored: StoredStudy, launch: Launch) -> None:
         """A launch returned: its job told the study how it ended, unless it died first (then it failed here)."""
         from optuna.trial import TrialState
 
         del self.in_flight[launch.number]
-        trial = study._storage.get_trial(launch.trial_id)
+        trial = stored.trial(launch.number)
         if trial.state == TrialState.RUNNING:
             reason = "interrupted" if self.stopping() else "lost"
             detail = f": {type(launch.error).__name__}: {launch.error}" if launch.error else ""
             log.error(f"trial {launch.number} ended without telling the study{detail}")
-            records.stop_trial(study, trial, reason, self.settings.retries if reason == "interrupted" else 0)
-            trial = study._storage.get_trial(launch.trial_id)
+            stored.stop(launch.number, reason, self.settings.retries if reason == "interrupted" else 0)
+            trial = stored.trial(launch.number)
         value = f" {trial.values[0] if len(trial.values or []) == 1 else trial.values}" if trial.values else ""
         log.info(f"trial {launch.number}: {trial.state.name.lower()}{value} after {time.time() - launch.started:.0f} s")
 
-    def keep_beating(self, study: Any) -> None:
+    def keep_beating(self, stored: StoredStudy) -> None:
         """The heartbeat of every launched trial, from its launch (a SLURM job may wait in the queue) to its end."""
         while not self.done.wait(self.settings.heartbeat_s):
-            for launch in list(self.in_flight.values()):
+            for number in list(self.in_flight):
                 try:
-                    records.beat(study._storage, launch.trial_id)
+                    stored.beat(number)
                 except Exception as error:
-                    log.warning(f"heartbeat of trial {launch.number} not recorded ({type(error).__name__}: {error})")
+                    log.warning(f"heartbeat of trial {number} not recorded ({type(error).__name__}: {error})")
 
     def stopping(self) -> bool:
         """A stop signal reached the sweep (the parallel launcher's mark): no further trial starts."""
         return stopping_file(self.sweep_dir).exists()
 
 
-def study_exit_code(study: Any, settings: SearchSettings) -> int:
+def study_exit_code(stored: StoredStudy, settings: SearchSettings) -> int:
     """0 when the study holds its n_trials trials, each completed or pruned; else 1."""
-    now = records.progress(study.get_trials(deepcopy=False))
+    now = stored.progress()
     ended_well = all(t.state.name in ("COMPLETE", "PRUNED") for t in now.finished)
     return 0 if ended_well and len(now.finished) >= settings.n_trials else 1
 
@@ -265,46 +263,6 @@ def failed_count(now: records.Progress) -> int:
 
 def too_many_failures(now: records.Progress, settings: SearchSettings) -> bool:
     return bool(now.finished) and failed_count(now) / max(len(now.finished), 1) > settings.max_failure_rate
-
-
-def check_search(config: DictConfig, arguments: List[str]) -> SearchSpace:
-    """Every check of a search that needs no study: its settings, its space (the preset's and the command line's),
-    the sampler and pruner they build, the database it names, and a metric to prune on. The command line makes
-    them before Hydra starts; the sweep again (the same settings, resolved in its own process)."""
-    from gan_lightning.sweeps.search.storage import check_storage
-
-    settings = SearchSettings.of(config.hydra.sweeper)
-    space = SearchSpace.parse(settings.params, arguments)
-    settings.build_sampler(grid_of(space, settings), seed_offset=0)
-    check_prunable(config, settings)
-    check_storage(settings.storage)
-    return space
-
-
-def grid_of(space: SearchSpace, settings: SearchSettings) -> Optional[dict]:
-    """The grid sampler's values, when the sweep uses it."""
-    return space.grid() if str(settings.sampler.get("_target_", "")).endswith("GridSampler") else None
-
-
-def check_prunable(config: DictConfig, settings: SearchSettings) -> None:
-    """A pruner needs the optimised metric measured while the trial trains (metrics.every_n_steps)."""
-    if not settings.prunes:
-        return
-    from gan_lightning.config import to_config
-
-    job = copy.copy(config)
-    with open_dict(job):
-        job.pop("hydra", None)
-    typed = to_config(job)
-    metric = typed.optimized_metric
-    measured = list(getattr(typed.metrics, "MEASURES", ()))
-    every = getattr(typed.metrics, "every_n_steps", 0)
-    if metric not in measured or not every or every >= typed.trainer.max_steps:
-        raise UserError(
-            f"hydra/sweeper/pruner={settings.pruner_name} decides on optimized_metric={metric} as the trial trains, but "
-            f"metrics={typed.metrics.option} measures {', '.join(measured) or 'nothing'} every {every} of "
-            f"{typed.trainer.max_steps} steps: choose a measured metric and a metrics.every_n_steps below trainer.max_steps."
-        )
 
 
 def write_results(study: Any, path: Path) -> None:

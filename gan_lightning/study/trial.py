@@ -17,9 +17,9 @@ from typing import Any, Dict, List, Optional
 import pytorch_lightning as pl
 
 from gan_lightning.errors import UserError
-from gan_lightning.sweeps.search import study as records
-from gan_lightning.sweeps.search.settings import SearchSettings
-from gan_lightning.sweeps.search.storage import load_study
+from gan_lightning.study import records
+from gan_lightning.study.settings import SearchSettings
+from gan_lightning.study.storage import load_study
 
 log = logging.getLogger("gan_lightning")
 
@@ -27,11 +27,8 @@ log = logging.getLogger("gan_lightning")
 class TrialLink:
     """The trial a job runs: its study (opened from the storage), number, and what the job tells it."""
 
-    def __init__(self, study: Any, number: int, settings: SearchSettings):
-        self.study, self.number, self.settings = study, number, settings
-        self.trial_id = (
-            None if study is None else study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
-        )
+    def __init__(self, stored: Optional[records.StoredStudy], number: int, settings: SearchSettings):
+        self.stored, self.number, self.settings = stored, number, settings
         self.stop_beating = threading.Event()
 
     @classmethod
@@ -39,15 +36,15 @@ class TrialLink:
         """The job's trial; on the other processes of a data-parallel job (``lead`` False) a link without the study,
         which follows rank 0's decisions."""
         settings = SearchSettings.of(hydra_config.sweeper)
-        study = None
+        stored = None
         if lead:
             sweep_dir = Path(hydra_config.runtime.cwd) / str(hydra_config.sweep.dir)
-            study = load_study(settings.storage, sweep_dir, settings.study_name, settings.build_pruner())
-        return cls(study, int(hydra_config.job.num), settings)
+            stored = load_study(settings.storage, sweep_dir, settings.study_name, settings.build_pruner())
+        return cls(stored, int(hydra_config.job.num), settings)
 
     def callback(self, metric: str) -> Optional[pl.Callback]:
         """What reports to the trial while it trains, where the study prunes."""
-        return ReportToStudy(self if self.study is not None else None, metric) if self.settings.prunes else None
+        return ReportToStudy(self if self.stored is not None else None, metric) if self.settings.prunes else None
 
     def begin(self, run_dir: Path) -> Dict[str, Any]:
         """Check that the trial still waits for this job (a lost trial's job that starts late must not train), note
@@ -55,23 +52,23 @@ class TrialLink:
         from optuna.trial import TrialState
 
         record = {"study": self.settings.study_name, "number": self.number}
-        if self.study is None:
+        if self.stored is None:
             return record
-        trial = self.study._storage.get_trial(self.trial_id)
-        if trial.state != TrialState.RUNNING:
+        state = self.stored.trial(self.number).state
+        if state != TrialState.RUNNING:
             raise UserError(
-                f"trial {self.number} of study {self.settings.study_name} has ended already ({trial.state.name.lower()}): "
+                f"trial {self.number} of study {self.settings.study_name} has ended already ({state.name.lower()}): "
                 "its sweep gave it up, and runs its parameters as a new trial"
             )
-        self.study._storage.set_trial_user_attr(self.trial_id, records.RUN_DIR, str(run_dir))
-        records.beat(self.study._storage, self.trial_id)
+        self.stored.set_user_attr(self.number, records.RUN_DIR, str(run_dir))
+        self.stored.beat(self.number)
         threading.Thread(target=self.keep_beating, name=f"trial {self.number} heartbeat", daemon=True).start()
         return record
 
     def keep_beating(self) -> None:
         while not self.stop_beating.wait(self.settings.heartbeat_s):
             try:
-                records.beat(self.study._storage, self.trial_id)
+                self.stored.beat(self.number)
             except Exception as error:  # a storage that does not answer now may answer at the next beat
                 log.warning(f"trial {self.number}: heartbeat not recorded ({type(error).__name__}: {error})")
 
@@ -79,7 +76,7 @@ class TrialLink:
         """Report the metric at ``step``; True when the pruner stops the trial there."""
         from optuna.trial import Trial
 
-        trial = Trial(self.study, self.trial_id)
+        trial = Trial(self.stored.study, self.stored.trial_id(self.number))
         trial.report(value, step)
         return trial.should_prune()
 
@@ -90,19 +87,18 @@ class TrialLink:
         from optuna.trial import TrialState
 
         self.stop_beating.set()
-        if self.study is None:
+        if self.stored is None:
             return
-        status = summary.get("status")
+        status, study = summary.get("status"), self.stored.study
         try:
             if status == "interrupted":
-                trial = self.study._storage.get_trial(self.trial_id)
-                records.stop_trial(self.study, trial, "interrupted", self.settings.retries)
+                self.stored.stop(self.number, "interrupted", self.settings.retries)
             elif status == "pruned":
-                self.study.tell(self.number, state=TrialState.PRUNED)
+                study.tell(self.number, state=TrialState.PRUNED)
             elif status in ("completed", "diverged") and value is not None:
-                self.study.tell(self.number, values=value if isinstance(value, list) else [value])
+                study.tell(self.number, values=value if isinstance(value, list) else [value])
             else:
-                self.study.tell(self.number, state=TrialState.FAIL)
+                study.tell(self.number, state=TrialState.FAIL)
         except UpdateFinishedTrialError:
             log.warning(f"trial {self.number} was ended by its sweep before this job could tell it ({status})")
 

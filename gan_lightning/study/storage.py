@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from gan_lightning.errors import UserError
+from gan_lightning.study.records import StoredStudy
 
 log = logging.getLogger("gan_lightning")
 
@@ -104,16 +105,18 @@ def check_storage(setting: Optional[str]) -> None:
         engine.dispose()
 
 
-def load_study(setting: Optional[str], sweep_dir: Path, name: Optional[str], pruner: Any = None) -> Any:
-    """The study a trial reports to (it exists: the sweep created it)."""
+def load_study(setting: Optional[str], sweep_dir: Path, name: Optional[str], pruner: Any = None) -> StoredStudy:
+    """The study a trial reports to (it exists: the sweep created it), with its storage."""
     import optuna
 
-    return optuna.load_study(
+    storage = open_storage(setting, sweep_dir)
+    study = optuna.load_study(
         study_name=name or DEFAULT_STUDY,
-        storage=open_storage(setting, sweep_dir),
+        storage=storage,
         pruner=pruner,
         sampler=optuna.samplers.RandomSampler(),  # a trial never samples: its parameters came with it
     )
+    return StoredStudy(study, storage)
 
 
 def dashboard_command(setting: Optional[str], sweep_dir: Path) -> str:
