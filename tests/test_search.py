@@ -441,3 +441,34 @@ def test_two_sweeps_on_one_postgresql_database_share_the_study_without_running_a
     assert all(sum(f"trial {n}: optimizer" in o for n in range(6)) > 0 for o in outputs)  # both sweeps worked
     for number in range(6):
         assert read_summary(sweep / str(number))["trial"]["number"] == number
+
+
+@pytest.mark.slow
+def test_a_search_stopped_by_ctrl_c_queues_the_stopped_trial_and_the_same_command_finishes_the_study(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    sweep = tmp_path / "sweep"
+    args = ["-m", *RING8, "metrics=none", "optimized_metric=loss/d", "logger=csv", "trainer.max_steps=3000",
+            "optimizer.g.lr=tag(log,interval(1e-4,1e-2))", "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-m", "gan_lightning.run", *args], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    deadline = time.time() + 180
+    while time.time() < deadline and not list((sweep / "0" / "checkpoints").glob("*.ckpt")):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 130, output[-3000:]
+    assert read_summary(sweep / "0")["status"] == "interrupted"
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{sweep / 'study.db'}")
+    stopped, queued = study.get_trials()
+    assert stopped.state.name == "FAIL" and stopped.user_attrs[records.STOPPED] == "interrupted"
+    assert queued.state.name == "WAITING" and queued.user_attrs[records.RETRY_OF] == 0  # its parameters queued
+    result = run_command([*args[:-2], "trainer.max_steps=100", "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={sweep}"],
+                         cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    trials = optuna.load_study(study_name="search", storage=f"sqlite:///{sweep / 'study.db'}").get_trials()
+    # the queued parameters ran first (as trial 1), then one more trial: two trials counted, both complete
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[1].params == stopped.params and read_summary(sweep / "1")["status"] == "completed"
