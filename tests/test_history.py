@@ -223,12 +223,36 @@ def test_every_refused_resume_leaves_every_file_of_the_run_byte_identical(tmp_pa
     refused(["model.d_hidden=[32]"], "does not fit the configured model and data")
     refused(["optimizer=sgd"], "was trained with optimizer=adam, but this run asks for optimizer=sgd")
     refused(["objective=minimax"], "was trained with objective=nonsaturating, but this run asks for objective=minimax")
+    refused(["data=grid25"], "was trained on data=ring8")
+    refused(
+        ["data.num_samples=5000"], "was trained on data.num_samples=100000, but this run asks for data.num_samples=5000"
+    )
     refused(["resume=never"], "would be overwritten")
     refused(["data.batch_size=0"], "data.batch_size=0 is not allowed")
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
     checkpoint.write_bytes(checkpoint.read_bytes()[:1000])  # a damaged checkpoint
     before = file_hashes(run_dir)
     refused([], "is not a readable checkpoint")
+
+
+def test_a_resume_on_another_subset_or_after_a_smoke_run_is_refused_and_leaves_the_run_as_it_was(tmp_path):
+    run_dir, smoke_dir = tmp_path / "run", tmp_path / "smoke"
+    images = ["data=fashion_mnist", "model=mlp", "logger=csv", "metrics=none", "callbacks.progress_every_n_steps=0",
+              "data.batch_size=16", "trainer.max_steps=3"]  # fmt: skip
+    assert run_command([*images, "data.subset=100", f"hydra.run.dir={run_dir}"], cwd=tmp_path).returncode == 0
+    before = file_hashes(run_dir)
+    result = run_command([*images, "data.subset=200", "trainer.max_steps=6", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    assert (
+        result.returncode == 2
+        and "was trained on data.subset=100, but this run asks for data.subset=200" in result.stderr
+    )
+    assert file_hashes(run_dir) == before
+    # A smoke run is not a start to continue from: the run that follows it in its folder is refused.
+    assert run_command([*images, "debug=fast_dev_run", f"hydra.run.dir={smoke_dir}"], cwd=tmp_path).returncode == 0
+    before = file_hashes(smoke_dir)
+    result = run_command([*images, "trainer.max_steps=20", f"hydra.run.dir={smoke_dir}"], cwd=tmp_path)
+    assert result.returncode == 2 and "is the checkpoint of a smoke run (debug=fast_dev_run)" in result.stderr
+    assert file_hashes(smoke_dir) == before
 
 
 def test_a_second_run_on_a_directory_in_use_is_refused_and_the_first_completes_untouched(tmp_path):

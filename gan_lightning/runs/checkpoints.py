@@ -93,12 +93,26 @@ def select_resume(resume: str, run_dir: Path) -> Optional[Resume]:
 
 # Choices a resumed run must share with its checkpoint: the optimizers' state and the losses belong to them.
 FIXED_CHOICES = ("optimizer", "objective")
+# Data settings that say where the data are or how they are fed, not what they are: a resume may change them.
+DATA_LOCATION = ("batch_size", "root", "download", "num_workers", "strict")
 
 
-def check_compatible(resume: Resume, module: torch.nn.Module, choices: Dict[str, Any]) -> None:
-    """The checkpoint fits the configuration: the same optimizer and objective, and weights of the configured
-    networks (same names and shapes). Checked before anything is loaded into the run."""
-    saved_choices = stored_config(resume.checkpoint).get("choices") or {}
+def trained_on(config: Dict[str, Any]) -> Dict[str, Any]:
+    """What a run learns from, as its stored config says: the data set and its settings (subset, image size, ...)
+    and whether D and G see the class labels."""
+    data = config.get("data") or {}
+    identity = {"data": (config.get("choices") or {}).get("data")}
+    identity.update({f"data.{key}": value for key, value in data.items() if key not in DATA_LOCATION})
+    identity["model.conditional"] = (config.get("model") or {}).get("conditional")
+    return identity
+
+
+def check_compatible(resume: Resume, module: torch.nn.Module, run_config: Dict[str, Any]) -> None:
+    """The checkpoint fits the configuration (``run_config``: the run's resolved config with its ``choices``): the
+    same optimizer and objective, the same data, weights of the configured networks (same names and shapes), and
+    not a smoke run's. Checked before anything is loaded into the run or written into its directory."""
+    stored = stored_config(resume.checkpoint)
+    saved_choices, choices = stored.get("choices") or {}, run_config.get("choices") or {}
     changed = [
         group
         for group in FIXED_CHOICES
@@ -110,6 +124,20 @@ def check_compatible(resume: Resume, module: torch.nn.Module, choices: Dict[str,
         raise UserError(
             f"{resume.path} was trained with {trained}, but this run asks for {asked}: its optimizer state and losses "
             f"belong to the former. Resume with {trained}, or start a new run in another directory (hydra.run.dir=...)."
+        )
+    before, now = trained_on(stored), trained_on(run_config)
+    other_data = [key for key in before if key in now and before[key] is not None and before[key] != now[key]]
+    if other_data:
+        trained = " ".join(f"{key}={before[key]}" for key in other_data)
+        asked = " ".join(f"{key}={now[key]}" for key in other_data)
+        raise UserError(
+            f"{resume.path} was trained on {trained}, but this run asks for {asked}: a run continues on the data it "
+            f"learnt from. Resume with {trained}, or start a new run in another directory (hydra.run.dir=...)."
+        )
+    if (stored.get("trainer") or {}).get("fast_dev_run") and not (run_config.get("trainer") or {}).get("fast_dev_run"):
+        raise UserError(
+            f"{resume.path} is the checkpoint of a smoke run (debug=fast_dev_run), which a run does not continue from: "
+            "choose another hydra.run.dir for the run, or remove that folder first."
         )
     saved = weights(resume.checkpoint)
     wanted = module.state_dict()

@@ -53,7 +53,7 @@ def prepare(config: Config, context: RunContext) -> Prepared:
     datamodule.setup("fit")  # reads the data now: a damaged file is refused here, not mid-run
     module = build_module(config)
     if resume is not None:
-        check_compatible(resume, module, context.config.get("choices", {}))
+        check_compatible(resume, module, context.config)
     return Prepared(datamodule, module, resume)
 
 

@@ -286,7 +286,7 @@ def train_group(members: List[Member], log_name: str) -> None:
             check_compatible(
                 member.resume,
                 member_module(group.module, index, member.config),
-                member.context.config.get("choices", {}),
+                member.context.config,
             )
     for member in members:
         member.directory.claim(member.cfg, member_hydra_config(hydra_config, member), log_name)
