@@ -240,7 +240,7 @@ def composed(first_job: List[str], overrides: List[str]) -> DictConfig:
         ) from None
     except ConfigCompositionException as error:
         cause = error.__cause__
-        text = next((o for o in overrides if o.lstrip("+~").split("=", 1)[0] in str(error)), None) or str(error)
+        text = override_at_fault(error, overrides)
         key, _, value = text.lstrip("+~").partition("=")
         if "An item is already at" in str(error):
             raise UserError(
@@ -251,6 +251,9 @@ def composed(first_job: List[str], overrides: List[str]) -> DictConfig:
                 f"{text}: an Optuna parameter is given on the command line as SETTING=SPACE "
                 f"('optimizer.g.lr=tag(log,interval(1e-4,1e-3))'), or under hydra.sweeper.params in a preset."
             ) from None
+        if isinstance(cause, ValidationError) and "ListConfig" in str(cause) and not value.startswith("["):
+            raise not_a_list(key, value, [job if text_of != text else f"{key}=[{value}]"
+                                          for job, text_of in zip(first_job, overrides)]) from None  # fmt: skip
         if isinstance(cause, ValidationError):
             expected = re.search(r"converted to (\w+)", str(cause))
             allowed = (
@@ -265,6 +268,26 @@ def composed(first_job: List[str], overrides: List[str]) -> DictConfig:
         raise UserError(f"{text}: {str(cause or error).strip().splitlines()[0]}") from None
 
 
+def override_at_fault(error: Exception, overrides: List[str]) -> str:
+    """The override a composition failed on: the one whose key OmegaConf's error names (its ``full_key``), else the one
+    with the longest key Hydra's message mentions (``model.depth``, not ``model``, for "Could not override
+    'model.depth'")."""
+    keys = [o.lstrip("+~").split("=", 1)[0] for o in overrides]
+    named = getattr(error.__cause__, "full_key", None)
+    exact = [o for o, key in zip(overrides, keys) if named and key == named]
+    mentioned = sorted(((len(key), o) for o, key in zip(overrides, keys) if key in str(error)), reverse=True)
+    return exact[0] if exact else mentioned[0][1] if mentioned else str(error)
+
+
+def not_a_list(key: str, value: str, as_list: List[str]) -> UserError:
+    """A single value for a list setting (``augment.policy=color``): the message the list would get, or how to write it."""
+    try:
+        check_settings(composed(as_list, as_list))
+    except UserError as error:
+        return error
+    return UserError(f"{key}={value!r} is not allowed: a list, such as {key}=[{value}].")
+
+
 def group_options(group: str) -> List[str]:
     folder = CONF_DIR / group
     return sorted(path.stem for path in folder.glob("*.yaml")) if folder.is_dir() else []
@@ -272,29 +295,23 @@ def group_options(group: str) -> List[str]:
 
 def unknown_key(key: str, value: str, others: Sequence[str] = ()) -> UserError:
     """The message for a key the config (composed with the ``others`` overrides) has no setting for: where the first
-    unknown part is, and what is there."""
+    unknown part is, the option chosen there, and what settings it has."""
     try:
-        cfg = compose(list(others), with_hydra=key.startswith("hydra."))
+        cfg = compose(list(others), with_hydra=True)
     except Exception:  # another override is wrong too: the defaults name what there is
-        cfg = compose([], with_hydra=key.startswith("hydra."))
+        cfg = compose([], with_hydra=True)
+    choices = OmegaConf.select(cfg, "hydra.runtime.choices", default={}) or {}
     parts = key.split(".")
-    node: Any = cfg
+    node: Any = cfg if key.startswith("hydra.") else OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     for depth, part in enumerate(parts):
         if not isinstance(node, DictConfig) or part not in node:
             where = ".".join(parts[:depth]) or "the config"
-            known = ", ".join(str(k) for k in node.keys()) if isinstance(node, DictConfig) else "none"
-            option = cfg_option(cfg, parts[0]) if depth else ""
-            return UserError(f"{key}={value}: {where}{option} has no setting '{part}'; its settings: {known}.")
+            option = f" ({parts[0]}={choices[parts[0]]})" if depth and parts[0] in choices else ""
+            known = list(node.keys()) if isinstance(node, DictConfig) else []
+            settings = f"its settings: {', '.join(map(str, known))}" if known else "it has no settings"
+            return UserError(f"{key}={value}: {where}{option} has no setting '{part}'; {settings}.")
         node = node[part]
     return UserError(f"{key}={value}: not a setting of the config.")
-
-
-def cfg_option(cfg: DictConfig, group: str) -> str:
-    """`` (model=dcgan)``: the option the config chose in ``group``, for messages."""
-    node = cfg.get(group)
-    kind = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
-    option = getattr(kind, "option", "") if kind is not None else ""
-    return f" ({group}={option})" if option else ""
 
 
 def check_added_key(text: str, key: str, cfg: DictConfig) -> None:

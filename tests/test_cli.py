@@ -71,6 +71,30 @@ REFUSED_COMMAND_LINES = {
         ["-m", "hparams_search=ring8_optuna", "trainer.d_steps=choice(a,b)"],
         "trainer.d_steps='choice(a,b)' is not allowed: a whole number.",
     ),
+    "an unknown key after its group's option": (
+        ["data=ring8", "model=mlp", "model.depth=3"],
+        "model.depth=3: model (model=mlp) has no setting 'depth'; its settings: latent_dim,",
+    ),
+    "an unknown key of the data": (
+        ["data.foo=1"],
+        "data.foo=1: data (data=fashion_mnist) has no setting 'foo'; its settings: batch_size,",
+    ),
+    "an unknown key of the optimizers": (
+        ["optimizer=sgd", "optimizer.foo=1"],
+        "optimizer.foo=1: optimizer (optimizer=sgd) has no setting 'foo'; its settings: g, d.",
+    ),
+    "a key of another option of its group": (
+        ["augment=none", "augment.policy=x"],
+        "augment.policy=x: augment (augment=none) has no setting 'policy'; it has no settings.",
+    ),
+    "a DiffAugment policy of a transform it lacks": (
+        ["augment=diffaug", "augment.policy=bogus"],
+        "augment.policy=['bogus'] is not allowed: a list of color, translation, cutout.",
+    ),
+    "one transform as a word, not a list": (
+        ["augment=diffaug", "augment.policy=color"],
+        "augment.policy='color' is not allowed: a list, such as augment.policy=[color].",
+    ),
     "a pruner's setting Optuna refuses": (
         [
             "-m",
