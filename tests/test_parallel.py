@@ -127,6 +127,28 @@ def test_ctrl_c_stops_every_job_with_a_checkpoint_and_the_same_command_resumes_t
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("after_s", [1.5, 2.5, 3.5, 5.0])
+def test_ctrl_c_while_the_workers_start_stops_the_sweep_cleanly_at_any_moment(tmp_path, after_s):
+    # In its first seconds the sweep starts joblib's worker processes, which the signal may meet before a job runs.
+    sweep = tmp_path / "sweep"
+    args = ["-m", *TOY, "logger=csv", "trainer.max_steps=300", "seed=0,1", *PARALLEL, f"hydra.sweep.dir={sweep}"]
+    process = subprocess.Popen([sys.executable, "-m", "gan_lightning.run", *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    time.sleep(after_s)
+    os.killpg(process.pid, signal.SIGINT)
+    output = process.communicate(timeout=300)[0]
+    assert process.returncode == 128 + signal.SIGINT, output[-3000:]
+    assert "Traceback" not in output and "Error" not in output, output[-3000:]
+    assert not (sweep / "STOPPING").exists()
+    for summary_file in sweep.glob("*/summary.json"):  # whatever began was recorded whole, as interrupted
+        assert read_summary(summary_file.parent)["status"] == "interrupted"
+    assert not list(sweep.glob("*/checkpoints/.*.tmp"))
+    resumed = cli(args, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert [read_summary(sweep / job)["global_step"] for job in "01"] == [300, 300]
+
+
+@pytest.mark.slow
 def test_a_stop_signal_to_the_sweeps_process_alone_reaches_every_running_job(tmp_path):
     # As `kill PID` or a scheduler sends it: to the sweep's process only, not to its process group.
     sweep = tmp_path / "sweep"

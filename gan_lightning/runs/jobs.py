@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-LAUNCHER_TARGET = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+LAUNCHER_TARGET = "hydra_plugins.gan_lightning_parallel.ParallelLauncher"  # hydra-joblib-launcher's, stopped cleanly
 SLURM_LAUNCHER = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
 STOPPING = "STOPPING"  # in the sweep directory while a stop signal ends the sweep
 VECTORIZED_TARGET = "hydra_plugins.gan_lightning_vectorized.VectorizedLauncher"

@@ -90,3 +90,21 @@ class ParallelStop(Callback):
             from gan_lightning.sweeps import report
 
             report.stop_signal = self.received
+
+
+def launch_until_stopped(launch: Any, config: DictConfig, jobs: int) -> list:
+    """Run ``launch`` (the joblib launcher's); a stop signal that ends worker processes while they start (before their
+    jobs can take the signal as a stop) ends the pool with an error, which here means the sweep was stopped: the jobs
+    that had not begun are not run (none has written anything), and the same command resumes the sweep."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from hydra.core.utils import JobReturn, JobStatus
+
+    try:
+        return launch()
+    except BrokenProcessPool:
+        if not stopping_file(config.hydra.sweep.dir).exists():
+            raise
+        log.warning("the sweep was stopped while its worker processes started: run the same command to resume")
+        return [JobReturn(status=JobStatus.COMPLETED, _return_value=None) for _ in range(jobs)]
+
