@@ -244,6 +244,11 @@ def test_small_arms_and_bad_input_are_stated_never_a_traceback(tmp_path):
     lone = sweep_of(tmp_path / "lone", {"minimax": [0.1], "hinge": [0.5, 0.6]})
     result = compare(f"runs={lone}", cwd=tmp_path)
     assert result.returncode == 0 and "| objective=minimax | 1 | 0.1 | – | – | – |" in (lone / "compare.md").read_text()
+    # 1 against 2: three relabellings, the observed one the most extreme: p = 1/3, which is also the floor stated
+    assert (
+        "(difference -0.45, p = 0.333, Holm, 1 pair); with these n no permutation test can give p below 0.333"
+        in result.stdout
+    )
     (tmp_path / "empty").mkdir()
     for args, message in [
         ([f"runs={tmp_path / 'empty'}"], "no readable run"),
@@ -251,6 +256,10 @@ def test_small_arms_and_bad_input_are_stated_never_a_traceback(tmp_path):
         ([f"runs={sweep}", "alpha=2"], "alpha=2.0 is not allowed: a level between 0 and 1"),
         ([f"runs={sweep}", "resamples=10"], "resamples='10' is not allowed: a whole number of at least 1000"),
         ([f"runs={sweep}", "test=student"], "test='student' is not allowed: permutation or welch."),
+        (
+            [f"runs={sweep}", "arms=model.depth"],
+            "arms=model.depth: no run sets model.depth; the settings that differ between these runs: objective.",
+        ),
     ]:
         refused = compare(*args, cwd=tmp_path)
         assert refused.returncode == 2 and message in refused.stderr and "Traceback" not in refused.stderr, args

@@ -173,6 +173,14 @@ def test_the_other_commands_answer_bad_input_with_one_message(tmp_path):
     assert_user_error(
         command("evaluate", [f"ckpt={last}", "model.g_hidden=[8]"], cwd=REPO), "so leave out model.g_hidden=[8]."
     )
+    assert_user_error(
+        command("evaluate", [f"ckpt={last}", "model=dcgan"], cwd=REPO),
+        "model=dcgan: the networks come from the checkpoint, which holds model=mlp; leave out model=dcgan.",
+    )
+    assert_user_error(
+        command("evaluate", [f"ckpt={last}", "data=grid25"], cwd=REPO),
+        "data=grid25: the data they were trained on come from the checkpoint, which holds data=ring8",
+    )
     # A run that kept only last.ckpt is one point against the step: evaluate says how to keep more.
     one = command("evaluate", [f"runs={good}", "metrics.num_samples=200"], cwd=REPO)
     assert one.returncode == 0, one.stderr[-3000:]

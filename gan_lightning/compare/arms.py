@@ -77,9 +77,17 @@ def read_runs(paths: Sequence[Path]) -> List[Run]:
 def group(runs: List[Run], keys: Optional[Sequence[str]] = None) -> List[Arm]:
     """Arms of ``runs``: by the settings ``keys`` names, or else by every override that differs between the runs but
     the seed. Arms keep the order of their first run."""
+    every = sorted({key for run in runs for key in run.overrides})
+    differing = [k for k in every if k not in NOT_AN_ARM and len({run.overrides.get(k) for run in runs}) > 1]
     if keys is None:
-        every = sorted({key for run in runs for key in run.overrides})
-        keys = [k for k in every if k not in NOT_AN_ARM and len({run.overrides.get(k) for run in runs}) > 1]
+        keys = differing
+    else:
+        absent = [key for key in keys if all(key not in run.overrides for run in runs)]
+        if absent:
+            raise UserError(
+                f"arms={','.join(keys)}: no run sets {', '.join(absent)}; the settings that differ between these runs: "
+                f"{', '.join(differing) or 'none but the seed'}."
+            )
     arms: Dict[Tuple[Optional[str], ...], Arm] = {}
     for run in runs:
         values = tuple(run.overrides.get(key) for key in keys)

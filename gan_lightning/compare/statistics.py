@@ -155,6 +155,7 @@ def expected_best(values: Sequence[float], trials: int, lower_is_better: bool) -
 
 
 def smallest_p_value(n_a: int, n_b: int) -> float:
-    """The smallest two-sided p-value an exact permutation test of arms of these sizes can give: 2 / C(n_a + n_b,
-    n_a). With 2 and 2 runs it is 1/3: no difference is significant at 0.05, whatever the values."""
-    return min(1.0, 2 / math.comb(n_a + n_b, n_a))
+    """The smallest two-sided p-value an exact permutation test of arms of these sizes can give: 1 / C(n_a + n_b, n_a)
+    relabellings, twice that for arms of equal size (swapping the arms gives the same difference, mirrored). With 2
+    and 2 runs it is 1/3: no difference is significant at 0.05, whatever the values; with 1 and 2, also 1/3."""
+    return min(1.0, (2 if n_a == n_b else 1) / math.comb(n_a + n_b, n_a))

@@ -47,6 +47,18 @@ def configure(checkpoint: Dict[str, Any], overrides: List[str], metrics: Optiona
     metrics group when given)."""
     stored = stored_config(checkpoint)
     choices = stored.get("choices", {})
+    for override in overrides:
+        group, _, option = override.lstrip("+~").partition("=")
+        if group in ("model", "data", "objective") and choices.get(group) and option != choices[group]:
+            what = {
+                "model": "networks",
+                "data": "data they were trained on",
+                "objective": "losses they were trained with",
+            }
+            raise UserError(
+                f"{override}: the {what[group]} come from the checkpoint, which holds {group}={choices[group]}; "
+                f"leave out {override}."
+            )
     chosen = [f"{group}={choices[group]}" for group in ("model", "data", "objective") if choices.get(group)]
     saved = OmegaConf.create({key: stored[key] for key in FROM_CHECKPOINT if key in stored})
     if metrics:

@@ -107,4 +107,3 @@ def launch_until_stopped(launch: Any, config: DictConfig, jobs: int) -> list:
             raise
         log.warning("the sweep was stopped while its worker processes started: run the same command to resume")
         return [JobReturn(status=JobStatus.COMPLETED, _return_value=None) for _ in range(jobs)]
-
