@@ -123,6 +123,34 @@ def test_the_cost_of_reporting_to_a_study_is_a_ratio_to_the_same_run_outside_a_s
     assert [sorted(t.intermediate_values) for t in study.trials] == [[50, 100], [50, 100]]
 
 
+def test_a_case_that_cannot_run_keeps_the_other_cases_results_and_the_default_cases_need_no_download(tmp_path):
+    from tests.test_user_faults import fashion_mnist_copy
+
+    # Fashion-MNIST damaged where the data are looked for first: its case fails; the others run offline.
+    data = fashion_mnist_copy(tmp_path / "data")
+    images = next(data.glob("train-images*"))
+    images.write_bytes(images.read_bytes()[: images.stat().st_size // 2])
+    out = tmp_path / "bench.json"
+    result = command(
+        "bench",
+        [
+            "cases=dcgan_fashion_mnist,mlp_ring8_small,dcgan_cifar_size",
+            "rounds=1",
+            "warmup=1",
+            "steps=2",
+            f"out={out}",
+            f"workdir={tmp_path / 'runs'}",
+        ],  # fmt: skip
+        cwd=REPO,
+        env={"GAN_LIGHTNING_DATA": str(data)},
+    )
+    assert result.returncode == 2 and "cases=dcgan_fashion_mnist could not be timed" in result.stderr
+    cases = {case["case"]: case for case in json.loads(out.read_text())["cases"]}
+    assert "is damaged" in cases["dcgan_fashion_mnist"]["error"]
+    for name in ("mlp_ring8_small", "dcgan_cifar_size"):  # CIFAR-10's size on random data: no CIFAR-10 files needed
+        assert cases[name]["framework_steps_per_s"]["median"] > 0 and "error" not in cases[name]
+
+
 def test_each_round_runs_the_compared_loops_back_to_back(tmp_path, monkeypatch):
     from gan_lightning.bench import loops as bench
 

@@ -142,11 +142,19 @@ def main(argv=None) -> int:
     }
     if cases:
         print(f"{'case':22} {'framework steps/s':>22} {'plain steps/s':>22} {'framework/plain per round':>26}")
+    failed = []
     for name in cases:
-        summary = compare(
-            name, args.rounds, args.warmup, args.steps, folder, args.overrides, split=args.split, peers=args.peers
-        ).summary()
+        try:
+            summary = compare(
+                name, args.rounds, args.warmup, args.steps, folder, args.overrides, split=args.split, peers=args.peers
+            ).summary()
+        except UserError as error:  # this case cannot run here: the others' results are kept
+            print(f"{name:22} not timed: {error}", flush=True)
+            results["cases"].append({"case": name, "error": str(error)})
+            failed.append(name)
+            continue
         results["cases"].append(summary)
+        Path(args.out).write_text(json.dumps(results, indent=2))  # each case's result kept as soon as it is measured
         f, p = summary["framework_steps_per_s"], summary["plain_steps_per_s"]
         print(
             f"{name:22} {f['median']:9.1f} [{f['min']:.1f}-{f['max']:.1f}] {p['median']:9.1f} [{p['min']:.1f}-{p['max']:.1f}] "
@@ -216,6 +224,10 @@ def main(argv=None) -> int:
             print(f"width x{row['width_factor']}: {row['ms_per_step']:7.1f} ms/step")
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(f"results written to {args.out}")
+    if failed:
+        raise UserError(
+            f"cases={','.join(failed)} could not be timed (said above); the other results are in {args.out}."
+        )
     return 0
 
 
