@@ -98,7 +98,7 @@ def make_idx_folder(folder: Path, n: int = 10) -> torch.Tensor:
 
 def test_idx_reader_round_trips_and_images_are_scaled(tmp_path):
     images = make_idx_folder(tmp_path / "fm")
-    assert torch.equal(read_idx(tmp_path / "fm" / "train-images-idx3-ubyte.gz"), images)
+    assert torch.equal(read_idx(tmp_path / "fm" / "train-images-idx3-ubyte.gz", "fashion_mnist"), images)
     data = data_config(f"data.root={tmp_path / 'fm'}")
     x = data.load(seed=0)
     assert x.shape == (10, 1, 28, 28)
@@ -112,7 +112,7 @@ def test_idx_reader_refuses_other_files(tmp_path):
     with gzip.open(bad, "wb") as f:
         f.write(b"PK\x03\x04 not idx")
     with pytest.raises(UserError, match="not an IDX file"):
-        read_idx(bad)
+        read_idx(bad, "fashion_mnist")
 
 
 def test_torchvision_layout_is_found_under_the_environment_variable(tmp_path, monkeypatch):
@@ -139,7 +139,7 @@ def test_real_fashion_mnist_from_debian_package(monkeypatch, tmp_path):
     _, labels = data.load_labelled(seed=0)
     assert x.shape == (1000, 1, 28, 28) and x.min() == -1 and x.max() == 1
     assert labels.min() == 0 and labels.max() == 9
-    full = read_idx(DEBIAN_FASHION / "train-images-idx3-ubyte.gz")
+    full = read_idx(DEBIAN_FASHION / "train-images-idx3-ubyte.gz", "fashion_mnist")
     assert full.shape == (60000, 28, 28)
     assert time.perf_counter() - started < 5
 

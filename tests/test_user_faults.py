@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import torch
 
 from gan_lightning.data.idx import DataFinder
 from gan_lightning.runs.checkpoints import load_safely
@@ -70,7 +71,9 @@ def test_a_truncated_data_file_is_named_with_how_to_get_a_good_copy_and_the_run_
     images.write_bytes(images.read_bytes()[: images.stat().st_size // 2])
     before = file_hashes(run_dir)
     result = run_command([*args, "trainer.max_steps=4"], cwd=tmp_path)
-    assert_user_error(result, f"{images} is damaged", "get a good copy")
+    assert_user_error(
+        result, f"{images} is damaged", "get a good copy", "python -m gan_lightning.data dataset=fashion_mnist"
+    )
     assert file_hashes(run_dir) == before
 
 
@@ -221,3 +224,16 @@ def test_a_data_set_that_cannot_be_had_offline_is_one_message(tmp_path):
         command("data", ["dataset=mnist", f"root={a_file}"], cwd=tmp_path, env=offline),
         f"root={str(a_file)!r} is a file: give the folder that holds (or is to hold) the data set's files.",
     )
+
+
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="needs a machine without a CUDA GPU, where CUDA graphs are refused"
+)
+def test_a_setting_refused_when_the_run_starts_leaves_no_run_directory(tmp_path):
+    # CUDA graphs need a GPU: a fact of the machine, found when the run starts (after Hydra made its directory).
+    run_dir = tmp_path / "outputs" / "run"
+    result = run_command(
+        ["data=ring8", "model=mlp", "trainer.cuda_graph=true", f"hydra.run.dir={run_dir}"], cwd=tmp_path
+    )
+    assert_user_error(result, "trainer.cuda_graph=True is not allowed")
+    assert not run_dir.exists()

@@ -56,26 +56,31 @@ def cache_dir(dataset: str) -> Path:
     return cache_root() / dataset
 
 
-# A damaged data file is replaced, not repaired.
-GOOD_COPY = "delete it and get a good copy: reinstall the data set's package (apt-get install --reinstall dataset-fashion-mnist), or `python -m gan_lightning.data dataset=<data set>` where the network allows"
+def good_copy(dataset: str) -> str:
+    """How to replace a damaged file of ``dataset`` (it is replaced, not repaired)."""
+    package = SOURCES[dataset].debian_package
+    reinstall = f"reinstall Debian's package (apt-get install --reinstall {package}), or " if package else ""
+    return (f"delete it and get a good copy: {reinstall}`python -m gan_lightning.data dataset={dataset}` where the "
+            "network allows")  # fmt: skip
 
 
-def read_idx(path: Path) -> Tensor:
-    """An IDX file (optionally gzipped) as a uint8 tensor of the shape its header gives."""
+def read_idx(path: Path, dataset: str) -> Tensor:
+    """An IDX file of ``dataset`` (optionally gzipped) as a uint8 tensor of the shape its header gives."""
+    replace_it = good_copy(dataset)
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
             raw = f.read()
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
-        raise UserError(f"{path} is damaged (truncated or corrupt: {error}); {GOOD_COPY}.") from None
+        raise UserError(f"{path} is damaged (truncated or corrupt: {error}); {replace_it}.") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise UserError(f"{path} is not an IDX file of unsigned bytes (as MNIST-format data sets are); {GOOD_COPY}.")
+        raise UserError(f"{path} is not an IDX file of unsigned bytes (as MNIST-format data sets are); {replace_it}.")
     ndim = raw[3]
     shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     values = len(raw) - 4 - 4 * ndim
     if values != math.prod(shape):
         raise UserError(
-            f"{path} is damaged: its header announces {math.prod(shape)} values of shape {tuple(shape)}, it holds {max(values, 0)}; {GOOD_COPY}."
+            f"{path} is damaged: its header announces {math.prod(shape)} values of shape {tuple(shape)}, it holds {max(values, 0)}; {replace_it}."
         )
     return torch.frombuffer(bytearray(raw[4 + 4 * ndim :]), dtype=torch.uint8).view(*shape)
 
@@ -186,7 +191,8 @@ class IdxImages(StoredImages, name="idx"):
     def labelled_images(self, split: str) -> Tuple[Tensor, Tensor]:
         folder = self.locate() if split == self.split else replace(self, split=split).locate()
         image_stem, label_stem = SPLIT_FILES[split]
-        return read_idx(_file_in(folder, image_stem)).unsqueeze(1), read_idx(_file_in(folder, label_stem)).long()
+        images, labels = (read_idx(_file_in(folder, stem), self.dataset) for stem in (image_stem, label_stem))
+        return images.unsqueeze(1), labels.long()
 
     @property
     def num_classes(self) -> int:

@@ -46,6 +46,7 @@ class RunDirectory:
         self.path = Path(path)
         self.fd: Optional[int] = None
         self.claimed = False
+        self.acquired = False  # the lock was taken: the directory exists because of this run, or held a run before
         self.log_handler: Optional[logging.Handler] = None
         # A directory that already holds a run (or is being used by one) keeps its files when this start is refused.
         self.holds_previous_run = any(
@@ -75,6 +76,7 @@ class RunDirectory:
                 f"{self.path} is in use by another run ({holder}): two runs in one directory would mix their logs and "
                 "checkpoints. Wait for it to end, or choose another hydra.run.dir."
             ) from None
+        self.acquired = True
         previous = read_holder(fd)
         if previous:
             log.warning(
@@ -117,6 +119,12 @@ class RunDirectory:
         return run_id
 
     def release(self) -> None:
+        """Let the directory go; one the run never took (its settings were refused) is removed if it is empty, as
+        Hydra made it for the run: a refused run leaves no folder behind."""
+        if not self.acquired:
+            with contextlib.suppress(OSError):
+                if self.path.is_dir() and not any(self.path.iterdir()):
+                    self.path.rmdir()
         if self.log_handler is not None:
             logging.getLogger().removeHandler(self.log_handler)
             with contextlib.suppress(OSError):  # a full disk: what the log could not take is on stderr

@@ -134,7 +134,7 @@ def run_in(directory: RunDirectory, cfg: DictConfig, start_up: signals.StartUpSi
             built = cache_build_seconds() - built_before  # set-up shared by every later run: not this run's time
             if built > 0:
                 summary["cache_build_s"] = round(built, 3)
-            end_summary(directory, summary, resume, time.perf_counter() - started - built)
+            end_summary(directory, summary, resume, time.perf_counter() - started - built, refusal_too=multirun)
     if not rank_zero:
         # The other processes of a data-parallel job leave the summary, final messages and exit status to rank 0
         # (a failing exit here would make Lightning's launcher kill rank 0 before it reports).
@@ -225,11 +225,19 @@ def record_failure(error: Exception, summary: Dict[str, Any], run_dir: Path, mul
     return 1
 
 
-def end_summary(directory: RunDirectory, summary: Dict[str, Any], resume: Optional[Resume], seconds: float) -> None:
+def end_summary(
+    directory: RunDirectory,
+    summary: Dict[str, Any],
+    resume: Optional[Resume],
+    seconds: float,
+    refusal_too: bool = False,
+) -> None:
     """A run's summary.json at its end, with its wall times: every run of a job, a vectorized group's members too. A
-    refused start or resume leaves the files of a run already in the directory as they were."""
+    refused start or resume leaves the files of a run already in the directory as they were; settings refused before
+    the run took its directory leave no directory at all, unless ``refusal_too`` (a job of a basic or parallel
+    multirun, which the sweep's tally counts by its summary)."""
     summary.update(earlier_segments(resume, directory.path, seconds), ended_at=now(), **run_files(directory.path))
-    if directory.claimed or not directory.holds_previous_run:
+    if directory.claimed or (not directory.holds_previous_run and (directory.acquired or refusal_too)):
         save_summary(directory.path, summary)
 
 
