@@ -24,6 +24,7 @@ data: install
 
 run: data
 	$(PY) -m gan_lightning.run $(ARGS)
+	@echo "The commands of README.md run in the project's environment: source $(VENV)/bin/activate (once per shell)"
 
 # The default suite: everything but the long end-to-end runs and the SLURM cluster.
 test: data

@@ -230,6 +230,7 @@ def test_each_job_of_a_multirun_starts_its_own_processes_in_its_own_directory(tm
         assert summary["status"] == "completed" and summary["global_step"] == 20
         assert (sweep / job / "run_rank1.log").exists()
     assert f"sweep {sweep}: 2 jobs: 2 completed" in result.stdout + result.stderr
+    assert "Initializing distributed" not in result.stdout + result.stderr  # a run prints its own lines only
 
 
 @pytest.mark.parametrize(

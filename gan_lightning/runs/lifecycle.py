@@ -40,10 +40,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("gan_lightning")
 
 
-# Loggers of dependencies whose INFO lines say nothing a user acts on: Lightning's device lines (GPU/TPU available),
-# the SQL migrations of Optuna's storage, the joblib launcher's settings, matplotlib's font cache. ``verbose=true`` keeps them.
-CHATTY_LOGGERS = ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero", "alembic", "matplotlib",
-                  "hydra_plugins.hydra_joblib_launcher", "optuna")  # fmt: skip
+# Loggers of dependencies whose INFO lines say nothing a user acts on: Lightning's device lines (GPU/TPU available) and
+# its DDP start-up lines (each process's rank), the SQL migrations and study lines of Optuna, the joblib launcher's
+# settings, matplotlib's font cache. ``verbose=true`` keeps them.
+CHATTY_LOGGERS = ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero",
+                  "lightning_fabric.utilities.distributed", "lightning.fabric.utilities.distributed", "alembic",
+                  "matplotlib", "hydra_plugins.hydra_joblib_launcher", "optuna")  # fmt: skip
 
 
 def quiet_dependencies(verbose: bool = False) -> None:
