@@ -216,11 +216,16 @@ def test_a_tracker_that_dies_mid_run_does_not_stop_training(run_dir, caplog):
 
 def test_progress_lines_carry_the_key_numbers_in_a_non_interactive_log(tmp_path):
     result = run_command(["data=ring8", "model=mlp", "trainer.max_steps=100", "logger=none", "metrics=toy2d", "metrics.every_n_steps=50",
-                  "callbacks.progress_every_n_steps=50", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)  # fmt: skip
-    lines = [line for line in result.stderr.splitlines() if "step 100/100" in line]
-    assert len(lines) == 1
+                  "callbacks.progress_every_n_steps=25", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)  # fmt: skip
+    lines = {
+        step: next(line for line in result.stderr.splitlines() if f"step {step}/100" in line)
+        for step in (25, 50, 75, 100)
+    }
     for fragment in ("loss/d ", "loss/g ", "d/real ", "d/fake ", "modes ", "reverse_kl ", "steps/s", "eta "):
-        assert fragment in lines[0]
+        assert fragment in lines[100]
+    # An evaluation's values on a later line say the step they were measured at; none before the first one.
+    assert "modes" not in lines[25] and "at step" not in lines[50] and "| modes " in lines[50]
+    assert "| at step 50: modes " in lines[75] and "at step" not in lines[100]
     assert "\r" not in result.stderr  # no redraws in a log file
 
 

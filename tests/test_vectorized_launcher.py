@@ -75,6 +75,9 @@ def test_a_vectorized_sweep_leaves_each_job_the_run_its_separate_job_leaves(tmp_
     assert result.returncode == 0, output[-3000:]
     assert output.count("vectorized group of 2 seeds (0, 1)") == 2 and "Traceback" not in output
     assert f"sweep {vectorized}: 4 jobs: 4 completed" in output
+    # One line per group, not per member: where W&B logs, and where the members' runs are.
+    assert output.count("W&B: offline") == 2 and "run directory:" not in output
+    assert f"run directories of 2 seeds: {vectorized}/{{0,2}}" in output and f"{vectorized}/{{1,3}}" in output
     reference = run_command(["-m", *overrides, f"hydra.sweep.dir={basic}"], cwd=tmp_path)
     assert reference.returncode == 0, reference.stderr[-3000:]
     run_ids = set()
@@ -230,6 +233,8 @@ def test_groups_run_side_by_side_with_the_parallel_launcher(tmp_path):
         and progress["0"] != progress["2"]
         and len(progress["0"]) == 1
     )
+    # whose numbers they are: the members' median and range
+    assert progress["0"][0].startswith("step 50/300 | 2 seeds, median [min-max]: loss/d ")
     first, second = log_times(sweep / "0"), log_times(sweep / "2")
     assert first[0] < second[-1] and second[0] < first[-1]  # the groups trained at the same time
     assert len({run.run["run_id"] for job in "0123" for run in wandb_runs(sweep / job)}) == 4

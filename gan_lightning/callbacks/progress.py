@@ -7,13 +7,14 @@ is one plain line every N steps, so the file stays readable instead of filling w
 from __future__ import annotations
 
 import logging
+import statistics
 import sys
 import time
-from typing import Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import pytorch_lightning as pl
 
-from gan_lightning.metrics.evaluation import latest_evaluation
+from gan_lightning.metrics.evaluation import latest_evaluation, latest_evaluation_step
 from gan_lightning.training.periodic import due
 
 log = logging.getLogger("gan_lightning")
@@ -27,17 +28,48 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
 
 
-def key_numbers(trainer) -> str:
-    """ "loss/d 1.234 loss/g 0.876 d/real 0.520 d/fake 0.470 | fid 35.2 ..." (a host sync: call it sparingly)."""
+def measured_at(step: int, evaluated: Optional[int]) -> str:
+    """Where an evaluation's values are shown on a later line: the step they were measured at."""
+    return f"at step {evaluated}: " if evaluated is not None and evaluated != step else ""
+
+
+def key_numbers(trainer, step: int) -> str:
+    """ "loss/d 1.234 loss/g 0.876 d/real 0.520 d/fake 0.470 | fid 35.2 ..." (a host sync: call it sparingly); the latest
+    evaluation's values carry the step they were measured at when it is not this one."""
     metrics = trainer.callback_metrics
     values = " ".join(f"{key} {float(metrics[key]):.3f}" for key in SHOWN if key in metrics)
-    extra = " ".join(f"{key} {value:.3f}" for key, value in latest_evaluation(trainer)[0].items())
-    return " | ".join(part for part in (values, extra) if part)
+    evaluated, evaluated_step = latest_evaluation(trainer)[0], latest_evaluation_step(trainer.callbacks)
+    extra = " ".join(f"{key} {value:.3f}" for key, value in evaluated.items())
+    return " | ".join(part for part in (values, extra and measured_at(step, evaluated_step) + extra) if part)
+
+
+def spread(values: List[float]) -> str:
+    return f"{statistics.median(values):.3f} [{min(values):.3f}-{max(values):.3f}]"
+
+
+def members_numbers(members: List[Tuple[Dict[str, float], Dict[str, float], Optional[int]]], step: int) -> str:
+    """A vectorized group's line: each value's median and range over the members ("loss/d 1.263 [1.201-1.320]"), the
+    latest evaluation's with the step it was measured at."""
+    head = f"{len(members)} seeds, median [min-max]:"
+    values = " ".join(
+        f"{key} {spread([m[0][key] for m in members])}" for key in SHOWN if all(key in m[0] for m in members)
+    )
+    names = [key for key in members[0][1] if all(key in m[1] for m in members)]
+    extra = " ".join(f"{key} {spread([m[1][key] for m in members])}" for key in names)
+    return " | ".join(part for part in (f"{head} {values}", extra and measured_at(step, members[0][2]) + extra) if part)
 
 
 class ProgressLog(pl.Callback):
-    def __init__(self, every_n_steps: int, max_steps: int, live: Optional[bool] = None):
-        self.every_n_steps, self.max_steps = every_n_steps, max_steps
+    """``members(pl_module)``: for a vectorized group, each member's latest values, latest evaluation and its step."""
+
+    def __init__(
+        self,
+        every_n_steps: int,
+        max_steps: int,
+        live: Optional[bool] = None,
+        members: Optional[Callable[[], list]] = None,
+    ):
+        self.every_n_steps, self.max_steps, self.members = every_n_steps, max_steps, members
         self.live = sys.stderr.isatty() if live is None else live
         self.started_at = self.started_step = None
         self.bar = self.task = None
@@ -63,16 +95,15 @@ class ProgressLog(pl.Callback):
             self.bar.update(self.task, completed=step)
         if not due(step, self.every_n_steps):
             return
+        numbers = members_numbers(self.members(pl_module), step) if self.members else key_numbers(trainer, step)
         if self.bar is not None:
-            self.bar.update(self.task, numbers=key_numbers(trainer))
+            self.bar.update(self.task, numbers=numbers)
             return
         rate = (step - self.started_step) / max(time.perf_counter() - self.started_at, 1e-9)
         eta = format_duration((self.max_steps - step) / rate) if rate > 0 else "?"
         log.info(
             " | ".join(
-                part
-                for part in (f"step {step}/{self.max_steps}", key_numbers(trainer), f"{rate:.1f} steps/s", f"eta {eta}")
-                if part
+                part for part in (f"step {step}/{self.max_steps}", numbers, f"{rate:.1f} steps/s", f"eta {eta}") if part
             )
         )
 

@@ -156,3 +156,9 @@ def latest_evaluation(trainer) -> Tuple[Dict[str, float], Dict[str, Any], float]
             protocol.update(callback.latest_protocol)
             seconds += callback.seconds
     return metrics, protocol, seconds
+
+
+def latest_evaluation_step(callbacks) -> Optional[int]:
+    """The step the latest sample-quality evaluation among ``callbacks`` was measured at; None before the first."""
+    steps = [c.last_fired_step for c in callbacks if isinstance(c, Evaluation) and c.latest]
+    return max(steps) if steps else None

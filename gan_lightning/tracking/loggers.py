@@ -272,7 +272,8 @@ def build_loggers(
     if cfg.wandb and cfg.mode != "disabled":
         names = dict(name=name, group=group, tags=tags, alongside=alongside)
         offline = logs_offline(cfg.mode)
-        log.info(where_wandb_logs(cfg.mode))
+        if not alongside:  # a vectorized group says it once for its members (gan_lightning.sweeps.vectorized.members)
+            log.info(where_wandb_logs(cfg.mode))
         if not offline:
             unreachable = wandb_server_unreachable()
             if unreachable:

@@ -35,6 +35,7 @@ from gan_lightning.callbacks.interrupt import StopOnSignal
 from gan_lightning.callbacks.progress import ProgressLog
 from gan_lightning.config import Config, to_config, validate
 from gan_lightning.errors import UserError
+from gan_lightning.metrics.evaluation import latest_evaluation, latest_evaluation_step
 from gan_lightning.runs.build import build_callbacks, build_trainer, module_settings
 from gan_lightning.runs.checkpoints import AtomicCheckpointIO, Resume, check_compatible, select_resume
 from gan_lightning.runs.context import RunContext, run_context
@@ -45,13 +46,14 @@ from gan_lightning.runs.lifecycle import (
     initial_summary,
     quiet_dependencies,
     record_failure,
-    report_end,
     sweep_value,
 )
+from gan_lightning.runs.summary import ENDED_WELL
 from gan_lightning.runs.training import own_run_id, previous_metrics, record_outcome
 from gan_lightning.sweeps.vectorized.checkpoints import group_checkpoint, member_checkpoint
 from gan_lightning.sweeps.vectorized.launcher import MemberJob
 from gan_lightning.sweeps.vectorized.module import Group, VectorizedGAN, build_group, check_vectorizable
+from gan_lightning.tracking.credentials import where_wandb_logs
 from gan_lightning.tracking.loggers import build_loggers
 from gan_lightning.training.module import GAN
 from gan_lightning.training.periodic import Periodic
@@ -320,6 +322,8 @@ def member_hydra_config(hydra_config: Any, member: Member) -> Any:
 
 def fit_group(group: Group, members: List[Member]) -> None:
     first = members[0].config
+    if first.logger.wandb and first.logger.mode != "disabled":
+        log.info(f"{where_wandb_logs(first.logger.mode)} (each seed's run in its own directory)")
     for member in members:
         member.callbacks = [
             c for c in build_callbacks(member.config, member.context) if not isinstance(c, (ProgressLog, StopOnSignal))
@@ -355,9 +359,32 @@ def fit_group(group: Group, members: List[Member]) -> None:
 def group_callbacks(config: Config, members: List[Member]) -> List[pl.Callback]:
     callbacks: List[pl.Callback] = [MemberRuns(members)]
     if config.callbacks.progress_every_n_steps > 0:
-        callbacks.append(ProgressLog(config.callbacks.progress_every_n_steps, config.trainer.max_steps))
+        callbacks.append(ProgressLog(config.callbacks.progress_every_n_steps, config.trainer.max_steps,
+                                     members=lambda group: members_progress(group, members)))  # fmt: skip
     callbacks.append(StopOnSignal(MembersCheckpoint(members)))
     return callbacks
+
+
+def members_progress(group: VectorizedGAN, members: List[Member]) -> List[tuple]:
+    """What the group's progress line shows of each member: its latest values, latest evaluation and that step."""
+    rows = getattr(group, "latest_member_values", None) or [{} for _ in members]
+    return [(row, latest_evaluation(member.trainer)[0], latest_evaluation_step(member.callbacks))
+            for row, member in zip(rows, members)]  # fmt: skip
+
+
+def report_group_end(members: List[Member]) -> None:
+    """Where the completed members' files and W&B runs are: one line for the group, not lines per member."""
+    done = [m for m in members if m.summary["status"] in ENDED_WELL]
+    if not done:
+        return
+    parent = done[0].context.run_dir.parent
+    if all(m.context.run_dir.parent == parent for m in done):
+        where = f"{parent}/{{{','.join(m.context.run_dir.name for m in done)}}}"
+    else:
+        where = ", ".join(str(m.context.run_dir) for m in done)
+    log.info(f"run directories of {len(done)} seeds: {where} (samples/, checkpoints/, summary.json)")
+    if any(m.summary.get("wandb_dir") for m in done):
+        log.info(f"W&B runs: each in its run directory's wandb/ (upload with: wandb sync {parent}/*/wandb/*run-*)")
 
 
 def run_group(cfg: DictConfig, jobs: Sequence[MemberJob]) -> GroupResult:
@@ -389,8 +416,7 @@ def run_group(cfg: DictConfig, jobs: Sequence[MemberJob]) -> GroupResult:
             member.directory.release()
         if is_parallel(hydra_config):
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # as after a parallel job (gan_lightning.runs.lifecycle.run)
-    for member in members:
-        report_end(member.context, member.summary)
+    report_group_end(members)
     if exit_code >= 128 and not is_parallel(hydra_config):
         raise SystemExit(exit_code)  # a stop signal stops the jobs after this group too
     values = [sweep_value(OmegaConf.select(cfg, "optimized_metric"), m.summary) for m in members] or [None] * len(jobs)
