@@ -143,6 +143,21 @@ def sweep_of(folder: Path, arms: Dict[str, List[float]], key: str = "objective")
     return folder
 
 
+def test_a_metric_whose_two_forms_are_the_same_numbers_is_compared_once_and_welch_prints_no_library_warning(tmp_path):
+    sweep = tmp_path / "sweep"
+    for job, (arm, value) in enumerate([("hinge", 0.5), ("hinge", 0.5 + 1e-13), ("minimax", 0.5), ("minimax", 0.5)]):
+        # balanced data: hq_fraction and balanced_hq_fraction are the same numbers in every run
+        write_run(sweep / str(job), [f"objective={arm}", f"seed={job}"],
+                  metrics={"hq_fraction": value, "balanced_hq_fraction": value})  # fmt: skip
+    result = compare(f"runs={sweep}", "test=welch", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "balanced_hq_fraction: the same values as hq_fraction in every run, reported once." in result.stdout
+    assert result.stdout.count("no significant difference in hq_fraction") == 1
+    assert "no significant difference in balanced_hq_fraction" not in result.stdout
+    # Welch's test on values that agree to 13 digits: scipy's precision warning is not the user's to read
+    assert "Warning" not in result.stdout + result.stderr
+
+
 def test_arms_are_the_overrides_that_differ_but_the_seed_and_the_findings_are_sentences(tmp_path):
     sweep = sweep_of(tmp_path / "sweep", {"minimax": [0.1, 0.12, 0.08, 0.11, 0.09], "hinge": [0.5, 0.55, 0.6, 0.52, 0.58],
                                           "wasserstein": [0.11, 0.1, 0.09, 0.12, 0.1]})  # fmt: skip
@@ -234,11 +249,14 @@ def test_small_arms_and_bad_input_are_stated_never_a_traceback(tmp_path):
     sweep = sweep_of(tmp_path / "sweep", {"minimax": [0.1, 0.2], "hinge": [0.5, 0.6]})
     result = compare(f"runs={sweep}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "with these n no permutation test can give p below 0.333, so none could be found" in result.stdout
+    assert result.stdout.startswith("With n = 2 and 2 runs per arm no permutation test can give p below 0.333, so no "
+                                    "difference below can be significant at 0.05: 4 runs per arm could show one")  # fmt: skip
+    assert result.stdout.count("no permutation test") == 1  # said once, not in every sentence
     # Six arms of five: fifteen pairs, and Holm's first step multiplies the smallest p (2/252) by 15.
     six = sweep_of(tmp_path / "six", {f"a{k}": [10.0 * k + d for d in (0.1, 0.5, 0.2, 0.4, 0.3)] for k in range(6)})
     result = compare(f"runs={six}", cwd=tmp_path)
-    assert "(after Holm's correction for 15 pairs: 0.119), so none could be found (test=welch can)" in result.stdout
+    assert "can give p below 0.00794 (0.119 after Holm's correction for 15 pairs)" in result.stdout
+    assert "6 runs per arm could show one, and test=welch can at these n" in result.stdout
     result = compare(f"runs={six}", "test=welch", cwd=tmp_path)
     assert result.stdout.count("is better.") == 15 and "Welch's two-sided t-test" in (six / "compare.md").read_text()
     lone = sweep_of(tmp_path / "lone", {"minimax": [0.1], "hinge": [0.5, 0.6]})
@@ -246,8 +264,8 @@ def test_small_arms_and_bad_input_are_stated_never_a_traceback(tmp_path):
     assert result.returncode == 0 and "| objective=minimax | 1 | 0.1 | – | – | – |" in (lone / "compare.md").read_text()
     # 1 against 2: three relabellings, the observed one the most extreme: p = 1/3, which is also the floor stated
     assert (
-        "(difference -0.45, p = 0.333, Holm, 1 pair); with these n no permutation test can give p below 0.333"
-        in result.stdout
+        "(difference -0.45, p = 0.333, Holm, 1 pair)." in result.stdout
+        and "can give p below 0.333" in result.stdout in result.stdout
     )
     (tmp_path / "empty").mkdir()
     for args, message in [

@@ -109,7 +109,7 @@ def compare(
     from gan_lightning.compare.statistics import describe, difference_of_means, holm, smallest_p_value
     from gan_lightning.metrics.goals import SUMMARY_GOALS
 
-    sections, sentences = [], []
+    sections, sentences, seen, floors = [], [], {}, []
     for metric, kind in itertools.product(metrics, ("final", "best")):
         found = scores(arms, metric, kind)
         if found.refused:
@@ -118,6 +118,11 @@ def compare(
             continue
         if not found.values:
             continue
+        same_as = seen.get(repr(found.values))
+        if same_as is not None:  # one evaluation per run (best = final), or balanced data (two forms, one number)
+            sentences.append(f"{described(metric, kind)}: the same values as {same_as} in every run, reported once.")
+            continue
+        seen[repr(found.values)] = described(metric, kind)
         stats = {label: describe(values, seed, resamples) for label, values in found.values.items()}
         pairs = []
         for first, second in itertools.combinations(found.values, 2):
@@ -126,14 +131,40 @@ def compare(
             pairs.append((first, second, difference_of_means(a, b, seed, resamples, test), floor))
         for (_, _, difference, _), corrected in zip(pairs, holm([p[2].p_value for p in pairs])):
             difference.p_holm = corrected
+        floors += [(floor, len(pairs), len(found.values[first]), len(found.values[second]))
+                   for first, second, _, floor in pairs]  # fmt: skip
         lower_is_better = SUMMARY_GOALS.get(metric) == "min"
-        for first, second, difference, floor in pairs:
-            sentences.append(sentence(metric, kind, first, second, difference, len(pairs), alpha, floor,
+        for first, second, difference, _ in pairs:
+            sentences.append(sentence(metric, kind, first, second, difference, len(pairs), alpha,
                                       len(found.values[first]), len(found.values[second]), lower_is_better))  # fmt: skip
         sections.append({"metric": metric, "kind": kind, "protocol": found.protocol, "stats": stats, "pairs": pairs,
                          "nonfinite": found.nonfinite, "values": found.values})  # fmt: skip
-    return {"sections": sections, "sentences": sentences, "alpha": alpha, "resamples": resamples, "seed": seed,
-            "test": test}  # fmt: skip
+    note = floor_note(floors, alpha)
+    return {"sections": sections, "sentences": ([note] if note else []) + sentences, "alpha": alpha,
+            "resamples": resamples, "seed": seed, "test": test}  # fmt: skip
+
+
+def described(metric: str, kind: str) -> str:
+    return metric if kind == "final" else f"best periodic {metric}"
+
+
+def floor_note(floors: List[tuple], alpha: float) -> str:
+    """Said once, above the sentences, where the arms are too small for a permutation test to find anything: its
+    smallest p-value after Holm's correction, and the runs per arm that could."""
+    blocked = [(floor * pairs, floor, pairs, n_a, n_b) for floor, pairs, n_a, n_b in floors if floor * pairs > alpha]
+    if not blocked:
+        return ""
+    from gan_lightning.compare.statistics import smallest_p_value
+
+    corrected, floor, pairs, n_a, n_b = min(blocked)
+    needed = next(n for n in range(2, 100) if smallest_p_value(n, n) * pairs <= alpha)
+    holm = f" ({number(corrected)} after Holm's correction for {pairs} pairs)" if pairs > 1 else ""
+    which = (
+        "no difference below" if len(blocked) == len(floors) else f"no difference between arms of {n_a} and {n_b} runs"
+    )
+    return (f"With n = {n_a} and {n_b} runs per arm no permutation test can give p below {number(floor)}{holm}, so "
+            f"{which} can be significant at {alpha}: {needed} runs per arm could show one, and test=welch can at these "
+            "n (it assumes normally distributed values).")  # fmt: skip
 
 
 def budget(runs, metrics: List[str]) -> Dict[str, List[float]]:
@@ -161,8 +192,8 @@ def number(value: float) -> str:
     return f"{value:.3g}"
 
 
-def sentence(metric, kind, first, second, difference, pairs, alpha, floor, n_first, n_second, lower_is_better) -> str:
-    what = f"{metric}" if kind == "final" else f"best periodic {metric}"
+def sentence(metric, kind, first, second, difference, pairs, alpha, n_first, n_second, lower_is_better) -> str:
+    what = described(metric, kind)
     holm_note = f"Holm, {pairs} pair{'s' if pairs > 1 else ''}"
     if difference.p_holm < alpha:
         direction = "lower" if difference.difference < 0 else "higher"
@@ -172,15 +203,8 @@ def sentence(metric, kind, first, second, difference, pairs, alpha, floor, n_fir
                 f"[95 % CI {number(abs(low) if direction == 'higher' else -high)}–"
                 f"{number(high if direction == 'higher' else -low)}], p = {number(difference.p_holm)} ({holm_note}): "
                 f"{first if better else second} is better.")  # fmt: skip
-    text = (f"{first} and {second}: no significant difference in {what} at n = {n_first} and {n_second} "
-            f"(difference {number(difference.difference)}, p = {number(difference.p_holm)}, {holm_note})")  # fmt: skip
-    if floor * pairs > alpha:  # Holm's first step multiplies the smallest p-value by the number of pairs
-        reachable = (
-            "" if pairs == 1 else f" (after Holm's correction for {pairs} pairs: {number(min(1.0, floor * pairs))})"
-        )
-        text += (f"; with these n no permutation test can give p below {number(floor)}{reachable}, so none could be "
-                 "found (test=welch can)")  # fmt: skip
-    return text + "."
+    return (f"{first} and {second}: no significant difference in {what} at n = {n_first} and {n_second} "
+            f"(difference {number(difference.difference)}, p = {number(difference.p_holm)}, {holm_note}).")  # fmt: skip
 
 
 def interval_text(interval) -> str:
