@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -16,7 +15,7 @@ from gan_lightning.data.base import batch_too_large
 from gan_lightning.errors import UserError, invalid, require_choice, require_positive
 from gan_lightning.metrics import AutoMetrics, MetricsConfig
 from gan_lightning.models import ModelConfig
-from gan_lightning.registry import SCHEMAS
+from gan_lightning.registry import CONF_DIR, SCHEMAS
 from gan_lightning.training.objectives import Objective
 from gan_lightning.training.optim import OptimizerPair
 
@@ -312,9 +311,6 @@ def register_schemas() -> None:
 
 
 register_schemas()
-
-
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def compose(overrides: List[str], with_hydra: bool = False) -> DictConfig:

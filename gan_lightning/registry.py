@@ -7,9 +7,12 @@ subclasses its group's base with ``name=...``; its yaml in ``conf/<group>/`` sta
 
 from __future__ import annotations
 
-from typing import Dict, Type
+from pathlib import Path
+from typing import Any, Dict, Type
 
 SCHEMAS: Dict[str, Dict[str, Type]] = {}
+# The config groups' folder: every default lives there.
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 class Registered:
@@ -25,3 +28,12 @@ class Registered:
         if name is not None:
             cls.option = name
             SCHEMAS.setdefault(cls.group, {})[name] = cls
+
+
+def implementation(name: str) -> Any:
+    """The class, function or module a config names by its dotted path (``gan_lightning.models.dcgan.DCGANGenerator``),
+    imported when the config builds it, as Hydra's ``_target_`` is: a config imports no implementation, so none that
+    reads its config imports it back."""
+    from hydra.utils import get_object
+
+    return get_object(name)

@@ -11,6 +11,7 @@ from typing import Dict, List, Set
 PACKAGE = Path(__file__).resolve().parents[1] / "gan_lightning"
 MAX_TOP_LEVEL_MODULES = 12
 MAX_IMPORT_DEPTH = 8
+MAX_FLOORS_WITH_LAZY_IMPORTS = 9  # counting the imports inside functions too
 
 
 def module_name(path: Path) -> str:
@@ -36,6 +37,81 @@ def module_level_imports(path: Path, modules: Set[str]) -> Set[str]:
             if name in modules:
                 found.add(name)
     return found
+
+
+def every_import(path: Path, modules: Set[str]) -> Set[str]:
+    """The package's modules ``path`` imports anywhere (inside functions too, where they run when called), but for
+    those under ``if TYPE_CHECKING``, which never run. A config that names its implementation by a dotted string
+    (gan_lightning.registry.implementation) imports nothing."""
+    tree = ast.parse(path.read_text())
+    never = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for statement in node.body
+        for inner in ast.walk(statement)
+    }
+    module, package = (
+        module_name(path),
+        module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0],
+    )
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in never:
+            continue
+        names: List[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            base = node.module
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [base])
+            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        found |= {name for name in names if name in modules and name != module}
+    return found
+
+
+@functools.cache
+def full_import_graph() -> Dict[str, frozenset]:
+    modules = package_modules()
+    return {name: frozenset(every_import(path, set(modules))) for name, path in modules.items()}
+
+
+def cycle_in(graph: Dict[str, frozenset]) -> List[str]:
+    """A chain of imports that comes back to its start (empty when there is none)."""
+    state: Dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name: str, path: List[str]) -> List[str]:
+        state[name] = 1
+        for imported in sorted(graph[name]):
+            if state.get(imported) == 1:
+                return [*path[path.index(imported) :], imported]
+            if imported not in state:
+                found = visit(imported, [*path, imported])
+                if found:
+                    return found
+        state[name] = 2
+        return []
+
+    for name in sorted(graph):
+        if name not in state:
+            found = visit(name, [name])
+            if found:
+                return found
+    return []
+
+
+def test_no_module_imports_one_that_imports_it_back_inside_functions_either():
+    graph = full_import_graph()
+    # the walk sees imports inside functions (the lifecycle imports training once the settings pass), and finds circles
+    assert "gan_lightning.runs.training" in graph["gan_lightning.runs.lifecycle"]
+    assert cycle_in({"a": frozenset({"b"}), "b": frozenset({"c"}), "c": frozenset({"a"})}) == ["a", "b", "c", "a"]
+    assert cycle_in(graph) == []
+
+
+def test_imports_inside_functions_included_the_package_is_at_most_nine_floors_deep():
+    chain = longest_chain(full_import_graph())
+    assert len(chain) <= MAX_FLOORS_WITH_LAZY_IMPORTS, " -> ".join(chain)
 
 
 @functools.cache

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Callable, Optional, Tuple
 from omegaconf import MISSING
 
 from gan_lightning.errors import UserError, require_positive
-from gan_lightning.registry import Registered
+from gan_lightning.registry import Registered, implementation
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl
@@ -78,9 +78,7 @@ class DataConfig(Registered, group="data"):
 
     def datamodule(self, samples_per_step: int, seed: int, labelled: bool = False) -> pl.LightningDataModule:
         """The Lightning data module serving training batches of ``samples_per_step`` samples (and labels when ``labelled``)."""
-        from gan_lightning.data.batches import InMemoryDataModule
-
-        return InMemoryDataModule(self, samples_per_step, seed, labelled)
+        return implementation("gan_lightning.data.batches.InMemoryDataModule")(self, samples_per_step, seed, labelled)
 
     def load(self, seed: int) -> Tensor:
         """All training samples as one float tensor of shape (N, *sample_shape)."""

@@ -17,6 +17,7 @@ from gan_lightning.data.plots import save_image_grid
 from gan_lightning.errors import UserError, invalid, require_choice, require_positive
 from gan_lightning.files import cache_root, download, download_error
 from gan_lightning.lazy import torch
+from gan_lightning.registry import implementation
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl
@@ -241,9 +242,7 @@ class ImageFolder(ImageData, name="image_folder"):
         return len([p for p in folder.iterdir() if p.is_dir()]) if folder.is_dir() else 0
 
     def datamodule(self, samples_per_step: int, seed: int, labelled: bool = False) -> pl.LightningDataModule:
-        from gan_lightning.data.folder import FolderDataModule
-
-        return FolderDataModule(self, samples_per_step, seed, labelled)
+        return implementation("gan_lightning.data.folder.FolderDataModule")(self, samples_per_step, seed, labelled)
 
     def labelled_images(self, split: str) -> Tuple[Tensor, Tensor]:
         files, labels = self.scan()

@@ -16,7 +16,7 @@ from omegaconf import MISSING
 
 from gan_lightning.data.toy import Gaussian1D, GaussianMixture2D
 from gan_lightning.errors import UserError, invalid, require_choice, require_positive
-from gan_lightning.registry import Registered
+from gan_lightning.registry import Registered, implementation
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl
@@ -91,9 +91,7 @@ class Toy2DMetrics(MetricsConfig, name="toy2d"):
             )
 
     def callback(self, data_config, seed: int):
-        from gan_lightning.metrics.modes import ModeCoverage
-
-        return ModeCoverage(self, data_config, seed)
+        return implementation("gan_lightning.metrics.modes.ModeCoverage")(self, data_config, seed)
 
 
 @dataclass
@@ -115,9 +113,7 @@ class Toy1DMetrics(MetricsConfig, name="toy1d"):
             )
 
     def callback(self, data_config, seed: int):
-        from gan_lightning.metrics.toy1d import NormalDistances
-
-        return NormalDistances(self, data_config, seed)
+        return implementation("gan_lightning.metrics.toy1d.NormalDistances")(self, data_config, seed)
 
 
 @dataclass
@@ -162,9 +158,7 @@ class ParzenMetrics(MetricsConfig, name="parzen"):
             )
 
     def callback(self, data_config, seed: int):
-        from gan_lightning.metrics.parzen import ParzenEvaluation
-
-        return ParzenEvaluation(self, data_config, seed)
+        return implementation("gan_lightning.metrics.parzen.ParzenEvaluation")(self, data_config, seed)
 
 
 @dataclass
@@ -199,20 +193,13 @@ class ImageMetrics(MetricsConfig, name="image"):
 
     def extractor(self, data_config) -> Tuple[str, Path]:
         """(torch-fidelity extractor name, weights file), building or fetching the weights when needed."""
-        from gan_lightning.metrics import domain
-        from gan_lightning.metrics.fidelity import INCEPTION, inception_weights_path
-
-        if self.features == "domain":
-            return domain.NAME, domain.ensure_domain_extractor(data_config)
-        return INCEPTION, inception_weights_path(self.inception_weights)
+        return implementation("gan_lightning.metrics.fidelity.feature_extractor")(self, data_config)
 
     def prepare(self, data_config) -> None:
         self.extractor(data_config)
 
     def callback(self, data_config, seed: int):
-        from gan_lightning.metrics.fidelity import ImageQuality
-
-        return ImageQuality(self, data_config, seed)
+        return implementation("gan_lightning.metrics.fidelity.ImageQuality")(self, data_config, seed)
 
 
 @dataclass

@@ -74,6 +74,13 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()[:12]
 
 
+def feature_extractor(config: ImageMetrics, data_config) -> Tuple[str, Path]:
+    """(torch-fidelity extractor name, weights file) of ``metrics.features``, building or fetching the weights."""
+    if config.features == "domain":
+        return domain.NAME, domain.ensure_domain_extractor(data_config)
+    return INCEPTION, inception_weights_path(config.inception_weights)
+
+
 def inception_weights_path(configured: Optional[str]) -> Path:
     """A local copy of torch-fidelity's Inception-v3 weights: the configured file, the torch hub cache, or a download."""
     if configured:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, List, Optional, Tuple
 from omegaconf import MISSING
 
 from gan_lightning.errors import UserError, invalid, require_choice, require_positive
-from gan_lightning.registry import Registered
+from gan_lightning.registry import Registered, implementation
 
 if TYPE_CHECKING:
     from torch import nn
@@ -133,15 +133,11 @@ class DCGAN(ModelConfig, name="dcgan"):
         require_choice("model.d_activation", self.d_activation, ACTIVATIONS)
 
     def generator(self, sample_shape, value_range, num_classes: int) -> Generator:
-        from gan_lightning.models.dcgan import DCGANGenerator
-
-        return DCGANGenerator(self, sample_shape, value_range, num_classes)
+        return implementation("gan_lightning.models.dcgan.DCGANGenerator")(self, sample_shape, value_range, num_classes)
 
     def discriminator(self, sample_shape, per_sample_d: bool) -> nn.Module:
-        from gan_lightning.models.dcgan import DCGANDiscriminator
-
         norm = ("layer" if per_sample_d else "batch") if self.d_norm == "auto" else self.d_norm
-        return DCGANDiscriminator(self, sample_shape, norm)
+        return implementation("gan_lightning.models.dcgan.DCGANDiscriminator")(self, sample_shape, norm)
 
 
 @dataclass
@@ -185,14 +181,10 @@ class MLP(ModelConfig, name="mlp"):
             )
 
     def generator(self, sample_shape, value_range, num_classes: int) -> Generator:
-        from gan_lightning.models.mlp import MLPGenerator
-
-        return MLPGenerator(self, sample_shape, value_range, num_classes)
+        return implementation("gan_lightning.models.mlp.MLPGenerator")(self, sample_shape, value_range, num_classes)
 
     def discriminator(self, sample_shape, per_sample_d: bool) -> nn.Module:
-        from gan_lightning.models.mlp import MLPDiscriminator
-
-        return MLPDiscriminator(self, sample_shape)
+        return implementation("gan_lightning.models.mlp.MLPDiscriminator")(self, sample_shape)
 
 
 @dataclass
@@ -213,11 +205,9 @@ class ResNet(ModelConfig, name="resnet"):
         require_positive("model.d_width", self.d_width, "a positive number of channels")
 
     def generator(self, sample_shape, value_range, num_classes: int) -> Generator:
-        from gan_lightning.models.resnet import ResNetGenerator
-
-        return ResNetGenerator(self, sample_shape, value_range, num_classes)
+        return implementation("gan_lightning.models.resnet.ResNetGenerator")(
+            self, sample_shape, value_range, num_classes
+        )
 
     def discriminator(self, sample_shape, per_sample_d: bool) -> nn.Module:
-        from gan_lightning.models.resnet import ResNetDiscriminator
-
-        return ResNetDiscriminator(self, sample_shape)
+        return implementation("gan_lightning.models.resnet.ResNetDiscriminator")(self, sample_shape)

@@ -107,33 +107,37 @@ def trained_on(config: Dict[str, Any]) -> Dict[str, Any]:
     return identity
 
 
+def refuse_changes(path: Path, before: Dict[str, Any], now: Dict[str, Any], trained: str, because: str) -> None:
+    """UserError naming each setting whose value the checkpoint recorded (``before``) and this run changes."""
+    changed = [key for key in before if key in now and before[key] is not None and before[key] != now[key]]
+    if changed:
+        then = " ".join(f"{key}={before[key]}" for key in changed)
+        asked = " ".join(f"{key}={now[key]}" for key in changed)
+        raise UserError(
+            f"{path} {trained} {then}, but this run asks for {asked}: {because}. Resume with {then}, or start a new run "
+            "in another directory (hydra.run.dir=...)."
+        )
+
+
 def check_compatible(resume: Resume, module: torch.nn.Module, run_config: Dict[str, Any]) -> None:
     """The checkpoint fits the configuration (``run_config``: the run's resolved config with its ``choices``): the
     same optimizer and objective, the same data, weights of the configured networks (same names and shapes), and
     not a smoke run's. Checked before anything is loaded into the run or written into its directory."""
     stored = stored_config(resume.checkpoint)
     saved_choices, choices = stored.get("choices") or {}, run_config.get("choices") or {}
-    changed = [
-        group
-        for group in FIXED_CHOICES
-        if saved_choices.get(group) and choices.get(group) and saved_choices[group] != choices[group]
-    ]
-    if changed:
-        trained = " ".join(f"{group}={saved_choices[group]}" for group in changed)
-        asked = " ".join(f"{group}={choices[group]}" for group in changed)
-        raise UserError(
-            f"{resume.path} was trained with {trained}, but this run asks for {asked}: its optimizer state and losses "
-            f"belong to the former. Resume with {trained}, or start a new run in another directory (hydra.run.dir=...)."
-        )
-    before, now = trained_on(stored), trained_on(run_config)
-    other_data = [key for key in before if key in now and before[key] is not None and before[key] != now[key]]
-    if other_data:
-        trained = " ".join(f"{key}={before[key]}" for key in other_data)
-        asked = " ".join(f"{key}={now[key]}" for key in other_data)
-        raise UserError(
-            f"{resume.path} was trained on {trained}, but this run asks for {asked}: a run continues on the data it "
-            f"learnt from. Resume with {trained}, or start a new run in another directory (hydra.run.dir=...)."
-        )
+    refuse_changes(
+        resume.path,
+        {group: saved_choices.get(group) for group in FIXED_CHOICES},
+        {group: choices[group] for group in FIXED_CHOICES if choices.get(group)},
+        "was trained with", "its optimizer state and losses belong to the former",
+    )  # fmt: skip
+    refuse_changes(
+        resume.path,
+        trained_on(stored),
+        trained_on(run_config),
+        "was trained on",
+        "a run continues on the data it learnt from",
+    )
     if (stored.get("trainer") or {}).get("fast_dev_run") and not (run_config.get("trainer") or {}).get("fast_dev_run"):
         raise UserError(
             f"{resume.path} is the checkpoint of a smoke run (debug=fast_dev_run), which a run does not continue from: "

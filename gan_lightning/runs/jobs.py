@@ -26,28 +26,26 @@ def current_hydra_config() -> Optional[DictConfig]:
     return HydraConfig.get() if HydraConfig.initialized() else None
 
 
-def joblib_settings(hydra_config: Any) -> Optional[DictConfig]:
-    """The settings of the parallel launcher this job runs under: hydra/launcher=parallel, or the groups of
-    hydra/launcher=vectorized with hydra.launcher.groups=parallel; None for any other launcher."""
+def launcher_settings(hydra_config: Any, target: str, groups: str) -> Optional[DictConfig]:
+    """The settings of the launcher ``target`` this job or sweep runs under, itself or as hydra/launcher=vectorized's
+    ``groups`` launcher; None for any other launcher."""
     launcher = None if hydra_config is None else OmegaConf.select(hydra_config, "launcher", default=None)
     if launcher is None:
         return None
-    target = launcher.get("_target_")
-    if target == LAUNCHER_TARGET:
+    if launcher.get("_target_") == target:
         return launcher
-    return launcher.parallel if target == VECTORIZED_TARGET and launcher.get("groups") == "parallel" else None
+    vectorized = launcher.get("_target_") == VECTORIZED_TARGET and launcher.get("groups") == groups
+    return launcher[groups] if vectorized else None
+
+
+def joblib_settings(hydra_config: Any) -> Optional[DictConfig]:
+    """hydra/launcher=parallel's settings (or the vectorized launcher's with hydra.launcher.groups=parallel)."""
+    return launcher_settings(hydra_config, LAUNCHER_TARGET, "parallel")
 
 
 def slurm_settings(hydra_config: Any) -> Optional[DictConfig]:
-    """The settings of the SLURM launcher this job or sweep runs under (hydra/launcher=slurm, or the groups of
-    hydra/launcher=vectorized with hydra.launcher.groups=slurm); None for any other launcher."""
-    launcher = None if hydra_config is None else OmegaConf.select(hydra_config, "launcher", default=None)
-    if launcher is None:
-        return None
-    target = launcher.get("_target_")
-    if target == SLURM_LAUNCHER:
-        return launcher
-    return launcher.slurm if target == VECTORIZED_TARGET and launcher.get("groups") == "slurm" else None
+    """hydra/launcher=slurm's settings (or the vectorized launcher's with hydra.launcher.groups=slurm)."""
+    return launcher_settings(hydra_config, SLURM_LAUNCHER, "slurm")
 
 
 def is_parallel(hydra_config: Any) -> bool:

@@ -124,7 +124,7 @@ class SearchSettings:
 def pruner_node(node: Any) -> DictConfig:
     """``hydra.sweeper.pruner``: a node of conf/hydra/sweeper/pruner/, or the name of one (``pruner=median``)."""
     if node is None or isinstance(node, str):
-        from gan_lightning.config import CONF_DIR
+        from gan_lightning.registry import CONF_DIR
 
         name = node or "none"
         if name not in PRUNERS:
@@ -143,44 +143,3 @@ def build(node: Any, setting: str) -> Any:
         cause = error.__cause__ or error
         detail = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         raise UserError(f"{setting}: {detail}.") from None
-
-
-def check_search(config: DictConfig, arguments: List[str]) -> Any:
-    """Every check of a search that needs no study: its settings, its space (the preset's and the command line's),
-    the sampler and pruner they build, the database it names, and a metric to prune on. The command line makes
-    them before Hydra starts; the sweep again (the same settings, resolved in its own process)."""
-    from gan_lightning.study.space import SearchSpace
-    from gan_lightning.study.storage import check_storage
-
-    settings = SearchSettings.of(config.hydra.sweeper)
-    space = SearchSpace.parse(settings.params, arguments)
-    settings.build_sampler(grid_of(space, settings), seed_offset=0)
-    check_prunable(config, settings)
-    check_storage(settings.storage)
-    return space
-
-
-def grid_of(space: Any, settings: SearchSettings) -> Optional[dict]:
-    """The grid sampler's values, when the sweep uses it."""
-    return space.grid() if str(settings.sampler.get("_target_", "")).endswith("GridSampler") else None
-
-
-def check_prunable(config: DictConfig, settings: SearchSettings) -> None:
-    """A pruner needs the optimised metric measured while the trial trains (metrics.every_n_steps)."""
-    if not settings.prunes:
-        return
-    from gan_lightning.config import to_config
-
-    job = copy.copy(config)
-    with open_dict(job):
-        job.pop("hydra", None)
-    typed = to_config(job)
-    metric = typed.optimized_metric
-    measured = list(getattr(typed.metrics, "MEASURES", ()))
-    every = getattr(typed.metrics, "every_n_steps", 0)
-    if metric not in measured or not every or every >= typed.trainer.max_steps:
-        raise UserError(
-            f"hydra/sweeper/pruner={settings.pruner_name} decides on optimized_metric={metric} as the trial trains, but "
-            f"metrics={typed.metrics.option} measures {', '.join(measured) or 'nothing'} every {every} of "
-            f"{typed.trainer.max_steps} steps: choose a measured metric and a metrics.every_n_steps below trainer.max_steps."
-        )

@@ -9,6 +9,7 @@ and two sweeps on one storage share it.
 
 from __future__ import annotations
 
+import copy
 import logging
 import queue
 import threading
@@ -17,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gan_lightning.errors import USER_ERROR_EXIT, UserError
 from gan_lightning.runs.jobs import available_cores, joblib_settings, slurm_settings, stopping_file
 from gan_lightning.study import records
 from gan_lightning.study.records import StoredStudy
-from gan_lightning.study.settings import SearchSettings, check_search, grid_of
+from gan_lightning.study.settings import SearchSettings
 from gan_lightning.study.space import SearchSpace
 from gan_lightning.study.storage import dashboard_command, open_storage, storage_url
 from gan_lightning.sweeps import report
@@ -285,3 +286,43 @@ def write_results(study: Any, path: Path) -> None:
                                   "run_dir": t.user_attrs.get(records.RUN_DIR)} for t in study.best_trials]}  # fmt: skip
     atomic_write(path, yaml.safe_dump(results, sort_keys=False))
     log.info(f"best parameters: {path}")
+
+
+def check_search(config: DictConfig, arguments: List[str]) -> SearchSpace:
+    """Every check of a search that needs no study: its settings, its space (the preset's and the command line's),
+    the sampler and pruner they build, the database it names, and a metric to prune on. The command line makes
+    them before Hydra starts; the sweep again (the same settings, resolved in its own process)."""
+    from gan_lightning.study.storage import check_storage
+
+    settings = SearchSettings.of(config.hydra.sweeper)
+    space = SearchSpace.parse(settings.params, arguments)
+    settings.build_sampler(grid_of(space, settings), seed_offset=0)
+    check_prunable(config, settings)
+    check_storage(settings.storage)
+    return space
+
+
+def grid_of(space: Any, settings: SearchSettings) -> Optional[dict]:
+    """The grid sampler's values, when the sweep uses it."""
+    return space.grid() if str(settings.sampler.get("_target_", "")).endswith("GridSampler") else None
+
+
+def check_prunable(config: DictConfig, settings: SearchSettings) -> None:
+    """A pruner needs the optimised metric measured while the trial trains (metrics.every_n_steps)."""
+    if not settings.prunes:
+        return
+    from gan_lightning.config import to_config
+
+    job = copy.copy(config)
+    with open_dict(job):
+        job.pop("hydra", None)
+    typed = to_config(job)
+    metric = typed.optimized_metric
+    measured = list(getattr(typed.metrics, "MEASURES", ()))
+    every = getattr(typed.metrics, "every_n_steps", 0)
+    if metric not in measured or not every or every >= typed.trainer.max_steps:
+        raise UserError(
+            f"hydra/sweeper/pruner={settings.pruner_name} decides on optimized_metric={metric} as the trial trains, but "
+            f"metrics={typed.metrics.option} measures {', '.join(measured) or 'nothing'} every {every} of "
+            f"{typed.trainer.max_steps} steps: choose a measured metric and a metrics.every_n_steps below trainer.max_steps."
+        )

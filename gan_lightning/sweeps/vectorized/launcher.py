@@ -75,20 +75,17 @@ def task_key(overrides: Sequence[str]) -> Tuple[str, ...]:
 
 
 class GroupTask:
-    """The task the groups' launcher runs: a group's job trains its members; any other job runs as usual."""
+    """The task the groups' launcher runs: a group's job trains its members (``run_group``); any other job runs as
+    usual."""
 
-    def __init__(self, task_function: Any, groups: Dict[Tuple[str, ...], List[MemberJob]]):
-        self.task_function, self.groups = task_function, groups
+    def __init__(self, task_function: Any, groups: Dict[Tuple[str, ...], List[MemberJob]], run_group: Any):
+        self.task_function, self.groups, self.run_group = task_function, groups, run_group
 
     def __call__(self, cfg: Any) -> Any:
         from hydra.core.hydra_config import HydraConfig
 
         jobs = self.groups.get(task_key(HydraConfig.get().overrides.task))
-        if jobs is None:
-            return self.task_function(cfg)
-        from gan_lightning.sweeps.vectorized.members import run_group
-
-        return run_group(cfg, jobs)
+        return self.task_function(cfg) if jobs is None else self.run_group(cfg, jobs)
 
 
 def inner_launcher(launcher: Any) -> Any:
@@ -115,7 +112,10 @@ def subdir_of(launcher: Any, number: int, overrides: Sequence[str]) -> str:
     return str(config.hydra.sweep.subdir)
 
 
-def launch_groups(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> List[JobReturn]:
+def launch_groups(
+    launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int, run_group: Any
+) -> List[JobReturn]:
+    """The sweep's jobs grouped by seed and launched; ``run_group(cfg, members)`` trains a group's members."""
     planned = plan(list(enumerate(job_overrides, start=initial_job_idx)), launcher.max_members)
     sweep_dir = Path(str(launcher.config.hydra.sweep.dir))
     inner_jobs: List[List[str]] = []
@@ -135,7 +135,7 @@ def launch_groups(launcher: Any, job_overrides: Sequence[Sequence[str]], initial
     inner = inner_launcher(launcher)
     inner.setup(
         hydra_context=launcher.hydra_context,
-        task_function=GroupTask(launcher.task_function, groups),
+        task_function=GroupTask(launcher.task_function, groups, run_group),
         config=launcher.config,
     )
     returns = inner.launch(inner_jobs, initial_job_idx)

@@ -25,5 +25,6 @@ class VectorizedLauncher(Launcher):
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from gan_lightning.sweeps.vectorized.launcher import launch_groups
+        from gan_lightning.sweeps.vectorized.members import run_group
 
-        return launch_groups(self, job_overrides, initial_job_idx)
+        return launch_groups(self, job_overrides, initial_job_idx, run_group)
