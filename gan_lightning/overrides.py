@@ -4,7 +4,8 @@ Hydra answers a wrong key, type or option with several lines of its own text and
 the schema does not know (then ignores it). Here each override is parsed and the first job's config composed as Hydra
 will compose it; what is wrong becomes one ``UserError`` naming the setting, its value and what is allowed (exit code
 2, nothing written). Also checked: the search space of an Optuna sweep, the run or sweep directory, and that a SLURM
-launcher has a cluster to submit to. Hydra's flags may come anywhere on the line (``a=b -m c=d``).
+launcher has a cluster to submit to. Hydra's flags may come anywhere on the line (``a=b -m c=d``). What this reads of
+Hydra itself (its flags, the words of its errors) is in gan_lightning/adapter/hydra_cli.py, checked against Hydra.
 """
 
 from __future__ import annotations
@@ -14,84 +15,36 @@ import dataclasses
 import itertools
 import math
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, List, Sequence, Tuple
+from typing import Any, List, Sequence
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from gan_lightning.adapter.hydra_cli import (
+    MODES,
+    NOTHING_RUNS,
+    adds_existing_key,
+    expected_type,
+    first_line,
+    missing_option,
+    names_a_list,
+    override_at_fault,
+    split_argv,
+)
 from gan_lightning.config import CONF_DIR, compose
 from gan_lightning.errors import UserError
 from gan_lightning.runs.jobs import slurm_settings
 
-# Hydra's own flags: those followed by a value, those without one (--info takes a value when one follows).
-FLAGS_WITH_VALUE = {
-    "-c",
-    "--cfg",
-    "-p",
-    "--package",
-    "-cp",
-    "--config-path",
-    "-cn",
-    "--config-name",
-    "-cd",
-    "--config-dir",
-    "--experimental-rerun",
-}
-FLAGS = {
-    "-m",
-    "--multirun",
-    "-h",
-    "--help",
-    "--hydra-help",
-    "--resolve",
-    "-r",
-    "--run",
-    "-sc",
-    "--shell-completion",
-    "--version",
-    "--info",
-}
-# Flags after which Hydra runs nothing: it prints help or the config.
-NOTHING_RUNS = {"-h", "--help", "--hydra-help", "--info", "-c", "--cfg", "-sc", "--shell-completion", "--version"}
-INFO_TOPICS = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
 SLURM_PING_TIMEOUT_S = 10
 NAME_MAX = 255  # bytes of one file name, on the file systems Linux uses
 MAX_CHECKED_JOBS = 64  # a grid sweep of up to this many jobs has each one's settings checked before any starts
 EXPECTED_TYPES = {"Integer": "a whole number", "Float": "a number", "Boolean": "true or false", "String": "a string"}
 
 
-def hydra_argv(argv: Sequence[str]) -> List[str]:
-    """``argv`` with Hydra's flags (and their values) first, the overrides after them in their order: Hydra's parser
-    takes overrides only after the last flag, people type them anywhere."""
-    flags: List[str] = []
-    overrides: List[str] = []
-    tokens = list(argv)
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        if token in FLAGS_WITH_VALUE and i + 1 < len(tokens):
-            flags += tokens[i : i + 2]
-            i += 2
-            continue
-        if token == "--info" and i + 1 < len(tokens) and tokens[i + 1] in INFO_TOPICS:
-            flags += tokens[i : i + 2]
-            i += 2
-            continue
-        (flags if token in FLAGS or token.startswith("--") else overrides).append(token)
-        i += 1
-    return flags + overrides
-
-
 def runs_something(argv: Sequence[str]) -> bool:
     return not any(token in NOTHING_RUNS for token in argv)
-
-
-# Hydra's modes, of which a command line takes one: each flag's spellings.
-MODES = {"-m": ("-m", "--multirun"), "--cfg": ("-c", "--cfg"), "--info": ("-i", "--info"),
-         "--shell-completion": ("-sc", "--shell-completion"), "--run": ("-r", "--run")}  # fmt: skip
 
 
 def check_one_mode(argv: Sequence[str]) -> None:
@@ -103,19 +56,6 @@ def check_one_mode(argv: Sequence[str]) -> None:
             "the composed config of one job (--cfg job), prints Hydra's view of it (--info) or installs shell "
             f"completion (-sc); drop all but one (for the config of a sweep's job: the job's settings without -m)."
         )
-
-
-def split_argv(argv: Sequence[str]) -> Tuple[List[str], bool]:
-    """The overrides of a command line (flags and their values left out) and whether it is a multirun."""
-    overrides, skip = [], False
-    for token in argv:
-        if skip:
-            skip = False
-        elif token in FLAGS_WITH_VALUE:
-            skip = True
-        elif not token.startswith("-"):
-            overrides.append(token)
-    return overrides, any(token in ("-m", "--multirun") for token in argv)
 
 
 def check_command_line(argv: Sequence[str]) -> DictConfig:
@@ -231,10 +171,10 @@ def composed(first_job: List[str], overrides: List[str]) -> DictConfig:
     try:
         return compose(first_job, with_hydra=True)
     except MissingConfigException as error:
-        match = re.search(r"Could not find '([^']+)/([^'/]+)'", str(error))
-        if match is None:
-            raise UserError(str(error).strip().splitlines()[0]) from None
-        group, option = match.groups()
+        found = missing_option(error)
+        if found is None:
+            raise UserError(first_line(error)) from None
+        group, option = found
         raise UserError(
             f"{group}={option} is not allowed: one of {', '.join(group_options(group)) or '(none)'}."
         ) from None
@@ -242,7 +182,7 @@ def composed(first_job: List[str], overrides: List[str]) -> DictConfig:
         cause = error.__cause__
         text = override_at_fault(error, overrides)
         key, _, value = text.lstrip("+~").partition("=")
-        if "An item is already at" in str(error):
+        if adds_existing_key(error):
             raise UserError(
                 f"{text}: {key} is a setting already, and + adds new ones only: write {key}={value} (no +)."
             ) from None
@@ -251,32 +191,17 @@ def composed(first_job: List[str], overrides: List[str]) -> DictConfig:
                 f"{text}: an Optuna parameter is given on the command line as SETTING=SPACE "
                 f"('optimizer.g.lr=tag(log,interval(1e-4,1e-3))'), or under hydra.sweeper.params in a preset."
             ) from None
-        if isinstance(cause, ValidationError) and "ListConfig" in str(cause) and not value.startswith("["):
+        if isinstance(cause, ValidationError) and names_a_list(cause) and not value.startswith("["):
             raise not_a_list(key, value, [job if text_of != text else f"{key}=[{value}]"
                                           for job, text_of in zip(first_job, overrides)]) from None  # fmt: skip
         if isinstance(cause, ValidationError):
-            expected = re.search(r"converted to (\w+)", str(cause))
-            allowed = (
-                EXPECTED_TYPES.get(expected.group(1), expected.group(1))
-                if expected
-                else "a value of the setting's type"
-            )
+            expected = expected_type(cause)
+            allowed = EXPECTED_TYPES.get(expected, expected) if expected else "a value of the setting's type"
             raise UserError(f"{key}={value!r} is not allowed: {allowed}.") from None
         if isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
             others = [job for job, text_of in zip(first_job, overrides) if text_of != text]
             raise unknown_key(key, value, others) from None
         raise UserError(f"{text}: {str(cause or error).strip().splitlines()[0]}") from None
-
-
-def override_at_fault(error: Exception, overrides: List[str]) -> str:
-    """The override a composition failed on: the one whose key OmegaConf's error names (its ``full_key``), else the one
-    with the longest key Hydra's message mentions (``model.depth``, not ``model``, for "Could not override
-    'model.depth'")."""
-    keys = [o.lstrip("+~").split("=", 1)[0] for o in overrides]
-    named = getattr(error.__cause__, "full_key", None)
-    exact = [o for o, key in zip(overrides, keys) if named and key == named]
-    mentioned = sorted(((len(key), o) for o, key in zip(overrides, keys) if key in str(error)), reverse=True)
-    return exact[0] if exact else mentioned[0][1] if mentioned else str(error)
 
 
 def not_a_list(key: str, value: str, as_list: List[str]) -> UserError:
