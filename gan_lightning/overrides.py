@@ -260,8 +260,9 @@ def check_added_key(text: str, key: str, cfg: DictConfig) -> None:
 def check_search_space(cfg: DictConfig, overrides: Sequence[str]) -> None:
     """The parameters of a sweep's preset (a search's, hydra/sweeper=search, with its settings: check_search), each a
     setting of the config, each choice of a value the setting's type takes."""
+    from gan_lightning.study.settings import is_search
     from gan_lightning.study.space import SearchSpace
-    from gan_lightning.sweeps.search.sweeper import check_search, is_search
+    from gan_lightning.sweeps.search.sweeper import check_search
 
     if is_search(cfg.get("hydra")):
         space = check_search(cfg, [o for o in overrides if not o.startswith(("hydra.", "hydra/"))])

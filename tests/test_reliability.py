@@ -322,3 +322,33 @@ def test_secrets_in_the_environment_never_reach_run_files(tmp_path, monkeypatch)
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize(
+    "kind, sweep",
+    [
+        ("a single run", []),
+        ("a job of a multirun", ["-m", "seed=0"]),
+        ("a vectorized group", ["-m", "hydra/launcher=vectorized", "seed=0,1"]),
+    ],  # fmt: skip
+)
+def test_a_stop_signal_during_start_up_ends_every_kind_of_job_alike(tmp_path, monkeypatch, kind, sweep):
+    # A real SIGTERM while the job finds its data (start-up, before the first step): one lifecycle for every kind of
+    # job (gan_lightning.runs.lifecycle.running_job) ends it as interrupted with 128 + 15, nothing trained.
+    from gan_lightning.data.toy import GaussianMixture2D
+
+    monkeypatch.setattr(GaussianMixture2D, "prepare", lambda self: os.kill(os.getpid(), signal.SIGTERM))
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    where = tmp_path / "out"
+    args = [*TOY, "trainer.max_steps=50", *sweep, f"hydra.{'sweep' if sweep else 'run'}.dir={where}"]
+    result = run_command(args, cwd=tmp_path)
+    assert result.returncode == 128 + signal.SIGTERM, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and "received SIGTERM: stopping before training starts" in result.stderr
+    runs = [where] if not sweep else sorted(p for p in where.iterdir() if p.is_dir())
+    assert len(runs) == (2 if kind == "a vectorized group" else 1)
+    for run in runs:
+        summary = read_summary(run)
+        assert summary["status"] == "interrupted" and summary["global_step"] == 0, kind
+        assert summary["error"].startswith("interrupted by SIGTERM after step 0; no checkpoint could be saved"), kind
+        assert not (run / "checkpoints" / "last.ckpt").exists()
+    assert {signum: signal.getsignal(signum) for signum in before} == before  # the handlers from before, back

@@ -6,6 +6,7 @@ Lightning import. Only then are the data, networks and trainer built (``gan_ligh
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -16,7 +17,7 @@ import traceback
 import warnings
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -68,20 +69,30 @@ def quiet_dependencies(verbose: bool = False) -> None:
     )
 
 
-def run(cfg: DictConfig) -> Optional[float]:
+@contextlib.contextmanager
+def running_job(cfg: DictConfig) -> Iterator[signals.StartUpSignals]:
+    """What every job does around its run, a single run's or a vectorized group's alike: stop signals held from the
+    first moment (a signal during start-up ends the job as ``interrupted``), dependencies quieted; at its end the
+    handlers from before put back, and in a parallel launcher's worker stop signals ignored until its next job (the
+    sweep's process marks the sweep as stopping, which the next job checks before it trains)."""
     start_up = signals.hold()  # before the seconds of start-up (a signal since the command began is kept)
     quiet_dependencies(bool(OmegaConf.select(cfg, "verbose", default=False)))
-    directory = RunDirectory(Path(HydraConfig.get().runtime.output_dir))
     try:
-        return run_in(directory, cfg, start_up)
+        yield start_up
     finally:
         signals.release()
-        directory.release()  # after the last message, so that run.log has it
         if is_parallel(HydraConfig.get()):
-            # The worker process waits for its next job: a stop signal then must not end it (the sweep's process
-            # marks the sweep as stopping, which the next job checks before it trains).
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def run(cfg: DictConfig) -> Optional[float]:
+    with running_job(cfg) as start_up:
+        directory = RunDirectory(Path(HydraConfig.get().runtime.output_dir))
+        try:
+            return run_in(directory, cfg, start_up)
+        finally:
+            directory.release()  # after the last message, so that run.log has it
 
 
 def run_in(directory: RunDirectory, cfg: DictConfig, start_up: signals.StartUpSignals) -> Optional[float]:

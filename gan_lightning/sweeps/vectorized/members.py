@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import logging
 import shutil
-import signal
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -44,8 +43,8 @@ from gan_lightning.runs.jobs import SweepStopped, is_parallel, job_threads, swee
 from gan_lightning.runs.lifecycle import (
     end_summary,
     initial_summary,
-    quiet_dependencies,
     record_failure,
+    running_job,
     sweep_value,
 )
 from gan_lightning.runs.summary import ENDED_WELL
@@ -388,8 +387,13 @@ def report_group_end(members: List[Member]) -> None:
 
 
 def run_group(cfg: DictConfig, jobs: Sequence[MemberJob]) -> GroupResult:
-    """Train ``jobs`` as one vectorized group; each member's directory ends with its summary."""
-    quiet_dependencies(bool(OmegaConf.select(cfg, "verbose", default=False)))
+    """Train ``jobs`` as one vectorized group; each member's directory ends with its summary. The group is a job as a
+    single run is (gan_lightning.runs.lifecycle.running_job): the same signals from its first moment, the same end."""
+    with running_job(cfg) as start_up:
+        return run_group_in(cfg, jobs, start_up)
+
+
+def run_group_in(cfg: DictConfig, jobs: Sequence[MemberJob], start_up: Any) -> GroupResult:
     hydra_config = HydraConfig.get()
     started = time.perf_counter()
     members: List[Member] = []
@@ -400,6 +404,7 @@ def run_group(cfg: DictConfig, jobs: Sequence[MemberJob]) -> GroupResult:
         prepare_members(members)
         if sweep_stopping(hydra_config):
             raise SweepStopped()
+        start_up.check(members[0].resume.steps_done if members[0].resume else 0)
         train_group(members, job_log_name(hydra_config))
     except Exception as error:
         exit_code = record_failure(error, failure, Path(jobs[0].run_dir), multirun=True)
@@ -414,8 +419,6 @@ def run_group(cfg: DictConfig, jobs: Sequence[MemberJob]) -> GroupResult:
             member.summary["group_size"] = len(jobs)  # the runs that shared wall_time_s
             end_summary(member.directory, member.summary, member.resume, wall)
             member.directory.release()
-        if is_parallel(hydra_config):
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # as after a parallel job (gan_lightning.runs.lifecycle.run)
     report_group_end(members)
     if exit_code >= 128 and not is_parallel(hydra_config):
         raise SystemExit(exit_code)  # a stop signal stops the jobs after this group too
