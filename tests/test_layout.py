@@ -183,3 +183,22 @@ def test_lightnings_checkpoint_keys_are_named_in_the_adapter_only():
 def is_own_state_key(path: Path, node: ast.Constant) -> bool:
     """The domain feature extractor's file has a ``state_dict`` entry of its own (not a Lightning checkpoint)."""
     return path.name == "domain.py" and node.value == "state_dict"
+
+
+def test_wandb_runs_are_opened_in_tracking_only_and_hydras_messages_read_in_the_adapter_only():
+    outside = {
+        str(path.relative_to(PACKAGE.parent)): text
+        for path in package_modules().values()
+        for text in [path.read_text()]
+    }
+    opened = [name for name, text in outside.items() if "wandb.init(" in text and "/tracking/" not in f"/{name}"]
+    assert opened == []
+    # the words of Hydra's errors that the command line's messages are built from (gan_lightning/adapter/hydra_cli.py)
+    hydra_words = ("Could not find '", "An item is already at", "converted to (", "Could not override")
+    read = [
+        name
+        for name, text in outside.items()
+        for words in hydra_words
+        if words in text and "/adapter/" not in f"/{name}"
+    ]
+    assert read == []

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from gan_lightning.errors import UserError
 from gan_lightning.metrics.goals import SUMMARY_GOALS
-from gan_lightning.runs.summary import find_runs, readable_summary
+from gan_lightning.runs.summary import comparable_protocol, find_runs, readable_summary
 
 NOT_AN_ARM = ("seed",)  # what differs between the runs of one arm
 
@@ -94,11 +94,6 @@ def group(runs: List[Run], keys: Optional[Sequence[str]] = None) -> List[Arm]:
         label = " ".join(f"{key}={value}" for key, value in zip(keys, values) if value is not None) or "all runs"
         arms.setdefault(values, Arm(label)).runs.append(run)
     return list(arms.values())
-
-
-def comparable_protocol(protocol: Dict[str, Any]) -> Dict[str, Any]:
-    """A protocol without its latent seed: runs of other seeds draw other latents, by design."""
-    return {k: v for k, v in (protocol or {}).items() if k != "latent_seed"}
 
 
 @dataclass

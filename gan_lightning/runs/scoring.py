@@ -30,14 +30,14 @@ from gan_lightning.runs.checkpoints import load_safely
 from gan_lightning.runs.restore import configure, read_checkpoint, restore_module, run_metrics
 from gan_lightning.runs.summary import (
     FILENAME,
+    comparable_protocol,
     read_summary,
     readable_summary,
     run_labels,
     scalar_metrics,
     write_summary,
 )
-from gan_lightning.tracking.credentials import logs_offline
-from gan_lightning.tracking.service import FINISH_TIMEOUT_S, finish_run
+from gan_lightning.tracking.evaluations import log_evaluations
 from gan_lightning.training.distributed import Shares
 from gan_lightning.training.state import steps_done, stored_config, stored_run_id
 
@@ -226,31 +226,9 @@ def record_in_wandb(run_dir: Path, new: List[Dict[str, Any]], records: List[Dict
         return
     checkpoint = load_safely(Path(new[-1]["checkpoint"]))
     run_id, logger = stored_run_id(checkpoint), stored_config(checkpoint).get("logger", {})
-    if run_id is None or not logger.get("wandb", False):
+    if run_id is None or not logger.get("wandb", False) or (logger.get("mode") or "offline") == "disabled":
         return
-    import wandb
-
-    stored_mode = logger.get("mode") or "offline"
-    if stored_mode == "disabled":
-        return
-    mode = "offline" if logs_offline(stored_mode) else "online"
-    run = wandb.init(id=run_id, resume="allow", dir=str(run_dir), project=logger.get("project"), entity=logger.get("entity"),
-                     mode=mode, settings=wandb.Settings(silent=True))  # fmt: skip
-    try:
-        run.define_metric("evaluation/step")
-        run.define_metric("evaluation/*", step_metric="evaluation/step")
-        for record in new:
-            run.log({"evaluation/step": record["step"], **{f"evaluation/{k}": v for k, v in record["metrics"].items()}})
-        run.config.update({"evaluation_protocol": records[-1]["protocol"]}, allow_val_change=True)
-        for name, values in best_and_last(records).items():
-            run.summary[f"evaluation/{name}"] = values
-    finally:
-        finish_run(run, float(logger.get("finish_timeout_s", FINISH_TIMEOUT_S)))
-
-
-def comparable(protocol: Dict[str, Any]) -> Dict[str, Any]:
-    """The protocol without the latent seed: scores from other latents (of runs with other seeds) are comparable."""
-    return {k: v for k, v in protocol.items() if k != "latent_seed"}
+    log_evaluations(run_dir, run_id, logger, new, records[-1]["protocol"], best_and_last(records))
 
 
 def write_tables(out: Path, rows: List[Dict[str, Any]]) -> None:
@@ -264,8 +242,8 @@ def write_tables(out: Path, rows: List[Dict[str, Any]]) -> None:
                              json.dumps(row["protocol"], sort_keys=True)])  # fmt: skip
     protocols: List[Dict[str, Any]] = []
     for row in rows:
-        if comparable(row["protocol"]) not in protocols:
-            protocols.append(comparable(row["protocol"]))
+        if comparable_protocol(row["protocol"]) not in protocols:
+            protocols.append(comparable_protocol(row["protocol"]))
     lines = ["# Evaluation", ""]
     for number, protocol in enumerate(protocols, 1):
         # Scores under different protocols are not comparable: each protocol has a table of its own.
@@ -274,7 +252,7 @@ def write_tables(out: Path, rows: List[Dict[str, Any]]) -> None:
             "| run | checkpoint | step | latent seed | " + " | ".join(names) + " |",
             "| --- | --- | ---: | ---: | " + " | ".join("---:" for _ in names) + " |",
         ]
-        for row in (r for r in rows if comparable(r["protocol"]) == protocol):
+        for row in (r for r in rows if comparable_protocol(r["protocol"]) == protocol):
             values = " | ".join(f"{row['metrics'][n]:.4g}" if n in row["metrics"] else "" for n in names)
             lines.append(
                 f"| {row['label']} | {Path(row['checkpoint']).name} | {row['step']} | {row['protocol'].get('latent_seed', '')} | {values} |"

@@ -82,6 +82,11 @@ def measured_on(summaries: Iterable[Mapping[str, Any]]) -> str:
     return "Measured on: " + "; ".join(f"{name} ({n} run(s))" for name, n in counts.items()) + "."
 
 
+def comparable_protocol(protocol: Mapping[str, Any]) -> Dict[str, Any]:
+    """A metrics protocol without its latent seed: scores of runs with other seeds (other latents, by design) compare."""
+    return {k: v for k, v in (protocol or {}).items() if k != "latent_seed"}
+
+
 def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> Path:
     return atomic_write(Path(run_dir) / FILENAME, json.dumps(summary, indent=2, sort_keys=False) + "\n")
 
