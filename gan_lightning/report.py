@@ -109,7 +109,7 @@ def runs_table(runs: List[RunRecord]) -> str:
     return "\n".join(lines)
 
 
-def plot_curves(run: RunRecord, path: Path) -> Optional[Path]:
+def plot_run_curves(run: RunRecord, path: Path) -> Optional[Path]:
     """Losses, D outputs and each metric of one run against the training step; None without a CSV log."""
     metric_keys = sorted(k for k in run.series if k.startswith("metrics/"))
     panels = [(title, [k for k in keys if k in run.series]) for title, keys in CURVE_PANELS]
@@ -192,7 +192,7 @@ def write_report(directory: Path) -> Path:
         lines += ["## Last samples", "", f"![last samples of every run](report/{samples.name})", ""]
     lines += ["## Curves", ""]
     for run in runs:
-        curves = plot_curves(run, figures / f"curves_{run.name}.png")
+        curves = plot_run_curves(run, figures / f"curves_{run.name}.png")
         lines += [f"### {run.name}: `{run.label}`", ""]
         lines += [f"![curves of {run.name}](report/{curves.name})", ""] if curves else ["(no CSV log)", ""]
         if run.summary.get("error"):

@@ -302,7 +302,7 @@ def write(out: Path, arms, comparison: Dict[str, Any], own: Dict[str, Any]) -> L
 
 def curve_lines(out: Path, metric_curves: Dict[str, Dict[str, list]], rows: List[List[Any]]) -> List[str]:
     """The curves section of compare.md (one picture per metric), their points appended to ``rows``."""
-    from gan_lightning.compare.curves import plot_curves
+    from gan_lightning.compare.curves import plot_arm_curves
 
     lines: List[str] = []
     for metric, arm_curves in metric_curves.items():
@@ -313,7 +313,7 @@ def curve_lines(out: Path, metric_curves: Dict[str, Dict[str, list]], rows: List
                       "they all evaluated, with the bootstrap 95 % interval of the mean; against wall time at the "
                       "runs' mean wall time of that step. A diamond: the last step under the final protocol, drawn "
                       "apart where its sample count differs from the periodic evaluations'.", ""]  # fmt: skip
-        path = plot_curves(out, metric, arm_curves)
+        path = plot_arm_curves(out, metric, arm_curves)
         lines += [f"![{metric} against steps and wall time]({path.name})", ""]
         for label, points in arm_curves.items():
             for p in points:

@@ -67,7 +67,7 @@ def curves(arms, metrics: List[str], seed: int, resamples: int) -> Dict[str, Dic
     return by_metric
 
 
-def plot_curves(out: Path, metric: str, arm_curves: Dict[str, List[CurvePoint]]) -> Path:
+def plot_arm_curves(out: Path, metric: str, arm_curves: Dict[str, List[CurvePoint]]) -> Path:
     """``compare_<metric>_curves.png``: the metric against the step (left) and wall time (right), a line and band per
     arm; final-protocol values as separate markers with their intervals."""
     plt = pyplot()

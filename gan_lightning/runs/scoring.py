@@ -31,6 +31,7 @@ from gan_lightning.runs.restore import configure, read_checkpoint, restore_modul
 from gan_lightning.runs.summary import (
     FILENAME,
     comparable_protocol,
+    find_runs,
     read_summary,
     readable_summary,
     run_labels,
@@ -153,13 +154,7 @@ def run_directories(paths: List[Path]) -> List[Path]:
     for path in paths:
         if not path.is_dir():
             raise UserError(f"runs={str(path)!r}: no such directory.")
-        if checkpoint_folder(path).is_dir():
-            runs.append(path)
-            continue
-        inside = sorted(
-            (p for p in path.iterdir() if checkpoint_folder(p).is_dir()),
-            key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name),
-        )
+        inside = find_runs(path, lambda folder: checkpoint_folder(folder).is_dir())
         if not inside:
             raise UserError(
                 f"runs={str(path)!r}: neither a run directory (with checkpoints/) nor a sweep directory holding runs."

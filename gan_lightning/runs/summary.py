@@ -10,7 +10,7 @@ import math
 import os
 import platform
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from gan_lightning.files import atomic_write
 
@@ -95,12 +95,21 @@ def read_summary(run_dir: Path) -> Dict[str, Any]:
     return json.loads((Path(run_dir) / FILENAME).read_text())
 
 
-def find_runs(directory: Path) -> List[Path]:
-    """The run itself when ``directory`` holds a summary.json, else its job folders (sorted by job number)."""
-    if (directory / FILENAME).is_file():
+def has_summary(folder: Path) -> bool:
+    return (folder / FILENAME).is_file()
+
+
+def job_order(folder: Path) -> tuple:
+    """Job folders by job number (2 before 10), other names after them."""
+    return (not folder.name.isdigit(), int(folder.name) if folder.name.isdigit() else 0, folder.name)
+
+
+def find_runs(directory: Path, is_run: Callable[[Path], bool] = has_summary) -> List[Path]:
+    """The run itself when ``directory`` is one (by default: holds a summary.json), else its job folders that are
+    (sorted by job number)."""
+    if is_run(directory):
         return [directory]
-    jobs = [p for p in directory.iterdir() if p.is_dir() and (p / FILENAME).is_file()]
-    return sorted(jobs, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name))
+    return sorted((p for p in directory.iterdir() if p.is_dir() and is_run(p)), key=job_order)
 
 
 def readable_summary(run_dir: Path) -> Optional[Dict[str, Any]]:
