@@ -102,19 +102,23 @@ class Energy(torch.nn.Module):
         return 0.1 * x.flatten(1).pow(2).sum(1, keepdim=True)
 
 
-def test_r1_is_taken_at_the_augmented_reals_d_saw():
+def test_r1_is_the_gradient_at_the_raw_reals_through_the_augmentation_as_in_the_reference():
+    # stylegan2-ada's loss.py: the reals require grad before the augmentation, and R1 differentiates D(aug(x)) by x.
     reals, fakes = torch.rand(8, 1, 8, 8), torch.zeros(8, 1, 8, 8)
-    augment = DiffAugment(["color"])
+    augment = AdaptiveAugment(["contrast"], p=1.0)  # a gain per image: the gradient through it differs from at it
     losses = Losses.of(NonSaturating(), Energy(), 10.0, 1, "separate", None, augment)
     torch.manual_seed(3)
     loss, _ = losses.discriminator(Energy(), reals, None, fakes, None, 0, Energy())
     torch.manual_seed(3)  # the same draws, in the same order: reals, then fakes
-    seen_reals, seen_fakes = augment(reals), augment(fakes)
+    raw = reals.clone().requires_grad_(True)
+    seen_reals = augment(raw)
+    seen_fakes = augment(fakes)
     adversarial = NonSaturating().d_loss(Energy()(seen_reals), Energy()(seen_fakes))
-    r1_at_seen = (0.2 * seen_reals).flatten(1).pow(2).sum(1).mean()
-    r1_at_raw = (0.2 * reals).flatten(1).pow(2).sum(1).mean()
-    assert float(loss.detach()) == pytest.approx(float(adversarial + 5.0 * r1_at_seen), rel=1e-5)
-    assert abs(float(r1_at_seen - r1_at_raw)) > 1e-3  # the test tells the two apart
+    (through,) = torch.autograd.grad(Energy()(seen_reals).sum(), raw)
+    r1_through = through.flatten(1).pow(2).sum(1).mean()
+    r1_at_seen = (0.2 * seen_reals.detach()).flatten(1).pow(2).sum(1).mean()  # the placement before: at what D saw
+    assert float(loss.detach()) == pytest.approx(float(adversarial + 5.0 * r1_through), rel=1e-5)
+    assert abs(float(r1_through - r1_at_seen)) > 1e-2 * float(r1_through)  # the test tells the two apart
 
 
 def test_d_r_t_is_the_mean_sign_of_d_about_its_decision_boundary():
@@ -295,3 +299,14 @@ def test_the_resnet_and_its_conditional_form_train_through_the_augmentation(cond
     g_loss = losses.generator(losses.score(discriminator, None, fake, None, labels), labels)
     g_loss.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in generator.parameters() if p.requires_grad)
+
+
+def test_hue_is_rotated_with_probability_p_as_in_the_reference_and_leaves_grey_images_alone():
+    # stylegan2-ada's augment.py draws hue with probability p (the 1 - sqrt(1 - p) split is for the two rotations).
+    torch.manual_seed(0)
+    colour = torch.rand(4000, 3, 4, 4) * 2 - 1
+    seen = AdaptiveAugment(["hue"], p=0.3)(colour)
+    changed = float(((seen - colour).abs() > 1e-5).flatten(1).any(1).float().mean())
+    assert changed == pytest.approx(0.3, abs=0.025)  # 1 - sqrt(0.7) = 0.163 would fail
+    grey = torch.rand(500, 1, 4, 4) * 2 - 1
+    assert torch.allclose(AdaptiveAugment(["hue"], p=1.0)(grey), grey, atol=1e-6)

@@ -8,8 +8,8 @@ The pipeline (the paper's "bgc"), on images in [−1, 1] (N, C, H, W), each tran
   rotation (uniform angle; before and after the anisotropic scaling, each with 1 − √(1 − p) so that one of them
   happens with p), anisotropic scaling (log₂-normal, σ 0.2), fractional translation (normal, σ 1/8 of the side);
 - colour, composed into one affine colour map: brightness (+ normal, σ 0.2), contrast (× log₂-normal, σ 0.5), luma
-  flip, hue rotation (uniform angle, with 1 − √(1 − p)) and saturation (× log₂-normal, σ 1) about the luma axis; for
-  grey-scale images the map's action on grey (brightness, contrast, luma flip).
+  flip, hue rotation (uniform angle) and saturation (× log₂-normal, σ 1) about the luma axis; for grey-scale images
+  the map's action on grey (brightness, contrast, luma flip).
 
 p is adjusted every ``interval`` steps from r_t = E[sign(D(x_real))] over those steps (D's raw output on the
 augmented reals, its sign taken about the objective's decision boundary): up when r_t is above the target (D is
@@ -115,7 +115,7 @@ class AdaptiveAugment:
 
     def colour(self, x: Tensor) -> Tensor:
         n, channels = x.shape[:2]
-        device, p_rot = x.device, 1 - math.sqrt(1 - min(self.p, 1.0))
+        device = x.device
         luma = torch.tensor([1.0, 1.0, 1.0, 0.0], device=device) / math.sqrt(3)
         axis = torch.outer(luma, luma)  # projection onto the luma axis (homogeneous 4 × 4)
         c = eye(n, 4, device)
@@ -127,7 +127,7 @@ class AdaptiveAugment:
         c = torch.diag_embed(torch.stack([contrast] * 3 + [torch.ones(n, device=device)], dim=1)) @ c
         flip = self.uses("lumaflip", n, device) * torch.randint(0, 2, (n,), device=device)
         c = (torch.eye(4, device=device) - 2 * axis * flip[:, None, None]) @ c
-        angle = (torch.rand(n, device=device) * 2 - 1) * math.pi * self.uses("hue", n, device, p_rot)
+        angle = (torch.rand(n, device=device) * 2 - 1) * math.pi * self.uses("hue", n, device)
         c = rotation_about(luma[:3], angle) @ c
         saturation = torch.exp2(torch.randn(n, device=device) * self.uses("saturation", n, device))
         c = (axis + (torch.eye(4, device=device) - axis) * saturation[:, None, None]) @ c

@@ -217,9 +217,11 @@ class Losses:
         """D's loss on a real and a fake batch, with the penalties due at D update ``update_index`` (computed
         through ``penalised``: D outside any DDP wrapper), and D's outputs."""
         due = [penalty for penalty in self.penalties if penalty.due(update_index)]
-        real, fake = self.seen(real), self.seen(fake)  # penalties too are taken at the images D saw (R1 on them)
         if any(penalty.differentiates_real for penalty in due):
+            # R1's gradient is taken with respect to the reals before the augmentation, through it (as in
+            # stylegan2-ada's loss): the penalty smooths D on the data, not on its augmented copies.
             real = real.detach().requires_grad_(True)
+        raw_real, real, fake = real, self.seen(real), self.seen(fake)  # D's outputs, other penalties: at what D saw
         scores = self.score_seen(discriminator, real, fake, labels, fake_labels)
         if self.adaptive is not None:  # ADA reads D's outputs on the reals it augmented
             self.adaptive.observe(self.objective.real_side(scores.real))
@@ -227,7 +229,8 @@ class Losses:
         if scores.class_logits is not None:  # AC-GAN: D also learns to name the class of real and generated samples
             loss = loss + F.cross_entropy(scores.class_logits, torch.cat([labels, fake_labels]))
         for penalty in due:
-            loss = loss + penalty.weighted(lambda x: score(penalised, x, labels), real, fake, scores.real, self.layout)
+            at = raw_real if penalty.differentiates_real else real
+            loss = loss + penalty.weighted(lambda x: score(penalised, x, labels), at, fake, scores.real, self.layout)
         return loss, scores
 
     def generator(self, scores: Scores, fake_labels: Optional[Tensor]) -> Tensor:
