@@ -363,10 +363,11 @@ def test_a_trial_starts_as_soon_as_a_worker_is_free_not_when_its_batch_ends(tmp_
     assert max(gaps) < min(span[1] - span[0] for job, span in spans.items() if steps[int(job)] == 600)
 
 
-def test_the_same_command_again_continues_the_study_without_training_a_finished_trial_again(tmp_path):
+@pytest.mark.parametrize("storage", ["sqlite", "journal"])
+def test_the_same_command_again_continues_the_study_without_training_a_finished_trial_again(tmp_path, storage):
     sweep = tmp_path / "sweep"
     args = ["-m", *RING8, "metrics=none", "optimized_metric=loss/d", "trainer.max_steps=30",
-            "optimizer.g.lr=tag(log,interval(1e-4,1e-2))", f"hydra.sweep.dir={sweep}"]  # fmt: skip
+            "optimizer.g.lr=tag(log,interval(1e-4,1e-2))", f"hydra.sweeper.storage={storage}", f"hydra.sweep.dir={sweep}"]  # fmt: skip
     first = run_command([*args, "hydra.sweeper.n_trials=2"], cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     before = {job: (sweep / job / "summary.json").read_bytes() for job in "01"}
@@ -374,7 +375,9 @@ def test_the_same_command_again_continues_the_study_without_training_a_finished_
     assert again.returncode == 0, again.stderr[-3000:]
     assert "continuing study search: 2 trials so far" in again.stdout + again.stderr
     assert {job: (sweep / job / "summary.json").read_bytes() for job in "01"} == before  # not trained again
-    study = optuna.load_study(study_name="search", storage=f"sqlite:///{sweep / 'study.db'}")
+    # the study lives in the sweep directory: a SQLite file, or Optuna's file journal (for shared file systems)
+    study = load_study(storage, sweep, "search").study
+    assert (sweep / ("study.db" if storage == "sqlite" else "study.journal")).is_file()
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
     assert read_summary(sweep / "2")["trial"]["number"] == 2 and not (sweep / "3").exists()
     # a resumed study draws new points: its sampler's seed moves on by the trials it has
