@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -22,6 +23,7 @@ from gan_lightning.callbacks import start_up_signals as signals
 from gan_lightning.config import CONF_DIR
 from gan_lightning.errors import USER_ERROR_EXIT, UserError
 from gan_lightning.overrides import check_command_line, check_one_mode, composed, runs_something
+from gan_lightning.runs import directory
 from gan_lightning.runs.lifecycle import quiet_dependencies
 from gan_lightning.sweeps.report import reset_sweep_outcome, sweep_exit_code
 
@@ -40,6 +42,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = hydra_argv(sys.argv[1:] if argv is None else argv)
     if "-h" in argv or "--help" in argv:
         return print_help(argv)
+    directory.command_started = time.time()
     start_up = signals.hold()  # the checks below import seconds of packages: a stop signal then ends the command
     try:
         return run_command_line(argv, start_up)

@@ -159,7 +159,7 @@ def test_each_pruner_stops_a_hopeless_curve_and_keeps_a_good_one_as_optuna_itsel
     curves += [lambda step: 5.0, lambda step: 1.0 - step / 1000]  # hopeless, then good
     optuna.create_study(study_name="constructed", storage=f"sqlite:///{tmp_path / 'study.db'}")
     # Each trial as a job finds it: the storage of the sweep directory and the trial's number, never the sweep's memory.
-    stored = load_study(None, tmp_path, "constructed", settings.build_pruner())
+    stored = load_study(None, tmp_path, "constructed", settings.build_pruner()).study
     link = lambda number: (
         TrialLink(load_study(None, tmp_path, "constructed", settings.build_pruner()), number, settings).should_stop
     )

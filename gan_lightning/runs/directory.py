@@ -34,6 +34,11 @@ IDENTITY_FILE = "run.json"  # {"run_id": ...}: the run's one W&B run id, kept fo
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
 
 
+# When the command began (python -m gan_lightning.run sets it): a folder made since then, by Hydra for this job, and
+# left empty by a refused run is removed; one that was there before is left as it was, even empty.
+command_started: Optional[float] = None
+
+
 def new_run_id() -> str:
     """An id in W&B's alphabet and length (8 lower-case letters and digits)."""
     return uuid.uuid4().hex[:8]
@@ -119,11 +124,12 @@ class RunDirectory:
         return run_id
 
     def release(self) -> None:
-        """Let the directory go; one the run never took (its settings were refused) is removed if it is empty, as
-        Hydra made it for the run: a refused run leaves no folder behind."""
-        if not self.acquired:
+        """Let the directory go; one the run never took (its settings were refused) is removed if it is empty and was
+        made for this command (by Hydra, for the job): a refused run leaves no folder behind."""
+        if not self.acquired and command_started is not None:
             with contextlib.suppress(OSError):
-                if self.path.is_dir() and not any(self.path.iterdir()):
+                made_for_it = self.path.stat().st_ctime >= command_started
+                if made_for_it and self.path.is_dir() and not any(self.path.iterdir()):
                     self.path.rmdir()
         if self.log_handler is not None:
             logging.getLogger().removeHandler(self.log_handler)
