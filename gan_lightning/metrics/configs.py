@@ -166,7 +166,8 @@ class ImageMetrics(MetricsConfig, name="image"):
     """``metrics=image``: FID, IS, KID and precision/recall of generated images."""
 
     MEASURES = ("fid", "is_mean", "kid_mean", "precision", "recall", "intra_fid")
-    SMOKE = {"num_samples": 200, "final_num_samples": 200, "real_num_samples": 500, "kid_subset_size": 100}
+    SMOKE = {"num_samples": 200, "final_num_samples": 200, "real_num_samples": 500, "kid_subset_size": 100,
+             "copying_samples": 200}  # fmt: skip
 
     features: str = MISSING  # domain | inception
     inception_weights: Optional[str] = MISSING  # a local Inception-v3 state dict; null: torch hub cache or download
@@ -177,10 +178,14 @@ class ImageMetrics(MetricsConfig, name="image"):
     kid_subset_size: int = MISSING
     batch_size: int = MISSING
     intra_fid: bool = MISSING  # conditional G: also the mean FID over classes (Miyato & Koyama 2018), one per class
+    # Data copying (gan_lightning/metrics/copying.py): this many training images against as many held-out ones; 0: off
+    copying_samples: int = MISSING
 
     def check(self, data_config) -> None:
         super().check(data_config)
         require_choice("metrics.features", self.features, ("domain", "inception"))
+        if self.copying_samples < 0:
+            raise invalid("metrics.copying_samples", self.copying_samples, "0 (off) or a positive number of images")
         for name in ("num_samples", "final_num_samples", "real_num_samples", "kid_subset_size", "batch_size"):
             require_positive(f"metrics.{name}", getattr(self, name), "a positive number")
         if len(data_config.sample_shape) != 3:

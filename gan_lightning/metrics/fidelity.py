@@ -27,6 +27,7 @@ from torch_fidelity.utils import (
 from gan_lightning.errors import UserError, invalid
 from gan_lightning.files import cache_root, download, download_error
 from gan_lightning.metrics import domain  # noqa: F401  (registers the domain extractor with torch-fidelity)
+from gan_lightning.metrics.copying import CELLS, copying
 from gan_lightning.metrics.evaluation import Evaluation, concatenate
 from gan_lightning.metrics.manifold import Reference
 from gan_lightning.training.distributed import Shares
@@ -249,9 +250,47 @@ class ImageQuality(Evaluation):
         )
         self.batch_size = config.batch_size  # generated images per forward pass, and per batch of features
         self.features: Optional[Features] = None  # built by the first batch embedded, on its device
+        # Features of the training images G trains on and of as many held-out ones (data copying), at the first score;
+        # None where the data have no held-out split or copying_samples is 0.
+        self.copying_sets: Optional[tuple] = None
+        self.copying_images = self.copying_count()
+
+    def copying_count(self) -> int:
+        """The training and held-out images data copying compares with (0: not measured)."""
+        if self.config.copying_samples <= 0 or self.data_config.heldout_images(1) is None:
+            return 0
+        return min(self.config.copying_samples, len(self.data_config.load(self.seed)))
+
+    def copying_features(self) -> tuple:
+        """The features (the layer precision and recall read) of ``copying_images`` training images, chosen by the
+        seed among those G trains on (its data.subset), and of as many held-out images."""
+        if self.copying_sets is None:
+            n, value_range = self.copying_images, self.data_config.value_range
+            training = self.data_config.load(self.seed)
+            training = training[torch.randperm(len(training), generator=torch.Generator().manual_seed(self.seed))[:n]]
+            heldout = self.data_config.heldout_images(n)[0]
+            layer = self.features.layers["prc"]
+            self.copying_sets = tuple(
+                torch.cat([self.features(to_uint8(images[i : i + self.batch_size], value_range))[layer]
+                           for i in range(0, len(images), self.batch_size)])
+                for images in (training, heldout)
+            )  # fmt: skip
+        return self.copying_sets
 
     def method(self, final: bool) -> Dict[str, Any]:
         inception = self.extractor_name == INCEPTION
+        copying = (
+            {
+                "copying": {
+                    "training": self.copying_images,
+                    "heldout": self.copying_images,
+                    "layer": "prc",
+                    "cells": CELLS,
+                }
+            }
+            if self.copying_images
+            else {}
+        )
         return {
             "generated": self.config.final_num_samples if final else self.config.num_samples,
             "real": len(self.real.dataset),
@@ -263,6 +302,7 @@ class ImageQuality(Evaluation):
             "resize": "bilinear to 299x299 (torch-fidelity, TensorFlow-compatible)" if inception else "none",
             "kid_subset_size": self.config.kid_subset_size,
             "library": f"torch-fidelity {torch_fidelity.__version__}",
+            **copying,
         }
 
     def sample_count(self, final: bool) -> int:
@@ -275,7 +315,11 @@ class ImageQuality(Evaluation):
         return self.features(to_uint8(samples, self.data_config.value_range))
 
     def score(self, embedded: Dict[str, Tensor], final: bool) -> Dict[str, float]:
-        return self.features_scores(embedded, self.real)
+        scores = self.features_scores(embedded, self.real)
+        if self.copying_images:
+            train, heldout = self.copying_features()
+            scores.update(copying(embedded[self.features.layers["prc"]], train, heldout))
+        return scores
 
     def features_scores(
         self, embedded: Dict[str, Tensor], real: RealImages, only_fid: bool = False
