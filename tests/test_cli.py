@@ -135,6 +135,10 @@ REFUSED_COMMAND_LINES = {
         ["-m", "hparams_search=ring8_optuna", "hydra.sweeper.storage=mystudy://here"],
         "hydra.sweeper.storage=mystudy://here is not a storage URL",
     ),
+    "a search drawing an option its group lacks": (
+        ["-m", "hparams_search=ring8_optuna", "objective=choice(hinge,hinges)"],
+        "objective=hinges is not allowed: one of hinge, least_squares, minimax, nonsaturating, relativistic,",
+    ),
     "a continuous space on a grid": (
         ["-m", "hparams_search=ring8_optuna", "hydra/sweeper/sampler=grid"],
         "hydra.sweeper.params.optimizer.g.lr: the grid sampler takes choice(...), range(...) or int(interval(...))",

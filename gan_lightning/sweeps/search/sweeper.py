@@ -14,12 +14,14 @@ import logging
 import queue
 import threading
 import time
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from gan_lightning.adapter.hydra_cli import first_line
 from gan_lightning.errors import USER_ERROR_EXIT, UserError
 from gan_lightning.runs.jobs import available_cores, joblib_settings, slurm_settings, stopping_file
 from gan_lightning.study import records
@@ -227,10 +229,13 @@ class Search:
         del self.in_flight[launch.number]
         trial = stored.trial(launch.number)
         if trial.state == TrialState.RUNNING:
-            reason = "interrupted" if self.stopping() else "lost"
-            detail = f": {type(launch.error).__name__}: {launch.error}" if launch.error else ""
+            # Its job never told the study: stopped with the sweep, lost with a worker process the launcher lost (a
+            # killed worker ends every job of joblib's pool: those are run again), or refused before it ran.
+            lost = launch.error is None or isinstance(launch.error, BrokenProcessPool) or "shut" in str(launch.error)
+            reason = "interrupted" if self.stopping() else "lost" if lost else "refused"
+            detail = f": {type(launch.error).__name__}: {first_line(launch.error)}" if launch.error else ""
             log.error(f"trial {launch.number} ended without telling the study{detail}")
-            stored.stop(launch.number, reason, self.settings.retries if reason == "interrupted" else 0)
+            stored.stop(launch.number, reason, self.settings.retries if reason != "refused" else 0)
             trial = stored.trial(launch.number)
         value = f" {trial.values[0] if len(trial.values or []) == 1 else trial.values}" if trial.values else ""
         log.info(f"trial {launch.number}: {trial.state.name.lower()}{value} after {time.time() - launch.started:.0f} s")
