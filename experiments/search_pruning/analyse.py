@@ -35,7 +35,7 @@ def collect(multirun: Path) -> List[Dict]:
         if arm not in ARMS or not (folder / "study.db").is_file():
             continue
         study = optuna.load_study(study_name="dcgan_fashion_mnist", storage=f"sqlite:///{folder / 'study.db'}")
-        for row in trial_rows(study):
+        for row in trial_rows(study, folder):
             rows.append({"arm": arm, "seed": int(seed), "trial": row.number, "state": row.state,
                          "fid": round(row.value, 3) if isinstance(row.value, float) else "", "steps": row.steps,
                          "wall_s": round(row.wall_s, 1), "ended_s": round(row.ended or 0.0, 1),
@@ -101,7 +101,10 @@ def tables(rows: List[Dict]) -> str:
                      f"{s['steps']} | {number(s['wall_s'] / 60)} |")  # fmt: skip
     lines += ["", "| arm | searches | best FID, mean ± se | 95 % CI | training steps, mean | wall time (min), mean |",
               "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
-    best = {arm: [found[(arm, seed)]["best"] for seed in seeds if (arm, seed) in found] for arm in ARMS}
+    best = {
+        arm: [found[(arm, seed)]["best"] for seed in seeds if found.get((arm, seed), {}).get("best") is not None]
+        for arm in ARMS
+    }
     described = {}
     for arm in ARMS:
         if not best[arm]:

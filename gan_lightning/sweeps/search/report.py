@@ -39,12 +39,16 @@ class TrialRow:
     stopped: Optional[str]
 
 
-def trial_rows(study: Any) -> List[TrialRow]:
+def trial_rows(study: Any, sweep_dir: Optional[Path] = None) -> List[TrialRow]:
+    """Every trial that started; ``sweep_dir``: where the trials' directories are now, if the sweep was moved (a
+    directory recorded elsewhere is looked for there under its own name)."""
     trials = [t for t in study.get_trials(deepcopy=False) if t.datetime_start is not None]
     first = min((t.datetime_start.timestamp() for t in trials), default=0.0)
     rows = []
     for trial in trials:
         run_dir = trial.user_attrs.get(records.RUN_DIR)
+        if run_dir and sweep_dir is not None and not Path(run_dir).is_dir():
+            run_dir = str(Path(sweep_dir) / Path(run_dir).name)
         summary = (
             readable_summary(Path(run_dir)) if run_dir and (Path(run_dir) / "summary.json").is_file() else None
         ) or {}
@@ -96,7 +100,7 @@ def value_text(value: Any) -> str:
 
 def write_study_report(study: Any, sweep_dir: Path, settings: Any, metric: Any, wandb: bool = False) -> Path:
     """study.md and its figure; with ``wandb``, the same tables and figure as a W&B run in the sweep's group."""
-    rows = trial_rows(study)
+    rows = trial_rows(study, sweep_dir)
     maximize = settings.directions[0] == "maximize"
     states: Dict[str, int] = {}
     for row in rows:
