@@ -409,10 +409,12 @@ def test_a_search_killed_by_sigkill_continues_its_study_when_started_again(tmp_p
     assert result.returncode == 0, output[-3000:]
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{sweep / 'study.db'}")
     trials = study.get_trials()
-    # trial 1 was lost with its process: failed, its parameters ran again as trial 3; numbers continue
+    # trial 1 was lost with its process: failed, its parameters ran again as a later trial (2 or 3, as the restarted
+    # sweep found it lost before or after it asked for a new one); numbers continue
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
-    assert trials[1].user_attrs[records.STOPPED] == "lost" and trials[3].user_attrs[records.RETRY_OF] == 1
-    assert trials[3].params == trials[1].params
+    assert trials[1].user_attrs[records.STOPPED] == "lost"
+    (retry,) = [t for t in trials if t.user_attrs.get(records.RETRY_OF) == 1]
+    assert retry.number in (2, 3) and retry.params == trials[1].params
     assert (sweep / "0" / "summary.json").read_bytes() == finished  # the finished trial was not trained again
     for number in (0, 2, 3):  # each trial in a directory of its own
         assert read_summary(sweep / str(number))["trial"]["number"] == number
