@@ -178,3 +178,21 @@ def test_the_limited_data_study_states_its_comparisons_from_its_committed_result
         table = analyse.tables(budget, runs)
         assert all(line in readme for line in table.splitlines() if line.startswith("| ")), (budget, table)
         assert table.count("| yes |") + table.count("| no |") == 3 * len(analyse.sizes(runs))
+
+
+def test_the_search_pruning_study_states_its_tables_from_its_committed_trials():
+    # experiments/search_pruning/README.md's tables are analyse.tables() over the committed trials.csv (one row per
+    # trial of the six searches, read from their studies).
+    import importlib.util
+
+    folder = REPO / "experiments" / "search_pruning"
+    spec = importlib.util.spec_from_file_location("search_pruning_analyse", folder / "analyse.py")
+    analyse = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(analyse)
+    rows = analyse.read_trials(folder)
+    assert len(rows) == 96 and {r["state"] for r in rows} == {"complete", "pruned"}
+    table = analyse.tables(rows)
+    readme = (folder / "README.md").read_text()
+    assert all(line in readme for line in table.splitlines() if line.strip()), table
+    # the searches without pruning ran every trial whole: 16 × 2 000 steps each
+    assert all(sum(r["steps"] for r in rows if (r["arm"], r["seed"]) == ("full", s)) == 32000 for s in (0, 1, 2))
