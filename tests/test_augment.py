@@ -341,3 +341,36 @@ def test_geometric_transforms_resample_as_the_reference_does_keeping_detail_and_
     # the identity map returns the images (to float32 precision): the filters up and down cancel
     images = torch.rand(4, 3, 28, 28) * 2 - 1
     assert torch.allclose(resample(images, torch.eye(3).repeat(4, 1, 1)), images, atol=1e-5)
+
+
+def test_the_fast_resampling_filters_equal_zero_insertion_and_convolution_and_unmoved_images_stay_exact():
+    # upfirdn2d by its definition: insert zeros, pad, convolve with the filter per axis, keep every down-th pixel.
+    from gan_lightning.augment.ada import SYM6, downsample_2x, resample, rotate, translate, upsample_2x
+
+    def upfirdn(x, taps, up, down, pad0, pad1):
+        n, c, h, w = x.shape
+        if up > 1:
+            zeros = torch.zeros(n, c, h * up, w * up)
+            zeros[:, :, ::up, ::up] = x
+            x = zeros
+        x = torch.nn.functional.pad(x, [max(pad0, 0), max(pad1, 0)] * 2)
+        x = x[:, :, max(-pad0, 0) : x.shape[2] - max(-pad1, 0), max(-pad0, 0) : x.shape[3] - max(-pad1, 0)]
+        kernel = taps.flip(0)[None, None].repeat(c, 1, 1)  # a true convolution
+        x = torch.nn.functional.conv2d(x, kernel.unsqueeze(2), groups=c)
+        return torch.nn.functional.conv2d(x, kernel.unsqueeze(3), groups=c)[:, :, ::down, ::down]
+
+    torch.manual_seed(0)
+    taps = torch.tensor(SYM6) / sum(SYM6)
+    images = torch.rand(5, 3, 13, 13) * 2 - 1
+    up = upsample_2x(images, taps)
+    assert up.shape == (5, 3, 26, 26)
+    assert torch.allclose(up, upfirdn(images, taps * 2, 2, 1, 6, 5), atol=1e-6)
+    wide = torch.rand(5, 3, 40, 40) * 2 - 1
+    assert torch.allclose(downsample_2x(wide, taps, crop=1), upfirdn(wide, taps.flip(0), 1, 2, -1, -1), atol=1e-6)
+    # In a batch, an image whose map is the identity comes back as it was, and the others as if resampled alone.
+    maps = rotate(torch.tensor([0.0, 0.7, 0.0, -2.0])) @ translate(torch.tensor([0.0, 3.5, 0.0, 1.0]), torch.zeros(4))
+    batch = torch.rand(4, 3, 16, 16) * 2 - 1
+    out = resample(batch, maps)
+    assert torch.equal(out[[0, 2]], batch[[0, 2]])
+    assert torch.allclose(out[1:2], resample(batch[1:2], maps[1:2]), atol=1e-5)  # other padding: float rounding
+    assert (out[1] - batch[1]).abs().max() > 0.1

@@ -280,7 +280,8 @@ def test_fashion_mnist_run_tracks_image_metrics_and_they_improve(run_dir, domain
 
     final = {"generated": 2000, "real": 2000, "reference": "fashion_mnist train split", "extractor": NAME,
              "extractor_sha256": file_digest(domain_extractor), "resize": "none", "kid_subset_size": 1000,
-             "library": f"torch-fidelity {torch_fidelity.__version__}", "sampler": "generator", "latent_seed": 0}  # fmt: skip
+             "library": f"torch-fidelity {torch_fidelity.__version__}", "sampler": "generator", "latent_seed": 0,
+             "copying": {"training": 2000, "heldout": 2000, "layer": "prc", "cells": 10}}  # fmt: skip
     assert summary["metrics_protocol"] == final
     logged = yaml.safe_load((run_dir / "csv" / "hparams.yaml").read_text())["metrics_protocol"]
     assert logged == {"periodic": {**final, "generated": 1000}, "final": final}
@@ -368,7 +369,8 @@ def test_evaluation_split_over_two_processes_equals_one_process(tmp_path, domain
         results[processes] = json.loads(evaluated.stdout)
     one, two = results[1], results[2]
     assert one["protocol"] == two["protocol"] and one["protocol"]["generated"] == 600
-    assert set(one["metrics"]) == {"fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall"}
+    names = {"fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall", "copy_fraction", "copy_ct"}
+    assert set(one["metrics"]) == names
     assert two["metrics"] == {name: pytest.approx(value, rel=1e-6) for name, value in one["metrics"].items()}
 
 
