@@ -542,6 +542,7 @@ def test_evaluations_in_one_process_share_the_extractor_and_what_it_keeps_of_the
         "metrics.real_num_samples=1000",
         "metrics.kid_subset_size=100",
         "metrics.batch_size=150",
+        "metrics.copying_samples=0",  # data copying's features are per run: tests/test_copying.py
     ]
     cfg = to_config(compose_config(overrides))
     module = build_module(cfg)

@@ -127,11 +127,11 @@ def test_ctrl_c_stops_every_job_with_a_checkpoint_and_the_same_command_resumes_t
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("after_s", [1.5, 2.5, 3.5, 5.0])
+@pytest.mark.parametrize("after_s", [1.5, 4.0])  # as joblib imports its workers, and as they start jobs
 def test_ctrl_c_while_the_workers_start_stops_the_sweep_cleanly_at_any_moment(tmp_path, after_s):
     # In its first seconds the sweep starts joblib's worker processes, which the signal may meet before a job runs.
     sweep = tmp_path / "sweep"
-    args = ["-m", *TOY, "logger=csv", "trainer.max_steps=300", "seed=0,1", *PARALLEL, f"hydra.sweep.dir={sweep}"]
+    args = ["-m", *TOY, "logger=csv", "trainer.max_steps=150", "seed=0,1", *PARALLEL, f"hydra.sweep.dir={sweep}"]
     process = subprocess.Popen([sys.executable, "-m", "gan_lightning.run", *args], cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
     time.sleep(after_s)
@@ -145,7 +145,7 @@ def test_ctrl_c_while_the_workers_start_stops_the_sweep_cleanly_at_any_moment(tm
     assert not list(sweep.glob("*/checkpoints/.*.tmp"))
     resumed = cli(args, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert [read_summary(sweep / job)["global_step"] for job in "01"] == [300, 300]
+    assert [read_summary(sweep / job)["global_step"] for job in "01"] == [150, 150]
 
 
 @pytest.mark.slow
