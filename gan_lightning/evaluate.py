@@ -61,7 +61,7 @@ def main(argv=None) -> int:
         raise UserError(
             "give ckpt=PATH (one checkpoint) or runs=DIR[,DIR...] (run or sweep directories), not both or neither."
         )
-    from gan_lightning.runs.scoring import Scoring, evaluate_runs, score
+    from gan_lightning.results.scoring import Scoring, evaluate_runs, score
 
     if own["ckpt"]:
         (result,) = score([Scoring(Path(own["ckpt"]), overrides)], overrides, own["processes"])

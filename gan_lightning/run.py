@@ -19,11 +19,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 import gan_lightning.sweeps.parallel  # noqa: F401  (registers the resolver conf/hydra/launcher/parallel.yaml uses)
 import gan_lightning.sweeps.slurm  # noqa: F401  (registers the resolvers conf/hydra/launcher/slurm.yaml uses)
 from gan_lightning.adapter.hydra_cli import hydra_argv, split_argv
-from gan_lightning.callbacks import start_up_signals as signals
 from gan_lightning.config import CONF_DIR
 from gan_lightning.errors import USER_ERROR_EXIT, UserError
 from gan_lightning.overrides import check_command_line, check_one_mode, composed, runs_something
 from gan_lightning.runs import directory
+from gan_lightning.runs import start_up_signals as signals
 from gan_lightning.runs.lifecycle import quiet_dependencies
 from gan_lightning.sweeps.report import reset_sweep_outcome, sweep_exit_code
 

@@ -14,7 +14,7 @@ import torch
 from gan_lightning.augment.ada import TRANSFORMS, AdaptiveAugment
 from gan_lightning.augment.diffaug import POLICIES, DiffAugment
 from gan_lightning.config import compose, to_config
-from gan_lightning.runs.summary import read_series
+from gan_lightning.results.runs import read_series
 from gan_lightning.training.losses import Losses
 from gan_lightning.training.objectives import LeastSquares, NonSaturating
 from gan_lightning.training.scalars import measured
@@ -183,7 +183,7 @@ def logged(run_dir: Path, key: str) -> List[Tuple[int, float]]:
 
 
 def test_a_resumed_ada_run_continues_with_the_p_it_had(tmp_path):
-    from gan_lightning.runs.checkpoints import load_safely
+    from gan_lightning.checkpoints.resume import load_safely
 
     args = [
         *RUN,

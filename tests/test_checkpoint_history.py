@@ -9,10 +9,10 @@ from typing import Dict
 
 import pytest
 
-from gan_lightning.callbacks.checkpoint import History, PeriodicCheckpoint
+from gan_lightning.checkpoints.resume import load_safely
+from gan_lightning.checkpoints.saving import History, PeriodicCheckpoint
 from gan_lightning.config import to_config, validate
 from gan_lightning.errors import UserError
-from gan_lightning.runs.checkpoints import load_safely
 from gan_lightning.runs.summary import read_summary
 from tests.helpers.commands import run_command
 from tests.helpers.hydra import compose_config

@@ -16,7 +16,7 @@ import pytest
 import torch
 from scipy import stats as scipy_stats
 
-from gan_lightning.compare.statistics import (
+from gan_lightning.results.statistics import (
     describe,
     difference_of_means,
     expected_best,
@@ -330,7 +330,7 @@ def test_each_arm_is_a_curve_over_steps_and_wall_time_with_a_band_over_its_seeds
 
 
 def test_each_score_is_logged_with_the_runs_wall_clock_which_a_resumed_run_continues(tmp_path):
-    from gan_lightning.runs.checkpoints import load_safely
+    from gan_lightning.checkpoints.resume import load_safely
     from tests.helpers.hydra import run_in_process
 
     args = ["data=ring8", "model=mlp", "metrics=toy2d", "metrics.every_n_steps=20", "metrics.num_samples=500",

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from gan_lightning.checkpoints.resume import load_safely
 from gan_lightning.config import to_config, validate
 from gan_lightning.errors import UserError
-from gan_lightning.runs.checkpoints import load_safely
 from gan_lightning.runs.summary import read_summary
 from tests.conftest import REPO, cli
 from tests.helpers import probe

@@ -19,8 +19,8 @@ from typing import Dict, List
 
 import pytest
 
+from gan_lightning.checkpoints.resume import load_safely
 from gan_lightning.overrides import check_command_line
-from gan_lightning.runs.checkpoints import load_safely
 from gan_lightning.runs.summary import read_summary
 from gan_lightning.tracking.wandb_records import WandbRun
 from tests.conftest import REPO, cli

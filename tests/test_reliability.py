@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan_lightning.runs.checkpoints import load_safely
+from gan_lightning.checkpoints.resume import load_safely
 from gan_lightning.runs.summary import read_summary
 from tests.conftest import REPO
 from tests.helpers.commands import run_command
@@ -81,7 +81,7 @@ def test_raising_max_steps_continues_a_finished_run(tmp_path):
 WRITER = textwrap.dedent(
     """
     import io, sys, time, torch
-    import gan_lightning.runs.checkpoints as checkpoints
+    import gan_lightning.checkpoints.resume as checkpoints
     path = sys.argv[1]
     writer = checkpoints.AtomicCheckpointIO()
     writer.save_checkpoint({"gan_lightning": {"steps_done": 1}, "w": torch.ones(1000)}, path)

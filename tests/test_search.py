@@ -15,10 +15,11 @@ import optuna
 import pytest
 import yaml
 
+from gan_lightning.checkpoints.resume import select_resume
 from gan_lightning.config import compose
 from gan_lightning.errors import UserError
-from gan_lightning.runs.checkpoints import select_resume
-from gan_lightning.runs.summary import read_series, read_summary
+from gan_lightning.results.runs import read_series
+from gan_lightning.runs.summary import read_summary
 from gan_lightning.study import records
 from gan_lightning.study.settings import SearchSettings
 from gan_lightning.study.space import SearchSpace

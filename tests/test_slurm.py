@@ -154,6 +154,6 @@ def test_a_search_prunes_a_hopeless_trial_run_as_a_slurm_job(slurm_cluster, tmp_
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{sweep / 'study.db'}")
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "PRUNED"]
     assert sorted(study.trials[2].intermediate_values) == [50, 100]
-    from gan_lightning.runs.checkpoints import select_resume
+    from gan_lightning.checkpoints.resume import select_resume
 
     assert select_resume("auto", sweep / "2").steps_done == 100

@@ -12,8 +12,9 @@ import time
 import pytest
 from PIL import Image
 
+from gan_lightning.results.runs import describe_machine
 from gan_lightning.runs.context import naming_overrides
-from gan_lightning.runs.summary import describe_machine, read_summary
+from gan_lightning.runs.summary import read_summary
 from gan_lightning.tracking.wandb_records import (
     FIRST,
     FULL,
@@ -230,7 +231,7 @@ def test_progress_lines_carry_the_key_numbers_in_a_non_interactive_log(tmp_path)
 
 
 def test_mean_and_standard_error_as_the_study_tables_print_them():
-    from gan_lightning.compare.statistics import mean_and_error
+    from gan_lightning.results.statistics import mean_and_error
 
     assert mean_and_error([1.0, 2.0, 3.0], 2) == "2.00 ± 0.58"  # standard deviation 1 over √3 runs
     assert mean_and_error([4.0, None, float("nan")], 1) == "4.0"  # one finite value: no error to give

@@ -15,8 +15,8 @@ from typing import Iterator
 import pytest
 import torch
 
+from gan_lightning.checkpoints.resume import load_safely
 from gan_lightning.data.idx import DataFinder
-from gan_lightning.runs.checkpoints import load_safely
 from gan_lightning.runs.summary import read_summary
 from tests.conftest import REPO
 from tests.helpers.commands import Result, command, run_command

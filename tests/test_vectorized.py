@@ -157,7 +157,7 @@ def test_a_group_resumed_from_its_checkpoint_trains_what_it_would_have_trained_u
 def test_a_members_checkpoint_resumes_as_its_separate_run_and_separate_runs_stack_into_a_group(tmp_path):
     """Splitting a group's checkpoint gives each member the checkpoint its separate run would have written; stacking
     separate runs' checkpoints gives a group that trains on as they would."""
-    from gan_lightning.runs.checkpoints import load_safely
+    from gan_lightning.checkpoints.resume import load_safely
     from gan_lightning.sweeps.vectorized.checkpoints import group_checkpoint, member_checkpoint
 
     cfg = to_config(compose_config([*SMALL, "regularization.ema_decay=0.9", "trainer.max_steps=20", "metrics=none"]))
@@ -185,7 +185,7 @@ def test_a_members_checkpoint_resumes_as_its_separate_run_and_separate_runs_stac
 
 
 def test_members_checkpoints_at_different_steps_are_refused(tmp_path):
-    from gan_lightning.runs.checkpoints import load_safely
+    from gan_lightning.checkpoints.resume import load_safely
     from gan_lightning.sweeps.vectorized.checkpoints import group_checkpoint
 
     cfg = to_config(compose_config([*SMALL, "trainer.max_steps=6", "metrics=none"]))

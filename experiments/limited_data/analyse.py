@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
-from gan_lightning.runs.summary import find_runs, read_series, read_summary
+from gan_lightning.results.runs import find_runs, read_series
+from gan_lightning.runs.summary import read_summary
 
 SIZES = ("1000", "5000", "null")  # data.subset; null: all 60 000 images
 SIZE_NAMES = {"1000": "1 000", "5000": "5 000", "null": "60 000 (all)"}

@@ -18,8 +18,9 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from gan_lightning.compare.statistics import mean_and_error
-from gan_lightning.runs.summary import find_runs, measured_on, read_series, read_summary
+from gan_lightning.results.runs import find_runs, measured_on, read_series
+from gan_lightning.results.statistics import mean_and_error
+from gan_lightning.runs.summary import read_summary
 
 # Lin et al. 2018, Table 1: mean ± standard error over 10 runs (modes, high-quality %, reverse KL).
 PAPER = {
@@ -98,7 +99,7 @@ METRICS = (("modes", "modes", False), ("hq_percent", "high quality (%)", False),
 def significance(rows: List[dict]) -> str:
     """GAN against PacGAN2 on each data set: the difference of means of each metric with its bootstrap 95 % interval
     and a two-sided permutation test, Holm-corrected over the three metrics (gan_lightning.compare's statistics)."""
-    from gan_lightning.compare.statistics import difference_of_means, holm
+    from gan_lightning.results.statistics import difference_of_means, holm
 
     lines = ["| data | metric | PacGAN2 − GAN | 95 % CI | p | p (Holm, 3 metrics) | finding |",
              "| --- | --- | ---: | --- | ---: | ---: | --- |"]  # fmt: skip

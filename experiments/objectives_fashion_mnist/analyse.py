@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
-from gan_lightning.runs.summary import find_runs, read_summary
+from gan_lightning.results.runs import find_runs
+from gan_lightning.runs.summary import read_summary
 
 # Lucic et al. 2018, Fashion-MNIST, best Inception FID (mean ± std of the best models' scores); no hinge.
 PAPER = {

@@ -90,7 +90,7 @@ def tables(rows: List[Dict]) -> str:
     """table.md: each search, then each arm over the search seeds (mean, standard error, BCa 95 % interval of the best
     FID; steps and wall time), the difference of the arms' best FID (Welch's t-test), and per seed the training steps
     and wall time the pruned search took to reach the upper end of the unpruned arm's 95 % interval."""
-    from gan_lightning.compare.statistics import describe, difference_of_means
+    from gan_lightning.results.statistics import describe, difference_of_means
 
     found = searches(rows)
     seeds = sorted({seed for _, seed in found})

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_lightning.runs.summary import find_runs, read_summary
+from gan_lightning.results.runs import find_runs
+from gan_lightning.runs.summary import read_summary
 
 PANELS = (25, 150, 300, 1500)  # steps shown in figure1.png: (a)-(d)
 INTERMEDIATE = (50, 500)  # frames where G is still moving: D is compared with D* here

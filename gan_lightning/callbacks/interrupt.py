@@ -1,6 +1,6 @@
 """Stop signals (a scheduler's SIGTERM, Ctrl-C, SLURM's warning signals): finish the step, checkpoint it, exit.
 
-A signal only marks the run (a signal received while the run started, ``start_up_signals``, too); at the end of the current training step the run saves a checkpoint at that
+A signal only marks the run (a signal received while the run started, ``gan_lightning.runs.start_up_signals``, too); at the end of the current training step the run saves a checkpoint at that
 step and raises ``Interrupted``, which ends it with status ``interrupted`` and exit code 128 + the signal's
 number, as a shell reports a process the signal ended. A rerun resumes from that step. Under DDP the
 processes agree on the step to stop at, since saving a checkpoint is collective. A handler that was in
@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Iterator, Optional
 import pytorch_lightning as pl
 import torch
 
-from gan_lightning.callbacks.start_up_signals import SignalRecorder, take_over
 from gan_lightning.errors import Diverged, Interrupted, UserError
+from gan_lightning.runs.start_up_signals import SignalRecorder, take_over
 
 if TYPE_CHECKING:
-    from gan_lightning.callbacks.checkpoint import PeriodicCheckpoint
+    from gan_lightning.checkpoints.saving import PeriodicCheckpoint
 
 log = logging.getLogger("gan_lightning")
 

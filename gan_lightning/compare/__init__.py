@@ -1,2 +1,2 @@
-"""Comparing arms of a study over seeds: runs grouped into arms (``arms``), the statistics (``statistics``) and the
-command that writes the comparison (``python -m gan_lightning.compare``)."""
+"""The command ``python -m gan_lightning.compare``: its settings and its steps (``__main__``); what it computes and
+writes lives with the other readers of finished runs, in ``gan_lightning.results``."""

@@ -22,7 +22,7 @@ from typing import Any, Dict, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from gan_lightning.callbacks.checkpoint_files import checkpoint_folder
+from gan_lightning.checkpoints.folder import checkpoint_folder
 from gan_lightning.errors import UserError
 from gan_lightning.files import atomic_write
 

@@ -23,11 +23,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from gan_lightning.callbacks import start_up_signals as signals
-from gan_lightning.callbacks.checkpoint_files import last_checkpoint
+from gan_lightning.checkpoints.folder import last_checkpoint
 from gan_lightning.config import to_config, validate
 from gan_lightning.errors import DIVERGED_EXIT, USER_ERROR_EXIT, Diverged, Interrupted, UserError
 from gan_lightning.files import cache_build_seconds, user_fixable
+from gan_lightning.runs import start_up_signals as signals
 from gan_lightning.runs.context import RunContext, run_context
 from gan_lightning.runs.directory import RunDirectory, continues_own_run, job_log_name
 from gan_lightning.runs.jobs import SweepStopped, is_parallel, sweep_stopping
@@ -36,7 +36,7 @@ from gan_lightning.study.settings import is_search
 from gan_lightning.training.distributed import process_rank
 
 if TYPE_CHECKING:
-    from gan_lightning.runs.checkpoints import Resume
+    from gan_lightning.checkpoints.resume import Resume
 
 log = logging.getLogger("gan_lightning")
 

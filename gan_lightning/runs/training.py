@@ -13,9 +13,9 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 
 from gan_lightning.callbacks.interrupt import StopOnSignal
+from gan_lightning.checkpoints.resume import Resume, check_compatible, select_resume
 from gan_lightning.metrics.evaluation import best_evaluation, latest_evaluation
 from gan_lightning.runs.build import build_datamodule, build_module, build_trainer
-from gan_lightning.runs.checkpoints import Resume, check_compatible, select_resume
 from gan_lightning.runs.context import RunContext
 from gan_lightning.runs.directory import continues_own_run
 from gan_lightning.runs.jobs import job_threads

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional
 
 from gan_lightning.files import atomic_write
 from gan_lightning.lazy import pyplot
-from gan_lightning.runs.summary import readable_summary
+from gan_lightning.results.runs import readable_summary
 from gan_lightning.study import records
 from gan_lightning.study.storage import dashboard_command, storage_url
 

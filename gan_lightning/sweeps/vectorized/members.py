@@ -29,14 +29,14 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from gan_lightning.adapter.access import attach, checkpoint_now, place_like
 from gan_lightning.adapter.checkpoint_layout import callback_states, set_callback_states
-from gan_lightning.callbacks.checkpoint import PeriodicCheckpoint
 from gan_lightning.callbacks.interrupt import StopOnSignal
 from gan_lightning.callbacks.progress import ProgressLog
+from gan_lightning.checkpoints.resume import AtomicCheckpointIO, Resume, check_compatible, select_resume
+from gan_lightning.checkpoints.saving import PeriodicCheckpoint
 from gan_lightning.config import Config, to_config, validate
 from gan_lightning.errors import UserError
 from gan_lightning.metrics.evaluation import latest_evaluation, latest_evaluation_step
 from gan_lightning.runs.build import build_callbacks, build_trainer, module_settings
-from gan_lightning.runs.checkpoints import AtomicCheckpointIO, Resume, check_compatible, select_resume
 from gan_lightning.runs.context import RunContext, run_context
 from gan_lightning.runs.directory import RunDirectory, job_log_name
 from gan_lightning.runs.jobs import SweepStopped, is_parallel, job_threads, sweep_stopping

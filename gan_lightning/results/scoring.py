@@ -15,29 +15,21 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
-from gan_lightning.callbacks.checkpoint_files import (
+from gan_lightning.checkpoints.folder import (
     best_checkpoint,
     checkpoint_folder,
     kept_checkpoints,
     kept_step,
     last_checkpoint,
 )
+from gan_lightning.checkpoints.restore import configure, read_checkpoint, restore_module, run_metrics
+from gan_lightning.checkpoints.resume import load_safely
 from gan_lightning.errors import UserError
 from gan_lightning.files import atomic_write
 from gan_lightning.lazy import pyplot
 from gan_lightning.metrics.goals import SUMMARY_GOALS, better
-from gan_lightning.runs.checkpoints import load_safely
-from gan_lightning.runs.restore import configure, read_checkpoint, restore_module, run_metrics
-from gan_lightning.runs.summary import (
-    FILENAME,
-    comparable_protocol,
-    find_runs,
-    read_summary,
-    readable_summary,
-    run_labels,
-    scalar_metrics,
-    write_summary,
-)
+from gan_lightning.results.runs import comparable_protocol, find_runs, readable_summary, run_labels
+from gan_lightning.runs.summary import FILENAME, read_summary, scalar_metrics, write_summary
 from gan_lightning.tracking.evaluations import log_evaluations
 from gan_lightning.training.distributed import Shares
 from gan_lightning.training.state import steps_done, stored_config, stored_run_id

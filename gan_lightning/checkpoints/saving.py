@@ -1,6 +1,6 @@
 """Checkpoints in the run directory: ``checkpoints/last.ckpt`` every N steps and at the end, and a history beside it:
 ``step_<N>.ckpt`` every ``keep_every_n_steps`` steps (the latest ``keep_limit``) and ``best.ckpt`` at the best value
-of a metric, in the folder layout of ``checkpoint_files``."""
+of a metric, in the folder layout of ``folder``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from gan_lightning.callbacks.checkpoint_files import best_checkpoint, kept_checkpoint, kept_checkpoints, last_checkpoint
+from gan_lightning.checkpoints.folder import best_checkpoint, kept_checkpoint, kept_checkpoints, last_checkpoint
 from gan_lightning.errors import Diverged
 from gan_lightning.files import atomic_write
 from gan_lightning.metrics.evaluation import Evaluation

@@ -8,10 +8,10 @@ from typing import Any, Dict, List, Optional, Tuple
 from omegaconf import OmegaConf
 
 from gan_lightning.adapter.checkpoint_layout import weights
+from gan_lightning.checkpoints.resume import load_safely
 from gan_lightning.config import Config, compose, to_config
 from gan_lightning.errors import UserError
 from gan_lightning.runs.build import build_module
-from gan_lightning.runs.checkpoints import load_safely
 from gan_lightning.training.module import GAN
 from gan_lightning.training.state import steps_done, stored_config
 

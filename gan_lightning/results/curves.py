@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from gan_lightning.compare.statistics import describe
 from gan_lightning.lazy import pyplot
-from gan_lightning.runs.summary import read_series
+from gan_lightning.results.runs import read_series
+from gan_lightning.results.statistics import describe
 
 Series = Dict[str, List[Tuple[int, float]]]  # a run's CSV log: each logged name's (step, value) pairs
 

@@ -12,7 +12,7 @@ import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from gan_lightning.adapter.checkpoint_layout import weights
-from gan_lightning.callbacks.checkpoint_files import last_checkpoint
+from gan_lightning.checkpoints.folder import last_checkpoint
 from gan_lightning.errors import UserError
 from gan_lightning.files import atomic_write, user_fixable
 from gan_lightning.training.state import PROJECT_KEY, steps_done, stored_config

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from gan_lightning.errors import UserError
 from gan_lightning.metrics.goals import SUMMARY_GOALS
-from gan_lightning.runs.summary import comparable_protocol, find_runs, readable_summary
+from gan_lightning.results.runs import comparable_protocol, find_runs, readable_summary
 
 NOT_AN_ARM = ("seed",)  # what differs between the runs of one arm
 
