@@ -22,6 +22,24 @@ def process_rank() -> int:
     return int(getattr(rank_zero_only, "rank", 0) or 0)
 
 
+class Agreement:
+    """How the training processes decide alike: the smallest of a number over all of them, whether any raises a flag.
+    Without a strategy (one process) each decides alone."""
+
+    def __init__(self, strategy: Any = None):
+        self.strategy = strategy
+
+    def smallest(self, value: int, device) -> int:
+        if self.strategy is None:
+            return value
+        return int(self.strategy.reduce(torch.tensor(value, device=device), reduce_op="min"))
+
+    def any(self, flag: bool) -> bool:
+        if self.strategy is None:
+            return flag
+        return bool(self.strategy.reduce_boolean_decision(flag, all=False))
+
+
 def rank_seed(seed: int, rank: int) -> int:
     """The seed of one rank's random stream: distinct across ranks, and from every (seed', rank') of other runs
     (``seed + rank`` would give rank 1 of seed 0 the stream of rank 0 of seed 1)."""

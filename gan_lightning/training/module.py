@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from gan_lightning.adapter.access import attached_trainer
 from gan_lightning.adapter.fastpath import FastPathModule
 from gan_lightning.models.generator import Generator
-from gan_lightning.training.distributed import rank_seed
+from gan_lightning.training.distributed import Agreement, rank_seed
 from gan_lightning.training.ema import ExponentialMovingAverage
 from gan_lightning.training.losses import Layout, Losses, Scores
 from gan_lightning.training.nonfinite import nonfinite_policy
@@ -119,7 +119,7 @@ class GAN(Sampling, FastPathModule):
         # What a non-finite loss does (trainer.on_nan: training/nonfinite.py).
         self.on_nan, self.nonfinite = (
             settings.on_nan,
-            nonfinite_policy(self, settings.on_nan, settings.max_skipped_fraction),
+            nonfinite_policy(settings.on_nan, settings.max_skipped_fraction),
         )
         self.steps_done = 0  # completed training steps (iterations), saved in checkpoints
         self.grad_norms: Dict[str, Tensor] = {}  # the latest gradient norm of each network, for logging
@@ -145,6 +145,7 @@ class GAN(Sampling, FastPathModule):
     def setup(self, stage: str) -> None:
         self.processes = self.trainer.world_size
         if self.processes > 1:
+            self.nonfinite.across = Agreement(self.trainer.strategy)  # every process stops or skips alike
             # seed_everything gives every rank the same stream; each rank draws its own latents. A resume
             # then restores each rank's own saved state (on_load_checkpoint).
             torch.manual_seed(rank_seed(torch.initial_seed(), self.global_rank))
@@ -159,7 +160,7 @@ class GAN(Sampling, FastPathModule):
         self.count_step()
         if self.logging_now or self.steps_done % LOSS_CHECK_EVERY_N_STEPS == 0:
             self.check_losses()
-            self.nonfinite.check_skipped(final=False)
+            self.nonfinite.check_skipped(self.steps_done, self.d_steps + self.g_steps, final=False)
         if self.logging_now:
             self.log_step(*outputs, d_optimizer, g_optimizer)
 
@@ -290,7 +291,7 @@ class GAN(Sampling, FastPathModule):
         drops the update. ``backward_options`` go to Tensor.backward."""
         # The torch optimizer's own zero_grad: Lightning's wrapper adds only lookups.
         optimizer.optimizer.zero_grad(set_to_none=True)
-        if not self.nonfinite.admits(self.steps_done + 1, name, loss):
+        if not self.nonfinite.admits(self.steps, self.steps_done + 1, name, loss):
             return False
         self.backward_pass(loss if loss.dim() == 0 else loss.sum(), **backward_options)  # members' losses: a sum
         if self.measuring:  # before clipping: the norm the loss produced (a tensor: no host sync)
@@ -315,11 +316,11 @@ class GAN(Sampling, FastPathModule):
 
     def check_losses(self) -> None:
         """Raise Diverged for a non-finite loss since the last check (training/nonfinite.py)."""
-        self.nonfinite.check_losses()
+        self.nonfinite.check_losses(self.steps)
 
     def on_train_end(self) -> None:
         self.check_losses()  # a run stopped before max_steps (max_time) may not have checked its last steps
-        self.nonfinite.check_skipped(final=True)
+        self.nonfinite.check_skipped(self.steps_done, self.d_steps + self.g_steps, final=True)
 
     def on_save_checkpoint(self, checkpoint: Dict) -> None:
         save_training_state(self, checkpoint)

@@ -2,7 +2,8 @@
 (``CapturedSteps``, ``trainer.cuda_graph=true``; the graphs themselves are ``cuda_graphs.StepGraphs``).
 
 The GAN module hands its executor the step's updates as a function of the batch; what a captured step needs to know
-beyond that (its variant, the random generators it draws from) it reads of the module.
+beyond that (the regularisation penalties and D updates that make its variant, whether the EMA copies G, the random
+generators it draws from) it is given when it is made (``step_executor``).
 """
 
 from __future__ import annotations
@@ -42,9 +43,10 @@ class CapturedSteps:
     """Each variant of the step captured once (after a few eager steps of its own) and replayed; the finiteness of
     every update's loss recorded on the GPU (``watch``), since a replay reads no host value."""
 
-    def __init__(self, module, watched: int, generators: List[torch.Generator]):
-        self.module = module
-        self.graphs = StepGraphs(module.device, watched, generators)
+    def __init__(self, device, watched: int, generators: List[torch.Generator], penalties, d_steps: int,
+                 ema_copying: Callable[[], bool]):  # fmt: skip
+        self.penalties, self.d_steps, self.ema_copying = penalties, d_steps, ema_copying
+        self.graphs = StepGraphs(device, watched, generators)
 
     @property
     def capturing(self) -> bool:
@@ -55,15 +57,14 @@ class CapturedSteps:
         return logging or self.capturing
 
     def run(self, batch, steps_done: int, updates: Callable[..., StepOutputs]) -> StepOutputs:
-        return self.graphs.run(self.variant(), batch, steps_done, updates)
+        return self.graphs.run(self.variant(steps_done), batch, steps_done, updates)
 
-    def variant(self) -> Hashable:
+    def variant(self, steps_done: int) -> Hashable:
         """What decides the work of the next step beyond its tensors' values: the penalties due at each of its D
-        updates, and whether the EMA has started. A captured step is replayed only for its own variant."""
-        module = self.module
-        first_update = module.steps_done * module.d_steps
-        due = tuple(penalty.due(first_update + i) for penalty in module.losses.penalties for i in range(module.d_steps))
-        return due, module.generator_ema is not None and module.ema_warming_up()
+        updates, and whether the EMA still copies G. A captured step is replayed only for its own variant."""
+        first_update = steps_done * self.d_steps
+        due = tuple(penalty.due(first_update + i) for penalty in self.penalties for i in range(self.d_steps))
+        return due, self.ema_copying()
 
     def stepped(self, count: Callable[[], None]) -> None:
         """An optimizer stepped: inside a capture, its count is replayed with the graph (Lightning counts steps in Python)."""
@@ -92,4 +93,6 @@ def step_executor(module) -> EagerSteps | CapturedSteps:
             "on_before_optimizer_step"
         )
     # One loss checked per update (the simultaneous update's two losses stand for the last D and the G update).
-    return CapturedSteps(module, module.d_steps + module.g_steps, module.graph_generators())
+    ema_copying = (lambda: module.ema_warming_up()) if module.generator_ema is not None else (lambda: False)
+    return CapturedSteps(module.device, module.d_steps + module.g_steps, module.graph_generators(),
+                         module.losses.penalties, module.d_steps, ema_copying)  # fmt: skip
