@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     own, overrides = COMMAND.parse(sys.argv[1:] if argv is None else argv)
     import torch
 
-    from gan_lightning.checkpoints.restore import load_run
+    from gan_lightning.results.restore import load_run
 
     n, seed = own["n"], own["seed"]
     config, module = load_run(own["ckpt"], overrides)

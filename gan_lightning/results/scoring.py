@@ -22,12 +22,12 @@ from gan_lightning.checkpoints.folder import (
     kept_step,
     last_checkpoint,
 )
-from gan_lightning.checkpoints.restore import configure, read_checkpoint, restore_module, run_metrics
 from gan_lightning.checkpoints.resume import load_safely
 from gan_lightning.errors import UserError
 from gan_lightning.files import atomic_write
 from gan_lightning.lazy import pyplot
 from gan_lightning.metrics.goals import SUMMARY_GOALS, better
+from gan_lightning.results.restore import configure, read_checkpoint, restore_module, run_metrics
 from gan_lightning.results.runs import comparable_protocol, find_runs, readable_summary, run_labels
 from gan_lightning.runs.summary import FILENAME, read_summary, scalar_metrics, write_summary
 from gan_lightning.tracking.evaluations import log_evaluations

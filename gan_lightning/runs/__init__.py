@@ -2,5 +2,5 @@
 
 ``lifecycle``: from a composed config to summary.json and an exit status, the checks of settings first (no torch
 imported until they pass); ``training``: what a run needs once they pass (data, networks, trainer, resume);
-``context``: where a run writes and how trackers name it; ``start_up_signals``: stop signals before training starts.
+``context``: where a run writes and how trackers name it; stop signals: before training (``start_up_signals``) and in it (``interrupt``).
 """

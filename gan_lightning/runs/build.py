@@ -13,12 +13,12 @@ from torch import nn
 from gan_lightning.adapter.ddp import build_strategy
 from gan_lightning.adapter.steploop import build_profiler, settle_per_step_questions
 from gan_lightning.callbacks.discriminator_health import DiscriminatorHealth
-from gan_lightning.callbacks.interrupt import StopOnSignal
 from gan_lightning.callbacks.progress import ProgressLog
 from gan_lightning.callbacks.samples import SampleGrid
 from gan_lightning.checkpoints.resume import AtomicCheckpointIO
 from gan_lightning.checkpoints.saving import History, PeriodicCheckpoint
 from gan_lightning.runs.context import RunContext
+from gan_lightning.runs.interrupt import StopOnSignal
 from gan_lightning.runs.jobs import current_hydra_config, job_devices
 from gan_lightning.tracking.loggers import build_loggers
 from gan_lightning.training.module import GAN, StepSettings

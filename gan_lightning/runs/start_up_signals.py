@@ -3,7 +3,7 @@ line, data, W&B) ends it with exit code 128 + its number (a run with status ``in
 signal's default action.
 
 ``python -m gan_lightning.run`` calls ``hold()`` first, and each run again when it begins; the training callback
-(``gan_lightning.callbacks.interrupt.StopOnSignal``) takes over with ``take_over()``: the signal received so far
+(``gan_lightning.runs.interrupt.StopOnSignal``) takes over with ``take_over()``: the signal received so far
 and the handlers that were in place before (submitit's requeue on SIGUSR2, for example). This module imports
 nothing heavy, so that it is in place before torch and Lightning are imported.
 """

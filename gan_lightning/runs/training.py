@@ -12,12 +12,12 @@ import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 
-from gan_lightning.callbacks.interrupt import StopOnSignal
 from gan_lightning.checkpoints.resume import Resume, check_compatible, select_resume
 from gan_lightning.metrics.evaluation import best_evaluation, latest_evaluation
 from gan_lightning.runs.build import build_datamodule, build_module, build_trainer
 from gan_lightning.runs.context import RunContext
 from gan_lightning.runs.directory import continues_own_run
+from gan_lightning.runs.interrupt import StopOnSignal
 from gan_lightning.runs.jobs import job_threads
 from gan_lightning.runs.summary import machine, read_summary, scalar_metrics
 from gan_lightning.tracking.loggers import finish_wandb

@@ -29,7 +29,6 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from gan_lightning.adapter.access import attach, checkpoint_now, place_like
 from gan_lightning.adapter.checkpoint_layout import callback_states, set_callback_states
-from gan_lightning.callbacks.interrupt import StopOnSignal
 from gan_lightning.callbacks.progress import ProgressLog
 from gan_lightning.checkpoints.resume import AtomicCheckpointIO, Resume, check_compatible, select_resume
 from gan_lightning.checkpoints.saving import PeriodicCheckpoint
@@ -39,6 +38,7 @@ from gan_lightning.metrics.evaluation import latest_evaluation, latest_evaluatio
 from gan_lightning.runs.build import build_callbacks, build_trainer, module_settings
 from gan_lightning.runs.context import RunContext, run_context
 from gan_lightning.runs.directory import RunDirectory, job_log_name
+from gan_lightning.runs.interrupt import StopOnSignal
 from gan_lightning.runs.jobs import SweepStopped, is_parallel, job_threads, sweep_stopping
 from gan_lightning.runs.lifecycle import (
     end_summary,
