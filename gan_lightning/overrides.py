@@ -281,11 +281,10 @@ def check_search_space(cfg: DictConfig, overrides: Sequence[str]) -> None:
         if hasattr(dist, "choices") and not group:
             check_choices(text, job, str(key), list(dist.choices))
         elif hasattr(dist, "choices"):  # a config group: each option drawn must exist, or its trial cannot compose
-            unknown = [str(c) for c in dist.choices if str(c) not in group_options(str(key))]
+            options = group_options(str(key))
+            unknown = [str(c) for c in dist.choices if str(c) not in options]
             if unknown:
-                raise UserError(
-                    f"{text}: {key}={','.join(unknown)} is not allowed: one of {', '.join(group_options(str(key)))}."
-                )
+                raise UserError(f"{text}: {key}={','.join(unknown)} is not allowed: one of {', '.join(options)}.")
 
 
 def has_key(cfg: DictConfig, key: str) -> bool:

@@ -156,7 +156,7 @@ def command_line() -> None:
     except SystemExit as done:
         code = done.code
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signals.ignore(signal.SIGINT)
     sys.exit(code)
 
 

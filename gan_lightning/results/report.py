@@ -8,7 +8,7 @@ import math
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from gan_lightning.errors import UserError
 from gan_lightning.lazy import pyplot
@@ -103,6 +103,14 @@ def runs_table(runs: List[RunRecord]) -> str:
     return "\n".join(lines)
 
 
+def panel_grid(count: int, max_columns: int, size: Callable[[int, int], Tuple[float, float]]):
+    """A figure of ``count`` panels in rows of at most ``max_columns``, sized by ``size(columns, rows)`` in inches;
+    the axes as a 2-D array."""
+    columns = min(max_columns, count)
+    rows = math.ceil(count / columns)
+    return pyplot().subplots(rows, columns, figsize=size(columns, rows), dpi=FIGURE_DPI, squeeze=False)
+
+
 def plot_run_curves(run: RunRecord, path: Path) -> Optional[Path]:
     """Losses, D outputs and each metric of one run against the training step; None without a CSV log."""
     metric_keys = sorted(k for k in run.series if k.startswith("metrics/"))
@@ -113,11 +121,7 @@ def plot_run_curves(run: RunRecord, path: Path) -> Optional[Path]:
     if not panels:
         return None
     plt = pyplot()
-    columns = min(3, len(panels))
-    rows = math.ceil(len(panels) / columns)
-    fig, axes = plt.subplots(
-        rows, columns, figsize=(CURVES_SIZE[0], CURVES_SIZE[1] * rows), dpi=FIGURE_DPI, squeeze=False
-    )
+    fig, axes = panel_grid(len(panels), 3, lambda columns, rows: (CURVES_SIZE[0], CURVES_SIZE[1] * rows))
     for ax, (title, keys) in zip(axes.flat, panels):
         for key in keys:
             steps, values = zip(*run.series[key])
@@ -143,11 +147,7 @@ def plot_samples(runs: List[RunRecord], path: Path) -> Optional[Path]:
     if not grids:
         return None
     plt = pyplot()
-    columns = min(4, len(grids))
-    rows = math.ceil(len(grids) / columns)
-    fig, axes = plt.subplots(
-        rows, columns, figsize=(SAMPLE_PANEL * columns, SAMPLE_PANEL * rows + 0.4), dpi=FIGURE_DPI, squeeze=False
-    )
+    fig, axes = panel_grid(len(grids), 4, lambda columns, rows: (SAMPLE_PANEL * columns, SAMPLE_PANEL * rows + 0.4))
     for ax, (run, grid) in zip(axes.flat, grids):
         try:
             ax.imshow(plt.imread(grid))

@@ -61,7 +61,7 @@ class StopOnSignal(pl.Callback, SignalRecorder):
     def on_train_start(self, trainer, pl_module) -> None:
         # Lightning installs its own SIGTERM handler when fit starts (it ends the process with exit code 0,
         # without a checkpoint); this one takes its place.
-        signal.signal(signal.SIGTERM, self.handle)
+        self.reclaim(signal.SIGTERM)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         signum = self.agreed_signal(trainer, pl_module)

@@ -82,8 +82,7 @@ def running_job(cfg: DictConfig) -> Iterator[signals.StartUpSignals]:
     finally:
         signals.release()
         if is_parallel(HydraConfig.get()):
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signals.ignore(signal.SIGINT, signal.SIGTERM)
 
 
 def run(cfg: DictConfig) -> Optional[float]:

@@ -5,7 +5,8 @@ signal's default action.
 ``python -m gan_lightning.run`` calls ``hold()`` first, and each run again when it begins; the training callback
 (``gan_lightning.runs.interrupt.StopOnSignal``) takes over with ``take_over()``: the signal received so far
 and the handlers that were in place before (submitit's requeue on SIGUSR2, for example). This module imports
-nothing heavy, so that it is in place before torch and Lightning are imported.
+nothing heavy, so that it is in place before torch and Lightning are imported. Every signal handler the project
+installs is installed here: the recorders (start-up, training's, a parallel sweep's process) and ``ignore``.
 """
 
 from __future__ import annotations
@@ -31,12 +32,16 @@ class SignalRecorder:
         self.received: Optional[int] = None
         self.previous: Dict[int, Any] = {}
 
-    def install(self, previous: Optional[Dict[int, Any]] = None) -> None:
-        """Handle the stop signals from now on; ``previous``: the handlers to put back, where they are not the
-        current ones (those a start-up recorder replaced)."""
-        for signum in STOP_SIGNALS:
+    def install(self, previous: Optional[Dict[int, Any]] = None, signums: Tuple[int, ...] = STOP_SIGNALS) -> None:
+        """Handle ``signums`` (the stop signals) from now on; ``previous``: the handlers to put back, where they are
+        not the current ones (those a start-up recorder replaced)."""
+        for signum in signums:
             self.previous[signum] = (previous or {}).get(signum, signal.getsignal(signum))
             signal.signal(signum, self.handle)
+
+    def reclaim(self, signum: int) -> None:
+        """Handle ``signum`` again where a library put its own handler in place since ``install``."""
+        signal.signal(signum, self.handle)
 
     def handle(self, signum: int, frame: Any) -> None:
         if self.received == signal.SIGINT and signum == signal.SIGINT:
@@ -95,3 +100,10 @@ def release() -> None:
     if _held is not None:
         _held.release()
         _held = None
+
+
+def ignore(*signums: int) -> None:
+    """``signums`` ignored from now on: a parallel worker between its jobs (the sweep's process decides what a stop
+    means), a command that only closes its files."""
+    for signum in signums:
+        signal.signal(signum, signal.SIG_IGN)

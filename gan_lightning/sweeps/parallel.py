@@ -29,6 +29,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from gan_lightning.runs.jobs import available_cores, is_parallel, stopping_file
+from gan_lightning.runs.start_up_signals import SignalRecorder
 
 log = logging.getLogger("gan_lightning")
 
@@ -43,13 +44,12 @@ def default_jobs(num_threads: Optional[int]) -> int:
 OmegaConf.register_new_resolver("gan_lightning.parallel_jobs", default_jobs, replace=True)
 
 
-class ParallelStop(Callback):
+class ParallelStop(Callback, SignalRecorder):
     """In the sweep's process of a parallel multirun: the first stop signal marks the sweep as stopping and waits
     for the running jobs, which received it too (or see the mark before they train)."""
 
     def __init__(self) -> None:
-        self.previous: dict = {}
-        self.received: Optional[int] = None
+        SignalRecorder.__init__(self)
         self.sweep_dir: Optional[Path] = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -61,9 +61,7 @@ class ParallelStop(Callback):
         self.sweep_dir = Path(config.hydra.sweep.dir)
         stopping_file(self.sweep_dir).unlink(missing_ok=True)  # left by an earlier, stopped run of this sweep
         self.received = None
-        for signum in PARENT_SIGNALS:
-            self.previous[signum] = signal.getsignal(signum)
-            signal.signal(signum, self.handle)
+        self.install(signums=PARENT_SIGNALS)
 
     def handle(self, signum: int, frame: Any) -> None:
         if self.received is not None and signum == signal.SIGINT:
@@ -80,9 +78,7 @@ class ParallelStop(Callback):
                     os.kill(worker.pid, signal.SIGTERM)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
-        self.previous = {}
+        self.release()
         if self.sweep_dir is not None:
             stopping_file(self.sweep_dir).unlink(missing_ok=True)
 
