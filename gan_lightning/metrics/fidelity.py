@@ -250,47 +250,43 @@ class ImageQuality(Evaluation):
         )
         self.batch_size = config.batch_size  # generated images per forward pass, and per batch of features
         self.features: Optional[Features] = None  # built by the first batch embedded, on its device
-        # Features of the training images G trains on and of as many held-out ones (data copying), at the first score;
-        # None where the data have no held-out split or copying_samples is 0.
-        self.copying_sets: Optional[tuple] = None
-        self.copying_images = self.copying_count()
+        self.copying_sets: Optional[tuple] = None  # their features (data copying), at the first score
 
+    @functools.cached_property
+    def copying_images(self) -> Optional[Tuple[Tensor, Tensor]]:
+        """The training images data copying compares with, ``copying_samples`` of those G trains on (its data.subset)
+        chosen by the seed, and as many held-out ones; None (not measured) where copying_samples is 0 or the data
+        have no held-out split. Read once, when a protocol or a score first needs them."""
+        if self.config.copying_samples <= 0:
+            return None
+        heldout = self.data_config.heldout_images(self.config.copying_samples)
+        if heldout is None:
+            return None
+        training = self.data_config.load(self.seed)
+        n = min(self.config.copying_samples, len(training))
+        chosen = torch.randperm(len(training), generator=torch.Generator().manual_seed(self.seed))[:n]
+        return training[chosen], heldout[0][:n]  # the held-out choice keeps its first n for a smaller n
+
+    @property
     def copying_count(self) -> int:
         """The training and held-out images data copying compares with (0: not measured)."""
-        if self.config.copying_samples <= 0 or self.data_config.heldout_images(1) is None:
-            return 0
-        return min(self.config.copying_samples, len(self.data_config.load(self.seed)))
+        return 0 if self.copying_images is None else len(self.copying_images[0])
 
     def copying_features(self) -> tuple:
-        """The features (the layer precision and recall read) of ``copying_images`` training images, chosen by the
-        seed among those G trains on (its data.subset), and of as many held-out images."""
+        """The features (the layer precision and recall read) of the ``copying_images``."""
         if self.copying_sets is None:
-            n, value_range = self.copying_images, self.data_config.value_range
-            training = self.data_config.load(self.seed)
-            training = training[torch.randperm(len(training), generator=torch.Generator().manual_seed(self.seed))[:n]]
-            heldout = self.data_config.heldout_images(n)[0]
-            layer = self.features.layers["prc"]
+            layer, value_range = self.features.layers["prc"], self.data_config.value_range
             self.copying_sets = tuple(
                 torch.cat([self.features(to_uint8(images[i : i + self.batch_size], value_range))[layer]
                            for i in range(0, len(images), self.batch_size)])
-                for images in (training, heldout)
+                for images in self.copying_images
             )  # fmt: skip
         return self.copying_sets
 
     def method(self, final: bool) -> Dict[str, Any]:
         inception = self.extractor_name == INCEPTION
-        copying = (
-            {
-                "copying": {
-                    "training": self.copying_images,
-                    "heldout": self.copying_images,
-                    "layer": "prc",
-                    "cells": CELLS,
-                }
-            }
-            if self.copying_images
-            else {}
-        )
+        count = self.copying_count
+        copying = {"copying": {"training": count, "heldout": count, "layer": "prc", "cells": CELLS}} if count else {}
         return {
             "generated": self.config.final_num_samples if final else self.config.num_samples,
             "real": len(self.real.dataset),
@@ -316,7 +312,7 @@ class ImageQuality(Evaluation):
 
     def score(self, embedded: Dict[str, Tensor], final: bool) -> Dict[str, float]:
         scores = self.features_scores(embedded, self.real)
-        if self.copying_images:
+        if self.copying_count:
             train, heldout = self.copying_features()
             scores.update(copying(embedded[self.features.layers["prc"]], train, heldout))
         return scores
